@@ -1,0 +1,71 @@
+use thiserror::Error;
+
+/// Errors from resolving node queries, checking inputs and running an extractor.
+#[derive(Debug, Error)]
+pub enum ExtractError {
+    /// A query matches no node name and no module path.
+    #[error("no node or module named '{query}' in {model}{}", did_you_mean(.suggestions))]
+    UnknownNode {
+        /// The query as given.
+        query: String,
+        /// The model searched.
+        model: String,
+        /// The closest real node or module names.
+        suggestions: Vec<String>,
+    },
+    /// Two different nodes were requested under the same output key.
+    #[error("output key '{key}' is requested for both '{first}' and '{second}'")]
+    DuplicateKey {
+        /// The shared key.
+        key: String,
+        /// Node resolved for the first use of the key.
+        first: String,
+        /// Node resolved for the second use.
+        second: String,
+    },
+    /// A request item is empty or malformed (`"layer1,,fc"`, `"=key"`).
+    #[error("invalid node request '{item}': {reason}")]
+    BadRequest {
+        /// The offending item.
+        item: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The input does not fit the model; nothing was computed.
+    #[error("invalid input of shape {found:?} for {model}: {reason}")]
+    InvalidInput {
+        /// The model.
+        model: String,
+        /// The input shape given.
+        found: Vec<usize>,
+        /// What was expected.
+        reason: String,
+    },
+    /// The requested device is not usable here.
+    #[error("device '{name}' is not available: {reason}")]
+    DeviceUnavailable {
+        /// The device asked for.
+        name: String,
+        /// Why, and what to do instead.
+        reason: String,
+    },
+    /// The traced graph is inconsistent with its layers (a model bug, not a user error).
+    #[error("internal error at node '{node}': {reason}")]
+    Internal {
+        /// The node being executed.
+        node: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+fn did_you_mean(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", suggestions.join(", "))
+    }
+}
+
+/// `Result` with [`ExtractError`].
+pub type Result<T> = std::result::Result<T, ExtractError>;

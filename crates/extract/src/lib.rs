@@ -1,0 +1,46 @@
+//! torchvision's `get_graph_node_names` and `create_feature_extractor`, in Rust, on Burn.
+//!
+//! A [`FeatureExtractor`] is built from a traced model and a list of node queries
+//! ([`ReturnNodes`]). Queries are literal node names or module paths at a dot boundary
+//! (`layer3` means the last node executed inside `layer3`); each resolves to one node, and an
+//! unknown query is an error that names the closest real names. Running the extractor replays
+//! only the part of the graph the requested nodes depend on, frees each intermediate as soon as
+//! nothing later reads it, and returns the requested tensors in request order.
+
+mod device;
+mod error;
+mod exec;
+mod extractor;
+mod feature;
+mod plan;
+mod query;
+mod resolve;
+
+pub use device::{DeviceChoice, select_device};
+pub use error::{ExtractError, Result};
+pub use extractor::{FeatureExtractor, Mode};
+pub use feature::{Feature, Features};
+pub use query::ReturnNodes;
+pub use resolve::Resolved;
+
+use featx_models::FeatureModel;
+
+/// The node names of `model`'s forward pass, as `(train_nodes, eval_nodes)`.
+///
+/// Both lists are returned because torchvision returns both; tracing does not depend on the
+/// mode for the models featx ships, so they are equal.
+pub fn get_graph_node_names(model: &impl FeatureModel) -> (Vec<String>, Vec<String>) {
+    let names = model.trace().graph.names();
+    (names.clone(), names)
+}
+
+/// An extractor returning the outputs of `return_nodes`, keyed as requested, in eval mode.
+///
+/// Fails if a query names no node (with suggestions) or two different nodes are asked to
+/// share an output key.
+pub fn create_feature_extractor(
+    model: &impl FeatureModel,
+    return_nodes: impl Into<ReturnNodes>,
+) -> Result<FeatureExtractor> {
+    FeatureExtractor::new(model.trace(), &return_nodes.into())
+}

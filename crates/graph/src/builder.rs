@@ -1,0 +1,142 @@
+use std::collections::HashMap;
+
+use crate::{Graph, Node, NodeId, NodeKind, Op};
+
+/// Records a forward pass as a [`Graph`], naming nodes by torchvision's FX rules.
+///
+/// Module scopes are entered and left as the forward pass descends into submodules; leaf
+/// module names are given relative to the current scope.
+#[derive(Debug, Default)]
+pub struct GraphBuilder {
+    nodes: Vec<Node>,
+    scope: Vec<String>,
+    uses: HashMap<String, usize>,
+}
+
+impl GraphBuilder {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records the input placeholder (`x` in torchvision models).
+    pub fn input(&mut self, name: &str, channels: usize) -> NodeId {
+        let name = self.unique(name.to_string());
+        self.push(Node {
+            target: name.clone(),
+            name,
+            kind: NodeKind::Placeholder,
+            op: Op::Input { channels },
+            inputs: Vec::new(),
+        })
+    }
+
+    /// Enters the submodule `name` of the current scope (`layer1`, then `0`).
+    pub fn enter(&mut self, name: &str) {
+        self.scope.push(name.to_string());
+    }
+
+    /// Leaves the innermost scope entered with [`GraphBuilder::enter`].
+    pub fn exit(&mut self) {
+        self.scope.pop();
+    }
+
+    /// The dotted path of the current scope (`layer1.0`, or empty at the top).
+    pub fn scope_path(&self) -> String {
+        self.scope.join(".")
+    }
+
+    /// Records a call of the leaf module `name` (relative to the current scope).
+    pub fn call_module(&mut self, name: &str, op: Op, inputs: &[NodeId]) -> NodeId {
+        let target = self.qualify(name);
+        let name = self.unique(target.clone());
+        self.push(Node {
+            name,
+            kind: NodeKind::CallModule,
+            target,
+            op,
+            inputs: inputs.to_vec(),
+        })
+    }
+
+    /// Records a free-function call (`operator.add`, `torch.flatten`) in the current scope.
+    pub fn call_function(&mut self, op: Op, inputs: &[NodeId]) -> NodeId {
+        self.call_named(NodeKind::CallFunction, op, inputs)
+    }
+
+    /// Records a tensor-method call (`view`) in the current scope.
+    pub fn call_method(&mut self, op: Op, inputs: &[NodeId]) -> NodeId {
+        self.call_named(NodeKind::CallMethod, op, inputs)
+    }
+
+    /// Finishes the graph; `output` is the node the forward pass returns.
+    pub fn finish(self, output: NodeId) -> Graph {
+        Graph {
+            nodes: self.nodes,
+            output,
+        }
+    }
+
+    fn call_named(&mut self, kind: NodeKind, op: Op, inputs: &[NodeId]) -> NodeId {
+        let name = self.unique(self.qualify(op.type_name()));
+        self.push(Node {
+            name,
+            kind,
+            target: op.function_target().to_string(),
+            op,
+            inputs: inputs.to_vec(),
+        })
+    }
+
+    fn qualify(&self, name: &str) -> String {
+        if self.scope.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.scope_path())
+        }
+    }
+
+    /// `base`, then `base_1`, `base_2`, ... for repeats.
+    fn unique(&mut self, base: String) -> String {
+        let count = self.uses.entry(base.clone()).or_insert(0);
+        let name = if *count == 0 {
+            base
+        } else {
+            format!("{base}_{count}")
+        };
+        *count += 1;
+        name
+    }
+
+    fn push(&mut self, node: Node) -> NodeId {
+        self.nodes.push(node);
+        NodeId(self.nodes.len() - 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_fx_rules() {
+        let mut b = GraphBuilder::new();
+        let x = b.input("x", 3);
+        b.enter("layer1");
+        b.enter("0");
+        let a = b.call_module("relu", Op::Relu, &[x]);
+        let c = b.call_function(Op::Add, &[a, x]);
+        let d = b.call_module("relu", Op::Relu, &[c]);
+        b.exit();
+        b.exit();
+        let f = b.call_function(Op::Flatten { start_dim: 1 }, &[d]);
+        let g = b.finish(f);
+        assert_eq!(
+            g.names(),
+            ["x", "layer1.0.relu", "layer1.0.add", "layer1.0.relu_1", "flatten"]
+        );
+        assert_eq!(g.nodes()[2].target, "operator.add");
+        assert_eq!(g.nodes()[3].target, "layer1.0.relu");
+        assert_eq!(g.needed_for(&[c]), vec![true, true, true, false, false]);
+    }
+}

@@ -1,0 +1,119 @@
+use serde::Serialize;
+
+use crate::{GraphError, Op, Result};
+
+/// Index of a node in its [`Graph`], in execution order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct NodeId(pub usize);
+
+/// The FX kind of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    /// The graph input.
+    Placeholder,
+    /// A call of a leaf module (`Conv2d`, `ReLU`, ...), named by its module path.
+    CallModule,
+    /// A free function such as `operator.add` or `torch.flatten`.
+    CallFunction,
+    /// A tensor method such as `view`.
+    CallMethod,
+}
+
+impl NodeKind {
+    /// The FX spelling (`call_module`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Placeholder => "placeholder",
+            NodeKind::CallModule => "call_module",
+            NodeKind::CallFunction => "call_function",
+            NodeKind::CallMethod => "call_method",
+        }
+    }
+}
+
+/// One recorded op.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Node {
+    /// The torchvision node name (`layer1.0.relu_1`).
+    pub name: String,
+    /// FX kind.
+    pub kind: NodeKind,
+    /// FX target: the module path for `call_module`, else `operator.add`, `torch.flatten`, ...
+    pub target: String,
+    /// What the node computes.
+    pub op: Op,
+    /// Nodes whose outputs this node reads, in argument order.
+    pub inputs: Vec<NodeId>,
+}
+
+/// A recorded forward pass: nodes in execution order and the node the model returns.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Graph {
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) output: NodeId,
+}
+
+impl Graph {
+    /// All nodes, in execution order.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// The node with this id.
+    pub fn node(&self, id: NodeId) -> Result<&Node> {
+        self.nodes.get(id.0).ok_or(GraphError::UnknownNodeId(id.0))
+    }
+
+    /// The node the model's forward returns.
+    pub fn output(&self) -> NodeId {
+        self.output
+    }
+
+    /// Node names in execution order (what `get_graph_node_names` returns).
+    pub fn names(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
+    /// The node with exactly this name.
+    pub fn find(&self, name: &str) -> Option<NodeId> {
+        self.nodes.iter().position(|n| n.name == name).map(NodeId)
+    }
+
+    /// Output shape of every node, in execution order, for an input of shape `input`.
+    ///
+    /// This is how inputs are checked before any compute: the first node that cannot take
+    /// the shape reaching it is reported with that shape and the reason.
+    pub fn infer_shapes(&self, input: &[usize]) -> Result<Vec<Vec<usize>>> {
+        let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            let inputs: Vec<&[usize]> = if node.kind == NodeKind::Placeholder {
+                vec![input]
+            } else {
+                node.inputs.iter().map(|i| shapes[i.0].as_slice()).collect()
+            };
+            let shape = node.op.output_shape(&inputs).map_err(|reason| GraphError::Shape {
+                node: node.name.clone(),
+                input: inputs.first().map(|s| s.to_vec()).unwrap_or_default(),
+                reason,
+            })?;
+            shapes.push(shape);
+        }
+        Ok(shapes)
+    }
+
+    /// For each node, whether it must run to produce all of `targets`.
+    pub fn needed_for(&self, targets: &[NodeId]) -> Vec<bool> {
+        let mut needed = vec![false; self.nodes.len()];
+        let mut stack: Vec<NodeId> = targets.to_vec();
+        while let Some(id) = stack.pop() {
+            if let Some(flag) = needed.get_mut(id.0)
+                && !*flag
+            {
+                *flag = true;
+                stack.extend(self.nodes[id.0].inputs.iter().copied());
+            }
+        }
+        needed
+    }
+}

@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Makes featx's parity fixtures from torch/torchvision (run once, in a throwaway venv).
+
+    python3 -m venv /tmp/venv && /tmp/venv/bin/pip install torch torchvision safetensors numpy
+    /tmp/venv/bin/python scripts/make_fixtures.py
+
+Weights are not stored: every parameter is generated from its state_dict key by a counter-based
+generator (splitmix64) that tests/support/weights.rs reproduces bit for bit, so Rust and torch
+run the same model. What is stored, per model, is each node's output for a generated batch-2
+224x224 input: shape, float64 sum / mean square / max |x|, and up to 4096 values taken at an even
+stride over the flattened tensor (all of them for small tensors).
+
+It also writes a torchvision ResNet18 state dict with patterned (highly compressible) values as
+torch.save `.pth` and as `.safetensors`, gzipped, with torch's outputs for it, so the loaders are
+tested on files written by torch itself.
+"""
+import gzip
+import io
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+import safetensors.numpy
+import safetensors.torch
+import torch
+import torch.nn as nn
+import torchvision
+from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
+SAMPLES = 4096
+MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def fnv1a64(text: str) -> np.uint64:
+    h = 0xCBF29CE484222325
+    for b in text.encode():
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return np.uint64(h)
+
+
+def uniform(key: str, n: int) -> np.ndarray:
+    """n float32 values in [-1, 1), exactly as tests/support/weights.rs computes them."""
+    with np.errstate(over="ignore"):
+        i = np.arange(1, n + 1, dtype=np.uint64)
+        z = fnv1a64(key) + i * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    top = (z >> np.uint64(40)).astype(np.float32)
+    return top * np.float32(2.0 ** -23) - np.float32(1.0)
+
+
+def generated(key: str, shape) -> np.ndarray:
+    """The value featx's tests give the state_dict entry `key` of this shape."""
+    n = int(np.prod(shape)) if len(shape) else 1
+    u = uniform(key, n)
+    leaf = key.rsplit(".", 1)[-1]
+    if leaf == "running_var":
+        v = u * np.float32(0.5) + np.float32(1.0)
+    elif leaf == "weight" and len(shape) == 1:  # BatchNorm gamma
+        v = u * np.float32(0.25) + np.float32(1.0)
+    elif leaf in ("bias", "running_mean"):
+        v = u * np.float32(0.1)
+    elif leaf == "weight":
+        fan_in = int(np.prod(shape[1:]))
+        v = u * np.float32(np.sqrt(6.0 / fan_in))
+    else:
+        v = u * np.float32(2.0)
+    return v.reshape(shape).astype(np.float32)
+
+
+class AlexNet(nn.Module):
+    """The seed article's AlexNet."""
+
+    def __init__(self, num_classes=100):
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv2d(3, 96, 11, 4, 2), nn.ReLU(), nn.MaxPool2d(3, 2))
+        self.conv2 = nn.Sequential(nn.Conv2d(96, 256, 5, 1, 2), nn.ReLU(), nn.MaxPool2d(3, 2))
+        self.conv3 = nn.Sequential(
+            nn.Conv2d(256, 384, 3, 1, 1), nn.ReLU(),
+            nn.Conv2d(384, 384, 3, 1, 1), nn.ReLU(),
+            nn.Conv2d(384, 256, 3, 1, 1), nn.ReLU(),
+            nn.MaxPool2d(3, 2),
+        )
+        self.fc = nn.Sequential(
+            nn.Linear(9216, 4096), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(4096, num_classes),
+        )
+
+    def forward(self, x):
+        return self.fc(self.conv3(self.conv2(self.conv1(x))).view(-1, 9216))
+
+
+def true_values(model):
+    """torchvision's ResNet applies ReLU in place, so an extractor asked for `bn1` and `relu`
+    returns bn1 after the ReLU. featx returns every node's own value: so do the fixtures."""
+    for m in model.modules():
+        if isinstance(m, nn.ReLU):
+            m.inplace = False
+    return model
+
+
+def fill_generated(model):
+    true_values(model)
+    sd = model.state_dict()
+    for key, t in sd.items():
+        if t.dtype.is_floating_point:
+            sd[key] = torch.from_numpy(generated(key, tuple(t.shape)))
+    model.load_state_dict(sd)
+    return model.eval()
+
+
+def node_record(t: torch.Tensor):
+    flat = t.detach().double().reshape(-1)
+    n = flat.numel()
+    stride = max(1, -(-n // SAMPLES))
+    return {
+        "shape": list(t.shape),
+        "stride": stride,
+        "sum": float(flat.sum()),
+        "mean_sq": float((flat * flat).mean()),
+        "abs_max": float(flat.abs().max()),
+    }, t.detach().reshape(-1)[::stride].float().contiguous().numpy()
+
+
+def node_fixture(name: str, model, x):
+    _, eval_nodes = get_graph_node_names(model)
+    extractor = create_feature_extractor(model, return_nodes=eval_nodes[1:])
+    with torch.no_grad():
+        outs = extractor(x)
+    outs = {"x": x, **outs}
+    meta, samples = {}, {}
+    for node in eval_nodes:
+        meta[node], samples[node] = node_record(outs[node])
+    with open(os.path.join(OUT, f"{name}_nodes.json"), "w") as f:
+        json.dump({"input_key": "input", "input_shape": list(x.shape), "nodes": meta}, f, indent=1)
+    safetensors.numpy.save_file(samples, os.path.join(OUT, f"{name}_nodes.safetensors"))
+
+
+def patterned_resnet18():
+    """ResNet18 whose tensors repeat a short pattern: tiny once gzipped, real torch files."""
+    model = torchvision.models.resnet18()
+    sd = model.state_dict()
+    for idx, (key, t) in enumerate(sd.items()):
+        if not t.dtype.is_floating_point:
+            continue
+        pattern = (torch.arange(t.numel()) % 7 - 3).float() * 0.01 + 0.001 * (idx % 5)
+        if key.endswith("running_var") or (key.endswith("weight") and t.dim() == 1):
+            pattern = pattern.abs() + 0.5
+        sd[key] = pattern.reshape(t.shape)
+    model.load_state_dict(sd)
+    return true_values(model).eval()
+
+
+def gzip_to(data: bytes, path: str):
+    with gzip.open(path, "wb", compresslevel=9) as f:
+        f.write(data)
+
+
+def loader_fixtures():
+    model = patterned_resnet18()
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    gzip_to(buf.getvalue(), os.path.join(OUT, "resnet18_pattern.pth.gz"))
+    sd = {k: v.contiguous() for k, v in model.state_dict().items()}
+    gzip_to(safetensors.torch.save(sd), os.path.join(OUT, "resnet18_pattern.safetensors.gz"))
+    x = torch.from_numpy(generated("input", (1, 3, 64, 64)))
+    extractor = create_feature_extractor(model, return_nodes=["layer1", "fc"])
+    with torch.no_grad():
+        outs = extractor(x)
+    meta, samples = {}, {}
+    for key, t in outs.items():
+        meta[key], samples[key] = node_record(t)
+    keys = {k: {"shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")} for k, v in sd.items()}
+    with open(os.path.join(OUT, "resnet18_pattern.json"), "w") as f:
+        json.dump({"input_key": "input", "input_shape": [1, 3, 64, 64], "nodes": meta, "state_dict": keys}, f, indent=1)
+    safetensors.numpy.save_file(samples, os.path.join(OUT, "resnet18_pattern_nodes.safetensors"))
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    shared = sys.argv[1] if len(sys.argv) > 1 else os.path.join(OUT, "..", "..", "..", "shared", "reference")
+    for name in ("torchvision_nodes_resnet18.json", "torchvision_nodes_alexnet.json",
+                 "torchvision_return_nodes_cases.json"):
+        src = os.path.join(shared, name)
+        if os.path.exists(src):
+            shutil.copyfile(src, os.path.join(OUT, name))
+    x = torch.from_numpy(generated("input", (2, 3, 224, 224)))
+    node_fixture("resnet18", fill_generated(torchvision.models.resnet18()), x)
+    node_fixture("alexnet", fill_generated(AlexNet()), x)
+    loader_fixtures()
+    versions = {"torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": np.__version__}
+    with open(os.path.join(OUT, "VERSIONS.json"), "w") as f:
+        json.dump(versions, f, indent=1)
+    print("fixtures written to", os.path.abspath(OUT), versions)
+
+
+if __name__ == "__main__":
+    main()
