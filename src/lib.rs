@@ -1,1 +1,25 @@
+//! featx: torchvision-style feature extraction for CNNs, in pure Rust on Burn.
+//!
+//! List every named node of a model's forward pass with [`get_graph_node_names`], build an
+//! extractor for any set of them with [`create_feature_extractor`], and run it on CPU or GPU.
+//! Node names, parameter keys and values match torchvision's.
+//!
+//! ```no_run
+//! use featx::burn::prelude::*;
+//! use featx::models::ResNetConfig;
+//! use featx::{create_feature_extractor, ReturnNodes};
+//!
+//! let device = Device::flex();
+//! let model = ResNetConfig::resnet18(1000).init(&device);
+//! let model = featx::weights::load_state_dict(model, "resnet18.pth".as_ref()).unwrap();
+//! let extractor = create_feature_extractor(&model, ["layer3", "fc"]).unwrap();
+//! let x = Tensor::<4>::zeros([1, 3, 224, 224], &device);
+//! let features = extractor.forward(x).unwrap();
+//! assert_eq!(features.get("layer3").unwrap().dims(), [1, 256, 14, 14]);
+//! ```
 
+pub use burn;
+pub use featx_extract::*;
+pub use featx_graph as graph;
+pub use featx_models as models;
+pub use featx_weights as weights;

@@ -12,4 +12,4 @@ mod error;
 mod load;
 
 pub use error::{Result, WeightsError};
-pub use load::{WeightsFormat, load_state_dict};
+pub use load::{WeightsFormat, expected_keys, load_state_dict};

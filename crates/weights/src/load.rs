@@ -1,7 +1,8 @@
 use std::path::{Path, PathBuf};
 
 use burn::store::{
-    ApplyError, ApplyResult, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
+    ApplyError, ApplyResult, BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter,
+    PytorchStore, SafetensorsStore,
 };
 
 use crate::{Result, WeightsError};
@@ -128,4 +129,14 @@ fn torch_key(key: &str) -> String {
     } else {
         key.to_string()
     }
+}
+
+/// The torchvision `state_dict` keys and shapes `model` expects, in module order
+/// (BatchNorm's `num_batches_tracked` counters, which featx ignores, are not listed).
+pub fn expected_keys<M: ModuleSnapshot>(model: &M) -> Vec<(String, Vec<usize>)> {
+    model
+        .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
+        .into_iter()
+        .map(|t| (t.name.clone(), t.shape.as_slice().to_vec()))
+        .collect()
 }

@@ -1,0 +1,162 @@
+//! Test support: the deterministic weights and inputs shared with `scripts/make_fixtures.py`,
+//! and the torchvision fixtures it wrote.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use featx::burn::prelude::*;
+use featx::burn::store::ModuleSnapshot;
+use featx::burn::tensor::TensorData;
+use serde::Deserialize;
+
+/// `n` values in [-1, 1): splitmix64 over a counter seeded by FNV-1a of `key`, exactly as the
+/// fixture script computes them with numpy.
+pub fn uniform(key: &str, n: usize) -> Vec<f32> {
+    let mut seed: u64 = 0xCBF2_9CE4_8422_2325;
+    for b in key.bytes() {
+        seed = (seed ^ b as u64).wrapping_mul(0x100_0000_01B3);
+    }
+    (1..=n as u64)
+        .map(|i| {
+            let mut z = seed.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z >> 40) as f32 * 2f32.powi(-23) - 1.0
+        })
+        .collect()
+}
+
+/// The value the fixtures give the state_dict entry `key` of `shape` (torch layout).
+pub fn generated(key: &str, shape: &[usize]) -> Vec<f32> {
+    let n: usize = shape.iter().product();
+    let u = uniform(key, n);
+    let leaf = key.rsplit('.').next().unwrap_or(key);
+    let (scale, offset) = match leaf {
+        "running_var" => (0.5, 1.0),
+        "weight" if shape.len() == 1 => (0.25, 1.0),
+        "bias" | "running_mean" => (0.1, 0.0),
+        "weight" => {
+            let fan_in: usize = shape[1..].iter().product();
+            ((6.0f64 / fan_in as f64).sqrt() as f32, 0.0)
+        }
+        _ => (2.0, 0.0),
+    };
+    u.into_iter()
+        .map(|v| if offset == 0.0 { v * scale } else { v * scale + offset })
+        .collect()
+}
+
+/// The generated input batch of `shape` on `device`.
+pub fn generated_input(shape: [usize; 4], device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(generated("input", &shape), shape), device)
+}
+
+/// Writes `model`'s generated weights as a torch-layout `.safetensors` file in `dir`.
+pub fn write_generated_weights(model: &impl ModuleSnapshot, dir: &Path) -> PathBuf {
+    let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = featx::weights::expected_keys(model)
+        .into_iter()
+        .map(|(key, shape)| {
+            let bytes = generated(&key, &shape)
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            (key, shape, bytes)
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .map(|(k, s, b)| {
+            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                .expect("valid tensor view");
+            (k.clone(), view)
+        })
+        .collect();
+    let path = dir.join("generated.safetensors");
+    safetensors::serialize_to_file(views, None, &path).expect("write safetensors");
+    path
+}
+
+/// `model` with the generated weights, loaded through the SafeTensors loader.
+pub fn with_generated_weights<M: ModuleSnapshot>(model: M) -> M {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write_generated_weights(&model, dir.path());
+    featx::weights::load_state_dict(model, &path).expect("generated weights load")
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// torch's record of one node: shape, statistics and strided samples.
+#[derive(Debug, Deserialize)]
+pub struct NodeRecord {
+    pub shape: Vec<usize>,
+    pub stride: usize,
+    pub sum: f64,
+    pub mean_sq: f64,
+    pub abs_max: f64,
+    #[serde(skip)]
+    pub samples: Vec<f32>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NodeFixtures {
+    pub input_shape: Vec<usize>,
+    pub nodes: BTreeMap<String, NodeRecord>,
+}
+
+/// Reads `<stem>.json` and `<stem>_nodes.safetensors` (or `<stem>_nodes.json` and
+/// `<stem>_nodes.safetensors` for the parity sets).
+pub fn node_fixtures(json: &str, samples: &str) -> NodeFixtures {
+    let text = std::fs::read_to_string(fixture(json)).expect("fixture json");
+    let mut fx: NodeFixtures = serde_json::from_str(&text).expect("fixture json parses");
+    let bytes = std::fs::read(fixture(samples)).expect("fixture samples");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("fixture samples parse");
+    for (name, record) in fx.nodes.iter_mut() {
+        let view = st.tensor(name).expect("samples for every node");
+        record.samples = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+    }
+    fx
+}
+
+/// The parity tolerance: 1e-4 absolute, or 1e-5 of the node's largest magnitude if larger.
+pub fn tolerance(record: &NodeRecord) -> f64 {
+    (1e-5 * record.abs_max).max(1e-4)
+}
+
+/// Compares a node's values with torch's record; returns the largest sampled difference.
+pub fn compare(name: &str, shape: &[usize], values: &[f32], record: &NodeRecord) -> f64 {
+    assert_eq!(shape, record.shape.as_slice(), "shape of node '{name}'");
+    let tol = tolerance(record);
+    let mut worst = 0f64;
+    for (k, expected) in record.samples.iter().enumerate() {
+        let got = values[k * record.stride];
+        let diff = (got as f64 - *expected as f64).abs();
+        worst = worst.max(diff);
+        assert!(
+            diff <= tol,
+            "node '{name}' element {}: featx {got}, torch {expected} (tolerance {tol})",
+            k * record.stride
+        );
+    }
+    let n = values.len() as f64;
+    let sum: f64 = values.iter().map(|&v| v as f64).sum();
+    let mean_sq: f64 = values.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>() / n;
+    let abs_max = values.iter().fold(0f64, |m, &v| m.max((v as f64).abs()));
+    assert!((abs_max - record.abs_max).abs() <= tol, "node '{name}' max |x|: featx {abs_max}, torch {}", record.abs_max);
+    assert!((sum - record.sum).abs() <= tol * n, "node '{name}' sum: featx {sum}, torch {}", record.sum);
+    assert!(
+        (mean_sq - record.mean_sq).abs() <= 2.0 * tol * record.abs_max.max(1.0),
+        "node '{name}' mean square: featx {mean_sq}, torch {}",
+        record.mean_sq
+    );
+    worst
+}
