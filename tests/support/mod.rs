@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use featx::burn::prelude::*;
-use featx::burn::store::ModuleSnapshot;
+use featx::burn::store::{BurnToPyTorchAdapter, ModuleSnapshot};
 use featx::burn::tensor::TensorData;
 use serde::Deserialize;
 
@@ -83,6 +83,22 @@ pub fn with_generated_weights<M: ModuleSnapshot>(model: M) -> M {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = write_generated_weights(&model, dir.path());
     featx::weights::load_state_dict(model, &path).expect("generated weights load")
+}
+
+/// Every parameter of `model` as `(torch key, torch shape, values)`.
+pub fn torch_layout_params(model: &impl ModuleSnapshot) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    model
+        .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
+        .into_iter()
+        .map(|t| {
+            let (name, _, shape, _, bytes) = t.into_parts().expect("tensor bytes");
+            let values = bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            (name, shape.as_slice().to_vec(), values)
+        })
+        .collect()
 }
 
 pub fn fixture(name: &str) -> PathBuf {

@@ -1,0 +1,174 @@
+//! Loading torchvision state dicts written by torch itself, and the errors for bad files.
+
+mod support;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use featx::burn::prelude::*;
+use featx::create_feature_extractor;
+use featx::models::{AlexNetConfig, ResNetConfig};
+use featx::weights::{WeightsError, load_state_dict};
+use support::{compare, fixture, generated_input, node_fixtures};
+
+/// Un-gzips a fixture into `dir` under `name`.
+fn gunzip(fixture_name: &str, dir: &Path, name: &str) -> PathBuf {
+    let file = std::fs::File::open(fixture(fixture_name)).unwrap();
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(file).read_to_end(&mut bytes).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn check_pattern_model(path: &Path) {
+    let device = Device::flex();
+    let model = load_state_dict(ResNetConfig::resnet18(1000).init(&device), path).unwrap();
+    let fx = node_fixtures("resnet18_pattern.json", "resnet18_pattern_nodes.safetensors");
+    // Every parameter holds torch's value, in torchvision's layout.
+    let params = support::torch_layout_params(&model);
+    assert_eq!(params.len(), 102);
+    for (key, shape, values) in params {
+        let expected = pattern(&key, &shape);
+        let worst = values.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst <= 1e-6, "{key}: differs from the file by {worst}");
+    }
+    // And the model computes what torch computed with it.
+    let extractor = create_feature_extractor(&model, ["layer1"]).unwrap();
+    let out = extractor.forward(generated_input([1, 3, 64, 64], &device)).unwrap();
+    for (key, feature) in out.iter() {
+        compare(key, &feature.dims(), &feature.to_vec_f32(), &fx.nodes[key]);
+    }
+}
+
+/// The patterned values `scripts/make_fixtures.py` wrote for `key`.
+fn pattern(key: &str, shape: &[usize]) -> Vec<f32> {
+    let n: usize = shape.iter().product();
+    (0..n)
+        .map(|i| {
+            let step = ((i % 7) as f32 - 3.0) / 3.0;
+            if key.ends_with("running_var") {
+                1.0 + 0.3 * step
+            } else if key.ends_with("weight") && shape.len() == 1 {
+                1.0 + 0.2 * step
+            } else if shape.len() == 1 {
+                0.05 * step
+            } else {
+                step * (3.0 / (n / shape[0]) as f64).sqrt() as f32
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn torch_saved_pth_loads_and_matches_torch_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    check_pattern_model(&gunzip("resnet18_pattern.pth.gz", dir.path(), "resnet18.pth"));
+}
+
+#[test]
+fn torch_saved_safetensors_loads_and_matches_torch_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    check_pattern_model(&gunzip(
+        "resnet18_pattern.safetensors.gz",
+        dir.path(),
+        "resnet18.safetensors",
+    ));
+}
+
+#[test]
+fn wrong_model_reports_missing_and_unexpected_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = gunzip("resnet18_pattern.pth.gz", dir.path(), "resnet18.pth");
+    let err = load_state_dict(AlexNetConfig::new().init(&Device::flex()), &path).unwrap_err();
+    match &err {
+        WeightsError::MissingKeys { path: p, keys } => {
+            assert_eq!(p, &path);
+            assert!(keys.contains(&"conv3.4.weight".to_string()), "{keys:?}");
+        }
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("resnet18.pth"));
+}
+
+#[test]
+fn shape_mismatch_names_the_key_and_both_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = gunzip("resnet18_pattern.safetensors.gz", dir.path(), "r.safetensors");
+    let err = load_state_dict(ResNetConfig::resnet18(10).init(&Device::flex()), &path).unwrap_err();
+    match &err {
+        WeightsError::Mismatch { key, reason, .. } => {
+            assert!(key.starts_with("fc."), "{key}");
+            assert!(reason.contains("10") && reason.contains("1000"), "{reason}");
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn extra_tensors_are_unexpected_keys_but_batch_counters_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = ResNetConfig::resnet18(1000).init(&Device::flex());
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = featx::weights::expected_keys(&model)
+        .into_iter()
+        .map(|(k, s)| {
+            let bytes = support::generated(&k, &s).iter().flat_map(|v| v.to_le_bytes()).collect();
+            (k, s, bytes)
+        })
+        .collect();
+    tensors.push(("bn1.num_batches_tracked".into(), vec![], 0f32.to_le_bytes().to_vec()));
+    tensors.push(("head.weight".into(), vec![2], [0f32; 2].iter().flat_map(|v| v.to_le_bytes()).collect()));
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .map(|(k, s, b)| {
+            (k.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap())
+        })
+        .collect();
+    let path = dir.path().join("extra.safetensors");
+    safetensors::serialize_to_file(views, None, &path).unwrap();
+    match load_state_dict(model, &path).unwrap_err() {
+        WeightsError::UnexpectedKeys { keys, .. } => assert_eq!(keys, ["head.weight"]),
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn truncated_empty_and_foreign_files_are_corrupt_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = gunzip("resnet18_pattern.pth.gz", dir.path(), "full.pth");
+    let bytes = std::fs::read(&full).unwrap();
+    let cases = [
+        ("truncated.pth", bytes[..bytes.len() / 2].to_vec()),
+        ("empty.pth", Vec::new()),
+        ("text.pth", b"not a checkpoint".to_vec()),
+        ("empty.safetensors", Vec::new()),
+        ("garbage.safetensors", vec![0xff; 64]),
+    ];
+    for (name, content) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let model = ResNetConfig::resnet18(1000).init(&Device::flex());
+        match load_state_dict(model, &path) {
+            Err(WeightsError::Corrupt { path: p, .. }) => assert_eq!(p, path),
+            Err(other) => panic!("{name}: {other}"),
+            Ok(_) => panic!("{name}: loaded"),
+        }
+    }
+}
+
+#[test]
+fn directories_missing_files_and_unknown_formats_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = || ResNetConfig::resnet18(1000).init(&Device::flex());
+    let sub = dir.path().join("weights.pth");
+    std::fs::create_dir(&sub).unwrap();
+    assert!(matches!(load_state_dict(model(), &sub), Err(WeightsError::Io { .. })));
+    let missing = dir.path().join("missing.pth");
+    assert!(matches!(load_state_dict(model(), &missing), Err(WeightsError::Io { .. })));
+    let onnx = dir.path().join("model.onnx");
+    std::fs::write(&onnx, b"x").unwrap();
+    assert!(matches!(
+        load_state_dict(model(), &onnx),
+        Err(WeightsError::UnsupportedFormat { .. })
+    ));
+}
