@@ -176,3 +176,17 @@ pub fn compare(name: &str, shape: &[usize], values: &[f32], record: &NodeRecord)
     );
     worst
 }
+
+/// Writes `values` of `shape` as a C-ordered `.npy` file of the element type `T`.
+pub fn write_npy<T: npyz::AutoSerialize + Clone>(path: &Path, shape: &[u64], values: &[T]) {
+    use npyz::WriterBuilder;
+    let file = std::fs::File::create(path).expect("create npy");
+    let mut writer = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(std::io::BufWriter::new(file))
+        .begin_nd()
+        .expect("npy header");
+    writer.extend(values.iter().cloned()).expect("npy data");
+    writer.finish().expect("npy finish");
+}

@@ -1,0 +1,111 @@
+use clap::{Args, ValueEnum};
+use featx_models::TracedModel;
+use serde::Serialize;
+
+use crate::error::CliError;
+use crate::model::{ModelKind, Weights};
+
+/// Arguments of `featx nodes`.
+#[derive(Args, Debug)]
+pub struct NodesArgs {
+    /// The model to list.
+    #[arg(long, value_enum)]
+    model: ModelKind,
+    /// Which list to print in text form (both are equal for featx's models).
+    #[arg(long, value_enum, default_value = "eval")]
+    mode: ModeArg,
+    /// Plain names, one per line, or JSON with FX op, target, inputs and shape.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    /// BatchNorm running statistics, no dropout.
+    Eval,
+    /// Batch statistics, active dropout.
+    Train,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Serialize)]
+struct NodeJson<'a> {
+    name: &'a str,
+    op: &'a str,
+    target: &'a str,
+    inputs: Vec<&'a str>,
+    shape: &'a [usize],
+}
+
+#[derive(Serialize)]
+struct NodesJson<'a> {
+    model: &'a str,
+    train_nodes: Vec<String>,
+    eval_nodes: Vec<String>,
+    nodes: Vec<NodeJson<'a>>,
+}
+
+/// Prints the node list.
+pub fn run(args: &NodesArgs) -> Result<(), CliError> {
+    // Listing needs no weights and no compute: random init on the CPU is enough.
+    let traced = args
+        .model
+        .load(&Weights::Random, &burn::prelude::Device::flex())?;
+    // Tracing does not depend on the mode for featx's models: both lists are the graph's.
+    let (train_nodes, eval_nodes) = (traced.graph.names(), traced.graph.names());
+    match args.format {
+        Format::Text => {
+            let list = match args.mode {
+                ModeArg::Eval => &eval_nodes,
+                ModeArg::Train => &train_nodes,
+            };
+            for name in list {
+                println!("{name}");
+            }
+        }
+        Format::Json => println!("{}", nodes_json(&traced, train_nodes, eval_nodes)?),
+    }
+    Ok(())
+}
+
+fn nodes_json(
+    traced: &TracedModel,
+    train_nodes: Vec<String>,
+    eval_nodes: Vec<String>,
+) -> Result<String, CliError> {
+    let [h, w] = traced.input.nominal_size;
+    let shapes = traced
+        .graph
+        .infer_shapes(&[1, traced.input.channels, h, w])
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let graph = &traced.graph;
+    let nodes = graph
+        .nodes()
+        .iter()
+        .zip(&shapes)
+        .map(|(node, shape)| NodeJson {
+            name: &node.name,
+            op: node.kind.as_str(),
+            target: &node.target,
+            inputs: node
+                .inputs
+                .iter()
+                .map(|i| graph.nodes()[i.0].name.as_str())
+                .collect(),
+            shape,
+        })
+        .collect();
+    let doc = NodesJson {
+        model: &traced.name,
+        train_nodes,
+        eval_nodes,
+        nodes,
+    };
+    serde_json::to_string_pretty(&doc).map_err(|e| CliError::Usage(e.to_string()))
+}

@@ -1,0 +1,50 @@
+//! The `featx` command line: list a CNN's nodes and extract their outputs,
+//! torchvision-compatible. The binary is the root package's `featx`; this crate holds the
+//! commands so they can be tested and reused.
+//!
+//! Exit codes: 0 success, 1 failure while writing results, 2 bad usage or bad input
+//! (unknown node, unreadable input or weights, wrong shapes).
+
+mod commands;
+mod error;
+mod model;
+mod npy;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::CliError;
+
+/// torchvision-style feature extraction for CNNs, in pure Rust.
+#[derive(Parser, Debug)]
+#[command(name = "featx", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List a model's graph nodes in execution order (torchvision's get_graph_node_names).
+    Nodes(commands::nodes::NodesArgs),
+    /// Run a model on an input and save chosen nodes' outputs as .safetensors.
+    Extract(commands::extract::ExtractArgs),
+}
+
+/// Parses the process arguments, runs the command, prints any error to stderr and returns
+/// the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: Result<(), CliError> = match cli.command {
+        Command::Nodes(args) => commands::nodes::run(&args),
+        Command::Extract(args) => commands::extract::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The `featx` command line: flags and file formats are a contract.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use support::{fixture, generated, write_npy};
+
+fn featx(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_featx"))
+        .args(args)
+        .env_remove("BURN_DEVICE")
+        .output()
+        .expect("featx runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn read_safetensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut out: Vec<_> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            assert_eq!(view.dtype(), safetensors::Dtype::F32);
+            let values = view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            (name, view.shape().to_vec(), values)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn nodes_text_lists_names_in_execution_order() {
+    let out = featx(&["nodes", "--model", "resnet18"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let names: Vec<&str> = text.lines().collect();
+    assert_eq!(names.len(), 70);
+    assert_eq!(names[..4], ["x", "conv1", "bn1", "relu"]);
+    assert_eq!(names[69], "fc");
+    let train = featx(&["nodes", "--model", "alexnet", "--mode", "train"]);
+    assert_eq!(String::from_utf8(train.stdout).unwrap().lines().count(), 22);
+}
+
+#[test]
+fn nodes_json_has_the_documented_fields() {
+    let out = featx(&["nodes", "--model", "alexnet", "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("torchvision_nodes_alexnet.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(doc["model"], "alexnet");
+    assert_eq!(doc["train_nodes"], reference["train_nodes"]);
+    assert_eq!(doc["eval_nodes"], reference["eval_nodes"]);
+    let view = doc["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "view")
+        .unwrap();
+    assert_eq!(view["op"], "call_method");
+    assert_eq!(view["target"], "view");
+    assert_eq!(view["inputs"], serde_json::json!(["conv3.6"]));
+    assert_eq!(view["shape"], serde_json::json!([1, 9216]));
+}
+
+#[test]
+fn extract_writes_one_float32_tensor_per_key_matching_torch() {
+    let dir = tempfile::tempdir().unwrap();
+    // Real weights file (torch-written layout, generated values) and the fixture input.
+    let device = featx::burn::prelude::Device::flex();
+    let model = featx::models::ResNetConfig::resnet18(1000).init(&device);
+    let weights = support::write_generated_weights(&model, dir.path());
+    let input = dir.path().join("x.npy");
+    write_npy(&input, &[2, 3, 224, 224], &generated("input", &[2, 3, 224, 224]));
+    let out_path = dir.path().join("features.safetensors");
+    let out = featx(&[
+        "extract", "--model", "resnet18", "--weights", weights.to_str().unwrap(), "--input",
+        input.to_str().unwrap(), "--nodes", "layer3,fc=logits,bn1", "--out",
+        out_path.to_str().unwrap(), "--device", "cpu",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let tensors = read_safetensors(&out_path);
+    let keys: Vec<&str> = tensors.iter().map(|t| t.0.as_str()).collect();
+    assert_eq!(keys, ["bn1", "layer3", "logits"]);
+    let fx = support::node_fixtures("resnet18_nodes.json", "resnet18_nodes.safetensors");
+    for (key, node) in [("bn1", "bn1"), ("layer3", "layer3.1.relu_1"), ("logits", "fc")] {
+        let (_, shape, values) = tensors.iter().find(|t| t.0 == key).unwrap();
+        support::compare(node, shape, values, &fx.nodes[node]);
+    }
+}
+
+#[test]
+fn bad_usage_and_bad_input_exit_2_with_a_message_and_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("x.npy");
+    write_npy(&good, &[1, 3, 32, 32], &vec![0f32; 3 * 32 * 32]);
+    let rank3 = dir.path().join("rank3.npy");
+    write_npy(&rank3, &[3, 32, 32], &vec![0f32; 3 * 32 * 32]);
+    let ints = dir.path().join("ints.npy");
+    write_npy(&ints, &[1, 3, 4, 4], &vec![1i32; 48]);
+    let garbage = dir.path().join("garbage.npy");
+    std::fs::write(&garbage, b"definitely not numpy").unwrap();
+    let out_path = dir.path().join("out.safetensors");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--nodes".into(), "layer9".into()], "did you mean layer1"),
+        (vec!["--nodes".into(), "".into()], "nothing to extract"),
+        (vec!["--nodes".into(), "fc,,layer1".into()], "invalid node request"),
+        (vec!["--nodes".into(), "layer1=f,layer2=f".into()], "'f'"),
+        (vec!["--nodes".into(), "fc".into(), "--input".into(), s(&rank3)], "rank"),
+        (vec!["--nodes".into(), "fc".into(), "--input".into(), s(&ints)], "float32"),
+        (vec!["--nodes".into(), "fc".into(), "--input".into(), s(&garbage)], "not a .npy"),
+        (vec!["--nodes".into(), "fc".into(), "--weights".into(), "/no/such.pth".into()], "/no/such.pth"),
+        (vec!["--nodes".into(), "fc".into(), "--device".into(), "tpu".into()], "unknown device"),
+    ];
+    for (extra, expected) in cases {
+        let mut args: Vec<String> = ["extract", "--model", "resnet18", "--out"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.push(s(&out_path));
+        if !extra.contains(&"--input".to_string()) {
+            args.extend(["--input".to_string(), s(&good)]);
+        }
+        if !extra.contains(&"--weights".to_string()) {
+            args.extend(["--weights".to_string(), "random".to_string()]);
+        }
+        args.extend(extra.iter().cloned());
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = featx(&argv);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(expected), "{extra:?}: {err}");
+        assert!(!err.contains("panicked"), "{extra:?}: {err}");
+        assert!(!out_path.exists(), "{extra:?} left an output file");
+    }
+    // Missing flags are clap usage errors, also exit code 2.
+    assert_eq!(featx(&["extract", "--model", "resnet18"]).status.code(), Some(2));
+    assert_eq!(featx(&["nodes", "--model", "vgg"]).status.code(), Some(2));
+}
