@@ -85,19 +85,37 @@ fn extract_writes_one_float32_tensor_per_key_matching_torch() {
     let model = featx::models::ResNetConfig::resnet18(1000).init(&device);
     let weights = support::write_generated_weights(&model, dir.path());
     let input = dir.path().join("x.npy");
-    write_npy(&input, &[2, 3, 224, 224], &generated("input", &[2, 3, 224, 224]));
+    write_npy(
+        &input,
+        &[2, 3, 224, 224],
+        &generated("input", &[2, 3, 224, 224]),
+    );
     let out_path = dir.path().join("features.safetensors");
     let out = featx(&[
-        "extract", "--model", "resnet18", "--weights", weights.to_str().unwrap(), "--input",
-        input.to_str().unwrap(), "--nodes", "layer3,fc=logits,bn1", "--out",
-        out_path.to_str().unwrap(), "--device", "cpu",
+        "extract",
+        "--model",
+        "resnet18",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--nodes",
+        "layer3,fc=logits,bn1",
+        "--out",
+        out_path.to_str().unwrap(),
+        "--device",
+        "cpu",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let tensors = read_safetensors(&out_path);
     let keys: Vec<&str> = tensors.iter().map(|t| t.0.as_str()).collect();
     assert_eq!(keys, ["bn1", "layer3", "logits"]);
     let fx = support::node_fixtures("resnet18_nodes.json", "resnet18_nodes.safetensors");
-    for (key, node) in [("bn1", "bn1"), ("layer3", "layer3.1.relu_1"), ("logits", "fc")] {
+    for (key, node) in [
+        ("bn1", "bn1"),
+        ("layer3", "layer3.1.relu_1"),
+        ("logits", "fc"),
+    ] {
         let (_, shape, values) = tensors.iter().find(|t| t.0 == key).unwrap();
         support::compare(node, shape, values, &fx.nodes[node]);
     }
@@ -111,21 +129,52 @@ fn bad_usage_and_bad_input_exit_2_with_a_message_and_no_output() {
     let rank3 = dir.path().join("rank3.npy");
     write_npy(&rank3, &[3, 32, 32], &vec![0f32; 3 * 32 * 32]);
     let ints = dir.path().join("ints.npy");
-    write_npy(&ints, &[1, 3, 4, 4], &vec![1i32; 48]);
+    write_npy(&ints, &[1, 3, 4, 4], &[1i32; 48]);
     let garbage = dir.path().join("garbage.npy");
     std::fs::write(&garbage, b"definitely not numpy").unwrap();
     let out_path = dir.path().join("out.safetensors");
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["--nodes".into(), "layer9".into()], "did you mean layer1"),
+        (
+            vec!["--nodes".into(), "layer9".into()],
+            "did you mean layer1",
+        ),
         (vec!["--nodes".into(), "".into()], "nothing to extract"),
-        (vec!["--nodes".into(), "fc,,layer1".into()], "invalid node request"),
+        (
+            vec!["--nodes".into(), "fc,,layer1".into()],
+            "invalid node request",
+        ),
         (vec!["--nodes".into(), "layer1=f,layer2=f".into()], "'f'"),
-        (vec!["--nodes".into(), "fc".into(), "--input".into(), s(&rank3)], "rank"),
-        (vec!["--nodes".into(), "fc".into(), "--input".into(), s(&ints)], "float32"),
-        (vec!["--nodes".into(), "fc".into(), "--input".into(), s(&garbage)], "not a .npy"),
-        (vec!["--nodes".into(), "fc".into(), "--weights".into(), "/no/such.pth".into()], "/no/such.pth"),
-        (vec!["--nodes".into(), "fc".into(), "--device".into(), "tpu".into()], "unknown device"),
+        (
+            vec!["--nodes".into(), "fc".into(), "--input".into(), s(&rank3)],
+            "rank",
+        ),
+        (
+            vec!["--nodes".into(), "fc".into(), "--input".into(), s(&ints)],
+            "float32",
+        ),
+        (
+            vec!["--nodes".into(), "fc".into(), "--input".into(), s(&garbage)],
+            "not a .npy",
+        ),
+        (
+            vec![
+                "--nodes".into(),
+                "fc".into(),
+                "--weights".into(),
+                "/no/such.pth".into(),
+            ],
+            "/no/such.pth",
+        ),
+        (
+            vec![
+                "--nodes".into(),
+                "fc".into(),
+                "--device".into(),
+                "tpu".into(),
+            ],
+            "unknown device",
+        ),
     ];
     for (extra, expected) in cases {
         let mut args: Vec<String> = ["extract", "--model", "resnet18", "--out"]
@@ -149,6 +198,9 @@ fn bad_usage_and_bad_input_exit_2_with_a_message_and_no_output() {
         assert!(!out_path.exists(), "{extra:?} left an output file");
     }
     // Missing flags are clap usage errors, also exit code 2.
-    assert_eq!(featx(&["extract", "--model", "resnet18"]).status.code(), Some(2));
+    assert_eq!(
+        featx(&["extract", "--model", "resnet18"]).status.code(),
+        Some(2)
+    );
     assert_eq!(featx(&["nodes", "--model", "vgg"]).status.code(), Some(2));
 }

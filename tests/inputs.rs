@@ -31,7 +31,10 @@ fn rank_is_checked_for_dynamic_shapes() {
     let extractor = create_feature_extractor(&model, ["fc"]).unwrap();
     let err = extractor.check_input(&[3, 224, 224]).unwrap_err();
     assert!(err.to_string().contains("rank-4"), "{err}");
-    assert_eq!(extractor.check_input(&[4, 3, 224, 224]).unwrap(), [vec![4, 1000]]);
+    assert_eq!(
+        extractor.check_input(&[4, 3, 224, 224]).unwrap(),
+        [vec![4, 1000]]
+    );
 }
 
 #[test]
@@ -41,7 +44,10 @@ fn alexnet_only_accepts_224_so_view_cannot_fold_the_batch() {
     let extractor = create_feature_extractor(&model, ["fc"]).unwrap();
     let (_, reason) = invalid_reason(extractor.forward(Tensor::zeros([1, 3, 256, 256], &device)));
     assert!(reason.contains("224x224"), "{reason}");
-    assert_eq!(extractor.check_input(&[2, 3, 224, 224]).unwrap(), [vec![2, 100]]);
+    assert_eq!(
+        extractor.check_input(&[2, 3, 224, 224]).unwrap(),
+        [vec![2, 100]]
+    );
 }
 
 #[test]
@@ -72,9 +78,14 @@ fn eval_is_the_default_and_is_deterministic() {
     let model = support::with_generated_weights(AlexNetConfig::new().init(&device));
     let extractor = create_feature_extractor(&model, ["fc.1", "fc.2"]).unwrap();
     assert_eq!(extractor.mode(), Mode::Eval);
-    let out = extractor.forward(generated_input([1, 3, 224, 224], &device)).unwrap();
+    let out = extractor
+        .forward(generated_input([1, 3, 224, 224], &device))
+        .unwrap();
     // Dropout is the identity in eval mode.
-    assert_eq!(out.get("fc.1").unwrap().to_vec_f32(), out.get("fc.2").unwrap().to_vec_f32());
+    assert_eq!(
+        out.get("fc.1").unwrap().to_vec_f32(),
+        out.get("fc.2").unwrap().to_vec_f32()
+    );
 }
 
 #[test]
@@ -84,19 +95,33 @@ fn train_mode_uses_batch_statistics_and_active_dropout() {
     let extractor = create_feature_extractor(&model, ["fc.1", "fc.2"])
         .unwrap()
         .with_mode(Mode::Train);
-    let out = extractor.forward(generated_input([1, 3, 224, 224], &device)).unwrap();
+    let out = extractor
+        .forward(generated_input([1, 3, 224, 224], &device))
+        .unwrap();
     let before = out.get("fc.1").unwrap().to_vec_f32();
     let after = out.get("fc.2").unwrap().to_vec_f32();
-    let alive: Vec<(f32, f32)> = before.iter().copied().zip(after).filter(|(b, _)| *b > 0.0).collect();
+    let alive: Vec<(f32, f32)> = before
+        .iter()
+        .copied()
+        .zip(after)
+        .filter(|(b, _)| *b > 0.0)
+        .collect();
     let dropped = alive.iter().filter(|(_, a)| *a == 0.0).count() as f64 / alive.len() as f64;
     assert!((0.4..0.6).contains(&dropped), "dropped fraction {dropped}");
     for (b, a) in alive.iter().filter(|(_, a)| *a != 0.0) {
-        assert!((a - 2.0 * b).abs() <= 1e-5 * b.abs().max(1.0), "kept values are scaled by 2");
+        assert!(
+            (a - 2.0 * b).abs() <= 1e-5 * b.abs().max(1.0),
+            "kept values are scaled by 2"
+        );
     }
 
     let model = support::with_generated_weights(ResNetConfig::resnet18(1000).init(&device));
-    let extractor = create_feature_extractor(&model, ["bn1"]).unwrap().with_mode(Mode::Train);
-    let out = extractor.forward(generated_input([2, 3, 32, 32], &device)).unwrap();
+    let extractor = create_feature_extractor(&model, ["bn1"])
+        .unwrap()
+        .with_mode(Mode::Train);
+    let out = extractor
+        .forward(generated_input([2, 3, 32, 32], &device))
+        .unwrap();
     let bn1 = out.get("bn1").unwrap().to_vec_f32();
     // With batch statistics, channel c is normalised to mean beta_c and std |gamma_c|.
     let beta = support::generated("bn1.bias", &[64]);
@@ -106,13 +131,23 @@ fn train_mode_uses_batch_statistics_and_active_dropout() {
         let values: Vec<f64> = (0..2)
             .flat_map(|n| {
                 let start = (n * 64 + c) * per_channel;
-                bn1[start..start + per_channel].iter().map(|&v| v as f64).collect::<Vec<_>>()
+                bn1[start..start + per_channel]
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect::<Vec<_>>()
             })
             .collect();
         let mean = values.iter().sum::<f64>() / values.len() as f64;
         let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
-        assert!((mean - beta[c] as f64).abs() < 1e-3, "channel {c} mean {mean}");
-        assert!((var.sqrt() - gamma[c].abs() as f64).abs() < 1e-2, "channel {c} std {}", var.sqrt());
+        assert!(
+            (mean - beta[c] as f64).abs() < 1e-3,
+            "channel {c} mean {mean}"
+        );
+        assert!(
+            (var.sqrt() - gamma[c].abs() as f64).abs() < 1e-2,
+            "channel {c} std {}",
+            var.sqrt()
+        );
     }
 }
 
@@ -122,6 +157,8 @@ fn input_on_another_device_is_moved_to_the_model() {
     let model = ResNetConfig::resnet18(1000).init(&device);
     let extractor = create_feature_extractor(&model, ["conv1"]).unwrap();
     assert_eq!(extractor.device(), Some(device.clone()));
-    let out = extractor.forward(generated_input([1, 3, 32, 32], &device)).unwrap();
+    let out = extractor
+        .forward(generated_input([1, 3, 32, 32], &device))
+        .unwrap();
     assert_eq!(out.get("conv1").unwrap().dims(), [1, 64, 16, 16]);
 }

@@ -39,8 +39,18 @@ fn check(model: &impl FeatureModel, name: &str, count: usize) {
     assert_eq!(torch_nodes.len(), traced.graph.nodes().len());
     for ((node, shape), torch) in traced.graph.nodes().iter().zip(&shapes).zip(torch_nodes) {
         assert_eq!(node.name, torch["name"].as_str().unwrap());
-        assert_eq!(node.kind.as_str(), torch["op"].as_str().unwrap(), "{}", node.name);
-        assert_eq!(node.target, torch["target"].as_str().unwrap(), "{}", node.name);
+        assert_eq!(
+            node.kind.as_str(),
+            torch["op"].as_str().unwrap(),
+            "{}",
+            node.name
+        );
+        assert_eq!(
+            node.target,
+            torch["target"].as_str().unwrap(),
+            "{}",
+            node.name
+        );
         if let Some(module_type) = torch["module_type"].as_str() {
             assert_eq!(node.op.type_name(), module_type, "{}", node.name);
         }
@@ -68,7 +78,11 @@ fn check(model: &impl FeatureModel, name: &str, count: usize) {
 
 #[test]
 fn resnet18_nodes_equal_torchvision() {
-    check(&ResNetConfig::resnet18(1000).init(&Device::flex()), "resnet18", 70);
+    check(
+        &ResNetConfig::resnet18(1000).init(&Device::flex()),
+        "resnet18",
+        70,
+    );
 }
 
 #[test]
@@ -101,7 +115,10 @@ fn parameter_keys_equal_torchvision_state_dict_keys() {
     ours_sorted.sort();
     theirs.sort();
     assert_eq!(ours_sorted, theirs);
-    assert!(ours.iter().any(|(k, _)| k == "layer2.0.downsample.0.weight"));
+    assert!(
+        ours.iter()
+            .any(|(k, _)| k == "layer2.0.downsample.0.weight")
+    );
 }
 
 #[test]
@@ -112,9 +129,22 @@ fn alexnet_parameter_keys_keep_sequential_gaps() {
         .map(|(k, _)| k)
         .collect();
     let expected = [
-        "conv1.0.weight", "conv1.0.bias", "conv2.0.weight", "conv2.0.bias", "conv3.0.weight",
-        "conv3.0.bias", "conv3.2.weight", "conv3.2.bias", "conv3.4.weight", "conv3.4.bias",
-        "fc.0.weight", "fc.0.bias", "fc.3.weight", "fc.3.bias", "fc.6.weight", "fc.6.bias",
+        "conv1.0.weight",
+        "conv1.0.bias",
+        "conv2.0.weight",
+        "conv2.0.bias",
+        "conv3.0.weight",
+        "conv3.0.bias",
+        "conv3.2.weight",
+        "conv3.2.bias",
+        "conv3.4.weight",
+        "conv3.4.bias",
+        "fc.0.weight",
+        "fc.0.bias",
+        "fc.3.weight",
+        "fc.3.bias",
+        "fc.6.weight",
+        "fc.6.bias",
     ];
     let mut sorted = keys.clone();
     sorted.sort();

@@ -20,12 +20,20 @@ fn check_all_nodes(model: &impl FeatureModel, fixture_stem: &str, device: &Devic
     assert_eq!(features.keys().collect::<Vec<_>>(), eval_nodes);
     let mut worst = (0f64, String::new());
     for (name, feature) in features.iter() {
-        let diff = compare(name, &feature.dims(), &feature.to_vec_f32(), &fx.nodes[name]);
+        let diff = compare(
+            name,
+            &feature.dims(),
+            &feature.to_vec_f32(),
+            &fx.nodes[name],
+        );
         if diff > worst.0 {
             worst = (diff, name.to_string());
         }
     }
-    eprintln!("{fixture_stem}: largest difference to torch {:.3e} at '{}'", worst.0, worst.1);
+    eprintln!(
+        "{fixture_stem}: largest difference to torch {:.3e} at '{}'",
+        worst.0, worst.1
+    );
 }
 
 #[test]

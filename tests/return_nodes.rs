@@ -67,7 +67,10 @@ fn torchvision_cases_resolve_as_torchvision_or_better() {
         if name.starts_with("overlapping") {
             let ours = ours.unwrap();
             assert_eq!(ours.len(), 2, "{name}: both keys come back");
-            assert!(ours.iter().all(|(_, n)| n == "layer3.1.relu_1"), "{name}: {ours:?}");
+            assert!(
+                ours.iter().all(|(_, n)| n == "layer3.1.relu_1"),
+                "{name}: {ours:?}"
+            );
             continue;
         }
         if name.starts_with("duplicate aliases") {
@@ -110,8 +113,13 @@ fn torchvision_cases_resolve_as_torchvision_or_better() {
 #[test]
 fn alexnet_module_prefixes_resolve_to_last_node() {
     let model = AlexNetConfig::new().init(&Device::flex());
-    let extractor = create_feature_extractor(&model, ["conv1", "conv2", "conv3", "fc", "view"]).unwrap();
-    let nodes: Vec<&str> = extractor.outputs().iter().map(|r| r.node_name.as_str()).collect();
+    let extractor =
+        create_feature_extractor(&model, ["conv1", "conv2", "conv3", "fc", "view"]).unwrap();
+    let nodes: Vec<&str> = extractor
+        .outputs()
+        .iter()
+        .map(|r| r.node_name.as_str())
+        .collect();
     assert_eq!(nodes, ["conv1.2", "conv2.2", "conv3.6", "fc.6", "view"]);
     let err = create_feature_extractor(&model, ["conv4"]).unwrap_err();
     assert!(matches!(err, ExtractError::UnknownNode { .. }));
@@ -129,7 +137,10 @@ fn unknown_name_error_names_the_query_and_closest_names() {
     assert_eq!(query, "layer9");
     assert_eq!(suggestions, &["layer1", "layer2", "layer3"]);
     let message = err.to_string();
-    assert!(message.contains("'layer9'") && message.contains("did you mean layer1"), "{message}");
+    assert!(
+        message.contains("'layer9'") && message.contains("did you mean layer1"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -162,7 +173,10 @@ fn same_node_under_two_keys_returns_both_with_equal_values() {
     let extractor = create_feature_extractor(&model, ["layer3", "layer3.1.relu_1"]).unwrap();
     let x = generated_input([1, 3, 64, 64], &Device::flex());
     let out = extractor.forward(x).unwrap();
-    assert_eq!(out.keys().collect::<Vec<_>>(), ["layer3", "layer3.1.relu_1"]);
+    assert_eq!(
+        out.keys().collect::<Vec<_>>(),
+        ["layer3", "layer3.1.relu_1"]
+    );
     let a = out.get("layer3").unwrap().to_vec_f32();
     let b = out.get("layer3.1.relu_1").unwrap().to_vec_f32();
     assert_eq!(a, b);
@@ -171,7 +185,11 @@ fn same_node_under_two_keys_returns_both_with_equal_values() {
 
 #[test]
 fn one_key_for_two_nodes_is_an_error_naming_the_key() {
-    let err = resolved(ReturnNodes::aliased([("layer1", "feat"), ("layer2", "feat")])).unwrap_err();
+    let err = resolved(ReturnNodes::aliased([
+        ("layer1", "feat"),
+        ("layer2", "feat"),
+    ]))
+    .unwrap_err();
     match &err {
         ExtractError::DuplicateKey { key, first, second } => {
             assert_eq!(key, "feat");
@@ -197,7 +215,11 @@ fn outputs_come_back_in_request_order() {
     let ours = resolved(ReturnNodes::from(["fc", "conv1", "layer2"])).unwrap();
     assert_eq!(
         ours,
-        pairs(&[("fc", "fc"), ("conv1", "conv1"), ("layer2", "layer2.1.relu_1")])
+        pairs(&[
+            ("fc", "fc"),
+            ("conv1", "conv1"),
+            ("layer2", "layer2.1.relu_1")
+        ])
     );
     let x = generated_input([1, 3, 32, 32], &Device::flex());
     let extractor = create_feature_extractor(&resnet(), ["fc", "conv1", "layer2"]).unwrap();
@@ -209,14 +231,24 @@ fn outputs_come_back_in_request_order() {
 #[test]
 fn in_place_relu_does_not_change_earlier_nodes() {
     let model = support::with_generated_weights(resnet());
-    let extractor = create_feature_extractor(&model, ["bn1", "relu", "layer1.0.add", "layer1.0.relu_1"]).unwrap();
-    let out = extractor.forward(generated_input([1, 3, 64, 64], &Device::flex())).unwrap();
+    let extractor =
+        create_feature_extractor(&model, ["bn1", "relu", "layer1.0.add", "layer1.0.relu_1"])
+            .unwrap();
+    let out = extractor
+        .forward(generated_input([1, 3, 64, 64], &Device::flex()))
+        .unwrap();
     let bn1 = out.get("bn1").unwrap().to_vec_f32();
     let relu = out.get("relu").unwrap().to_vec_f32();
-    assert!(bn1.iter().any(|&v| v < 0.0), "bn1 keeps its negative values");
+    assert!(
+        bn1.iter().any(|&v| v < 0.0),
+        "bn1 keeps its negative values"
+    );
     assert!(bn1.iter().zip(&relu).all(|(b, r)| *r == b.max(0.0)));
     let add = out.get("layer1.0.add").unwrap().to_vec_f32();
-    assert!(add.iter().any(|&v| v < 0.0), "add is returned before the ReLU that follows it");
+    assert!(
+        add.iter().any(|&v| v < 0.0),
+        "add is returned before the ReLU that follows it"
+    );
 }
 
 #[test]
@@ -230,5 +262,8 @@ fn only_the_needed_prefix_of_the_graph_runs() {
     assert_eq!(planned(&["layer3"]), 51);
     assert_eq!(planned(&["fc"]), 70);
     // A downsample branch does not need the main branch of its block.
-    assert_eq!(planned(&["layer2.0.downsample.0"]), planned(&["layer1"]) + 1);
+    assert_eq!(
+        planned(&["layer2.0.downsample.0"]),
+        planned(&["layer1"]) + 1
+    );
 }

@@ -15,7 +15,9 @@ use support::{compare, fixture, generated_input, node_fixtures};
 fn gunzip(fixture_name: &str, dir: &Path, name: &str) -> PathBuf {
     let file = std::fs::File::open(fixture(fixture_name)).unwrap();
     let mut bytes = Vec::new();
-    flate2::read::GzDecoder::new(file).read_to_end(&mut bytes).unwrap();
+    flate2::read::GzDecoder::new(file)
+        .read_to_end(&mut bytes)
+        .unwrap();
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
     path
@@ -24,18 +26,27 @@ fn gunzip(fixture_name: &str, dir: &Path, name: &str) -> PathBuf {
 fn check_pattern_model(path: &Path) {
     let device = Device::flex();
     let model = load_state_dict(ResNetConfig::resnet18(1000).init(&device), path).unwrap();
-    let fx = node_fixtures("resnet18_pattern.json", "resnet18_pattern_nodes.safetensors");
+    let fx = node_fixtures(
+        "resnet18_pattern.json",
+        "resnet18_pattern_nodes.safetensors",
+    );
     // Every parameter holds torch's value, in torchvision's layout.
     let params = support::torch_layout_params(&model);
     assert_eq!(params.len(), 102);
     for (key, shape, values) in params {
         let expected = pattern(&key, &shape);
-        let worst = values.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let worst = values
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
         assert!(worst <= 1e-6, "{key}: differs from the file by {worst}");
     }
     // And the model computes what torch computed with it.
     let extractor = create_feature_extractor(&model, ["layer1"]).unwrap();
-    let out = extractor.forward(generated_input([1, 3, 64, 64], &device)).unwrap();
+    let out = extractor
+        .forward(generated_input([1, 3, 64, 64], &device))
+        .unwrap();
     for (key, feature) in out.iter() {
         compare(key, &feature.dims(), &feature.to_vec_f32(), &fx.nodes[key]);
     }
@@ -63,7 +74,11 @@ fn pattern(key: &str, shape: &[usize]) -> Vec<f32> {
 #[test]
 fn torch_saved_pth_loads_and_matches_torch_outputs() {
     let dir = tempfile::tempdir().unwrap();
-    check_pattern_model(&gunzip("resnet18_pattern.pth.gz", dir.path(), "resnet18.pth"));
+    check_pattern_model(&gunzip(
+        "resnet18_pattern.pth.gz",
+        dir.path(),
+        "resnet18.pth",
+    ));
 }
 
 #[test]
@@ -94,7 +109,11 @@ fn wrong_model_reports_missing_and_unexpected_keys() {
 #[test]
 fn shape_mismatch_names_the_key_and_both_shapes() {
     let dir = tempfile::tempdir().unwrap();
-    let path = gunzip("resnet18_pattern.safetensors.gz", dir.path(), "r.safetensors");
+    let path = gunzip(
+        "resnet18_pattern.safetensors.gz",
+        dir.path(),
+        "r.safetensors",
+    );
     let err = load_state_dict(ResNetConfig::resnet18(10).init(&Device::flex()), &path).unwrap_err();
     match &err {
         WeightsError::Mismatch { key, reason, .. } => {
@@ -112,16 +131,31 @@ fn extra_tensors_are_unexpected_keys_but_batch_counters_are_ignored() {
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = featx::weights::expected_keys(&model)
         .into_iter()
         .map(|(k, s)| {
-            let bytes = support::generated(&k, &s).iter().flat_map(|v| v.to_le_bytes()).collect();
+            let bytes = support::generated(&k, &s)
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
             (k, s, bytes)
         })
         .collect();
-    tensors.push(("bn1.num_batches_tracked".into(), vec![], 0f32.to_le_bytes().to_vec()));
-    tensors.push(("head.weight".into(), vec![2], [0f32; 2].iter().flat_map(|v| v.to_le_bytes()).collect()));
+    tensors.push((
+        "bn1.num_batches_tracked".into(),
+        vec![],
+        0f32.to_le_bytes().to_vec(),
+    ));
+    tensors.push((
+        "head.weight".into(),
+        vec![2],
+        [0f32; 2].iter().flat_map(|v| v.to_le_bytes()).collect(),
+    ));
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
         .iter()
         .map(|(k, s, b)| {
-            (k.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap())
+            (
+                k.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                    .unwrap(),
+            )
         })
         .collect();
     let path = dir.path().join("extra.safetensors");
@@ -162,9 +196,15 @@ fn directories_missing_files_and_unknown_formats_are_typed_errors() {
     let model = || ResNetConfig::resnet18(1000).init(&Device::flex());
     let sub = dir.path().join("weights.pth");
     std::fs::create_dir(&sub).unwrap();
-    assert!(matches!(load_state_dict(model(), &sub), Err(WeightsError::Io { .. })));
+    assert!(matches!(
+        load_state_dict(model(), &sub),
+        Err(WeightsError::Io { .. })
+    ));
     let missing = dir.path().join("missing.pth");
-    assert!(matches!(load_state_dict(model(), &missing), Err(WeightsError::Io { .. })));
+    assert!(matches!(
+        load_state_dict(model(), &missing),
+        Err(WeightsError::Io { .. })
+    ));
     let onnx = dir.path().join("model.onnx");
     std::fs::write(&onnx, b"x").unwrap();
     assert!(matches!(

@@ -106,7 +106,9 @@ impl AlexNet {
                     (Step::Relu, _) => t.module(&index, Op::Relu, x),
                     (Step::Pool, _) => t.module(&index, max_pool(), x),
                     (Step::Dropout, _) => t.module(&index, Op::Dropout { p: DROPOUT }, x),
-                    (Step::Param, None) => unreachable!("AlexNetConfig::init fills every Param step"),
+                    (Step::Param, None) => {
+                        unreachable!("AlexNetConfig::init fills every Param step")
+                    }
                 };
             }
             x

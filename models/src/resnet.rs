@@ -55,15 +55,14 @@ impl ResNetConfig {
     pub fn init(&self, device: &Device) -> ResNet {
         let mut in_planes = 64;
         let mut stage = |planes: usize, count: usize, stride: usize| {
-            let blocks = (0..count)
+            (0..count)
                 .map(|i| {
                     let s = if i == 0 { stride } else { 1 };
                     let block = BasicBlock::new(in_planes, planes, s, device);
                     in_planes = planes;
                     block
                 })
-                .collect::<Vec<_>>();
-            blocks
+                .collect::<Vec<_>>()
         };
         let layer1 = stage(64, self.blocks[0], 1);
         let layer2 = stage(128, self.blocks[1], 2);
@@ -184,7 +183,9 @@ fn conv(
 ) -> Conv2d {
     Conv2dConfig::new([in_planes, planes], [kernel, kernel])
         .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
+        .with_padding(PaddingConfig2d::Explicit(
+            padding, padding, padding, padding,
+        ))
         .with_bias(false)
         .init(device)
 }

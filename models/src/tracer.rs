@@ -98,9 +98,7 @@ impl Tracer {
 
     /// `torch.flatten(x, start_dim)` in the current scope.
     pub fn flatten(&mut self, x: NodeId, start_dim: usize) -> NodeId {
-        let id = self
-            .builder
-            .call_function(Op::Flatten { start_dim }, &[x]);
+        let id = self.builder.call_function(Op::Flatten { start_dim }, &[x]);
         self.bind(id, None)
     }
 

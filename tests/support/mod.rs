@@ -44,7 +44,13 @@ pub fn generated(key: &str, shape: &[usize]) -> Vec<f32> {
         _ => (2.0, 0.0),
     };
     u.into_iter()
-        .map(|v| if offset == 0.0 { v * scale } else { v * scale + offset })
+        .map(|v| {
+            if offset == 0.0 {
+                v * scale
+            } else {
+                v * scale + offset
+            }
+        })
         .collect()
 }
 
@@ -167,8 +173,16 @@ pub fn compare(name: &str, shape: &[usize], values: &[f32], record: &NodeRecord)
     let sum: f64 = values.iter().map(|&v| v as f64).sum();
     let mean_sq: f64 = values.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>() / n;
     let abs_max = values.iter().fold(0f64, |m, &v| m.max((v as f64).abs()));
-    assert!((abs_max - record.abs_max).abs() <= tol, "node '{name}' max |x|: featx {abs_max}, torch {}", record.abs_max);
-    assert!((sum - record.sum).abs() <= tol * n, "node '{name}' sum: featx {sum}, torch {}", record.sum);
+    assert!(
+        (abs_max - record.abs_max).abs() <= tol,
+        "node '{name}' max |x|: featx {abs_max}, torch {}",
+        record.abs_max
+    );
+    assert!(
+        (sum - record.sum).abs() <= tol * n,
+        "node '{name}' sum: featx {sum}, torch {}",
+        record.sum
+    );
     assert!(
         (mean_sq - record.mean_sq).abs() <= 2.0 * tol * record.abs_max.max(1.0),
         "node '{name}' mean square: featx {mean_sq}, torch {}",

@@ -13,7 +13,9 @@ pub fn read_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>), CliError> {
     let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
     let npy = NpyFile::new(&bytes[..]).map_err(|e| fail(format!("not a .npy file ({e})")))?;
     if npy.order() == Order::Fortran {
-        return Err(fail("Fortran-ordered arrays are not supported; save with np.ascontiguousarray".into()));
+        return Err(fail(
+            "Fortran-ordered arrays are not supported; save with np.ascontiguousarray".into(),
+        ));
     }
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let dtype = npy.dtype().descr();
@@ -28,7 +30,11 @@ pub fn read_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>), CliError> {
                 .into_iter()
                 .map(|v| v as f32)
                 .collect(),
-            Err(_) => return Err(fail(format!("expected float32 values, found dtype {dtype}"))),
+            Err(_) => {
+                return Err(fail(format!(
+                    "expected float32 values, found dtype {dtype}"
+                )));
+            }
         },
     };
     Ok((shape, values))

@@ -54,13 +54,16 @@ pub(crate) fn run_node(
             Feature::Map(t) => Feature::Map(relu(t)),
             Feature::Vector(t) => Feature::Vector(relu(t)),
         },
-        (Op::MaxPool2d {
-            kernel,
-            stride,
-            padding,
-            dilation,
-            ceil_mode,
-        }, _) => {
+        (
+            Op::MaxPool2d {
+                kernel,
+                stride,
+                padding,
+                dilation,
+                ceil_mode,
+            },
+            _,
+        ) => {
             let options = MaxPoolOptions::new(*kernel)
                 .with_stride(*stride)
                 .with_padding(*padding)
@@ -76,7 +79,9 @@ pub(crate) fn run_node(
             Mode::Train => dropout(x, *p),
         },
         (Op::Add, _) => {
-            let y = inputs.pop().ok_or_else(|| internal("add needs two inputs"))?;
+            let y = inputs
+                .pop()
+                .ok_or_else(|| internal("add needs two inputs"))?;
             match (x, y) {
                 (Feature::Map(a), Feature::Map(b)) => Feature::Map(a + b),
                 (Feature::Vector(a), Feature::Vector(b)) => Feature::Vector(a + b),

@@ -72,11 +72,16 @@ impl FeatureExtractor {
 
     /// The device holding the model's parameters, where inputs are moved before running.
     pub fn device(&self) -> Option<Device> {
-        self.model.layers.iter().flatten().next().map(|layer| match layer {
-            Layer::Conv2d(c) => c.weight.device(),
-            Layer::BatchNorm(b) => b.gamma.device(),
-            Layer::Linear(l) => l.weight.device(),
-        })
+        self.model
+            .layers
+            .iter()
+            .flatten()
+            .next()
+            .map(|layer| match layer {
+                Layer::Conv2d(c) => c.weight.device(),
+                Layer::BatchNorm(b) => b.gamma.device(),
+                Layer::Linear(l) => l.weight.device(),
+            })
     }
 
     /// Checks an input shape against the model without computing anything; returns the
@@ -176,7 +181,8 @@ impl FeatureExtractor {
         let inputs = &self.model.graph.nodes()[id.0].inputs;
         let mut args = Vec::with_capacity(inputs.len());
         for (k, input) in inputs.iter().enumerate() {
-            let last = self.plan.last_reader[input.0] == Some(id) && !inputs[k + 1..].contains(input);
+            let last =
+                self.plan.last_reader[input.0] == Some(id) && !inputs[k + 1..].contains(input);
             let value = if last {
                 slots[input.0].take()
             } else {

@@ -90,7 +90,10 @@ mod tests {
     fn rejects_empty_items() {
         for spec in ["", "a,,b", "=k", "q="] {
             assert!(
-                matches!(ReturnNodes::parse(spec), Err(ExtractError::BadRequest { .. })),
+                matches!(
+                    ReturnNodes::parse(spec),
+                    Err(ExtractError::BadRequest { .. })
+                ),
                 "{spec}"
             );
         }

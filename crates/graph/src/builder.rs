@@ -133,7 +133,13 @@ mod tests {
         let g = b.finish(f);
         assert_eq!(
             g.names(),
-            ["x", "layer1.0.relu", "layer1.0.add", "layer1.0.relu_1", "flatten"]
+            [
+                "x",
+                "layer1.0.relu",
+                "layer1.0.add",
+                "layer1.0.relu_1",
+                "flatten"
+            ]
         );
         assert_eq!(g.nodes()[2].target, "operator.add");
         assert_eq!(g.nodes()[3].target, "layer1.0.relu");

@@ -92,11 +92,14 @@ impl Graph {
             } else {
                 node.inputs.iter().map(|i| shapes[i.0].as_slice()).collect()
             };
-            let shape = node.op.output_shape(&inputs).map_err(|reason| GraphError::Shape {
-                node: node.name.clone(),
-                input: inputs.first().map(|s| s.to_vec()).unwrap_or_default(),
-                reason,
-            })?;
+            let shape = node
+                .op
+                .output_shape(&inputs)
+                .map_err(|reason| GraphError::Shape {
+                    node: node.name.clone(),
+                    input: inputs.first().map(|s| s.to_vec()).unwrap_or_default(),
+                    reason,
+                })?;
             shapes.push(shape);
         }
         Ok(shapes)

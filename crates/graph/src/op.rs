@@ -245,7 +245,11 @@ fn window_out(
 
 fn view_shape(input: &[usize], shape: &[i64]) -> std::result::Result<Vec<usize>, String> {
     let numel: usize = input.iter().product();
-    let known: usize = shape.iter().filter(|&&d| d >= 0).map(|&d| d as usize).product();
+    let known: usize = shape
+        .iter()
+        .filter(|&&d| d >= 0)
+        .map(|&d| d as usize)
+        .product();
     let inferred = shape.iter().filter(|&&d| d == -1).count();
     if inferred > 1 || shape.iter().any(|&d| d < -1) {
         return Err(format!("invalid view shape {shape:?}"));
@@ -256,7 +260,7 @@ fn view_shape(input: &[usize], shape: &[i64]) -> std::result::Result<Vec<usize>,
         }
         return Ok(shape.iter().map(|&d| d as usize).collect());
     }
-    if known == 0 || numel % known != 0 {
+    if known == 0 || !numel.is_multiple_of(known) {
         return Err(format!("cannot view {numel} elements as {shape:?}"));
     }
     Ok(shape
@@ -297,8 +301,14 @@ mod tests {
             dilation: [1, 1],
             ceil_mode,
         };
-        assert_eq!(pool(false).output_shape(&[&[1, 1, 6, 6]]).unwrap(), vec![1, 1, 2, 2]);
-        assert_eq!(pool(true).output_shape(&[&[1, 1, 6, 6]]).unwrap(), vec![1, 1, 3, 3]);
+        assert_eq!(
+            pool(false).output_shape(&[&[1, 1, 6, 6]]).unwrap(),
+            vec![1, 1, 2, 2]
+        );
+        assert_eq!(
+            pool(true).output_shape(&[&[1, 1, 6, 6]]).unwrap(),
+            vec![1, 1, 3, 3]
+        );
     }
 
     #[test]

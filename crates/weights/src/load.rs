@@ -57,7 +57,9 @@ pub fn load_state_dict<M: ModuleSnapshot>(mut model: M, path: &Path) -> Result<M
                 .map_indices_contiguous(false)
                 .allow_partial(true)
                 .validate(false);
-            model.load_from(&mut store).map_err(|e| corrupt(e.to_string()))?
+            model
+                .load_from(&mut store)
+                .map_err(|e| corrupt(e.to_string()))?
         }
         WeightsFormat::Safetensors => {
             let mut store = SafetensorsStore::from_file(path)
@@ -65,7 +67,9 @@ pub fn load_state_dict<M: ModuleSnapshot>(mut model: M, path: &Path) -> Result<M
                 .map_indices_contiguous(false)
                 .allow_partial(true)
                 .validate(false);
-            model.load_from(&mut store).map_err(|e| corrupt(e.to_string()))?
+            model
+                .load_from(&mut store)
+                .map_err(|e| corrupt(e.to_string()))?
         }
     };
     check(result, path)?;

@@ -42,7 +42,9 @@ pub struct ExtractArgs {
 /// Extracts the requested nodes and writes them atomically to `--out`.
 pub fn run(args: &ExtractArgs) -> Result<(), CliError> {
     if args.nodes.trim().is_empty() {
-        return Err(CliError::Usage("nothing to extract: --nodes is empty".into()));
+        return Err(CliError::Usage(
+            "nothing to extract: --nodes is empty".into(),
+        ));
     }
     let request = ReturnNodes::parse(&args.nodes)?;
     let device = select_device(args.device.parse::<DeviceChoice>()?)?;
@@ -76,7 +78,11 @@ fn write_safetensors(
     let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = features
         .iter()
         .map(|(key, f)| {
-            let bytes = f.to_vec_f32().iter().flat_map(|v| v.to_le_bytes()).collect();
+            let bytes = f
+                .to_vec_f32()
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
             (key.to_string(), f.dims(), bytes)
         })
         .collect();
@@ -94,7 +100,10 @@ fn write_safetensors(
         .map(|r| (format!("node.{}", r.key), r.node_name.clone()))
         .collect();
     metadata.insert("model".into(), extractor.model().name.clone());
-    metadata.insert("producer".into(), format!("featx {}", env!("CARGO_PKG_VERSION")));
+    metadata.insert(
+        "producer".into(),
+        format!("featx {}", env!("CARGO_PKG_VERSION")),
+    );
     let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| fail(e.to_string()))?;
     // Write next to the destination and rename, so a failure never leaves a partial file.
     let dir = match out.parent() {
