@@ -188,6 +188,60 @@ def loader_fixtures():
     safetensors.numpy.save_file(samples, os.path.join(OUT, "resnet18_pattern_nodes.safetensors"))
 
 
+def synthetic_image(w=320, h=240):
+    """The reference notes' test picture: gradients plus shapes with hard edges."""
+    from PIL import Image, ImageDraw
+    x = np.arange(w)[None, :].repeat(h, 0)
+    y = np.arange(h)[:, None].repeat(w, 1)
+    rgb = np.stack([x * 255 // (w - 1), y * 255 // (h - 1), (x + y) * 255 // (w + h - 2)], -1)
+    img = Image.fromarray(rgb.astype(np.uint8), "RGB")
+    d = ImageDraw.Draw(img)
+    d.ellipse([40, 30, 140, 130], fill=(250, 240, 20))
+    d.rectangle([180, 60, 290, 200], fill=(20, 30, 200), outline=(255, 255, 255), width=3)
+    d.line([0, h - 1, w - 1, 0], fill=(0, 0, 0), width=5)
+    d.ellipse([200, 10, 230, 40], fill=(255, 0, 0))
+    return img
+
+
+def preprocess_fixtures():
+    """PIL/torchvision's Resize(256) -> CenterCrop(224) -> ToTensor -> Normalize on several
+    images; the 8-bit crop is stored as PNG, the tensor as statistics and samples."""
+    from PIL import Image
+    import torchvision.transforms as T
+    import torchvision.transforms.functional as F
+
+    img_dir = os.path.join(OUT, "images")
+    os.makedirs(img_dir, exist_ok=True)
+    syn = synthetic_image()
+    files = {
+        "synthetic_444.jpg": lambda p: syn.save(p, quality=95, subsampling=0),
+        "synthetic_420.jpg": lambda p: syn.save(p, quality=75, subsampling=2),
+        "synthetic.png": lambda p: syn.save(p),
+        "portrait.png": lambda p: syn.transpose(Image.Transpose.ROTATE_90).resize((200, 300)).save(p),
+        "grey.png": lambda p: syn.convert("L").save(p),
+        "rgba.png": lambda p: syn.convert("RGBA").save(p),
+        "chelsea.jpg": lambda p: shutil.copyfile(os.path.join(OUT, "..", "..", "assets", "chelsea.jpg"), p),
+        "large.jpg": lambda p: syn.resize((1200, 900), Image.Resampling.BICUBIC).save(p, quality=90),
+    }
+    normalize = T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    meta, samples = {}, {}
+    for name, write in files.items():
+        path = os.path.join(img_dir, name)
+        write(path)
+        img = Image.open(path).convert("RGB")
+        resized = F.resize(img, 256)
+        crop = F.center_crop(resized, 224)
+        stem = name.replace(".", "_")
+        crop.save(os.path.join(img_dir, f"{stem}_crop.png"))
+        tensor = normalize(F.to_tensor(crop))
+        record, sample = node_record(tensor)
+        record["resized_size_wh"] = list(resized.size)
+        meta[name], samples[name] = record, sample
+    with open(os.path.join(OUT, "preprocess.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    safetensors.numpy.save_file(samples, os.path.join(OUT, "preprocess.safetensors"))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     torch.manual_seed(0)
@@ -202,6 +256,7 @@ def main():
     node_fixture("resnet18", fill_generated(torchvision.models.resnet18()), x)
     node_fixture("alexnet", fill_generated(AlexNet()), x)
     loader_fixtures()
+    preprocess_fixtures()
     versions = {"torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": np.__version__}
     with open(os.path.join(OUT, "VERSIONS.json"), "w") as f:
         json.dump(versions, f, indent=1)

@@ -7,6 +7,7 @@
 
 mod commands;
 mod error;
+mod input;
 mod model;
 mod npy;
 
@@ -30,6 +31,8 @@ enum Command {
     Nodes(commands::nodes::NodesArgs),
     /// Run a model on an input and save chosen nodes' outputs as .safetensors.
     Extract(commands::extract::ExtractArgs),
+    /// Draw chosen nodes' outputs for an image as PNG pictures.
+    Viz(commands::viz::VizArgs),
 }
 
 /// Parses the process arguments, runs the command, prints any error to stderr and returns
@@ -39,6 +42,7 @@ pub fn main() -> ExitCode {
     let result: Result<(), CliError> = match cli.command {
         Command::Nodes(args) => commands::nodes::run(&args),
         Command::Extract(args) => commands::extract::run(&args),
+        Command::Viz(args) => commands::viz::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,10 +2,63 @@ use std::path::PathBuf;
 
 use burn::prelude::Device;
 use burn::store::ModuleSnapshot;
-use clap::ValueEnum;
+use clap::{Args, ValueEnum};
+use featx_extract::{DeviceChoice, FeatureExtractor, Mode, ReturnNodes, select_device};
 use featx_models::{AlexNetConfig, FeatureModel, ResNetConfig, TracedModel};
 
 use crate::error::CliError;
+
+/// The flags that choose a model, its weights and where it runs.
+#[derive(Args, Debug)]
+pub struct ModelArgs {
+    /// The model to run.
+    #[arg(long, value_enum)]
+    pub model: ModelKind,
+    /// A torchvision state dict (.pth, .safetensors), or `random` for random initialisation.
+    #[arg(long)]
+    pub weights: Weights,
+    /// Backend: cpu (burn-flex), ndarray, wgpu.
+    #[arg(long, default_value = "cpu", env = "BURN_DEVICE")]
+    pub device: String,
+    /// Eval (running statistics, no dropout) or train behaviour.
+    #[arg(long, value_enum, default_value = "eval")]
+    pub mode: ModeArg,
+    /// Seed for `--weights random` (and train-mode dropout), for reproducible runs.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    /// BatchNorm running statistics, no dropout.
+    Eval,
+    /// Batch statistics, active dropout.
+    Train,
+}
+
+impl ModelArgs {
+    /// The device named by `--device`.
+    pub fn device(&self) -> Result<Device, CliError> {
+        let device = select_device(self.device.parse::<DeviceChoice>()?)?;
+        device.seed(self.seed);
+        Ok(device)
+    }
+
+    /// Loads the model on `device` and builds an extractor for `request` in `--mode`.
+    pub fn extractor(
+        &self,
+        request: &ReturnNodes,
+        device: &Device,
+    ) -> Result<FeatureExtractor, CliError> {
+        let traced = self.model.load(&self.weights, device)?;
+        let mode = match self.mode {
+            ModeArg::Eval => Mode::Eval,
+            ModeArg::Train => Mode::Train,
+        };
+        Ok(FeatureExtractor::new(traced, request)?.with_mode(mode))
+    }
+}
 
 /// The architectures the CLI knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,41 +2,30 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use burn::prelude::*;
-use burn::tensor::TensorData;
 use clap::Args;
-use featx_extract::{DeviceChoice, FeatureExtractor, Features, Mode, ReturnNodes, select_device};
+use featx_extract::{FeatureExtractor, Features, ReturnNodes};
 use safetensors::tensor::TensorView;
 
-use crate::commands::nodes::ModeArg;
 use crate::error::CliError;
-use crate::model::{ModelKind, Weights};
-use crate::npy;
+use crate::input::{PreprocessArgs, load_batch};
+use crate::model::ModelArgs;
 
 /// Arguments of `featx extract`.
 #[derive(Args, Debug)]
 pub struct ExtractArgs {
-    /// The model to run.
-    #[arg(long, value_enum)]
-    model: ModelKind,
-    /// A torchvision state dict (.pth, .safetensors), or `random` for random initialisation.
-    #[arg(long)]
-    weights: Weights,
-    /// A float32 NCHW `.npy` input batch.
-    #[arg(long)]
-    input: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// A float32 NCHW `.npy` batch, or image files (JPEG, PNG, WebP, BMP) that form one batch.
+    #[arg(long, num_args = 1.., required = true)]
+    input: Vec<PathBuf>,
     /// Comma-separated node queries, each `query` or `query=key` (`layer3,fc=logits`).
     #[arg(long)]
     nodes: String,
     /// Output `.safetensors` file: one float32 tensor per output key.
     #[arg(long)]
     out: PathBuf,
-    /// Backend: cpu (burn-flex), ndarray, wgpu.
-    #[arg(long, default_value = "cpu", env = "BURN_DEVICE")]
-    device: String,
-    /// Eval (running statistics, no dropout) or train behaviour.
-    #[arg(long, value_enum, default_value = "eval")]
-    mode: ModeArg,
+    #[command(flatten)]
+    preprocess: PreprocessArgs,
 }
 
 /// Extracts the requested nodes and writes them atomically to `--out`.
@@ -47,22 +36,15 @@ pub fn run(args: &ExtractArgs) -> Result<(), CliError> {
         ));
     }
     let request = ReturnNodes::parse(&args.nodes)?;
-    let device = select_device(args.device.parse::<DeviceChoice>()?)?;
-    let (shape, values) = npy::read_f32(&args.input)?;
-    let traced = args.model.load(&args.weights, &device)?;
-    let mode = match args.mode {
-        ModeArg::Eval => Mode::Eval,
-        ModeArg::Train => Mode::Train,
-    };
-    let extractor = FeatureExtractor::new(traced, &request)?.with_mode(mode);
-    // Check the shape before building a tensor, so a wrong rank is an error, not a panic.
-    extractor.check_input(&shape)?;
-    let dims: [usize; 4] = shape
-        .clone()
-        .try_into()
-        .map_err(|_| CliError::Usage(format!("expected a rank-4 input, got shape {shape:?}")))?;
-    let x = Tensor::<4>::from_data(TensorData::new(values, dims), &device);
-    let features = extractor.forward(x)?;
+    let device = args.model.device()?;
+    let extractor = args.model.extractor(&request, &device)?;
+    let batch = load_batch(
+        &args.input,
+        &args.preprocess.pipeline(),
+        &extractor,
+        &device,
+    )?;
+    let features = extractor.forward(batch.tensor)?;
     write_safetensors(&features, &extractor, &args.out)
 }
 

@@ -3,7 +3,7 @@ use featx_models::TracedModel;
 use serde::Serialize;
 
 use crate::error::CliError;
-use crate::model::{ModelKind, Weights};
+use crate::model::{ModeArg, ModelKind, Weights};
 
 /// Arguments of `featx nodes`.
 #[derive(Args, Debug)]
@@ -17,15 +17,6 @@ pub struct NodesArgs {
     /// Plain names, one per line, or JSON with FX op, target, inputs and shape.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
-}
-
-/// `--mode`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ModeArg {
-    /// BatchNorm running statistics, no dropout.
-    Eval,
-    /// Batch statistics, active dropout.
-    Train,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

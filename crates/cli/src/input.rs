@@ -1,0 +1,107 @@
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use clap::Args;
+use featx_extract::FeatureExtractor;
+use featx_preprocess::{Preprocess, batch_tensor, load_rgb};
+use image::RgbImage;
+
+use crate::error::CliError;
+use crate::npy;
+
+/// How images are turned into model inputs (torchvision's ImageNet transform by default).
+#[derive(Args, Debug)]
+pub struct PreprocessArgs {
+    /// Resize so the shorter side has this many pixels (0: keep the size).
+    #[arg(long, default_value_t = 256)]
+    pub resize: u32,
+    /// Center-crop to this square size (0: no crop).
+    #[arg(long, default_value_t = 224)]
+    pub crop: u32,
+    /// Per-channel mean, `r,g,b`.
+    #[arg(long, value_delimiter = ',', num_args = 3, default_values_t = [0.485, 0.456, 0.406])]
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation, `r,g,b`.
+    #[arg(long, value_delimiter = ',', num_args = 3, default_values_t = [0.229, 0.224, 0.225])]
+    pub std: Vec<f32>,
+}
+
+impl PreprocessArgs {
+    /// The pipeline these flags describe.
+    pub fn pipeline(&self) -> Preprocess {
+        let triple = |v: &[f32], d: [f32; 3]| <[f32; 3]>::try_from(v).unwrap_or(d);
+        let imagenet = Preprocess::imagenet();
+        Preprocess {
+            resize: (self.resize > 0).then_some(self.resize),
+            crop: (self.crop > 0).then_some(self.crop),
+            mean: triple(&self.mean, imagenet.mean),
+            std: triple(&self.std, imagenet.std),
+        }
+    }
+}
+
+/// A model input batch and, for image inputs, the 8-bit images the model saw.
+pub struct Batch {
+    /// `[N, 3, H, W]` on the model's device.
+    pub tensor: Tensor<4>,
+    /// The cropped images, in batch order (empty for `.npy` input).
+    pub images: Vec<RgbImage>,
+}
+
+fn is_npy(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()) == Some("npy")
+}
+
+/// Reads one `.npy` batch, or several images preprocessed into one batch, checking the shape
+/// against `extractor` before any tensor is built.
+pub fn load_batch(
+    inputs: &[PathBuf],
+    pre: &Preprocess,
+    extractor: &FeatureExtractor,
+    device: &Device,
+) -> Result<Batch, CliError> {
+    let (shape, values, images) = match inputs {
+        [] => return Err(CliError::Usage("no --input given".into())),
+        [one] if is_npy(one) => {
+            let (shape, values) = npy::read_f32(one)?;
+            (shape, values, Vec::new())
+        }
+        many => {
+            if let Some(npy) = many.iter().find(|p| is_npy(p)) {
+                return Err(CliError::Input {
+                    path: npy.clone(),
+                    reason: "a .npy input is a whole batch and cannot be mixed with others".into(),
+                });
+            }
+            let mut items = Vec::with_capacity(many.len());
+            let mut images = Vec::with_capacity(many.len());
+            for path in many {
+                let fail = |e: featx_preprocess::PreprocessError| CliError::Input {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                };
+                let (cropped, values) = pre.apply(&load_rgb(path).map_err(fail)?).map_err(fail)?;
+                items.push((
+                    values,
+                    [cropped.height() as usize, cropped.width() as usize],
+                ));
+                images.push(cropped);
+            }
+            let tensor = batch_tensor(&items, device).map_err(|e| CliError::Input {
+                path: many[0].clone(),
+                reason: e.to_string(),
+            })?;
+            let shape = tensor.dims().to_vec();
+            extractor.check_input(&shape)?;
+            return Ok(Batch { tensor, images });
+        }
+    };
+    extractor.check_input(&shape)?;
+    let dims: [usize; 4] = shape
+        .clone()
+        .try_into()
+        .map_err(|_| CliError::Usage(format!("expected a rank-4 input, got shape {shape:?}")))?;
+    let tensor = Tensor::<4>::from_data(TensorData::new(values, dims), device);
+    Ok(Batch { tensor, images })
+}

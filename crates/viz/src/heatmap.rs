@@ -1,0 +1,25 @@
+use crate::canvas::{PanelLayout, panel_figure, viridis};
+use crate::reduce::range;
+use crate::{FeatureMap, Figure, Reduce, Result};
+
+/// The article's picture: `map` reduced over channels, in viridis, with a colour bar from the
+/// map's minimum to its maximum. `label` names the node (shown with the shape and reduction).
+pub fn heatmap(map: &FeatureMap<'_>, reduce: Reduce, label: &str) -> Result<Figure> {
+    let [c, h, w] = map.shape;
+    let plane = reduce.apply(map);
+    let (lo, hi) = range(&plane);
+    let title = format!(
+        "{label}  [{c}, {h}, {w}]  {} over {c} channels",
+        reduce.label()
+    );
+    let layout = PanelLayout {
+        title: &title,
+        map_size: (w, h),
+        range: (lo, hi),
+    };
+    panel_figure(&layout, |fx, fy| {
+        let x = (fx as usize).min(w - 1);
+        let y = (fy as usize).min(h - 1);
+        viridis(plane[y * w + x], lo, hi)
+    })
+}
