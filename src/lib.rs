@@ -22,4 +22,6 @@ pub use burn;
 pub use featx_extract::*;
 pub use featx_graph as graph;
 pub use featx_models as models;
+pub use featx_preprocess as preprocess;
+pub use featx_viz as viz;
 pub use featx_weights as weights;

@@ -136,17 +136,30 @@ pub struct NodeFixtures {
 pub fn node_fixtures(json: &str, samples: &str) -> NodeFixtures {
     let text = std::fs::read_to_string(fixture(json)).expect("fixture json");
     let mut fx: NodeFixtures = serde_json::from_str(&text).expect("fixture json parses");
+    fill_samples(&mut fx.nodes, samples);
+    fx
+}
+
+/// Statistics and samples keyed by name, from a JSON map and a samples file.
+pub fn node_fixtures_map(json: &str, samples: &str) -> BTreeMap<String, NodeRecord> {
+    let text = std::fs::read_to_string(fixture(json)).expect("fixture json");
+    let mut records: BTreeMap<String, NodeRecord> =
+        serde_json::from_str(&text).expect("fixture json parses");
+    fill_samples(&mut records, samples);
+    records
+}
+
+fn fill_samples(records: &mut BTreeMap<String, NodeRecord>, samples: &str) {
     let bytes = std::fs::read(fixture(samples)).expect("fixture samples");
     let st = safetensors::SafeTensors::deserialize(&bytes).expect("fixture samples parse");
-    for (name, record) in fx.nodes.iter_mut() {
-        let view = st.tensor(name).expect("samples for every node");
+    for (name, record) in records.iter_mut() {
+        let view = st.tensor(name).expect("samples for every entry");
         record.samples = view
             .data()
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
     }
-    fx
 }
 
 /// The parity tolerance: 1e-4 absolute, or 1e-5 of the node's largest magnitude if larger.

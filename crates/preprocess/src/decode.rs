@@ -1,7 +1,7 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use image::{ImageReader, Limits, RgbImage};
+use image::{ImageFormat, ImageReader, Limits, RgbImage};
 
 use crate::{PreprocessError, Result};
 
@@ -63,9 +63,43 @@ pub fn load_rgb_with(path: &Path, limits: DecodeLimits) -> Result<RgbImage> {
         });
     }
     let mut reader = reader()?;
+    if reader.format() == Some(ImageFormat::Jpeg) {
+        check_jpeg_complete(&bytes).map_err(decode_error)?;
+        #[cfg(feature = "libjpeg")]
+        return decode_jpeg_like_pil(&bytes, width, height).map_err(decode_error);
+    }
     let mut decode_limits = Limits::default();
     decode_limits.max_alloc = Some(limits.max_alloc);
     reader.limits(decode_limits);
     let image = reader.decode().map_err(|e| decode_error(e.to_string()))?;
     Ok(image.to_rgb8())
+}
+
+/// Rejects JPEGs cut short, which decoders otherwise pad with grey (PIL refuses them too):
+/// the end-of-image marker must follow the last start-of-scan marker. Entropy-coded data
+/// cannot contain `FF D9`, so the check is exact.
+fn check_jpeg_complete(bytes: &[u8]) -> std::result::Result<(), String> {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    let last_end = bytes.windows(2).rposition(|w| w == [0xFF, 0xD9]);
+    match (last_scan, last_end) {
+        (Some(scan), Some(end)) if end > scan => Ok(()),
+        _ => Err("truncated JPEG: the image data ends before its end marker".into()),
+    }
+}
+
+/// libjpeg-turbo's decoder with PIL's settings (ISLOW IDCT, fancy upsampling): the same
+/// pixels PIL gives torchvision.
+#[cfg(feature = "libjpeg")]
+fn decode_jpeg_like_pil(
+    bytes: &[u8],
+    width: u32,
+    height: u32,
+) -> std::result::Result<RgbImage, String> {
+    let decompress = mozjpeg::Decompress::new_mem(bytes).map_err(|e| e.to_string())?;
+    let mut started = decompress.rgb().map_err(|e| e.to_string())?;
+    let pixels: Vec<[u8; 3]> = started.read_scanlines().map_err(|e| e.to_string())?;
+    started.finish().map_err(|e| e.to_string())?;
+    let raw: Vec<u8> = pixels.into_iter().flatten().collect();
+    RgbImage::from_raw(width, height, raw)
+        .ok_or_else(|| "decoded size differs from the header".into())
 }
