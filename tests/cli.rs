@@ -204,3 +204,37 @@ fn bad_usage_and_bad_input_exit_2_with_a_message_and_no_output() {
     );
     assert_eq!(featx(&["nodes", "--model", "vgg"]).status.code(), Some(2));
 }
+
+#[test]
+fn extract_takes_images_as_a_batch_preprocessed_like_torchvision() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("x.safetensors");
+    let a = fixture("images/chelsea.jpg");
+    let b = fixture("images/portrait.png");
+    let out = featx(&[
+        "extract",
+        "--model",
+        "resnet18",
+        "--weights",
+        "random",
+        "--input",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--nodes",
+        "x,layer4",
+        "--out",
+        out_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let tensors = read_safetensors(&out_path);
+    assert_eq!(tensors[0].0, "layer4");
+    assert_eq!(tensors[0].1, [2, 512, 7, 7]);
+    let (_, shape, x) = &tensors[1];
+    assert_eq!(shape, &[2, 3, 224, 224]);
+    // Row 0 is the cat, preprocessed exactly as torchvision does.
+    let fx = support::node_fixtures_map("preprocess.json", "preprocess.safetensors");
+    let record = &fx["chelsea.jpg"];
+    for (k, expected) in record.samples.iter().enumerate() {
+        assert!((x[k * record.stride] - expected).abs() <= 1e-5);
+    }
+}

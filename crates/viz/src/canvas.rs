@@ -57,10 +57,12 @@ impl Figure {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let tmp = tempfile::Builder::new()
-            .suffix(".png")
-            .tempfile_in(dir)
-            .map_err(|e| fail(e.to_string()))?;
+        let mut builder = tempfile::Builder::new();
+        builder.suffix(".png");
+        // Temporary files are private (0600); a picture is for everyone to read.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        let tmp = builder.tempfile_in(dir).map_err(|e| fail(e.to_string()))?;
         self.image
             .save_with_format(tmp.path(), image::ImageFormat::Png)
             .map_err(|e| fail(e.to_string()))?;

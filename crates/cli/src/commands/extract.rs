@@ -92,7 +92,11 @@ fn write_safetensors(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| fail(e.to_string()))?;
+    let mut builder = tempfile::Builder::new();
+    // Temporary files are private (0600); extracted features are ordinary files.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let mut tmp = builder.tempfile_in(dir).map_err(|e| fail(e.to_string()))?;
     tmp.write_all(&bytes).map_err(|e| fail(e.to_string()))?;
     tmp.persist(out).map_err(|e| fail(e.to_string()))?;
     Ok(())
