@@ -168,6 +168,18 @@ def gzip_to(data: bytes, path: str):
         f.write(data)
 
 
+def bad_weight_fixtures():
+    """Small torch-written files that are not usable state dicts."""
+    bad = os.path.join(OUT, "bad_weights")
+    os.makedirs(bad, exist_ok=True)
+    torch.save([1, 2, 3], os.path.join(bad, "list.pth"))
+    torch.save(torch.zeros(3), os.path.join(bad, "tensor.pth"))
+    sd = {k: v.clone() for k, v in torchvision.models.resnet18().state_dict().items()
+          if k.startswith("layer4.1.bn2")}
+    torch.save({k: v.to(torch.int32) for k, v in sd.items()}, os.path.join(bad, "int_bn.pth"))
+    torch.save({k: v.double() for k, v in sd.items()}, os.path.join(bad, "double_bn.pth"))
+
+
 def loader_fixtures():
     model = patterned_resnet18()
     buf = io.BytesIO()
@@ -175,6 +187,17 @@ def loader_fixtures():
     gzip_to(buf.getvalue(), os.path.join(OUT, "resnet18_pattern.pth.gz"))
     sd = {k: v.contiguous() for k, v in model.state_dict().items()}
     gzip_to(safetensors.torch.save(sd), os.path.join(OUT, "resnet18_pattern.safetensors.gz"))
+    # The other shapes checkpoints come in: torch's legacy (pre-1.6, non-zip) format, and a
+    # training checkpoint with the weights nested under "state_dict" next to other entries.
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf, _use_new_zipfile_serialization=False)
+    gzip_to(buf.getvalue(), os.path.join(OUT, "resnet18_pattern_legacy.pth.gz"))
+    buf = io.BytesIO()
+    torch.save({"epoch": 3, "state_dict": model.state_dict(), "best_acc1": 0.5}, buf)
+    gzip_to(buf.getvalue(), os.path.join(OUT, "resnet18_pattern_nested.pth.gz"))
+    buf = io.BytesIO()
+    torch.save({"model": model.state_dict()}, buf)
+    gzip_to(buf.getvalue(), os.path.join(OUT, "resnet18_pattern_model_key.pth.gz"))
     x = torch.from_numpy(generated("input", (1, 3, 64, 64)))
     extractor = create_feature_extractor(model, return_nodes=["layer1"])
     with torch.no_grad():
@@ -256,6 +279,7 @@ def main():
     node_fixture("resnet18", fill_generated(torchvision.models.resnet18()), x)
     node_fixture("alexnet", fill_generated(AlexNet()), x)
     loader_fixtures()
+    bad_weight_fixtures()
     preprocess_fixtures()
     versions = {"torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": np.__version__}
     with open(os.path.join(OUT, "VERSIONS.json"), "w") as f:

@@ -49,3 +49,21 @@ fn alexnet_every_node_matches_torchvision_on_cpu() {
     let model = with_generated_weights(AlexNetConfig::new().init(&device));
     check_all_nodes(&model, "alexnet", &device);
 }
+
+#[cfg(feature = "ndarray")]
+#[test]
+#[allow(deprecated)] // burn-ndarray is deprecated upstream; featx keeps it for comparison.
+fn resnet18_every_node_matches_torchvision_on_ndarray() {
+    let device = Device::ndarray();
+    let model = with_generated_weights(ResNetConfig::resnet18(1000).init(&device));
+    check_all_nodes(&model, "resnet18", &device);
+}
+
+#[cfg(feature = "ndarray")]
+#[test]
+#[allow(deprecated)]
+fn alexnet_every_node_matches_torchvision_on_ndarray() {
+    let device = Device::ndarray();
+    let model = with_generated_weights(AlexNetConfig::new().init(&device));
+    check_all_nodes(&model, "alexnet", &device);
+}

@@ -92,18 +92,35 @@ fn torch_saved_safetensors_loads_and_matches_torch_outputs() {
 }
 
 #[test]
-fn wrong_model_reports_missing_and_unexpected_keys() {
+fn another_models_file_is_not_a_state_dict_for_this_one() {
     let dir = tempfile::tempdir().unwrap();
     let path = gunzip("resnet18_pattern.pth.gz", dir.path(), "resnet18.pth");
     let err = load_state_dict(AlexNetConfig::new().init(&Device::flex()), &path).unwrap_err();
     match &err {
-        WeightsError::MissingKeys { path: p, keys } => {
+        WeightsError::NotAStateDict { path: p, reason } => {
             assert_eq!(p, &path);
-            assert!(keys.contains(&"conv3.4.weight".to_string()), "{keys:?}");
+            assert!(reason.contains("none of the model's 16 parameters"), "{reason}");
         }
         other => panic!("{other}"),
     }
     assert!(err.to_string().contains("resnet18.pth"));
+}
+
+#[test]
+fn missing_parameters_are_listed_by_torchvision_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = ResNetConfig::resnet18(1000).init(&Device::flex());
+    // A file written for a model without layer4.1 lacks that block's 10 parameters.
+    let small = ResNetConfig::new([2, 2, 2, 1]).init(&Device::flex());
+    let path = support::write_generated_weights(&small, dir.path());
+    match load_state_dict(full, &path).unwrap_err() {
+        WeightsError::MissingKeys { keys, .. } => {
+            assert_eq!(keys.len(), 10, "{keys:?}");
+            assert!(keys.contains(&"layer4.1.bn2.weight".to_string()), "{keys:?}");
+            assert!(keys.contains(&"layer4.1.conv1.weight".to_string()), "{keys:?}");
+        }
+        other => panic!("{other}"),
+    }
 }
 
 #[test]
@@ -211,4 +228,64 @@ fn directories_missing_files_and_unknown_formats_are_typed_errors() {
         load_state_dict(model(), &onnx),
         Err(WeightsError::UnsupportedFormat { .. })
     ));
+}
+
+#[test]
+fn legacy_and_nested_checkpoints_load() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["legacy", "nested", "model_key"] {
+        let path = gunzip(
+            &format!("resnet18_pattern_{name}.pth.gz"),
+            dir.path(),
+            &format!("{name}.pth"),
+        );
+        check_pattern_model(&path);
+    }
+}
+
+#[test]
+fn float64_weights_are_converted() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    let model = ResNetConfig::resnet18(1000).init(&device);
+    let path = support::write_generated_weights_as(&model, dir.path(), safetensors::Dtype::F64);
+    let loaded = load_state_dict(model, &path).unwrap();
+    let params = support::torch_layout_params(&loaded);
+    let (key, shape, values) = &params[0];
+    assert_eq!(values, &support::generated(key, shape));
+}
+
+#[test]
+fn integer_tensors_and_non_dicts_are_rejected_by_name() {
+    let model = || ResNetConfig::resnet18(1000).init(&Device::flex());
+    let bad = |name: &str| fixture(&format!("bad_weights/{name}"));
+    match load_state_dict(model(), &bad("int_bn.pth")).unwrap_err() {
+        WeightsError::Mismatch { key, reason, .. } => {
+            assert!(key.starts_with("layer4.1.bn2."), "{key}");
+            assert!(reason.contains("floating-point") && reason.contains("I32"), "{reason}");
+        }
+        other => panic!("{other}"),
+    }
+    for name in ["list.pth", "tensor.pth"] {
+        match load_state_dict(model(), &bad(name)) {
+            Err(WeightsError::NotAStateDict { path, .. }) => assert_eq!(path, bad(name)),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    // A real state dict of another model entirely.
+    match load_state_dict(AlexNetConfig::new().init(&Device::flex()), &bad("double_bn.pth")) {
+        Err(WeightsError::NotAStateDict { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn inspect_lists_keys_shapes_and_dtypes_without_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = gunzip("resnet18_pattern_nested.pth.gz", dir.path(), "nested.pth");
+    let tensors = featx::weights::inspect(&path).unwrap();
+    assert_eq!(tensors.len(), 122);
+    let fc = tensors.iter().find(|t| t.key == "fc.weight").unwrap();
+    assert_eq!(fc.shape, [1000, 512]);
+    assert_eq!(fc.dtype, featx::burn::tensor::DType::F32);
 }

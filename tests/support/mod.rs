@@ -61,25 +61,38 @@ pub fn generated_input(shape: [usize; 4], device: &Device) -> Tensor<4> {
 
 /// Writes `model`'s generated weights as a torch-layout `.safetensors` file in `dir`.
 pub fn write_generated_weights(model: &impl ModuleSnapshot, dir: &Path) -> PathBuf {
+    write_generated_weights_as(model, dir, safetensors::Dtype::F32)
+}
+
+/// [`write_generated_weights`] with float32 or float64 values.
+pub fn write_generated_weights_as(
+    model: &impl ModuleSnapshot,
+    dir: &Path,
+    dtype: safetensors::Dtype,
+) -> PathBuf {
     let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = featx::weights::expected_keys(model)
         .into_iter()
         .map(|(key, shape)| {
-            let bytes = generated(&key, &shape)
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect();
+            let values = generated(&key, &shape);
+            let bytes = match dtype {
+                safetensors::Dtype::F64 => values
+                    .iter()
+                    .flat_map(|v| f64::from(*v).to_le_bytes())
+                    .collect(),
+                _ => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            };
             (key, shape, bytes)
         })
         .collect();
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
         .iter()
         .map(|(k, s, b)| {
-            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+            let view = safetensors::tensor::TensorView::new(dtype, s.clone(), b)
                 .expect("valid tensor view");
             (k.clone(), view)
         })
         .collect();
-    let path = dir.join("generated.safetensors");
+    let path = dir.join(format!("generated_{dtype:?}.safetensors"));
     safetensors::serialize_to_file(views, None, &path).expect("write safetensors");
     path
 }

@@ -27,6 +27,15 @@ pub enum WeightsError {
         /// What the reader reported.
         reason: String,
     },
+    /// The file parses but holds no state dict for this model (another kind of checkpoint,
+    /// a bare tensor, a list...).
+    #[error("{path} is not a state dict for this model: {reason}")]
+    NotAStateDict {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// Parameters the model needs are not in the file.
     #[error("{path} lacks {} parameter(s) the model needs: {}", .keys.len(), .keys.join(", "))]
     MissingKeys {

@@ -10,6 +10,8 @@
 
 mod error;
 mod load;
+mod store;
 
 pub use error::{Result, WeightsError};
-pub use load::{WeightsFormat, expected_keys, load_state_dict};
+pub use load::{expected_keys, load_state_dict};
+pub use store::{TensorInfo, WeightsFormat, inspect};

@@ -1,79 +1,49 @@
 use std::path::{Path, PathBuf};
 
-use burn::store::{
-    ApplyError, ApplyResult, BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter,
-    PytorchStore, SafetensorsStore,
-};
+use burn::store::{ApplyError, ApplyResult, BurnToPyTorchAdapter, ModuleSnapshot};
 
+use crate::store::{TensorInfo, WeightsFile};
 use crate::{Result, WeightsError};
-
-/// A state dict file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WeightsFormat {
-    /// `torch.save` output (`.pth`, `.pt`).
-    Pytorch,
-    /// SafeTensors (`.safetensors`).
-    Safetensors,
-}
-
-impl WeightsFormat {
-    /// The format implied by a file's extension.
-    pub fn from_path(path: &Path) -> Result<Self> {
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("pth" | "pt" | "bin") => Ok(Self::Pytorch),
-            Some("safetensors") => Ok(Self::Safetensors),
-            _ => Err(WeightsError::UnsupportedFormat {
-                path: path.to_path_buf(),
-            }),
-        }
-    }
-}
 
 /// Loads the torchvision state dict at `path` into `model`.
 ///
-/// Returns the model only if every parameter was found with the right shape and no tensor
-/// was left over (BatchNorm's `num_batches_tracked` counters excepted).
+/// Accepts `torch.save` files (zip or legacy) and SafeTensors, with the state dict at the top
+/// level or nested under `state_dict` / `model` / `module.`. Returns the model only if every
+/// parameter was found with the right shape and a float type, and no tensor was left over
+/// (BatchNorm's `num_batches_tracked` counters excepted). On error the model is dropped, so
+/// a partly loaded model can never be used by mistake.
 pub fn load_state_dict<M: ModuleSnapshot>(mut model: M, path: &Path) -> Result<M> {
-    let format = WeightsFormat::from_path(path)?;
-    let meta = std::fs::metadata(path).map_err(|source| WeightsError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if meta.is_dir() {
-        return Err(WeightsError::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::other("is a directory"),
-        });
-    }
-    let corrupt = |reason: String| WeightsError::Corrupt {
-        path: path.to_path_buf(),
-        reason,
-    };
-    // Sequential indices with gaps (`conv3.0`, `conv3.2`) are real parameter paths in featx
-    // models: never renumber them.
-    let result = match format {
-        WeightsFormat::Pytorch => {
-            let mut store = PytorchStore::from_file(path)
-                .map_indices_contiguous(false)
-                .allow_partial(true)
-                .validate(false);
-            model
-                .load_from(&mut store)
-                .map_err(|e| corrupt(e.to_string()))?
-        }
-        WeightsFormat::Safetensors => {
-            let mut store = SafetensorsStore::from_file(path)
-                .with_from_adapter(PyTorchToBurnAdapter)
-                .map_indices_contiguous(false)
-                .allow_partial(true)
-                .validate(false);
-            model
-                .load_from(&mut store)
-                .map_err(|e| corrupt(e.to_string()))?
-        }
-    };
+    let expected = expected_keys(&model);
+    let keys: Vec<String> = expected.iter().map(|(k, _)| k.clone()).collect();
+    let file = WeightsFile::open(path, &keys)?;
+    check_dtypes(&file.tensors(), &keys, path)?;
+    let result = file.apply_to(&mut model);
     check(result, path)?;
     Ok(model)
+}
+
+/// The torchvision `state_dict` keys and shapes `model` expects, in module order
+/// (BatchNorm's `num_batches_tracked` counters, which featx ignores, are not listed).
+pub fn expected_keys<M: ModuleSnapshot>(model: &M) -> Vec<(String, Vec<usize>)> {
+    model
+        .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
+        .into_iter()
+        .map(|t| (t.name.clone(), t.shape.as_slice().to_vec()))
+        .collect()
+}
+
+/// Parameters must be floating point; any float width is converted on load.
+fn check_dtypes(tensors: &[TensorInfo], keys: &[String], path: &Path) -> Result<()> {
+    for t in tensors {
+        if keys.contains(&t.key) && !t.dtype.is_float() {
+            return Err(WeightsError::Mismatch {
+                path: path.to_path_buf(),
+                key: t.key.clone(),
+                reason: format!("expected a floating-point tensor, found {:?}", t.dtype),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn check(result: ApplyResult, path: &Path) -> Result<()> {
@@ -107,6 +77,15 @@ fn check(result: ApplyResult, path: &Path) -> Result<()> {
         });
     }
     if !result.missing.is_empty() {
+        if result.applied.is_empty() {
+            return Err(WeightsError::NotAStateDict {
+                path,
+                reason: format!(
+                    "none of the model's {} parameters is in it",
+                    result.missing.len()
+                ),
+            });
+        }
         let keys = result.missing.iter().map(|(k, _)| torch_key(k)).collect();
         return Err(WeightsError::MissingKeys { path, keys });
     }
@@ -133,14 +112,4 @@ fn torch_key(key: &str) -> String {
     } else {
         key.to_string()
     }
-}
-
-/// The torchvision `state_dict` keys and shapes `model` expects, in module order
-/// (BatchNorm's `num_batches_tracked` counters, which featx ignores, are not listed).
-pub fn expected_keys<M: ModuleSnapshot>(model: &M) -> Vec<(String, Vec<usize>)> {
-    model
-        .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
-        .into_iter()
-        .map(|t| (t.name.clone(), t.shape.as_slice().to_vec()))
-        .collect()
 }
