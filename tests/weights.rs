@@ -99,7 +99,10 @@ fn another_models_file_is_not_a_state_dict_for_this_one() {
     match &err {
         WeightsError::NotAStateDict { path: p, reason } => {
             assert_eq!(p, &path);
-            assert!(reason.contains("none of the model's 16 parameters"), "{reason}");
+            assert!(
+                reason.contains("none of the model's 16 parameters"),
+                "{reason}"
+            );
         }
         other => panic!("{other}"),
     }
@@ -116,8 +119,14 @@ fn missing_parameters_are_listed_by_torchvision_key() {
     match load_state_dict(full, &path).unwrap_err() {
         WeightsError::MissingKeys { keys, .. } => {
             assert_eq!(keys.len(), 10, "{keys:?}");
-            assert!(keys.contains(&"layer4.1.bn2.weight".to_string()), "{keys:?}");
-            assert!(keys.contains(&"layer4.1.conv1.weight".to_string()), "{keys:?}");
+            assert!(
+                keys.contains(&"layer4.1.bn2.weight".to_string()),
+                "{keys:?}"
+            );
+            assert!(
+                keys.contains(&"layer4.1.conv1.weight".to_string()),
+                "{keys:?}"
+            );
         }
         other => panic!("{other}"),
     }
@@ -262,7 +271,10 @@ fn integer_tensors_and_non_dicts_are_rejected_by_name() {
     match load_state_dict(model(), &bad("int_bn.pth")).unwrap_err() {
         WeightsError::Mismatch { key, reason, .. } => {
             assert!(key.starts_with("layer4.1.bn2."), "{key}");
-            assert!(reason.contains("floating-point") && reason.contains("I32"), "{reason}");
+            assert!(
+                reason.contains("floating-point") && reason.contains("I32"),
+                "{reason}"
+            );
         }
         other => panic!("{other}"),
     }
@@ -273,7 +285,10 @@ fn integer_tensors_and_non_dicts_are_rejected_by_name() {
         }
     }
     // A real state dict of another model entirely.
-    match load_state_dict(AlexNetConfig::new().init(&Device::flex()), &bad("double_bn.pth")) {
+    match load_state_dict(
+        AlexNetConfig::new().init(&Device::flex()),
+        &bad("double_bn.pth"),
+    ) {
         Err(WeightsError::NotAStateDict { .. }) => {}
         other => panic!("{other:?}"),
     }

@@ -8,8 +8,8 @@ pub enum CliError {
     /// Resolving nodes, checking the input or running the model failed.
     #[error(transparent)]
     Extract(#[from] featx_extract::ExtractError),
-    /// The weights file could not be loaded.
-    #[error("{0}\nhint: pass --weights random to run with randomly initialised weights")]
+    /// The weights could not be downloaded or loaded.
+    #[error(transparent)]
     Weights(#[from] featx_weights::WeightsError),
     /// The input file could not be read as a tensor.
     #[error("cannot use input {path}: {reason}")]

@@ -33,6 +33,8 @@ enum Command {
     Extract(commands::extract::ExtractArgs),
     /// Draw chosen nodes' outputs for an image as PNG pictures.
     Viz(commands::viz::VizArgs),
+    /// Describe a weights file (tensors, which model it fits) and the download cache.
+    Weights(commands::weights::WeightsArgs),
 }
 
 /// Parses the process arguments, runs the command, prints any error to stderr and returns
@@ -43,6 +45,7 @@ pub fn main() -> ExitCode {
         Command::Nodes(args) => commands::nodes::run(&args),
         Command::Extract(args) => commands::extract::run(&args),
         Command::Viz(args) => commands::viz::run(&args),
+        Command::Weights(args) => commands::weights::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

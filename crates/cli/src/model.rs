@@ -5,6 +5,7 @@ use burn::store::ModuleSnapshot;
 use clap::{Args, ValueEnum};
 use featx_extract::{DeviceChoice, FeatureExtractor, Mode, ReturnNodes, select_device};
 use featx_models::{AlexNetConfig, FeatureModel, ResNetConfig, TracedModel};
+use featx_weights::{RemoteWeights, base_url, cache_dir, expected_keys, fetch, load_state_dict};
 
 use crate::error::CliError;
 
@@ -14,7 +15,9 @@ pub struct ModelArgs {
     /// The model to run.
     #[arg(long, value_enum)]
     pub model: ModelKind,
-    /// A torchvision state dict (.pth, .safetensors), or `random` for random initialisation.
+    /// A torchvision state dict (.pth, .safetensors); `imagenet` for torchvision's published
+    /// ImageNet weights (ResNet18; downloaded once, verified, cached); `random` for random
+    /// initialisation.
     #[arg(long)]
     pub weights: Weights,
     /// Backend: cpu (burn-flex), ndarray, wgpu.
@@ -74,6 +77,8 @@ pub enum ModelKind {
 pub enum Weights {
     /// Fresh random initialisation, asked for explicitly.
     Random,
+    /// torchvision's published ImageNet weights, from the verified cache.
+    Imagenet,
     /// A torchvision state dict file.
     File(PathBuf),
 }
@@ -84,6 +89,7 @@ impl std::str::FromStr for Weights {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s {
             "random" => Weights::Random,
+            "imagenet" => Weights::Imagenet,
             path => Weights::File(PathBuf::from(path)),
         })
     }
@@ -93,19 +99,47 @@ impl ModelKind {
     /// The model with the requested weights on `device`, traced.
     pub fn load(self, weights: &Weights, device: &Device) -> Result<TracedModel, CliError> {
         match self {
-            ModelKind::Resnet18 => traced(ResNetConfig::resnet18(1000).init(device), weights),
-            ModelKind::Alexnet => traced(AlexNetConfig::new().init(device), weights),
+            ModelKind::Resnet18 => self.traced(ResNetConfig::resnet18(1000).init(device), weights),
+            ModelKind::Alexnet => self.traced(AlexNetConfig::new().init(device), weights),
         }
     }
-}
 
-fn traced<M: FeatureModel + ModuleSnapshot>(
-    model: M,
-    weights: &Weights,
-) -> Result<TracedModel, CliError> {
-    let model = match weights {
-        Weights::Random => model,
-        Weights::File(path) => featx_weights::load_state_dict(model, path)?,
-    };
-    Ok(model.trace())
+    /// The published weights of this architecture, if any.
+    pub fn published(self) -> Option<RemoteWeights> {
+        match self {
+            ModelKind::Resnet18 => Some(RemoteWeights::resnet18_imagenet()),
+            ModelKind::Alexnet => None,
+        }
+    }
+
+    /// The torchvision `state_dict` keys and shapes this architecture expects.
+    pub fn expected_keys(self) -> Vec<(String, Vec<usize>)> {
+        let device = Device::flex();
+        match self {
+            ModelKind::Resnet18 => expected_keys(&ResNetConfig::resnet18(1000).init(&device)),
+            ModelKind::Alexnet => expected_keys(&AlexNetConfig::new().init(&device)),
+        }
+    }
+
+    fn traced<M: FeatureModel + ModuleSnapshot>(
+        self,
+        model: M,
+        weights: &Weights,
+    ) -> Result<TracedModel, CliError> {
+        let model = match weights {
+            Weights::Random => model,
+            Weights::File(path) => load_state_dict(model, path)?,
+            Weights::Imagenet => {
+                let remote = self.published().ok_or_else(|| {
+                    CliError::Usage(format!(
+                        "no published ImageNet weights for {}; pass a .pth file or random",
+                        model.name()
+                    ))
+                })?;
+                let path = fetch(&remote, &base_url(), &cache_dir(), true)?;
+                load_state_dict(model, &path)?
+            }
+        };
+        Ok(model.trace())
+    }
 }

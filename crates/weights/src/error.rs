@@ -13,6 +13,31 @@ pub enum WeightsError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Weights could not be downloaded.
+    #[error(
+        "cannot download {url}: {reason}\nDownload it by hand and place it at {}, or run with --weights random (random initialisation).",
+        .place_at.display()
+    )]
+    Download {
+        /// What was fetched.
+        url: String,
+        /// What failed.
+        reason: String,
+        /// Where the file is expected.
+        place_at: PathBuf,
+    },
+    /// A downloaded file is not the published one; nothing was kept.
+    #[error(
+        "{url}: SHA-256 {found} does not start with {expected_prefix}; the download was discarded"
+    )]
+    Checksum {
+        /// What was fetched.
+        url: String,
+        /// The published hash prefix.
+        expected_prefix: String,
+        /// The downloaded file's hash.
+        found: String,
+    },
     /// The file extension names no supported format.
     #[error("{path}: unsupported weights format (expected .pth, .pt or .safetensors)")]
     UnsupportedFormat {

@@ -5,13 +5,21 @@
 //! SafeTensors store. Both adapt PyTorch layouts (Linear weights transposed, BatchNorm
 //! `weight`/`bias` to `gamma`/`beta`), so torchvision keys load without remapping.
 //!
+//! torchvision's published ImageNet weights are fetched once into a verified cache
+//! ([`fetch`]).
+//!
 //! Loading is all-or-nothing: the model is consumed and only handed back when every parameter
 //! was found with the right shape; otherwise a [`WeightsError`] names the file and the keys.
 
+mod download;
 mod error;
 mod load;
 mod store;
 
+pub use download::{
+    BASE_URL_ENV, CACHE_DIR_ENV, DEFAULT_BASE_URL, RemoteWeights, base_url, cache_dir, fetch,
+    verify,
+};
 pub use error::{Result, WeightsError};
 pub use load::{expected_keys, load_state_dict};
 pub use store::{TensorInfo, WeightsFormat, inspect};

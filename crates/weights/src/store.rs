@@ -97,7 +97,11 @@ impl WeightsFile {
             .or_else(|| {
                 // No model to compare with: unwrap when every key shares one wrapper.
                 (expected.is_empty() && !raw.is_empty())
-                    .then(|| WRAPPERS.into_iter().find(|p| raw.keys().all(|k| k.starts_with(p))))
+                    .then(|| {
+                        WRAPPERS
+                            .into_iter()
+                            .find(|p| raw.keys().all(|k| k.starts_with(p)))
+                    })
                     .flatten()
             });
         let tensors = raw

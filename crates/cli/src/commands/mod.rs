@@ -3,3 +3,4 @@
 pub mod extract;
 pub mod nodes;
 pub mod viz;
+pub mod weights;

@@ -1,0 +1,172 @@
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use featx_weights::{TensorInfo, cache_dir, inspect, verify};
+use serde::Serialize;
+
+use crate::error::CliError;
+use crate::model::ModelKind;
+
+/// Arguments of `featx weights`.
+#[derive(Args, Debug)]
+pub struct WeightsArgs {
+    /// A weights file to describe; without it, only the cache is shown.
+    file: Option<PathBuf>,
+    /// Human-readable text or one JSON object.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Serialize)]
+struct TensorJson<'a> {
+    key: &'a str,
+    shape: &'a [usize],
+    dtype: String,
+}
+
+#[derive(Serialize)]
+struct Fit {
+    model: String,
+    fits: bool,
+    missing: Vec<String>,
+    unexpected: Vec<String>,
+    wrong_shape: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct CacheEntry {
+    file: String,
+    path: String,
+    present: bool,
+    verified: bool,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    file: Option<String>,
+    tensors: Vec<TensorJson<'a>>,
+    models: Vec<Fit>,
+    cache_dir: String,
+    cache: Vec<CacheEntry>,
+}
+
+/// Describes a weights file (tensors, which model it fits) and the download cache.
+pub fn run(args: &WeightsArgs) -> Result<(), CliError> {
+    let tensors = match &args.file {
+        Some(path) => inspect(path)?,
+        None => Vec::new(),
+    };
+    let models = if args.file.is_some() {
+        [ModelKind::Resnet18, ModelKind::Alexnet]
+            .into_iter()
+            .map(|kind| fit(kind, &tensors))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let dir = cache_dir();
+    let cache = [ModelKind::Resnet18, ModelKind::Alexnet]
+        .into_iter()
+        .filter_map(ModelKind::published)
+        .map(|remote| {
+            let path = dir.join(&remote.file_name);
+            let present = path.is_file();
+            CacheEntry {
+                verified: present && verify(&path, &remote.sha256_prefix).unwrap_or(false),
+                present,
+                file: remote.file_name,
+                path: path.display().to_string(),
+            }
+        })
+        .collect();
+    let report = Report {
+        file: args.file.as_ref().map(|p| p.display().to_string()),
+        tensors: tensors
+            .iter()
+            .map(|t| TensorJson {
+                key: &t.key,
+                shape: &t.shape,
+                dtype: format!("{:?}", t.dtype),
+            })
+            .collect(),
+        models,
+        cache_dir: dir.display().to_string(),
+        cache,
+    };
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| CliError::Usage(e.to_string()))?
+        ),
+        Format::Text => print_text(&report),
+    }
+    Ok(())
+}
+
+fn fit(kind: ModelKind, tensors: &[TensorInfo]) -> Fit {
+    let expected = kind.expected_keys();
+    let mut missing = Vec::new();
+    let mut wrong_shape = Vec::new();
+    for (key, shape) in &expected {
+        match tensors.iter().find(|t| &t.key == key) {
+            None => missing.push(key.clone()),
+            Some(t) if &t.shape != shape => {
+                wrong_shape.push(format!("{key}: file {:?}, model {shape:?}", t.shape))
+            }
+            Some(_) => {}
+        }
+    }
+    let unexpected: Vec<String> = tensors
+        .iter()
+        .filter(|t| !t.key.ends_with("num_batches_tracked"))
+        .filter(|t| !expected.iter().any(|(k, _)| k == &t.key))
+        .map(|t| t.key.clone())
+        .collect();
+    Fit {
+        model: format!("{kind:?}").to_lowercase(),
+        fits: missing.is_empty() && unexpected.is_empty() && wrong_shape.is_empty(),
+        missing,
+        unexpected,
+        wrong_shape,
+    }
+}
+
+fn print_text(report: &Report<'_>) {
+    if let Some(file) = &report.file {
+        println!("{file}: {} tensors", report.tensors.len());
+        for t in &report.tensors {
+            println!("  {:<40} {:<8} {:?}", t.key, t.dtype, t.shape);
+        }
+        for fit in &report.models {
+            if fit.fits {
+                println!("fits {}", fit.model);
+            } else {
+                println!(
+                    "does not fit {}: {} missing, {} unexpected, {} wrong shape",
+                    fit.model,
+                    fit.missing.len(),
+                    fit.unexpected.len(),
+                    fit.wrong_shape.len()
+                );
+            }
+        }
+    }
+    println!(
+        "cache: {} (set FEATX_CACHE_DIR to move it)",
+        report.cache_dir
+    );
+    for entry in &report.cache {
+        let state = match (entry.present, entry.verified) {
+            (true, true) => "present, verified",
+            (true, false) => "present, FAILS verification (will be downloaded again)",
+            _ => "not downloaded (fetched on first --weights imagenet)",
+        };
+        println!("  {}: {state}", entry.file);
+    }
+}

@@ -1,0 +1,246 @@
+//! Downloading published weights into the verified cache, against a server on 127.0.0.1.
+
+mod support;
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use featx::burn::prelude::*;
+use featx::models::ResNetConfig;
+use featx::weights::{RemoteWeights, WeightsError, fetch, load_state_dict};
+use sha2::{Digest, Sha256};
+
+/// The torch-written ResNet18 `.pth` fixture, un-gzipped.
+fn pth_bytes() -> Vec<u8> {
+    let file = std::fs::File::open(support::fixture("resnet18_pattern.pth.gz")).unwrap();
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_end(&mut bytes)
+        .unwrap();
+    bytes
+}
+
+fn sha_prefix(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// How the test server answers one request.
+#[derive(Clone, Copy)]
+enum Behaviour {
+    /// The whole file (or the asked-for range).
+    Serve,
+    /// Announce the whole file, send half, then drop the connection.
+    CutHalfway,
+}
+
+/// A one-file HTTP server on 127.0.0.1 that answers `plan.len()` requests, recording each
+/// request's Range header.
+struct Server {
+    base: String,
+    ranges: Arc<Mutex<Vec<Option<String>>>>,
+    handle: JoinHandle<()>,
+}
+
+/// Reads one request's head; returns its Range header, if any.
+fn read_range(stream: &mut std::net::TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).ok()? == 1 {
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Range: ")
+                .or_else(|| l.strip_prefix("range: "))
+        })
+        .map(str::to_string)
+}
+
+/// A bare HTTP/1.1 server (std only, so a connection can really be cut mid-body).
+fn serve(body: Vec<u8>, plan: Vec<Behaviour>) -> Server {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let ranges = Arc::new(Mutex::new(Vec::new()));
+    let seen = ranges.clone();
+    let handle = std::thread::spawn(move || {
+        for behaviour in plan {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let range = read_range(&mut stream);
+            seen.lock().unwrap().push(range.clone());
+            let start: usize = range
+                .as_deref()
+                .and_then(|r| r.strip_prefix("bytes="))
+                .and_then(|r| r.trim_end_matches('-').parse().ok())
+                .unwrap_or(0);
+            let status = if start > 0 {
+                "206 Partial Content"
+            } else {
+                "200 OK"
+            };
+            let rest = &body[start..];
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                rest.len()
+            );
+            let sent = match behaviour {
+                Behaviour::Serve => rest,
+                Behaviour::CutHalfway => &rest[..rest.len() / 2],
+            };
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(sent);
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    });
+    Server {
+        base: format!("http://127.0.0.1:{port}/models"),
+        ranges,
+        handle,
+    }
+}
+
+fn remote(prefix: &str) -> RemoteWeights {
+    RemoteWeights {
+        file_name: "resnet18-test.pth".into(),
+        sha256_prefix: prefix.into(),
+    }
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn downloads_once_verifies_and_then_works_offline() {
+    let body = pth_bytes();
+    let cache = tempfile::tempdir().unwrap();
+    let server = serve(body.clone(), vec![Behaviour::Serve]);
+    let wanted = remote(&sha_prefix(&body));
+    let path = fetch(&wanted, &server.base, cache.path(), false).unwrap();
+    assert_eq!(path, cache.path().join("resnet18-test.pth"));
+    assert_eq!(std::fs::read(&path).unwrap(), body);
+    server.handle.join().unwrap();
+    // The server is gone: the cache answers, and the file is a working state dict.
+    let again = fetch(&wanted, "http://127.0.0.1:9/nowhere", cache.path(), false).unwrap();
+    assert_eq!(again, path);
+    load_state_dict(ResNetConfig::resnet18(1000).init(&Device::flex()), &path).unwrap();
+    assert_eq!(files_in(cache.path()), ["resnet18-test.pth"]);
+}
+
+#[test]
+fn an_interrupted_download_resumes_where_it_stopped() {
+    let body = pth_bytes();
+    let cache = tempfile::tempdir().unwrap();
+    let server = serve(body.clone(), vec![Behaviour::CutHalfway, Behaviour::Serve]);
+    let wanted = remote(&sha_prefix(&body));
+    let err = fetch(&wanted, &server.base, cache.path(), false).unwrap_err();
+    assert!(matches!(err, WeightsError::Download { .. }), "{err}");
+    // Nothing under the final name; the part file keeps what arrived.
+    assert_eq!(files_in(cache.path()), ["resnet18-test.pth.part"]);
+    let partial = std::fs::metadata(cache.path().join("resnet18-test.pth.part"))
+        .unwrap()
+        .len();
+    assert!(partial > 0 && (partial as usize) < body.len());
+    let path = fetch(&wanted, &server.base, cache.path(), false).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), body);
+    server.handle.join().unwrap();
+    let ranges = server.ranges.lock().unwrap().clone();
+    assert_eq!(ranges, [None, Some(format!("bytes={partial}-"))]);
+    assert_eq!(files_in(cache.path()), ["resnet18-test.pth"]);
+}
+
+#[test]
+fn a_wrong_checksum_is_rejected_and_nothing_is_kept() {
+    let body = pth_bytes();
+    let cache = tempfile::tempdir().unwrap();
+    let server = serve(body, vec![Behaviour::Serve]);
+    let err = fetch(&remote("f37072fd"), &server.base, cache.path(), false).unwrap_err();
+    match &err {
+        WeightsError::Checksum {
+            expected_prefix,
+            found,
+            ..
+        } => {
+            assert_eq!(expected_prefix, "f37072fd");
+            assert_eq!(found.len(), 64);
+        }
+        other => panic!("{other}"),
+    }
+    assert!(
+        files_in(cache.path()).is_empty(),
+        "{:?}",
+        files_in(cache.path())
+    );
+    server.handle.join().unwrap();
+}
+
+#[test]
+fn server_down_says_where_to_put_the_file_and_that_random_exists() {
+    let cache = tempfile::tempdir().unwrap();
+    // Bind and drop a port so nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}/models");
+    let err = fetch(&remote("abcd"), &base, cache.path(), false).unwrap_err();
+    let WeightsError::Download { url, place_at, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(url, &format!("{base}/resnet18-test.pth"));
+    assert_eq!(place_at, &cache.path().join("resnet18-test.pth"));
+    let message = err.to_string();
+    assert!(
+        message.contains(&place_at.display().to_string()),
+        "{message}"
+    );
+    assert!(message.contains("--weights random"), "{message}");
+}
+
+#[test]
+fn cli_imagenet_weights_use_the_overridable_url_and_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let server = serve(pth_bytes(), vec![Behaviour::Serve]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_featx"))
+        .args([
+            "extract",
+            "--model",
+            "resnet18",
+            "--weights",
+            "imagenet",
+            "--input",
+        ])
+        .arg(support::fixture("images/chelsea.jpg"))
+        .args(["--nodes", "fc", "--out"])
+        .arg(cache.path().join("out.safetensors"))
+        .env("FEATX_WEIGHTS_URL", &server.base)
+        .env("FEATX_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    // The fixture is not torchvision's ImageNet file, so its hash cannot match f37072fd.
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("resnet18-f37072fd.pth") && stderr.contains("f37072fd"),
+        "{stderr}"
+    );
+    assert_eq!(files_in(cache.path()), Vec::<String>::new());
+    server.handle.join().unwrap();
+}
