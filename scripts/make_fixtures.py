@@ -289,3 +289,22 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+def fuzz_seeds(out_dir):
+    """Seeds for fuzz/fuzz_targets/weights_reader.rs: state dicts of its tiny model in every
+    format, each prefixed by the selector byte (even: .pth, odd: .safetensors)."""
+    import collections
+    sd = collections.OrderedDict()
+    sd["conv1.weight"] = torch.randn(4, 3, 1, 1)
+    for k, v in nn.BatchNorm2d(4).state_dict().items():
+        sd[f"bn1.{k}"] = v
+    sd["fc.weight"] = torch.randn(2, 4)
+    sd["fc.bias"] = torch.randn(2)
+    os.makedirs(out_dir, exist_ok=True)
+    for name, kwargs in [("zip", {}), ("legacy", {"_use_new_zipfile_serialization": False})]:
+        buf = io.BytesIO()
+        torch.save(sd, buf, **kwargs)
+        open(os.path.join(out_dir, f"tiny_{name}.seed"), "wb").write(b"\x00" + buf.getvalue())
+    st = safetensors.torch.save({k: v.contiguous() for k, v in sd.items() if v.dtype.is_floating_point})
+    open(os.path.join(out_dir, "tiny_safetensors.seed"), "wb").write(b"\x01" + st)

@@ -37,6 +37,40 @@ fn check_all_nodes(model: &impl FeatureModel, fixture_stem: &str, device: &Devic
 }
 
 #[test]
+fn folded_batchnorms_match_torchvision() {
+    // Asking for everything but the convolutions lets every BatchNorm absorb its convolution.
+    let device = Device::flex();
+    let model = with_generated_weights(ResNetConfig::resnet18(1000).init(&device));
+    let fx = node_fixtures("resnet18_nodes.json", "resnet18_nodes.safetensors");
+    let (_, names) = get_graph_node_names(&model);
+    let wanted: Vec<String> = names
+        .into_iter()
+        .filter(|n| {
+            !n.contains("conv")
+                && n != "layer2.0.downsample.0"
+                && n != "layer3.0.downsample.0"
+                && n != "layer4.0.downsample.0"
+        })
+        .collect();
+    let extractor = create_feature_extractor(&model, wanted.as_slice()).unwrap();
+    assert_eq!(extractor.folded_convolutions(), 20);
+    let features = extractor
+        .forward(generated_input([2, 3, 224, 224], &device))
+        .unwrap();
+    for (name, feature) in features.iter() {
+        compare(
+            name,
+            &feature.dims(),
+            &feature.to_vec_f32(),
+            &fx.nodes[name],
+        );
+    }
+    // Train mode never folds: BatchNorm needs the batch statistics of the real convolution.
+    let train = extractor.with_mode(featx::Mode::Train);
+    assert_eq!(train.folded_convolutions(), 0);
+}
+
+#[test]
 fn resnet18_every_node_matches_torchvision_on_cpu() {
     let device = Device::flex();
     let model = with_generated_weights(ResNetConfig::resnet18(1000).init(&device));

@@ -35,6 +35,8 @@ enum Command {
     Viz(commands::viz::VizArgs),
     /// Describe a weights file (tensors, which model it fits) and the download cache.
     Weights(commands::weights::WeightsArgs),
+    /// Time extraction in-process (median/min/max ms, images/s).
+    Bench(commands::bench::BenchArgs),
 }
 
 /// Parses the process arguments, runs the command, prints any error to stderr and returns
@@ -46,6 +48,7 @@ pub fn main() -> ExitCode {
         Command::Extract(args) => commands::extract::run(&args),
         Command::Viz(args) => commands::viz::run(&args),
         Command::Weights(args) => commands::weights::run(&args),
+        Command::Bench(args) => commands::bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

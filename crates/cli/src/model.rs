@@ -55,11 +55,15 @@ impl ModelArgs {
         device: &Device,
     ) -> Result<FeatureExtractor, CliError> {
         let traced = self.model.load(&self.weights, device)?;
-        let mode = match self.mode {
+        Ok(self.with_mode(FeatureExtractor::new(traced, request)?))
+    }
+
+    /// `extractor` switched to `--mode`.
+    pub fn with_mode(&self, extractor: FeatureExtractor) -> FeatureExtractor {
+        extractor.with_mode(match self.mode {
             ModeArg::Eval => Mode::Eval,
             ModeArg::Train => Mode::Train,
-        };
-        Ok(FeatureExtractor::new(traced, request)?.with_mode(mode))
+        })
     }
 }
 

@@ -35,7 +35,7 @@ impl FeatureExtractor {
     /// Resolves `request` against `model` and plans the execution.
     pub fn new(model: TracedModel, request: &ReturnNodes) -> Result<Self> {
         let outputs = resolve(&model.graph, &model.name, request)?;
-        let plan = Plan::new(&model.graph, &outputs);
+        let plan = Plan::new(&model.graph, &model.layers, &outputs, true);
         Ok(Self {
             model,
             outputs,
@@ -44,9 +44,14 @@ impl FeatureExtractor {
         })
     }
 
-    /// The same extractor in `mode`.
+    /// The same extractor in `mode`. Eval mode folds BatchNorms into the convolutions before
+    /// them where the convolution's own output is not requested; train mode cannot.
     pub fn with_mode(mut self, mode: Mode) -> Self {
-        self.mode = mode;
+        if mode != self.mode {
+            let graph = &self.model.graph;
+            self.plan = Plan::new(graph, &self.model.layers, &self.outputs, mode == Mode::Eval);
+            self.mode = mode;
+        }
         self
     }
 
@@ -65,9 +70,20 @@ impl FeatureExtractor {
         &self.outputs
     }
 
-    /// How many graph nodes one run executes (the placeholder included).
+    /// How many graph nodes one run executes (the placeholder included; a convolution folded
+    /// into its BatchNorm counts as part of it).
     pub fn planned_nodes(&self) -> usize {
-        self.plan.steps.len()
+        self.plan.steps.len() + self.folded_convolutions()
+    }
+
+    /// How many convolutions run folded into the BatchNorm after them.
+    pub fn folded_convolutions(&self) -> usize {
+        let folded = &self.plan.folded;
+        self.plan
+            .steps
+            .iter()
+            .filter(|s| folded[s.0].is_some())
+            .count()
     }
 
     /// The device holding the model's parameters, where inputs are moved before running.
@@ -147,7 +163,7 @@ impl FeatureExtractor {
         let mut input = Some(input);
         for &id in &self.plan.steps {
             let node = &nodes[id.0];
-            let args = if node.inputs.is_empty() {
+            let args = if self.plan.inputs[id.0].is_empty() {
                 vec![input.take().ok_or_else(|| ExtractError::Internal {
                     node: node.name.clone(),
                     reason: "more than one placeholder".into(),
@@ -155,8 +171,21 @@ impl FeatureExtractor {
             } else {
                 self.take_inputs(id, &mut slots)?
             };
-            let layer = self.model.layers.get(id.0).and_then(Option::as_ref);
-            let value = run_node(node, layer, args, &shapes[id.0], self.mode)?;
+            let value = match &self.plan.folded[id.0] {
+                Some(folded) => match args.into_iter().next() {
+                    Some(Feature::Map(x)) => Feature::Map(folded.forward(x)),
+                    _ => {
+                        return Err(ExtractError::Internal {
+                            node: node.name.clone(),
+                            reason: "a folded convolution needs one rank-4 input".into(),
+                        });
+                    }
+                },
+                None => {
+                    let layer = self.model.layers.get(id.0).and_then(Option::as_ref);
+                    run_node(node, layer, args, &shapes[id.0], self.mode)?
+                }
+            };
             for &pos in &self.plan.outputs_at[id.0] {
                 results[pos] = Some(value.clone());
             }
@@ -178,7 +207,7 @@ impl FeatureExtractor {
     /// The input values of node `id`: moved out of their slot at their last read (so the
     /// backend may reuse the buffer), cloned (a reference count) otherwise.
     fn take_inputs(&self, id: NodeId, slots: &mut [Option<Feature>]) -> Result<Vec<Feature>> {
-        let inputs = &self.model.graph.nodes()[id.0].inputs;
+        let inputs = &self.plan.inputs[id.0];
         let mut args = Vec::with_capacity(inputs.len());
         for (k, input) in inputs.iter().enumerate() {
             let last =

@@ -12,6 +12,7 @@ mod error;
 mod exec;
 mod extractor;
 mod feature;
+mod fold;
 mod plan;
 mod query;
 mod resolve;

@@ -1,12 +1,21 @@
 use featx_graph::{Graph, NodeId};
+use featx_models::Layer;
 
 use crate::Resolved;
+use crate::fold::{FoldedConv, fold_conv_bn};
 
-/// Which nodes to run for a set of requested outputs, and when each result can be freed.
+/// Which nodes to run for a set of requested outputs, what each reads, and when each result
+/// can be freed.
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
-    /// Nodes to execute, in execution order: only ancestors of requested nodes.
+    /// Nodes to execute, in execution order: only ancestors of requested nodes, minus
+    /// convolutions folded into their BatchNorm.
     pub steps: Vec<NodeId>,
+    /// `inputs[i]`: the values node `i` reads when it runs (a folded BatchNorm reads its
+    /// convolution's input).
+    pub inputs: Vec<Vec<NodeId>>,
+    /// `folded[i]`: for a BatchNorm node, the convolution folded into it.
+    pub folded: Vec<Option<FoldedConv>>,
     /// `last_reader[i]`: the last planned node that reads node `i`'s output, if any.
     pub last_reader: Vec<Option<NodeId>>,
     /// `outputs_at[i]`: positions in the resolved request list that node `i` produces.
@@ -14,14 +23,48 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    pub fn new(graph: &Graph, requested: &[Resolved]) -> Self {
+    /// Plans `requested`; with `fold`, eval-mode BatchNorms absorb their convolutions.
+    pub fn new(
+        graph: &Graph,
+        layers: &[Option<Layer>],
+        requested: &[Resolved],
+        fold: bool,
+    ) -> Self {
         let n = graph.nodes().len();
         let targets: Vec<NodeId> = requested.iter().map(|r| r.node).collect();
         let needed = graph.needed_for(&targets);
-        let steps: Vec<NodeId> = (0..n).filter(|&i| needed[i]).map(NodeId).collect();
+        let mut is_requested = vec![false; n];
+        for t in &targets {
+            is_requested[t.0] = true;
+        }
+        let folded = if fold {
+            fold_conv_bn(graph, layers, &is_requested)
+        } else {
+            vec![None; n]
+        };
+        let skipped: Vec<bool> = {
+            let mut s = vec![false; n];
+            for f in folded.iter().flatten() {
+                s[f.conv.0] = true;
+            }
+            s
+        };
+        let inputs: Vec<Vec<NodeId>> = graph
+            .nodes()
+            .iter()
+            .enumerate()
+            .map(|(i, node)| match &folded[i] {
+                Some(f) => graph.nodes()[f.conv.0].inputs.clone(),
+                None => node.inputs.clone(),
+            })
+            .collect();
+        let steps: Vec<NodeId> = (0..n)
+            .filter(|&i| needed[i] && !skipped[i])
+            .map(NodeId)
+            .collect();
         let mut last_reader = vec![None; n];
         for &step in &steps {
-            for input in &graph.nodes()[step.0].inputs {
+            for input in &inputs[step.0] {
                 last_reader[input.0] = Some(step);
             }
         }
@@ -31,6 +74,8 @@ impl Plan {
         }
         Self {
             steps,
+            inputs,
+            folded,
             last_reader,
             outputs_at,
         }

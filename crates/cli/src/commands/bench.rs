@@ -1,0 +1,142 @@
+use std::time::Instant;
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use clap::{Args, ValueEnum};
+use featx_extract::ReturnNodes;
+use serde::Serialize;
+
+use crate::error::CliError;
+use crate::model::ModelArgs;
+
+/// Arguments of `featx bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Images per batch.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Input height and width.
+    #[arg(long, default_value_t = 224)]
+    size: usize,
+    /// Node queries (`layer3,fc`), or `all` for every node.
+    #[arg(long, default_value = "all")]
+    nodes: String,
+    /// Timed runs (after the warm-up).
+    #[arg(long, default_value_t = 10)]
+    iters: usize,
+    /// Untimed runs first (the first GPU call compiles shaders).
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Human-readable text or one JSON object.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Serialize)]
+struct Report {
+    model: String,
+    device: String,
+    batch: usize,
+    nodes: usize,
+    planned_nodes: usize,
+    iters: usize,
+    load_ms: f64,
+    build_ms: f64,
+    first_ms: f64,
+    median_ms: f64,
+    min_ms: f64,
+    max_ms: f64,
+    images_per_s: f64,
+}
+
+/// Times extraction in-process: weight loading and extractor construction are reported
+/// separately; each timed run waits for the device to finish.
+pub fn run(args: &BenchArgs) -> Result<(), CliError> {
+    let device = args.model.device()?;
+    let started = Instant::now();
+    let traced = args.model.model.load(&args.model.weights, &device)?;
+    let load_ms = ms(started);
+    let request = if args.nodes.trim() == "all" {
+        ReturnNodes::from(traced.graph.names())
+    } else {
+        ReturnNodes::parse(&args.nodes)?
+    };
+    let started = Instant::now();
+    let extractor = args
+        .model
+        .with_mode(featx_extract::FeatureExtractor::new(traced, &request)?);
+    let build_ms = ms(started);
+    let x = Tensor::<4>::random(
+        [args.batch, 3, args.size, args.size],
+        Distribution::Default,
+        &device,
+    );
+    extractor.check_input(&x.dims())?;
+    let run_once = || -> Result<f64, CliError> {
+        let started = Instant::now();
+        let out = extractor.forward(x.clone())?;
+        device
+            .sync()
+            .map_err(|e| CliError::Usage(format!("device failed: {e:?}")))?;
+        drop(out);
+        Ok(ms(started))
+    };
+    let first_ms = run_once()?;
+    for _ in 1..args.warmup {
+        run_once()?;
+    }
+    let mut times = (0..args.iters.max(1))
+        .map(|_| run_once())
+        .collect::<Result<Vec<f64>, _>>()?;
+    times.sort_by(f64::total_cmp);
+    let median_ms = times[times.len() / 2];
+    let report = Report {
+        model: extractor.model().name.clone(),
+        device: args.model.device.clone(),
+        batch: args.batch,
+        nodes: extractor.outputs().len(),
+        planned_nodes: extractor.planned_nodes(),
+        iters: times.len(),
+        load_ms,
+        build_ms,
+        first_ms,
+        median_ms,
+        min_ms: times[0],
+        max_ms: times[times.len() - 1],
+        images_per_s: args.batch as f64 / (median_ms / 1000.0),
+    };
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string(&report).map_err(|e| CliError::Usage(e.to_string()))?
+        ),
+        Format::Text => println!(
+            "{} on {}, batch {}, {} outputs ({} nodes run): median {:.2} ms (min {:.2}, max {:.2}), {:.1} images/s; load {:.0} ms, build {:.1} ms, first run {:.1} ms",
+            report.model,
+            report.device,
+            report.batch,
+            report.nodes,
+            report.planned_nodes,
+            report.median_ms,
+            report.min_ms,
+            report.max_ms,
+            report.images_per_s,
+            report.load_ms,
+            report.build_ms,
+            report.first_ms
+        ),
+    }
+    Ok(())
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Side-by-side timing of featx and torchvision's create_feature_extractor, in one run.
+
+    cargo build --release
+    python3 scripts/compare-torch.py                      # torch already importable
+    python3 scripts/compare-torch.py --venv /tmp/torchenv # installs torch there if needed
+
+Both sides get the same weights (torch writes them, featx loads the .pth), the same input
+size, the same thread count, and warm-up runs before timing. featx is timed in-process by
+`featx bench` (weight loading and tracing excluded, as for torch). Prints median ms per case and
+the ratio featx/torch (below 1 means featx is faster), then peak memory (max RSS of a fresh
+process) for extracting every node at batch 8. Not part of CI.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+CASES = [
+    ("resnet18", "full forward", ["fc"]),
+    ("resnet18", "conv1", ["conv1"]),
+    ("resnet18", "layer3", ["layer3"]),
+    ("resnet18", "layer3.0.conv1+layer4.0.conv1", ["layer3.0.conv1", "layer4.0.conv1"]),
+    ("resnet18", "all nodes", "all"),
+    ("alexnet", "full forward", ["fc"]),
+    ("alexnet", "all nodes", "all"),
+]
+
+
+def ensure_torch(venv):
+    try:
+        import torch  # noqa: F401
+        import torchvision  # noqa: F401
+        return
+    except ImportError:
+        if not venv:
+            sys.exit("torch is not importable: pass --venv DIR to install it there")
+    py = os.path.join(venv, "bin", "python")
+    if not os.path.exists(py):
+        subprocess.check_call([sys.executable, "-m", "venv", venv])
+        subprocess.check_call([py, "-m", "pip", "install", "-q", "torch", "torchvision"])
+    os.execv(py, [py] + sys.argv)
+
+
+def build_model(name):
+    import torch.nn as nn
+    import torchvision
+    if name == "resnet18":
+        return torchvision.models.resnet18().eval()
+
+    class AlexNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Sequential(nn.Conv2d(3, 96, 11, 4, 2), nn.ReLU(), nn.MaxPool2d(3, 2))
+            self.conv2 = nn.Sequential(nn.Conv2d(96, 256, 5, 1, 2), nn.ReLU(), nn.MaxPool2d(3, 2))
+            self.conv3 = nn.Sequential(
+                nn.Conv2d(256, 384, 3, 1, 1), nn.ReLU(), nn.Conv2d(384, 384, 3, 1, 1), nn.ReLU(),
+                nn.Conv2d(384, 256, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(3, 2))
+            self.fc = nn.Sequential(
+                nn.Linear(9216, 4096), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(),
+                nn.Dropout(0.5), nn.Linear(4096, 100))
+
+        def forward(self, x):
+            return self.fc(self.conv3(self.conv2(self.conv1(x))).view(-1, 9216))
+
+    return AlexNet().eval()
+
+
+def torch_median(model, nodes, batch, iters, warmup):
+    import torch
+    from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
+    if nodes == "all":
+        nodes = get_graph_node_names(model)[1]
+    extractor = create_feature_extractor(model, return_nodes=nodes)
+    x = torch.rand(batch, 3, 224, 224)
+    times = []
+    with torch.no_grad():
+        for i in range(warmup + iters):
+            start = time.perf_counter()
+            extractor(x)
+            if i >= warmup:
+                times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def featx_args(featx, model, weights, nodes, batch, iters, warmup):
+    spec = nodes if nodes == "all" else ",".join(nodes)
+    return [featx, "bench", "--model", model, "--weights", weights, "--batch", str(batch),
+            "--nodes", spec, "--iters", str(iters), "--warmup", str(warmup), "--format", "json"]
+
+
+def peak_rss_mb(cmd, env):
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise RuntimeError(f"{cmd} failed")
+    return usage.ru_maxrss / 1024
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--featx", default="target/release/featx")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--venv", default=None)
+    ap.add_argument("--json", default=None, help="also write the results here")
+    args = ap.parse_args()
+    ensure_torch(args.venv)
+    import torch
+    torch.set_num_threads(args.threads)
+    env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads), BURN_DEVICE="cpu")
+    tmp = tempfile.mkdtemp()
+    weights = {}
+    models = {}
+    for name in ("resnet18", "alexnet"):
+        models[name] = build_model(name)
+        weights[name] = os.path.join(tmp, f"{name}.pth")
+        torch.save(models[name].state_dict(), weights[name])
+
+    rows = []
+    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.iters} after {args.warmup} warm-up")
+    print(f"{'model':9} {'case':32} {'batch':>5} {'torch ms':>9} {'featx ms':>9} {'featx/torch':>11}")
+    for batch in [int(b) for b in args.batches.split(",")]:
+        for model, label, nodes in CASES:
+            t = torch_median(models[model], nodes, batch, args.iters, args.warmup)
+            out = subprocess.run(featx_args(args.featx, model, weights[model], nodes, batch,
+                                            args.iters, args.warmup),
+                                 env=env, check=True, capture_output=True, text=True)
+            f = json.loads(out.stdout)["median_ms"]
+            rows.append({"model": model, "case": label, "batch": batch, "torch_ms": t,
+                         "featx_ms": f, "ratio": f / t})
+            print(f"{model:9} {label:32} {batch:>5} {t:>9.1f} {f:>9.1f} {f / t:>11.2f}")
+
+    snippet = ("import torch,torchvision,sys;sys.path.insert(0,%r);import importlib.util as u;"
+               "s=u.spec_from_file_location('c',%r);m=u.module_from_spec(s);s.loader.exec_module(m);"
+               "torch.set_num_threads(%d);m.torch_median(m.build_model('resnet18'),'all',8,3,1)"
+               % (os.path.dirname(__file__), os.path.abspath(__file__), args.threads))
+    torch_mb = peak_rss_mb([sys.executable, "-c", snippet], env)
+    featx_mb = peak_rss_mb(featx_args(args.featx, "resnet18", weights["resnet18"], "all", 8, 3, 1), env)
+    print(f"peak RSS, resnet18 all nodes, batch 8: torch {torch_mb:.0f} MB, featx {featx_mb:.0f} MB "
+          f"(ratio {featx_mb / torch_mb:.2f})")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"rows": rows, "peak_rss_mb": {"torch": torch_mb, "featx": featx_mb}}, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
