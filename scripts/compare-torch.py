@@ -93,12 +93,14 @@ def featx_args(featx, model, weights, nodes, batch, iters, warmup):
             "--nodes", spec, "--iters", str(iters), "--warmup", str(warmup), "--format", "json"]
 
 
-def peak_rss_mb(cmd, env):
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise RuntimeError(f"{cmd} failed")
-    return usage.ru_maxrss / 1024
+def vm_hwm_mb():
+    """Peak RSS of this process. (getrusage's ru_maxrss of a child started from this large
+    process includes the parent's memory at spawn time, so each side reports its own.)"""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def main():
@@ -137,12 +139,15 @@ def main():
                          "featx_ms": f, "ratio": f / t})
             print(f"{model:9} {label:32} {batch:>5} {t:>9.1f} {f:>9.1f} {f / t:>11.2f}")
 
-    snippet = ("import torch,torchvision,sys;sys.path.insert(0,%r);import importlib.util as u;"
+    snippet = ("import torch,importlib.util as u;"
                "s=u.spec_from_file_location('c',%r);m=u.module_from_spec(s);s.loader.exec_module(m);"
-               "torch.set_num_threads(%d);m.torch_median(m.build_model('resnet18'),'all',8,3,1)"
-               % (os.path.dirname(__file__), os.path.abspath(__file__), args.threads))
-    torch_mb = peak_rss_mb([sys.executable, "-c", snippet], env)
-    featx_mb = peak_rss_mb(featx_args(args.featx, "resnet18", weights["resnet18"], "all", 8, 3, 1), env)
+               "torch.set_num_threads(%d);m.torch_median(m.build_model('resnet18'),'all',8,3,1);"
+               "print(m.vm_hwm_mb())" % (os.path.abspath(__file__), args.threads))
+    torch_mb = float(subprocess.run([sys.executable, "-c", snippet], env=env, check=True,
+                                    capture_output=True, text=True).stdout.split()[-1])
+    out = subprocess.run(featx_args(args.featx, "resnet18", weights["resnet18"], "all", 8, 3, 1),
+                         env=env, check=True, capture_output=True, text=True)
+    featx_mb = json.loads(out.stdout)["peak_rss_mb"]
     print(f"peak RSS, resnet18 all nodes, batch 8: torch {torch_mb:.0f} MB, featx {featx_mb:.0f} MB "
           f"(ratio {featx_mb / torch_mb:.2f})")
     if args.json:

@@ -2,10 +2,11 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use featx_extract::ReturnNodes;
 use serde::Serialize;
 
+use super::Format;
 use crate::error::CliError;
 use crate::model::ModelArgs;
 
@@ -34,11 +35,6 @@ pub struct BenchArgs {
     format: Format,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Format {
-    Text,
-    Json,
-}
 
 #[derive(Serialize)]
 struct Report {
@@ -55,6 +51,8 @@ struct Report {
     min_ms: f64,
     max_ms: f64,
     images_per_s: f64,
+    /// Peak resident memory of this process (Linux `VmHWM`), if known.
+    peak_rss_mb: Option<f64>,
 }
 
 /// Times extraction in-process: weight loading and extractor construction are reported
@@ -112,6 +110,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         min_ms: times[0],
         max_ms: times[times.len() - 1],
         images_per_s: args.batch as f64 / (median_ms / 1000.0),
+        peak_rss_mb: peak_rss_mb(),
     };
     match args.format {
         Format::Json => println!(
@@ -135,6 +134,14 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         ),
     }
     Ok(())
+}
+
+/// Peak resident set size from `/proc/self/status` (Linux only).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 fn ms(since: Instant) -> f64 {

@@ -1,5 +1,16 @@
 //! One module per subcommand.
 
+use clap::ValueEnum;
+
+/// `--format` of the reporting commands: text for people, JSON for programs.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// Human-readable text.
+    Text,
+    /// One JSON object.
+    Json,
+}
+
 pub mod bench;
 pub mod extract;
 pub mod nodes;

@@ -1,7 +1,8 @@
-use clap::{Args, ValueEnum};
+use clap::Args;
 use featx_models::TracedModel;
 use serde::Serialize;
 
+use super::Format;
 use crate::error::CliError;
 use crate::model::{ModeArg, ModelKind, Weights};
 
@@ -19,11 +20,6 @@ pub struct NodesArgs {
     format: Format,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Format {
-    Text,
-    Json,
-}
 
 #[derive(Serialize)]
 struct NodeJson<'a> {

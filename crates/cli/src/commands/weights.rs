@@ -1,9 +1,10 @@
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use featx_weights::{TensorInfo, cache_dir, inspect, verify};
 use serde::Serialize;
 
+use super::Format;
 use crate::error::CliError;
 use crate::model::ModelKind;
 
@@ -17,11 +18,6 @@ pub struct WeightsArgs {
     format: Format,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Format {
-    Text,
-    Json,
-}
 
 #[derive(Serialize)]
 struct TensorJson<'a> {
