@@ -3,38 +3,10 @@
 mod support;
 
 use featx::burn::prelude::*;
-use featx::models::{AlexNetConfig, FeatureModel, ResNetConfig};
+use featx::models::{AlexNetConfig, ResNetConfig};
 use featx::{create_feature_extractor, get_graph_node_names};
+use support::check_all_nodes;
 use support::*;
-
-fn check_all_nodes(model: &impl FeatureModel, fixture_stem: &str, device: &Device) {
-    let fx = node_fixtures(
-        &format!("{fixture_stem}_nodes.json"),
-        &format!("{fixture_stem}_nodes.safetensors"),
-    );
-    let (_, eval_nodes) = get_graph_node_names(model);
-    assert_eq!(eval_nodes.len(), fx.nodes.len());
-    let extractor = create_feature_extractor(model, eval_nodes.as_slice()).unwrap();
-    let shape: [usize; 4] = fx.input_shape.clone().try_into().unwrap();
-    let features = extractor.forward(generated_input(shape, device)).unwrap();
-    assert_eq!(features.keys().collect::<Vec<_>>(), eval_nodes);
-    let mut worst = (0f64, String::new());
-    for (name, feature) in features.iter() {
-        let diff = compare(
-            name,
-            &feature.dims(),
-            &feature.to_vec_f32(),
-            &fx.nodes[name],
-        );
-        if diff > worst.0 {
-            worst = (diff, name.to_string());
-        }
-    }
-    eprintln!(
-        "{fixture_stem}: largest difference to torch {:.3e} at '{}'",
-        worst.0, worst.1
-    );
-}
 
 #[test]
 fn folded_batchnorms_match_torchvision() {

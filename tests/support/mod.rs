@@ -230,3 +230,49 @@ pub fn write_npy<T: npyz::AutoSerialize + Clone>(path: &Path, shape: &[u64], val
     writer.extend(values.iter().cloned()).expect("npy data");
     writer.finish().expect("npy finish");
 }
+
+/// Extracts every node of `model` on `device` for the fixture input and compares each with
+/// torchvision's record; prints the largest difference.
+pub fn check_all_nodes(
+    model: &impl featx::models::FeatureModel,
+    fixture_stem: &str,
+    device: &Device,
+) {
+    check_nodes(model, fixture_stem, device, |_| true)
+}
+
+/// [`check_all_nodes`] for the nodes `keep` accepts.
+pub fn check_nodes(
+    model: &impl featx::models::FeatureModel,
+    fixture_stem: &str,
+    device: &Device,
+    keep: impl Fn(&str) -> bool,
+) {
+    let fx = node_fixtures(
+        &format!("{fixture_stem}_nodes.json"),
+        &format!("{fixture_stem}_nodes.safetensors"),
+    );
+    let (_, all_nodes) = featx::get_graph_node_names(model);
+    assert_eq!(all_nodes.len(), fx.nodes.len());
+    let eval_nodes: Vec<String> = all_nodes.into_iter().filter(|n| keep(n)).collect();
+    let extractor = featx::create_feature_extractor(model, eval_nodes.as_slice()).unwrap();
+    let shape: [usize; 4] = fx.input_shape.clone().try_into().unwrap();
+    let features = extractor.forward(generated_input(shape, device)).unwrap();
+    assert_eq!(features.keys().collect::<Vec<_>>(), eval_nodes);
+    let mut worst = (0f64, String::new());
+    for (name, feature) in features.iter() {
+        let diff = compare(
+            name,
+            &feature.dims(),
+            &feature.to_vec_f32(),
+            &fx.nodes[name],
+        );
+        if diff > worst.0 {
+            worst = (diff, name.to_string());
+        }
+    }
+    eprintln!(
+        "{fixture_stem}: largest difference to torch {:.3e} at '{}'",
+        worst.0, worst.1
+    );
+}

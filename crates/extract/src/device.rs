@@ -41,9 +41,60 @@ pub fn select_device(choice: DeviceChoice) -> Result<Device> {
             name: "ndarray".into(),
             reason: "this build has no ndarray backend; rebuild with `--features ndarray`".into(),
         }),
+        #[cfg(feature = "wgpu")]
+        DeviceChoice::Wgpu => probe_wgpu(),
+        #[cfg(not(feature = "wgpu"))]
         DeviceChoice::Wgpu => Err(ExtractError::DeviceUnavailable {
             name: "wgpu".into(),
-            reason: "this build has no wgpu backend; use --device cpu".into(),
+            reason: "this build has no wgpu backend; rebuild with `--features wgpu`, or use \
+                     --device cpu"
+                .into(),
         }),
+    }
+}
+
+/// The wgpu device, after one small computation proves an adapter works.
+///
+/// burn creates wgpu devices lazily and panics on first use when no adapter exists (or when
+/// wgpu falls back to a GL driver that lacks a shader capability): the probe turns that into a
+/// typed error instead of a crash or a silent CPU fallback.
+#[cfg(feature = "wgpu")]
+fn probe_wgpu() -> Result<Device> {
+    use burn::prelude::Tensor;
+    use burn::tensor::DeviceKind;
+    let device = Device::wgpu(DeviceKind::DefaultDevice);
+    let probe = device.clone();
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(move || {
+        let x = Tensor::<1>::from_floats([1.0, 2.0], &probe);
+        (x * 2.0).into_data().try_to_vec::<f32>()
+    });
+    std::panic::set_hook(hook);
+    match outcome {
+        Ok(Ok(values)) if values == [2.0, 4.0] => Ok(device),
+        Ok(Ok(values)) => Err(ExtractError::DeviceUnavailable {
+            name: "wgpu".into(),
+            reason: format!("the adapter computed 2 * [1, 2] = {values:?}"),
+        }),
+        Ok(Err(e)) => Err(ExtractError::DeviceUnavailable {
+            name: "wgpu".into(),
+            reason: format!("{e:?}"),
+        }),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "the wgpu backend failed to start".into());
+            Err(ExtractError::DeviceUnavailable {
+                name: "wgpu".into(),
+                reason: format!(
+                    "no usable GPU adapter ({message}); install a Vulkan driver (on Linux \
+                     without a GPU: mesa-vulkan-drivers for the lavapipe software driver), or \
+                     use --device cpu"
+                ),
+            })
+        }
     }
 }

@@ -35,7 +35,6 @@ pub struct BenchArgs {
     format: Format,
 }
 
-
 #[derive(Serialize)]
 struct Report {
     model: String,

@@ -20,7 +20,6 @@ pub struct NodesArgs {
     format: Format,
 }
 
-
 #[derive(Serialize)]
 struct NodeJson<'a> {
     name: &'a str,

@@ -18,7 +18,6 @@ pub struct WeightsArgs {
     format: Format,
 }
 
-
 #[derive(Serialize)]
 struct TensorJson<'a> {
     key: &'a str,
