@@ -20,7 +20,8 @@ pub struct ModelArgs {
     /// initialisation.
     #[arg(long)]
     pub weights: Weights,
-    /// Backend: cpu (burn-flex), ndarray, wgpu.
+    /// Backend: cpu (burn-flex), ndarray, wgpu, or auto (wgpu when an adapter works, else
+    /// cpu; the choice is printed).
     #[arg(long, default_value = "cpu", env = "BURN_DEVICE")]
     pub device: String,
     /// Eval (running statistics, no dropout) or train behaviour.
@@ -43,7 +44,20 @@ pub enum ModeArg {
 impl ModelArgs {
     /// The device named by `--device`.
     pub fn device(&self) -> Result<Device, CliError> {
-        let device = select_device(self.device.parse::<DeviceChoice>()?)?;
+        let device = if self.device == "auto" {
+            match select_device(DeviceChoice::Wgpu) {
+                Ok(device) => {
+                    eprintln!("device: wgpu (default adapter)");
+                    device
+                }
+                Err(e) => {
+                    eprintln!("device: cpu ({e})");
+                    select_device(DeviceChoice::Cpu)?
+                }
+            }
+        } else {
+            select_device(self.device.parse::<DeviceChoice>()?)?
+        };
         device.seed(self.seed);
         Ok(device)
     }

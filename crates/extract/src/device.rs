@@ -23,7 +23,7 @@ impl std::str::FromStr for DeviceChoice {
             "wgpu" | "gpu" => Ok(DeviceChoice::Wgpu),
             other => Err(ExtractError::DeviceUnavailable {
                 name: other.to_string(),
-                reason: "unknown device; expected cpu, ndarray or wgpu".into(),
+                reason: "unknown device; expected cpu, ndarray, wgpu or auto".into(),
             }),
         }
     }
