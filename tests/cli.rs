@@ -3,42 +3,9 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
-use support::{fixture, generated, write_npy};
-
-fn featx(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_featx"))
-        .args(args)
-        .env_remove("BURN_DEVICE")
-        .output()
-        .expect("featx runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn read_safetensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    let bytes = std::fs::read(path).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut out: Vec<_> = st
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| {
-            assert_eq!(view.dtype(), safetensors::Dtype::F32);
-            let values = view
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            (name, view.shape().to_vec(), values)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
+use support::{featx, fixture, generated, read_safetensors, stderr, write_npy};
 
 #[test]
 fn nodes_text_lists_names_in_execution_order() {

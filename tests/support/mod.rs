@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use featx::burn::prelude::*;
 use featx::burn::store::{BurnToPyTorchAdapter, ModuleSnapshot};
@@ -275,4 +276,39 @@ pub fn check_nodes(
         "{fixture_stem}: largest difference to torch {:.3e} at '{}'",
         worst.0, worst.1
     );
+}
+
+/// Runs the `featx` binary with `args` (and no `BURN_DEVICE` from the environment).
+pub fn featx(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_featx"))
+        .args(args)
+        .env_remove("BURN_DEVICE")
+        .output()
+        .expect("featx runs")
+}
+
+/// What a run printed on stderr.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A safetensors file's float32 tensors as `(name, shape, values)`, sorted by name.
+pub fn read_safetensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut out: Vec<_> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            assert_eq!(view.dtype(), safetensors::Dtype::F32);
+            let values = view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            (name, view.shape().to_vec(), values)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }

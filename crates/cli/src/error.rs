@@ -22,6 +22,19 @@ pub enum CliError {
     /// The request is well-formed but there is nothing to do.
     #[error("{0}")]
     Usage(String),
+    /// A dataset run could not start or finish.
+    #[error(transparent)]
+    Dataset(#[from] featx_dataset::DatasetError),
+    /// A dataset run finished, but some images could not be used.
+    #[error("{failed} of {images} images could not be used; their errors are in {index}")]
+    Incomplete {
+        /// Images that failed.
+        failed: usize,
+        /// Images in the run.
+        images: usize,
+        /// The index that lists them.
+        index: PathBuf,
+    },
     /// The results could not be written.
     #[error("cannot write {path}: {reason}")]
     Output {
@@ -33,11 +46,18 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// 2 for bad usage or bad input, 1 for failures after the work was done.
+    /// 2 for bad usage or bad input, 1 for failures after the work was done, 3 for a dataset
+    /// run that finished with some images failed.
     pub fn exit_code(&self) -> u8 {
+        use featx_dataset::DatasetError;
         match self {
+            CliError::Incomplete { .. } => 3,
             CliError::Output { .. } => 1,
-            CliError::Extract(featx_extract::ExtractError::Internal { .. }) => 1,
+            CliError::Dataset(DatasetError::Output { .. }) => 1,
+            CliError::Extract(featx_extract::ExtractError::Internal { .. })
+            | CliError::Dataset(DatasetError::Extract(featx_extract::ExtractError::Internal {
+                ..
+            })) => 1,
             _ => 2,
         }
     }

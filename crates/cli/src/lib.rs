@@ -3,7 +3,8 @@
 //! commands so they can be tested and reused.
 //!
 //! Exit codes: 0 success, 1 failure while writing results, 2 bad usage or bad input
-//! (unknown node, unreadable input or weights, wrong shapes).
+//! (unknown node, unreadable input or weights, wrong shapes), 3 a dataset run that finished
+//! but could not use some images (listed in its index).
 
 mod commands;
 mod error;

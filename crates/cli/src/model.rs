@@ -62,6 +62,15 @@ impl ModelArgs {
         Ok(device)
     }
 
+    /// How `--weights` is recorded with a dataset run (a resumed run must name the same).
+    pub fn weights_label(&self) -> String {
+        match &self.weights {
+            Weights::Random => format!("random (seed {})", self.seed),
+            Weights::Imagenet => "imagenet".into(),
+            Weights::File(path) => path.display().to_string(),
+        }
+    }
+
     /// Loads the model on `device` and builds an extractor for `request` in `--mode`.
     pub fn extractor(
         &self,

@@ -1,10 +1,12 @@
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use featx_extract::{FeatureExtractor, Features, ReturnNodes};
-use safetensors::tensor::TensorView;
+use featx_dataset::{
+    DatasetOptions, NamedTensor, OutputFormat, Pool, Shard, extract_dataset, is_collection,
+    list_images, safetensors_bytes, write_atomic,
+};
+use featx_extract::{FeatureExtractor, ReturnNodes};
 
 use crate::error::CliError;
 use crate::input::{PreprocessArgs, load_batch};
@@ -15,20 +17,47 @@ use crate::model::ModelArgs;
 pub struct ExtractArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// A float32 NCHW `.npy` batch, or image files (JPEG, PNG, WebP, BMP) that form one batch.
+    /// What to run on: a float32 NCHW `.npy` batch; image files (JPEG, PNG, WebP, BMP) that form
+    /// one batch; or a dataset: a folder (searched recursively), a glob pattern (quote it), or a
+    /// `.txt` list of image paths, extracted in batches into the folder `--out`.
     #[arg(long, num_args = 1.., required = true)]
     input: Vec<PathBuf>,
     /// Comma-separated node queries, each `query` or `query=key` (`layer3,fc=logits`).
     #[arg(long)]
     nodes: String,
-    /// Output `.safetensors` file: one float32 tensor per output key.
+    /// Output: a `.safetensors` file (one float32 tensor per output key); for a dataset, a
+    /// folder of parts plus `index.csv` and `summary.json`.
     #[arg(long)]
     out: PathBuf,
     #[command(flatten)]
     preprocess: PreprocessArgs,
+    /// Spatial pooling of feature maps before they are stored: `avg`, `max` or `none`.
+    #[arg(long, default_value = "none")]
+    pool: Pool,
+    /// Dataset: images per model call.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Dataset: take slice I of N of the image list (`--shard 0/4`); N processes with
+    /// I = 0..N-1 cover it exactly once and may share one `--out`.
+    #[arg(long)]
+    shard: Option<Shard>,
+    /// Dataset: images per output part [default: about 256 MiB per part].
+    #[arg(long)]
+    part_size: Option<usize>,
+    /// Dataset: part format, `safetensors` (one file per part) or `npy` (a folder of
+    /// `<key>.npy` per part) [default: safetensors].
+    #[arg(long)]
+    format: Option<OutputFormat>,
+    /// Dataset: decoding threads [default: one per CPU].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Dataset: no progress bar (it is only drawn on a terminal anyway).
+    #[arg(long)]
+    quiet: bool,
 }
 
-/// Extracts the requested nodes and writes them atomically to `--out`.
+/// Extracts the requested nodes: one batch into a `.safetensors` file, or a dataset into a
+/// folder of parts. A dataset run with unreadable images finishes and exits with code 3.
 pub fn run(args: &ExtractArgs) -> Result<(), CliError> {
     if args.nodes.trim().is_empty() {
         return Err(CliError::Usage(
@@ -36,6 +65,20 @@ pub fn run(args: &ExtractArgs) -> Result<(), CliError> {
         ));
     }
     let request = ReturnNodes::parse(&args.nodes)?;
+    if args.input.iter().any(|p| is_collection(p)) {
+        return run_dataset(args, &request);
+    }
+    let dataset_only = [
+        ("--shard", args.shard.is_some()),
+        ("--part-size", args.part_size.is_some()),
+        ("--format", args.format.is_some()),
+        ("--workers", args.workers.is_some()),
+    ];
+    if let Some((flag, _)) = dataset_only.iter().find(|(_, given)| *given) {
+        return Err(CliError::Usage(format!(
+            "{flag} applies to datasets (a folder, glob pattern or .txt list as --input)"
+        )));
+    }
     let device = args.model.device()?;
     let extractor = args.model.extractor(&request, &device)?;
     let batch = load_batch(
@@ -45,37 +88,78 @@ pub fn run(args: &ExtractArgs) -> Result<(), CliError> {
         &device,
     )?;
     let features = extractor.forward(batch.tensor)?;
-    write_safetensors(&features, &extractor, &args.out)
+    let pooled: Vec<(String, Vec<usize>, Vec<f32>)> = features
+        .into_iter()
+        .map(|(key, f)| {
+            let f = args.pool.apply(f);
+            (key, f.dims(), f.to_vec_f32())
+        })
+        .collect();
+    write_safetensors(&pooled, &extractor, &args.out)
+}
+
+fn run_dataset(args: &ExtractArgs, request: &ReturnNodes) -> Result<(), CliError> {
+    let is_file_name = args
+        .out
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["safetensors", "npy"].contains(&e));
+    if is_file_name || args.out.is_file() {
+        return Err(CliError::Usage(format!(
+            "a dataset is written to a folder, but --out {} names a file",
+            args.out.display()
+        )));
+    }
+    let images = list_images(&args.input)?;
+    let device = args.model.device()?;
+    let extractor = args.model.extractor(request, &device)?;
+    let defaults = DatasetOptions::default();
+    let options = DatasetOptions {
+        batch_size: args.batch_size,
+        part_size: args.part_size,
+        pool: args.pool,
+        shard: args.shard.unwrap_or_default(),
+        format: args.format.unwrap_or_default(),
+        workers: args.workers.unwrap_or(defaults.workers),
+        progress: !args.quiet,
+        preprocess: args.preprocess.pipeline(),
+        weights: args.model.weights_label(),
+    };
+    let summary = extract_dataset(&extractor, &device, &images, &args.out, &options)?;
+    let index = args.out.join(&summary.index);
+    eprintln!(
+        "{} of {} images stored in {} ({} parts, {} reused); {:.1} images/s; index {}",
+        summary.ok,
+        summary.images,
+        args.out.display(),
+        summary.parts,
+        summary.resumed_parts,
+        summary.images_per_s,
+        index.display()
+    );
+    if summary.failed > 0 {
+        return Err(CliError::Incomplete {
+            failed: summary.failed,
+            images: summary.images,
+            index,
+        });
+    }
+    Ok(())
 }
 
 fn write_safetensors(
-    features: &Features,
+    features: &[(String, Vec<usize>, Vec<f32>)],
     extractor: &FeatureExtractor,
     out: &Path,
 ) -> Result<(), CliError> {
-    let fail = |reason: String| CliError::Output {
-        path: out.to_path_buf(),
-        reason,
-    };
-    let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = features
+    let tensors: Vec<NamedTensor> = features
         .iter()
-        .map(|(key, f)| {
-            let bytes = f
-                .to_vec_f32()
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect();
-            (key.to_string(), f.dims(), bytes)
+        .map(|(key, shape, values)| NamedTensor {
+            name: key,
+            shape: shape.clone(),
+            values,
         })
         .collect();
-    let views = tensors
-        .iter()
-        .map(|(k, shape, bytes)| {
-            TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
-                .map(|v| (k.clone(), v))
-                .map_err(|e| fail(e.to_string()))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     let mut metadata: HashMap<String, String> = extractor
         .outputs()
         .iter()
@@ -86,18 +170,11 @@ fn write_safetensors(
         "producer".into(),
         format!("featx {}", env!("CARGO_PKG_VERSION")),
     );
-    let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| fail(e.to_string()))?;
-    // Write next to the destination and rename, so a failure never leaves a partial file.
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    // Temporary files are private (0600); extracted features are ordinary files.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    let mut tmp = builder.tempfile_in(dir).map_err(|e| fail(e.to_string()))?;
-    tmp.write_all(&bytes).map_err(|e| fail(e.to_string()))?;
-    tmp.persist(out).map_err(|e| fail(e.to_string()))?;
+    let bytes = safetensors_bytes(&tensors, metadata).map_err(|reason| CliError::Output {
+        path: out.to_path_buf(),
+        reason,
+    })?;
+    // Written next to the destination and renamed, so a failure never leaves a partial file.
+    write_atomic(out, &bytes)?;
     Ok(())
 }

@@ -1,0 +1,67 @@
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Everything a dataset run can fail with. A single unreadable image is not an error: it is
+/// recorded in the index and the run goes on.
+#[derive(Debug, Error)]
+pub enum DatasetError {
+    /// An input (folder, glob pattern, list file) could not be listed.
+    #[error("cannot list input {path}: {reason}")]
+    Listing {
+        /// The folder, pattern or list file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The inputs named no image at all.
+    #[error("no images found in {inputs}")]
+    NoImages {
+        /// The inputs as given.
+        inputs: String,
+    },
+    /// `--shard I/N` was malformed or out of range.
+    #[error("invalid shard {spec:?}: {reason}")]
+    Shard {
+        /// The spec as given.
+        spec: String,
+        /// Why.
+        reason: String,
+    },
+    /// An option cannot be used as given.
+    #[error("{0}")]
+    Options(String),
+    /// The output folder already holds parts written with other settings, so resuming would
+    /// mix two runs.
+    #[error(
+        "{path} belongs to a different run ({reason}); resume with the same settings, or use another --out"
+    )]
+    Conflict {
+        /// The part manifest that disagrees.
+        path: PathBuf,
+        /// The first setting that differs.
+        reason: String,
+    },
+    /// A part, the index or the summary could not be written.
+    #[error("cannot write {path}: {reason}")]
+    Output {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Resolving nodes or running the model failed.
+    #[error(transparent)]
+    Extract(#[from] featx_extract::ExtractError),
+}
+
+/// `Result` with [`DatasetError`].
+pub type Result<T> = std::result::Result<T, DatasetError>;
+
+/// An [`DatasetError::Output`] for `path`.
+pub(crate) fn output_error(path: impl Into<PathBuf>, reason: impl ToString) -> DatasetError {
+    DatasetError::Output {
+        path: path.into(),
+        reason: reason.to_string(),
+    }
+}
