@@ -3,7 +3,9 @@ use std::path::PathBuf;
 use burn::prelude::Device;
 use burn::store::ModuleSnapshot;
 use clap::{Args, ValueEnum};
-use featx_extract::{DeviceChoice, FeatureExtractor, Mode, ReturnNodes, select_device};
+use featx_extract::{
+    DeviceChoice, FeatureExtractor, Mode, ReturnNodes, select_device, wgpu_adapter,
+};
 use featx_models::{AlexNetConfig, FeatureModel, ResNetConfig, TracedModel};
 use featx_weights::{RemoteWeights, base_url, cache_dir, expected_keys, fetch, load_state_dict};
 
@@ -47,7 +49,8 @@ impl ModelArgs {
         let device = if self.device == "auto" {
             match select_device(DeviceChoice::Wgpu) {
                 Ok(device) => {
-                    eprintln!("device: wgpu (default adapter)");
+                    let adapter = wgpu_adapter().unwrap_or_else(|| "default adapter".into());
+                    eprintln!("device: wgpu on {adapter}");
                     device
                 }
                 Err(e) => {

@@ -98,3 +98,38 @@ fn probe_wgpu() -> Result<Device> {
         }
     }
 }
+
+/// The adapter burn's default wgpu device runs on, as `name (backend, type, driver)`, found the
+/// way burn finds it: the first graphics API with an adapter, high-performance preference.
+/// `None` when no adapter exists or this build has no wgpu backend.
+pub fn wgpu_adapter() -> Option<String> {
+    #[cfg(feature = "wgpu")]
+    {
+        use wgpu::{Backend, Instance, InstanceDescriptor, PowerPreference, RequestAdapterOptions};
+        for backend in [Backend::Vulkan, Backend::Metal, Backend::Dx12, Backend::Gl] {
+            let instance = Instance::new(InstanceDescriptor {
+                backends: backend.into(),
+                ..InstanceDescriptor::new_without_display_handle()
+            });
+            let options = RequestAdapterOptions {
+                power_preference: PowerPreference::HighPerformance,
+                ..RequestAdapterOptions::default()
+            };
+            if let Ok(adapter) = futures_lite::future::block_on(instance.request_adapter(&options))
+            {
+                let info = adapter.get_info();
+                let driver = [info.driver.as_str(), info.driver_info.as_str()].join(" ");
+                return Some(format!(
+                    "{} ({:?}, {:?}, {})",
+                    info.name,
+                    info.backend,
+                    info.device_type,
+                    driver.trim()
+                ));
+            }
+        }
+        None
+    }
+    #[cfg(not(feature = "wgpu"))]
+    None
+}

@@ -17,7 +17,7 @@ mod plan;
 mod query;
 mod resolve;
 
-pub use device::{DeviceChoice, select_device};
+pub use device::{DeviceChoice, select_device, wgpu_adapter};
 pub use error::{ExtractError, Result};
 pub use extractor::{FeatureExtractor, Mode};
 pub use feature::{Feature, Features};
