@@ -182,8 +182,17 @@ impl FeatureExtractor {
                     }
                 },
                 None => {
-                    let layer = self.model.layers.get(id.0).and_then(Option::as_ref);
-                    run_node(node, layer, args, &shapes[id.0], self.mode)?
+                    let fast = match (&self.plan.cpu_convs[id.0], args.first()) {
+                        (Some(cpu), Some(Feature::Map(x))) => cpu.forward(x).map(Feature::Map),
+                        _ => None,
+                    };
+                    match fast {
+                        Some(value) => value,
+                        None => {
+                            let layer = self.model.layers.get(id.0).and_then(Option::as_ref);
+                            run_node(node, layer, args, &shapes[id.0], self.mode)?
+                        }
+                    }
                 }
             };
             for &pos in &self.plan.outputs_at[id.0] {

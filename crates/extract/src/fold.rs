@@ -9,6 +9,8 @@ use burn::tensor::ops::ConvOptions;
 use featx_graph::{Graph, NodeId, Op};
 use featx_models::Layer;
 
+use crate::cpu_conv::CpuConv;
+
 /// A convolution folded into the BatchNorm that reads it.
 #[derive(Debug, Clone)]
 pub(crate) struct FoldedConv {
@@ -17,11 +19,16 @@ pub(crate) struct FoldedConv {
     weight: Tensor<4>,
     bias: Tensor<1>,
     options: ConvOptions<2>,
+    /// The same convolution packed for the CPU kernel, on the flex device.
+    cpu: Option<CpuConv>,
 }
 
 impl FoldedConv {
     /// The BatchNorm node's value, from the convolution's input.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if let Some(y) = self.cpu.as_ref().and_then(|c| c.forward(&x)) {
+            return y;
+        }
         conv2d(
             x,
             self.weight.clone(),
@@ -85,11 +92,13 @@ pub(crate) fn fold_conv_bn(
                 Some(b) => shift + b.val() * scale,
                 None => shift,
             };
+            let options = ConvOptions::new(*stride, *padding, *dilation, *groups);
             Some(FoldedConv {
                 conv: conv_id,
+                cpu: CpuConv::new(&weight, Some(&bias), &options),
                 weight,
                 bias,
-                options: ConvOptions::new(*stride, *padding, *dilation, *groups),
+                options,
             })
         })
         .collect()

@@ -7,6 +7,7 @@
 //! only the part of the graph the requested nodes depend on, frees each intermediate as soon as
 //! nothing later reads it, and returns the requested tensors in request order.
 
+mod cpu_conv;
 mod device;
 mod error;
 mod exec;

@@ -1,7 +1,9 @@
-use featx_graph::{Graph, NodeId};
+use burn::tensor::ops::ConvOptions;
+use featx_graph::{Graph, NodeId, Op};
 use featx_models::Layer;
 
 use crate::Resolved;
+use crate::cpu_conv::CpuConv;
 use crate::fold::{FoldedConv, fold_conv_bn};
 
 /// Which nodes to run for a set of requested outputs, what each reads, and when each result
@@ -16,6 +18,8 @@ pub(crate) struct Plan {
     pub inputs: Vec<Vec<NodeId>>,
     /// `folded[i]`: for a BatchNorm node, the convolution folded into it.
     pub folded: Vec<Option<FoldedConv>>,
+    /// `cpu_convs[i]`: for a planned convolution on the flex device, its packed CPU kernel.
+    pub cpu_convs: Vec<Option<CpuConv>>,
     /// `last_reader[i]`: the last planned node that reads node `i`'s output, if any.
     pub last_reader: Vec<Option<NodeId>>,
     /// `outputs_at[i]`: positions in the resolved request list that node `i` produces.
@@ -62,6 +66,25 @@ impl Plan {
             .filter(|&i| needed[i] && !skipped[i])
             .map(NodeId)
             .collect();
+        let mut cpu_convs = vec![None; n];
+        for &step in &steps {
+            let node = &graph.nodes()[step.0];
+            if let (
+                Op::Conv2d {
+                    stride,
+                    padding,
+                    dilation,
+                    groups,
+                    ..
+                },
+                Some(Some(Layer::Conv2d(conv))),
+            ) = (&node.op, layers.get(step.0))
+            {
+                let options = ConvOptions::new(*stride, *padding, *dilation, *groups);
+                let bias = conv.bias.as_ref().map(|b| b.val());
+                cpu_convs[step.0] = CpuConv::new(&conv.weight.val(), bias.as_ref(), &options);
+            }
+        }
         let mut last_reader = vec![None; n];
         for &step in &steps {
             for input in &inputs[step.0] {
@@ -76,6 +99,7 @@ impl Plan {
             steps,
             inputs,
             folded,
+            cpu_convs,
             last_reader,
             outputs_at,
         }
