@@ -14,6 +14,9 @@ use burn::tensor::TensorData;
 use burn::tensor::ops::ConvOptions;
 use rayon::prelude::*;
 
+/// Output columns one gemm call aims for when images are small enough to share it.
+const GEMM_COLUMNS: usize = 2048;
+
 /// A convolution's weights packed for [`CpuConv::forward`].
 #[derive(Debug, Clone)]
 pub(crate) struct CpuConv {
@@ -77,45 +80,64 @@ impl CpuConv {
         }
         let [oh, ow] = self.output_size(h, w)?;
         let input = x.to_data().try_into_vec::<f32>().ok()?;
-        let (k, hw) = (c * self.kernel[0] * self.kernel[1], oh * ow);
+        let (k, hw, chw) = (c * self.kernel[0] * self.kernel[1], oh * ow, c * h * w);
+        let cout = self.out_channels;
+        // Late layers have few output pixels per image: several images share one gemm (a
+        // wider matrix runs the microkernel better), then their rows are copied into place.
+        let group = (GEMM_COLUMNS / hw).clamp(1, n.max(1));
+        let cols = group * hw;
+        let direct = group == 1;
         let pointwise =
             self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [(0, 0), (0, 0)];
-        let mut col = if pointwise {
+        let mut col = if pointwise && direct {
             Vec::new()
         } else {
-            vec![0.0f32; k * hw]
+            vec![0.0f32; k * cols]
         };
-        let mut out = vec![0.0f32; n * self.out_channels * hw];
-        for (b, dst) in out.chunks_mut(self.out_channels * hw).enumerate() {
-            let image = &input[b * c * h * w..(b + 1) * c * h * w];
-            let rhs: &[f32] = if pointwise {
-                image
+        let mut staging = if direct {
+            Vec::new()
+        } else {
+            vec![0.0f32; cout * cols]
+        };
+        let mut out = vec![0.0f32; n * cout * hw];
+        for first in (0..n).step_by(group) {
+            let g = group.min(n - first);
+            let rhs: &[f32] = if pointwise && direct {
+                &input[first * chw..(first + 1) * chw]
             } else {
-                self.im2col(image, [h, w], [oh, ow], &mut col);
+                for j in 0..g {
+                    let image = &input[(first + j) * chw..(first + j + 1) * chw];
+                    self.im2col(image, [h, w], [oh, ow], &mut col, cols, j * hw);
+                }
                 &col
             };
+            let dst: &mut [f32] = if direct {
+                &mut out[first * cout * hw..(first + 1) * cout * hw]
+            } else {
+                &mut staging
+            };
             if let Some(bias) = &self.bias {
-                dst.par_chunks_mut(hw)
+                dst.par_chunks_mut(cols)
                     .zip(bias)
                     .for_each(|(row, &v)| row.fill(v));
             }
-            // SAFETY: dst is [C_out, hw], weight [C_out, k], rhs [k, hw], all row-major and
-            // exactly that long; gemm reads and writes nothing outside them.
+            // SAFETY: dst is [C_out, cols], weight [C_out, k], rhs [k, cols], row-major and
+            // exactly that long; the gemm touches the first g * hw <= cols columns only.
             unsafe {
                 gemm::gemm(
-                    self.out_channels,
-                    hw,
+                    cout,
+                    g * hw,
                     k,
                     dst.as_mut_ptr(),
                     1,
-                    hw as isize,
+                    cols as isize,
                     self.bias.is_some(),
                     self.weight.as_ptr(),
                     1,
                     k as isize,
                     rhs.as_ptr(),
                     1,
-                    hw as isize,
+                    cols as isize,
                     1.0,
                     1.0,
                     false,
@@ -124,6 +146,16 @@ impl CpuConv {
                     gemm::Parallelism::Rayon(0),
                 );
             }
+            if !direct {
+                let staged = &staging;
+                out[first * cout * hw..(first + g) * cout * hw]
+                    .par_chunks_mut(hw)
+                    .enumerate()
+                    .for_each(|(i, row)| {
+                        let (j, o) = (i / cout, i % cout);
+                        row.copy_from_slice(&staged[o * cols + j * hw..o * cols + (j + 1) * hw]);
+                    });
+            }
         }
         Some(Tensor::from_data(
             TensorData::new(out, [n, self.out_channels, oh, ow]),
@@ -131,16 +163,25 @@ impl CpuConv {
         ))
     }
 
-    /// Fills `col` (`[C_in*kh*kw, oh*ow]`) from one NCHW image, zero where the window is
-    /// outside the image.
-    fn im2col(&self, image: &[f32], [h, w]: [usize; 2], [oh, ow]: [usize; 2], col: &mut [f32]) {
+    /// Fills columns `offset..offset + oh*ow` of `col` (`[C_in*kh*kw, row_len]`) from one NCHW
+    /// image, zero where the window is outside the image.
+    fn im2col(
+        &self,
+        image: &[f32],
+        [h, w]: [usize; 2],
+        [oh, ow]: [usize; 2],
+        col: &mut [f32],
+        row_len: usize,
+        offset: usize,
+    ) {
         let [kh, kw] = self.kernel;
         let [sh, sw] = self.stride;
         let [(ph, _), (pw, _)] = self.padding;
         let [dh, dw] = self.dilation;
-        col.par_chunks_mut(oh * ow)
+        col.par_chunks_mut(row_len)
             .enumerate()
             .for_each(|(r, row)| {
+                let row = &mut row[offset..offset + oh * ow];
                 let (ci, ki, kj) = (r / (kh * kw), (r / kw) % kh, r % kw);
                 let plane = &image[ci * h * w..(ci + 1) * h * w];
                 for (oy, dst) in row.chunks_mut(ow).enumerate() {
@@ -171,5 +212,42 @@ impl CpuConv {
                     }
                 }
             });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+    use burn::tensor::module::conv2d;
+
+    /// Every path (pointwise, strided, dilated, grouped images with a partial last group)
+    /// against burn's own conv2d.
+    #[test]
+    fn matches_burns_conv2d() {
+        let device = Device::flex();
+        // (input [n, c, h, w], kernel, stride, padding, dilation, bias)
+        let cases = [
+            ([3, 4, 28, 25], [6, 4, 3, 3], 1, 1, 1, true), // hw 700: groups of 2, then 1
+            ([3, 4, 9, 8], [5, 4, 1, 1], 1, 0, 1, false),  // pointwise, one group of 3
+            ([1, 3, 64, 64], [8, 3, 1, 1], 1, 0, 1, true), // pointwise straight from the input
+            ([2, 3, 23, 31], [7, 3, 5, 5], 2, 2, 1, true), // strided
+            ([2, 2, 17, 19], [3, 2, 3, 3], 1, 2, 2, false), // dilated
+            ([2, 3, 33, 33], [4, 3, 11, 11], 4, 2, 1, true), // AlexNet's first layer, smaller
+        ];
+        for (shape, wshape, s, p, d, with_bias) in cases {
+            let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+            let w = Tensor::<4>::random(wshape, Distribution::Normal(0.0, 0.5), &device);
+            let b = with_bias
+                .then(|| Tensor::<1>::random([wshape[0]], Distribution::Normal(0.0, 1.0), &device));
+            let options = ConvOptions::new([s, s], [p, p], [d, d], 1);
+            let ours = CpuConv::new(&w, b.as_ref(), &options)
+                .and_then(|c| c.forward(&x))
+                .expect("applies on flex");
+            let theirs = conv2d(x, w, b, options);
+            assert_eq!(ours.dims(), theirs.dims(), "{shape:?} {wshape:?}");
+            let diff = (ours - theirs).abs().max().into_scalar::<f32>();
+            assert!(diff < 1e-4, "{shape:?} {wshape:?}: {diff}");
+        }
     }
 }
