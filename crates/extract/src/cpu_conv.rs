@@ -70,16 +70,23 @@ impl CpuConv {
         Some([out(0, h)?, out(1, w)?])
     }
 
-    /// The convolution of `x` (`[N, C_in, H, W]` on the flex device); `None` if `x` does not
-    /// fit (other device, dtype or channel count), so the caller can fall back.
-    pub fn forward(&self, x: &Tensor<4>) -> Option<Tensor<4>> {
+    /// The convolution of `x` (`[N, C_in, H, W]` on the flex device), or `x` back if it does
+    /// not fit (other device, dtype or channel count), so the caller can fall back. Taking `x`
+    /// by value lets its buffer move out without a copy when nothing else holds it.
+    pub fn forward(&self, x: Tensor<4>) -> std::result::Result<Tensor<4>, Tensor<4>> {
         let device = x.device();
         let [n, c, h, w] = x.dims();
+        let Some([oh, ow]) = self.output_size(h, w) else {
+            return Err(x);
+        };
         if device != Device::flex() || c != self.in_channels {
-            return None;
+            return Err(x);
         }
-        let [oh, ow] = self.output_size(h, w)?;
-        let input = x.to_data().try_into_vec::<f32>().ok()?;
+        let data = x.into_data();
+        if data.as_slice::<f32>().is_err() {
+            return Err(Tensor::from_data(data, &device));
+        }
+        let input = data.as_slice::<f32>().unwrap_or(&[]);
         let (k, hw, chw) = (c * self.kernel[0] * self.kernel[1], oh * ow, c * h * w);
         let cout = self.out_channels;
         // Late layers have few output pixels per image: several images share one gemm (a
@@ -157,7 +164,7 @@ impl CpuConv {
                     });
             }
         }
-        Some(Tensor::from_data(
+        Ok(Tensor::from_data(
             TensorData::new(out, [n, self.out_channels, oh, ow]),
             &device,
         ))
@@ -192,22 +199,25 @@ impl CpuConv {
                     }
                     let src = &plane[iy as usize * w..(iy as usize + 1) * w];
                     let x0 = (kj * dw) as isize - pw as isize;
-                    if sw == 1 {
-                        // Columns whose input lies inside the row copy in one piece.
-                        let first = (-x0).clamp(0, ow as isize) as usize;
-                        let last = (w as isize - x0).clamp(first as isize, ow as isize) as usize;
-                        dst[..first].fill(0.0);
-                        let start = (first as isize + x0) as usize;
-                        dst[first..last].copy_from_slice(&src[start..start + last - first]);
-                        dst[last..].fill(0.0);
+                    // Output columns whose input lies inside the row: first..last.
+                    let (x0, sw_i, w_i) = (x0, sw as isize, w as isize);
+                    let first = if x0 >= 0 { 0 } else { (-x0 + sw_i - 1) / sw_i };
+                    let last = if w_i - 1 - x0 < 0 {
+                        0
                     } else {
-                        for (ox, v) in dst.iter_mut().enumerate() {
-                            let ix = x0 + (ox * sw) as isize;
-                            *v = if ix >= 0 && ix < w as isize {
-                                src[ix as usize]
-                            } else {
-                                0.0
-                            };
+                        (w_i - 1 - x0) / sw_i + 1
+                    };
+                    let first = first.clamp(0, ow as isize) as usize;
+                    let last = last.clamp(first as isize, ow as isize) as usize;
+                    dst[..first].fill(0.0);
+                    dst[last..].fill(0.0);
+                    let start = (x0 + (first * sw) as isize) as usize;
+                    let inside = &mut dst[first..last];
+                    if sw == 1 {
+                        inside.copy_from_slice(&src[start..start + inside.len()]);
+                    } else {
+                        for (v, x) in inside.iter_mut().zip(src[start..].iter().step_by(sw)) {
+                            *v = *x;
                         }
                     }
                 }
@@ -241,9 +251,8 @@ mod tests {
             let b = with_bias
                 .then(|| Tensor::<1>::random([wshape[0]], Distribution::Normal(0.0, 1.0), &device));
             let options = ConvOptions::new([s, s], [p, p], [d, d], 1);
-            let ours = CpuConv::new(&w, b.as_ref(), &options)
-                .and_then(|c| c.forward(&x))
-                .expect("applies on flex");
+            let cpu = CpuConv::new(&w, b.as_ref(), &options).expect("applies on flex");
+            let ours = cpu.forward(x.clone()).expect("applies on flex");
             let theirs = conv2d(x, w, b, options);
             assert_eq!(ours.dims(), theirs.dims(), "{shape:?} {wshape:?}");
             let diff = (ours - theirs).abs().max().into_scalar::<f32>();

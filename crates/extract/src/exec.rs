@@ -5,6 +5,7 @@ use burn::tensor::ops::MaxPoolOptions;
 use featx_graph::{Node, Op};
 use featx_models::Layer;
 
+use crate::cpu_pool::MaxPool;
 use crate::{ExtractError, Feature, Mode, Result};
 
 /// Computes one node from its input values.
@@ -64,12 +65,26 @@ pub(crate) fn run_node(
             },
             _,
         ) => {
+            let x = map(x)?;
+            let pool = MaxPool {
+                kernel: *kernel,
+                stride: *stride,
+                padding: *padding,
+                dilation: *dilation,
+            };
+            let x = match *out_shape {
+                [_, _, oh, ow] => match pool.forward(x, [oh, ow]) {
+                    Ok(y) => return Ok(Feature::Map(y)),
+                    Err(x) => x,
+                },
+                _ => x,
+            };
             let options = MaxPoolOptions::new(*kernel)
                 .with_stride(*stride)
                 .with_padding(*padding)
                 .with_dilation(*dilation)
                 .with_ceil_mode(*ceil_mode);
-            Feature::Map(max_pool2d(map(x)?, options))
+            Feature::Map(max_pool2d(x, options))
         }
         (Op::AdaptiveAvgPool2d { output }, _) => {
             Feature::Map(adaptive_avg_pool2d(map(x)?, *output))

@@ -181,19 +181,13 @@ impl FeatureExtractor {
                         });
                     }
                 },
-                None => {
-                    let fast = match (&self.plan.cpu_convs[id.0], args.first()) {
-                        (Some(cpu), Some(Feature::Map(x))) => cpu.forward(x).map(Feature::Map),
-                        _ => None,
-                    };
-                    match fast {
-                        Some(value) => value,
-                        None => {
-                            let layer = self.model.layers.get(id.0).and_then(Option::as_ref);
-                            run_node(node, layer, args, &shapes[id.0], self.mode)?
-                        }
+                None => match self.try_cpu_conv(id, args) {
+                    Ok(value) => value,
+                    Err(args) => {
+                        let layer = self.model.layers.get(id.0).and_then(Option::as_ref);
+                        run_node(node, layer, args, &shapes[id.0], self.mode)?
                     }
-                }
+                },
             };
             for &pos in &self.plan.outputs_at[id.0] {
                 results[pos] = Some(value.clone());
@@ -215,6 +209,28 @@ impl FeatureExtractor {
 
     /// The input values of node `id`: moved out of their slot at their last read (so the
     /// backend may reuse the buffer), cloned (a reference count) otherwise.
+    /// Runs convolution `id` on the CPU kernel when it has one and its input suits it;
+    /// otherwise hands the arguments back for the general path.
+    fn try_cpu_conv(
+        &self,
+        id: NodeId,
+        mut args: Vec<Feature>,
+    ) -> std::result::Result<Feature, Vec<Feature>> {
+        let Some(cpu) = &self.plan.cpu_convs[id.0] else {
+            return Err(args);
+        };
+        match (args.len(), args.pop()) {
+            (1, Some(Feature::Map(x))) => cpu
+                .forward(x)
+                .map(Feature::Map)
+                .map_err(|x| vec![Feature::Map(x)]),
+            (_, last) => {
+                args.extend(last);
+                Err(args)
+            }
+        }
+    }
+
     fn take_inputs(&self, id: NodeId, slots: &mut [Option<Feature>]) -> Result<Vec<Feature>> {
         let inputs = &self.plan.inputs[id.0];
         let mut args = Vec::with_capacity(inputs.len());

@@ -26,9 +26,13 @@ pub(crate) struct FoldedConv {
 impl FoldedConv {
     /// The BatchNorm node's value, from the convolution's input.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        if let Some(y) = self.cpu.as_ref().and_then(|c| c.forward(&x)) {
-            return y;
-        }
+        let x = match &self.cpu {
+            Some(cpu) => match cpu.forward(x) {
+                Ok(y) => return y,
+                Err(x) => x,
+            },
+            None => x,
+        };
         conv2d(
             x,
             self.weight.clone(),

@@ -8,6 +8,7 @@
 //! nothing later reads it, and returns the requested tensors in request order.
 
 mod cpu_conv;
+mod cpu_pool;
 mod device;
 mod error;
 mod exec;

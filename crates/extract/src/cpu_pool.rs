@@ -1,0 +1,122 @@
+//! A direct float32 max pooling for the CPU (flex) device.
+//!
+//! burn-flex 0.22 computes `max_pool2d` through its 3-D pooling with argmax indices, which
+//! profiling put at a tenth of ResNet18's forward pass for its one stem max pool. This computes
+//! the maxima only, one output plane per task on all cores, with torch's semantics: padding
+//! never wins (negative infinity), NaN propagates. Written by hand because no crate pools plain
+//! NCHW slices.
+
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use rayon::prelude::*;
+
+/// A max pool's window geometry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MaxPool {
+    /// `[kh, kw]`.
+    pub kernel: [usize; 2],
+    /// `[sh, sw]`.
+    pub stride: [usize; 2],
+    /// Symmetric `[ph, pw]`.
+    pub padding: [usize; 2],
+    /// `[dh, dw]`.
+    pub dilation: [usize; 2],
+}
+
+impl MaxPool {
+    /// Pools `x` (`[N, C, H, W]` on the flex device) to `[N, C, out[0], out[1]]` (the size shape
+    /// inference computed, ceil mode included), or gives `x` back for another device or dtype.
+    pub fn forward(
+        &self,
+        x: Tensor<4>,
+        out: [usize; 2],
+    ) -> std::result::Result<Tensor<4>, Tensor<4>> {
+        let device = x.device();
+        if device != Device::flex() {
+            return Err(x);
+        }
+        let [n, c, h, w] = x.dims();
+        let data = x.into_data();
+        if data.as_slice::<f32>().is_err() {
+            return Err(Tensor::from_data(data, &device));
+        }
+        let input = data.as_slice::<f32>().unwrap_or(&[]);
+        let [oh, ow] = out;
+        let [kh, kw] = self.kernel;
+        let [sh, sw] = self.stride;
+        let [ph, pw] = self.padding;
+        let [dh, dw] = self.dilation;
+        let mut y = vec![0.0f32; n * c * oh * ow];
+        y.par_chunks_mut((oh * ow).max(1))
+            .enumerate()
+            .for_each(|(p, plane_out)| {
+                let plane = &input[p * h * w..(p + 1) * h * w];
+                for (oy, row_out) in plane_out.chunks_mut(ow.max(1)).enumerate() {
+                    for (ox, v) in row_out.iter_mut().enumerate() {
+                        let mut m = f32::NEG_INFINITY;
+                        for ky in 0..kh {
+                            let iy = (oy * sh + ky * dh) as isize - ph as isize;
+                            if iy < 0 || iy >= h as isize {
+                                continue;
+                            }
+                            let row = &plane[iy as usize * w..(iy as usize + 1) * w];
+                            for kx in 0..kw {
+                                let ix = (ox * sw + kx * dw) as isize - pw as isize;
+                                if ix < 0 || ix >= w as isize {
+                                    continue;
+                                }
+                                let x = row[ix as usize];
+                                if x > m || x.is_nan() {
+                                    m = x;
+                                }
+                            }
+                        }
+                        *v = m;
+                    }
+                }
+            });
+        Ok(Tensor::from_data(
+            TensorData::new(y, [n, c, oh, ow]),
+            &device,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+    use burn::tensor::module::max_pool2d;
+    use burn::tensor::ops::MaxPoolOptions;
+
+    #[test]
+    fn matches_burns_max_pool2d() {
+        let device = Device::flex();
+        // (input, kernel, stride, padding, dilation, ceil)
+        let cases = [
+            ([2, 3, 112, 112], 3, 2, 1, 1, false), // ResNet's stem
+            ([1, 2, 55, 55], 3, 2, 0, 1, false),   // AlexNet's
+            ([2, 2, 13, 14], 3, 2, 1, 1, true),    // ceil mode
+            ([1, 2, 12, 11], 2, 1, 1, 2, false),   // dilated
+        ];
+        for (shape, k, s, p, d, ceil) in cases {
+            let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+            let options = MaxPoolOptions::new([k, k])
+                .with_stride([s, s])
+                .with_padding([p, p])
+                .with_dilation([d, d])
+                .with_ceil_mode(ceil);
+            let theirs = max_pool2d(x.clone(), options);
+            let [_, _, oh, ow] = theirs.dims();
+            let pool = MaxPool {
+                kernel: [k, k],
+                stride: [s, s],
+                padding: [p, p],
+                dilation: [d, d],
+            };
+            let ours = pool.forward(x, [oh, ow]).expect("applies on flex");
+            let diff = (ours - theirs).abs().max().into_scalar::<f32>();
+            assert_eq!(diff, 0.0, "{shape:?} k{k} s{s} p{p} d{d} ceil {ceil}");
+        }
+    }
+}
