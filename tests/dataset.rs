@@ -181,6 +181,12 @@ fn features_by_path(out: &Path, index: &[Row]) -> BTreeMap<String, BTreeMap<Stri
     by_path
 }
 
+/// The run was refused as bad usage or input (exit 2), saying `needle`.
+fn assert_usage_error(out: &std::process::Output, needle: &str) {
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(out));
+    assert!(stderr(out).contains(needle), "{}", stderr(out));
+}
+
 fn summary(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
@@ -407,12 +413,7 @@ fn an_interrupted_run_resumes_to_the_same_output() {
         &resumed,
         &["--nodes", "layer3", "--part-size", "16"],
     );
-    assert_eq!(other.status.code(), Some(2));
-    assert!(
-        stderr(&other).contains("different run"),
-        "{}",
-        stderr(&other)
-    );
+    assert_usage_error(&other, "different run");
     assert_eq!(
         std::fs::read(resumed.join("part-00003.safetensors")).unwrap(),
         before
@@ -470,8 +471,7 @@ fn shards_together_equal_the_unsharded_run() {
     }
 
     let bad = data.extract(&list, &shared, &["--nodes", "layer4", "--shard", "3/3"]);
-    assert_eq!(bad.status.code(), Some(2));
-    assert!(stderr(&bad).contains("3/3"), "{}", stderr(&bad));
+    assert_usage_error(&bad, "3/3");
 }
 
 #[test]
@@ -510,42 +510,26 @@ fn globs_npy_parts_and_usage_errors() {
         &data.out("x.safetensors"),
         &["--nodes", "fc"],
     );
-    assert_eq!(to_file.status.code(), Some(2));
-    assert!(
-        stderr(&to_file).contains("names a file"),
-        "{}",
-        stderr(&to_file)
-    );
+    assert_usage_error(&to_file, "names a file");
     let nothing = data.extract(
         &data.images().join("*.gif"),
         &data.out("none"),
         &["--nodes", "fc"],
     );
-    assert_eq!(nothing.status.code(), Some(2));
-    assert!(
-        stderr(&nothing).contains("no images found"),
-        "{}",
-        stderr(&nothing)
-    );
+    assert_usage_error(&nothing, "no images found");
     let one = data.images().join("a/img-0000.png");
     let misuse = data.extract(
         &one,
         &data.out("y.safetensors"),
         &["--nodes", "fc", "--shard", "0/2"],
     );
-    assert_eq!(misuse.status.code(), Some(2));
-    assert!(
-        stderr(&misuse).contains("--shard applies to datasets"),
-        "{}",
-        stderr(&misuse)
-    );
+    assert_usage_error(&misuse, "--shard applies to datasets");
     let no_crop = data.extract(
         &data.images(),
         &data.out("z"),
         &["--nodes", "fc", "--crop", "0"],
     );
-    assert_eq!(no_crop.status.code(), Some(2));
-    assert!(stderr(&no_crop).contains("--crop"), "{}", stderr(&no_crop));
+    assert_usage_error(&no_crop, "--crop");
 }
 
 /// The Python interpreter with numpy and safetensors: `FEATX_PYTHON`, else `python3`.
