@@ -30,7 +30,8 @@ struct Cli {
 enum Command {
     /// List a model's graph nodes in execution order (torchvision's get_graph_node_names).
     Nodes(commands::nodes::NodesArgs),
-    /// Run a model on an input and save chosen nodes' outputs as .safetensors.
+    /// Run a model on an input and save chosen nodes' outputs as .safetensors; over a folder,
+    /// glob or list of images, write resumable, shardable parts with an index and a summary.
     Extract(commands::extract::ExtractArgs),
     /// Draw chosen nodes' outputs for an image as PNG pictures.
     Viz(commands::viz::VizArgs),
