@@ -20,7 +20,7 @@ mod stats;
 
 pub use error::{DatasetError, Result};
 pub use listing::{IMAGE_EXTENSIONS, Shard, is_collection, list_images, listing_digest};
-pub use output::{NamedTensor, safetensors_bytes, write_atomic};
+pub use output::{NamedTensor, feature_metadata, producer, safetensors_bytes, write_atomic};
 pub use part::{
     ListingSpec, Manifest, OutputFormat, OutputSpec, PreprocessSpec, Record, RunConfig, Status,
     npy_file_name,

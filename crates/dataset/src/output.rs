@@ -36,6 +36,26 @@ pub(crate) fn write_atomic_with_prefix(path: &Path, bytes: &[u8], prefix: &str) 
     Ok(())
 }
 
+/// Who wrote a file: `featx <version>`, recorded in every output.
+pub fn producer() -> String {
+    format!("featx {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The safetensors metadata of extracted features: `node.<key>` = the graph node each key
+/// came from, the model, and the producer.
+pub fn feature_metadata<'a>(
+    model: &str,
+    nodes: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> HashMap<String, String> {
+    let mut metadata: HashMap<String, String> = nodes
+        .into_iter()
+        .map(|(key, node)| (format!("node.{key}"), node.to_string()))
+        .collect();
+    metadata.insert("model".into(), model.to_string());
+    metadata.insert("producer".into(), producer());
+    metadata
+}
+
 /// One float32 tensor to store: name, shape and row-major values.
 pub struct NamedTensor<'a> {
     /// The tensor's name in the file.

@@ -1,7 +1,6 @@
 //! Output parts: a fixed range of the shard's images, its rows written as one file (or one
 //! folder of `.npy` files), then a small JSON manifest whose appearance commits the part.
 
-use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -11,7 +10,8 @@ use crate::error::{DatasetError, Result, output_error};
 use crate::listing::Shard;
 use crate::loader::Item;
 use crate::output::{
-    NamedTensor, TEMP_PREFIX, npy_bytes, safetensors_bytes, write_atomic_with_prefix,
+    NamedTensor, TEMP_PREFIX, feature_metadata, npy_bytes, producer, safetensors_bytes,
+    write_atomic_with_prefix,
 };
 use crate::pool::Pool;
 use crate::stats::Stats;
@@ -309,7 +309,7 @@ impl PartBuffer {
             .then(|| self.write_data(layout, run))
             .transpose()?;
         let manifest = Manifest {
-            producer: format!("featx {}", env!("CARGO_PKG_VERSION")),
+            producer: producer(),
             run: run.clone(),
             part: self.part,
             inputs: [self.inputs.start, self.inputs.end],
@@ -345,17 +345,12 @@ impl PartBuffer {
                         values,
                     })
                     .collect();
-                let mut metadata: HashMap<String, String> = run
+                let nodes = run
                     .outputs
                     .iter()
-                    .map(|o| (format!("node.{}", o.key), o.node.clone()))
-                    .collect();
-                metadata.insert("model".into(), run.model.clone());
+                    .map(|o| (o.key.as_str(), o.node.as_str()));
+                let mut metadata = feature_metadata(&run.model, nodes);
                 metadata.insert("part".into(), self.part.to_string());
-                metadata.insert(
-                    "producer".into(),
-                    format!("featx {}", env!("CARGO_PKG_VERSION")),
-                );
                 let bytes =
                     safetensors_bytes(&tensors, metadata).map_err(|e| output_error(&path, e))?;
                 write_atomic_with_prefix(&path, &bytes, &layout.temp_prefix())?;

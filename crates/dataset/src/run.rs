@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::error::{DatasetError, Result, output_error};
 use crate::listing::{Shard, listing_digest};
 use crate::loader::{self, BatchPlan, Item, LoadedBatch};
-use crate::output::write_atomic;
+use crate::output::{producer, write_atomic};
 use crate::part::{
     Layout, ListingSpec, Manifest, OutputFormat, OutputSpec, PartBuffer, PreprocessSpec, RunConfig,
     Status, npy_file_name,
@@ -208,15 +208,13 @@ pub fn extract_dataset(
 
     let manifests: Vec<Manifest> = manifests.into_iter().flatten().collect();
     write_index(&layout, &manifests)?;
-    let elapsed_s = started.elapsed().as_secs_f64();
-    let summary = summarize(&run, &layout, &manifests, options, images.len());
-    let summary = Summary {
+    let this_run = Invocation {
+        batch_size: options.batch_size,
         resumed_parts,
         processed,
-        elapsed_s,
-        images_per_s: processed as f64 / elapsed_s.max(1e-9),
-        ..summary
+        elapsed_s: started.elapsed().as_secs_f64(),
     };
+    let summary = summarize(&run, &layout, &manifests, this_run);
     let path = layout.summary();
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| output_error(&path, e))?;
     write_atomic(&path, &json)?;
@@ -437,12 +435,19 @@ fn write_index(layout: &Layout, manifests: &[Manifest]) -> Result<()> {
     write_atomic(&path, &bytes)
 }
 
+/// What this invocation did, as opposed to what the output folder holds.
+struct Invocation {
+    batch_size: usize,
+    resumed_parts: usize,
+    processed: usize,
+    elapsed_s: f64,
+}
+
 fn summarize(
     run: &RunConfig,
     layout: &Layout,
     manifests: &[Manifest],
-    options: &DatasetOptions,
-    listed: usize,
+    this_run: Invocation,
 ) -> Summary {
     let ok: usize = manifests.iter().map(|m| m.rows).sum();
     let images: usize = manifests.iter().map(|m| m.records.len()).sum();
@@ -475,23 +480,23 @@ fn summarize(
             .unwrap_or_default()
     };
     Summary {
-        producer: format!("featx {}", env!("CARGO_PKG_VERSION")),
+        producer: producer(),
         model: run.model.clone(),
         weights: run.weights.clone(),
         shard: run.shard,
-        listed,
+        listed: run.listing.images,
         images,
         ok,
         failed: images - ok,
         pool: run.pool,
         format: run.format,
         part_size: run.part_size,
-        batch_size: options.batch_size,
+        batch_size: this_run.batch_size,
         parts: manifests.len(),
-        resumed_parts: 0,
-        processed: 0,
-        elapsed_s: 0.0,
-        images_per_s: 0.0,
+        resumed_parts: this_run.resumed_parts,
+        processed: this_run.processed,
+        elapsed_s: this_run.elapsed_s,
+        images_per_s: this_run.processed as f64 / this_run.elapsed_s.max(1e-9),
         outputs,
         index: file_name(layout.index()),
         files: manifests.iter().filter_map(|m| m.data.clone()).collect(),

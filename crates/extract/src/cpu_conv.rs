@@ -14,6 +14,21 @@ use burn::tensor::TensorData;
 use burn::tensor::ops::ConvOptions;
 use rayon::prelude::*;
 
+/// The values of `x` when it is a float32 tensor on the flex device (moved out without a copy
+/// when nothing else holds its buffer), or `x` back.
+#[allow(clippy::result_large_err)] // `Err` hands the input back; it is no error.
+pub(crate) fn flex_f32(x: Tensor<4>) -> std::result::Result<TensorData, Tensor<4>> {
+    let device = x.device();
+    if device != Device::flex() {
+        return Err(x);
+    }
+    let data = x.into_data();
+    if data.as_slice::<f32>().is_err() {
+        return Err(Tensor::from_data(data, &device));
+    }
+    Ok(data)
+}
+
 /// Output columns one gemm call aims for when images are small enough to share it.
 const GEMM_COLUMNS: usize = 2048;
 
@@ -76,19 +91,16 @@ impl CpuConv {
     // `Err` hands the input back for the general path; it is no error, so its size is moot.
     #[allow(clippy::result_large_err)]
     pub fn forward(&self, x: Tensor<4>) -> std::result::Result<Tensor<4>, Tensor<4>> {
-        let device = x.device();
         let [n, c, h, w] = x.dims();
         let Some([oh, ow]) = self.output_size(h, w) else {
             return Err(x);
         };
-        if device != Device::flex() || c != self.in_channels {
+        if c != self.in_channels {
             return Err(x);
         }
-        let data = x.into_data();
-        if data.as_slice::<f32>().is_err() {
-            return Err(Tensor::from_data(data, &device));
-        }
+        let data = flex_f32(x)?;
         let input = data.as_slice::<f32>().unwrap_or(&[]);
+        let device = Device::flex();
         let (k, hw, chw) = (c * self.kernel[0] * self.kernel[1], oh * ow, c * h * w);
         let cout = self.out_channels;
         // Late layers have few output pixels per image: several images share one gemm (a

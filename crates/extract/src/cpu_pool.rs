@@ -10,6 +10,8 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use rayon::prelude::*;
 
+use crate::cpu_conv::flex_f32;
+
 /// A max pool's window geometry.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MaxPool {
@@ -33,16 +35,10 @@ impl MaxPool {
         x: Tensor<4>,
         out: [usize; 2],
     ) -> std::result::Result<Tensor<4>, Tensor<4>> {
-        let device = x.device();
-        if device != Device::flex() {
-            return Err(x);
-        }
         let [n, c, h, w] = x.dims();
-        let data = x.into_data();
-        if data.as_slice::<f32>().is_err() {
-            return Err(Tensor::from_data(data, &device));
-        }
+        let data = flex_f32(x)?;
         let input = data.as_slice::<f32>().unwrap_or(&[]);
+        let device = Device::flex();
         let [oh, ow] = out;
         let [kh, kw] = self.kernel;
         let [sh, sw] = self.stride;

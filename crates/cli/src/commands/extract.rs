@@ -1,10 +1,9 @@
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 use featx_dataset::{
-    DatasetOptions, NamedTensor, OutputFormat, Pool, Shard, extract_dataset, is_collection,
-    list_images, safetensors_bytes, write_atomic,
+    DatasetOptions, NamedTensor, OutputFormat, Pool, Shard, extract_dataset, feature_metadata,
+    is_collection, list_images, safetensors_bytes, write_atomic,
 };
 use featx_extract::{FeatureExtractor, ReturnNodes};
 
@@ -160,16 +159,11 @@ fn write_safetensors(
             values,
         })
         .collect();
-    let mut metadata: HashMap<String, String> = extractor
+    let nodes = extractor
         .outputs()
         .iter()
-        .map(|r| (format!("node.{}", r.key), r.node_name.clone()))
-        .collect();
-    metadata.insert("model".into(), extractor.model().name.clone());
-    metadata.insert(
-        "producer".into(),
-        format!("featx {}", env!("CARGO_PKG_VERSION")),
-    );
+        .map(|r| (r.key.as_str(), r.node_name.as_str()));
+    let metadata = feature_metadata(&extractor.model().name, nodes);
     let bytes = safetensors_bytes(&tensors, metadata).map_err(|reason| CliError::Output {
         path: out.to_path_buf(),
         reason,
