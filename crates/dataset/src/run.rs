@@ -162,10 +162,8 @@ pub fn extract_dataset(
 
     let shard = options.shard.range(images.len());
     let parts = part_ranges(shard.clone(), run.part_size);
-    let mut manifests = parts
-        .iter()
-        .enumerate()
-        .map(|(k, _)| layout.committed(k, &run))
+    let mut manifests = (0..parts.len())
+        .map(|k| layout.committed(k, &run))
         .collect::<Result<Vec<_>>>()?;
     let resumed_parts = manifests.iter().flatten().count();
     let todo: Vec<usize> = (0..parts.len())
