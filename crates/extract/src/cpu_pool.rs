@@ -45,29 +45,32 @@ impl MaxPool {
         let [ph, pw] = self.padding;
         let [dh, dw] = self.dilation;
         let mut y = vec![0.0f32; n * c * oh * ow];
+        // A window's last padded column; ceil mode may reach past the right padding.
+        let padded = ((ow.max(1) - 1) * sw + (kw - 1) * dw + 1).max(w + 2 * pw);
         y.par_chunks_mut((oh * ow).max(1))
             .enumerate()
             .for_each(|(p, plane_out)| {
                 let plane = &input[p * h * w..(p + 1) * h * w];
+                // The column maxima of one output row's window rows, padded with -inf, so the
+                // row pass below reads without bounds checks (both passes are branch-free).
+                let mut columns = vec![f32::NEG_INFINITY; padded];
                 for (oy, row_out) in plane_out.chunks_mut(ow.max(1)).enumerate() {
+                    let inside = &mut columns[pw..pw + w];
+                    inside.fill(f32::NEG_INFINITY);
+                    for ky in 0..kh {
+                        let Some(iy) = (oy * sh + ky * dh).checked_sub(ph).filter(|&y| y < h)
+                        else {
+                            continue;
+                        };
+                        for (m, &x) in inside.iter_mut().zip(&plane[iy * w..(iy + 1) * w]) {
+                            *m = max_nan(*m, x);
+                        }
+                    }
                     for (ox, v) in row_out.iter_mut().enumerate() {
+                        let window = &columns[ox * sw..];
                         let mut m = f32::NEG_INFINITY;
-                        for ky in 0..kh {
-                            let iy = (oy * sh + ky * dh) as isize - ph as isize;
-                            if iy < 0 || iy >= h as isize {
-                                continue;
-                            }
-                            let row = &plane[iy as usize * w..(iy as usize + 1) * w];
-                            for kx in 0..kw {
-                                let ix = (ox * sw + kx * dw) as isize - pw as isize;
-                                if ix < 0 || ix >= w as isize {
-                                    continue;
-                                }
-                                let x = row[ix as usize];
-                                if x > m || x.is_nan() {
-                                    m = x;
-                                }
-                            }
+                        for kx in 0..kw {
+                            m = max_nan(m, window[kx * dw]);
                         }
                         *v = m;
                     }
@@ -78,6 +81,12 @@ impl MaxPool {
             &device,
         ))
     }
+}
+
+/// The larger of `m` and `x` where a NaN wins, as torch's max pool propagates NaN.
+#[inline(always)]
+fn max_nan(m: f32, x: f32) -> f32 {
+    if x > m || x.is_nan() { x } else { m }
 }
 
 #[cfg(test)]
@@ -116,5 +125,26 @@ mod tests {
             let diff = (ours - theirs).abs().max().into_scalar::<f32>();
             assert_eq!(diff, 0.0, "{shape:?} k{k} s{s} p{p} d{d} ceil {ceil}");
         }
+    }
+
+    /// A NaN reaches every window that covers it, and only those, as in torch.
+    #[test]
+    fn nan_propagates() {
+        let device = Device::flex();
+        let mut values = vec![1.0f32; 25];
+        values[2 * 5 + 2] = f32::NAN;
+        let x = Tensor::<4>::from_data(TensorData::new(values, [1, 1, 5, 5]), &device);
+        let pool = MaxPool {
+            kernel: [2, 2],
+            stride: [2, 2],
+            padding: [0, 0],
+            dilation: [1, 1],
+        };
+        let y = pool.forward(x, [2, 2]).expect("applies on flex");
+        let y = y.into_data().try_to_vec::<f32>().expect("f32");
+        assert!(
+            y[0] == 1.0 && y[1] == 1.0 && y[2] == 1.0 && y[3].is_nan(),
+            "{y:?}"
+        );
     }
 }

@@ -173,7 +173,7 @@ impl FeatureExtractor {
             };
             let value = match &self.plan.folded[id.0] {
                 Some(folded) => match args.into_iter().next() {
-                    Some(Feature::Map(x)) => Feature::Map(folded.forward(x)),
+                    Some(Feature::Map(x)) => Feature::Map(folded.forward(x, false)),
                     _ => {
                         return Err(ExtractError::Internal {
                             node: node.name.clone(),
@@ -221,7 +221,7 @@ impl FeatureExtractor {
         };
         match (args.len(), args.pop()) {
             (1, Some(Feature::Map(x))) => cpu
-                .forward(x)
+                .forward(x, false)
                 .map(Feature::Map)
                 .map_err(|x| vec![Feature::Map(x)]),
             (_, last) => {

@@ -4,6 +4,7 @@
 //! is simply never materialised, which saves a full pass over the activation.
 
 use burn::prelude::*;
+use burn::tensor::activation;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use featx_graph::{Graph, NodeId, Op};
@@ -24,21 +25,22 @@ pub(crate) struct FoldedConv {
 }
 
 impl FoldedConv {
-    /// The BatchNorm node's value, from the convolution's input.
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    /// The BatchNorm node's value, from the convolution's input; through ReLU when `relu`.
+    pub fn forward(&self, x: Tensor<4>, relu: bool) -> Tensor<4> {
         let x = match &self.cpu {
-            Some(cpu) => match cpu.forward(x) {
+            Some(cpu) => match cpu.forward(x, relu) {
                 Ok(y) => return y,
                 Err(x) => x,
             },
             None => x,
         };
-        conv2d(
+        let y = conv2d(
             x,
             self.weight.clone(),
             Some(self.bias.clone()),
             self.options.clone(),
-        )
+        );
+        if relu { activation::relu(y) } else { y }
     }
 }
 

@@ -18,6 +18,7 @@ mod fold;
 mod plan;
 mod query;
 mod resolve;
+mod winograd;
 
 pub use device::{DeviceChoice, select_device, wgpu_adapter};
 pub use error::{ExtractError, Result};
