@@ -20,6 +20,9 @@ import sys
 import tempfile
 import time
 
+# Seconds between the two sides, so neither measures the other's idle-spinning threads.
+SETTLE_S = 1.0
+
 CASES = [
     ("resnet18", "full forward", ["fc"]),
     ("resnet18", "conv1", ["conv1"]),
@@ -131,6 +134,9 @@ def main():
     for batch in [int(b) for b in args.batches.split(",")]:
         for model, label, nodes in CASES:
             t = torch_median(models[model], nodes, batch, args.iters, args.warmup)
+            # torch's OpenMP workers keep spinning for a while after the last parallel region;
+            # on a 2-core machine they would take a core from the featx process started next.
+            time.sleep(SETTLE_S)
             out = subprocess.run(featx_args(args.featx, model, weights[model], nodes, batch,
                                             args.iters, args.warmup),
                                  env=env, check=True, capture_output=True, text=True)

@@ -43,6 +43,38 @@ fn folded_batchnorms_match_torchvision() {
 }
 
 #[test]
+fn fused_relus_match_torchvision() {
+    // Without the BatchNorms' own outputs, each ReLU after a BatchNorm runs inside the folded
+    // convolution's kernel (the stem and every block's first ReLU: 9).
+    let device = Device::flex();
+    let model = with_generated_weights(ResNetConfig::resnet18(1000).init(&device));
+    let fx = node_fixtures("resnet18_nodes.json", "resnet18_nodes.safetensors");
+    let (_, names) = get_graph_node_names(&model);
+    let wanted: Vec<String> = names
+        .into_iter()
+        .filter(|n| !n.contains("conv") && !n.contains("bn") && !n.contains("downsample"))
+        .collect();
+    let extractor = create_feature_extractor(&model, wanted.as_slice()).unwrap();
+    assert_eq!(extractor.folded_convolutions(), 20);
+    assert_eq!(extractor.fused_relus(), 9);
+    let features = extractor
+        .forward(generated_input([2, 3, 224, 224], &device))
+        .unwrap();
+    assert_eq!(features.len(), wanted.len());
+    for (name, feature) in features.iter() {
+        compare(
+            name,
+            &feature.dims(),
+            &feature.to_vec_f32(),
+            &fx.nodes[name],
+        );
+    }
+    // A requested BatchNorm keeps its ReLU apart.
+    let extractor = create_feature_extractor(&model, ["layer1.0.bn1", "fc"].as_slice()).unwrap();
+    assert_eq!(extractor.fused_relus(), 8);
+}
+
+#[test]
 fn resnet18_every_node_matches_torchvision_on_cpu() {
     let device = Device::flex();
     let model = with_generated_weights(ResNetConfig::resnet18(1000).init(&device));

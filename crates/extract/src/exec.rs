@@ -1,5 +1,4 @@
 use burn::tensor::Distribution;
-use burn::tensor::activation::relu;
 use burn::tensor::module::{adaptive_avg_pool2d, batch_norm, batch_norm_train, max_pool2d};
 use burn::tensor::ops::MaxPoolOptions;
 use featx_graph::{Node, Op};
@@ -51,10 +50,7 @@ pub(crate) fn run_node(
             Feature::Vector(t) => Feature::Vector(linear.forward(t)),
             Feature::Map(t) => Feature::Map(linear.forward(t)),
         },
-        (Op::Relu, _) => match x {
-            Feature::Map(t) => Feature::Map(relu(t)),
-            Feature::Vector(t) => Feature::Vector(relu(t)),
-        },
+        (Op::Relu, _) => x.relu(),
         (
             Op::MaxPool2d {
                 kernel,

@@ -86,6 +86,11 @@ impl FeatureExtractor {
             .count()
     }
 
+    /// How many ReLUs run inside the kernel of the node they read.
+    pub fn fused_relus(&self) -> usize {
+        self.plan.passes_on.iter().filter(|&&p| p).count()
+    }
+
     /// The device holding the model's parameters, where inputs are moved before running.
     pub fn device(&self) -> Option<Device> {
         self.model
@@ -171,9 +176,10 @@ impl FeatureExtractor {
             } else {
                 self.take_inputs(id, &mut slots)?
             };
+            let relu = self.plan.fused_relu[id.0];
             let value = match &self.plan.folded[id.0] {
                 Some(folded) => match args.into_iter().next() {
-                    Some(Feature::Map(x)) => Feature::Map(folded.forward(x, false)),
+                    Some(Feature::Map(x)) => Feature::Map(folded.forward(x, relu)),
                     _ => {
                         return Err(ExtractError::Internal {
                             node: node.name.clone(),
@@ -181,11 +187,21 @@ impl FeatureExtractor {
                         });
                     }
                 },
-                None => match self.try_cpu_conv(id, args) {
+                // The producer already applied this ReLU.
+                None if self.plan.passes_on[id.0] => {
+                    args.into_iter()
+                        .next()
+                        .ok_or_else(|| ExtractError::Internal {
+                            node: node.name.clone(),
+                            reason: "no input value".into(),
+                        })?
+                }
+                None => match self.try_cpu_conv(id, args, relu) {
                     Ok(value) => value,
                     Err(args) => {
                         let layer = self.model.layers.get(id.0).and_then(Option::as_ref);
-                        run_node(node, layer, args, &shapes[id.0], self.mode)?
+                        let value = run_node(node, layer, args, &shapes[id.0], self.mode)?;
+                        if relu { value.relu() } else { value }
                     }
                 },
             };
@@ -207,21 +223,20 @@ impl FeatureExtractor {
         Ok(features)
     }
 
-    /// The input values of node `id`: moved out of their slot at their last read (so the
-    /// backend may reuse the buffer), cloned (a reference count) otherwise.
-    /// Runs convolution `id` on the CPU kernel when it has one and its input suits it;
-    /// otherwise hands the arguments back for the general path.
+    /// Runs convolution `id` on the CPU kernel (through ReLU when `relu`) when it has one and
+    /// its input suits it; otherwise hands the arguments back for the general path.
     fn try_cpu_conv(
         &self,
         id: NodeId,
         mut args: Vec<Feature>,
+        relu: bool,
     ) -> std::result::Result<Feature, Vec<Feature>> {
         let Some(cpu) = &self.plan.cpu_convs[id.0] else {
             return Err(args);
         };
         match (args.len(), args.pop()) {
             (1, Some(Feature::Map(x))) => cpu
-                .forward(x, false)
+                .forward(x, relu)
                 .map(Feature::Map)
                 .map_err(|x| vec![Feature::Map(x)]),
             (_, last) => {
@@ -231,6 +246,8 @@ impl FeatureExtractor {
         }
     }
 
+    /// The input values of node `id`: moved out of their slot at their last read (so the
+    /// backend may reuse the buffer), cloned (a reference count) otherwise.
     fn take_inputs(&self, id: NodeId, slots: &mut [Option<Feature>]) -> Result<Vec<Feature>> {
         let inputs = &self.plan.inputs[id.0];
         let mut args = Vec::with_capacity(inputs.len());

@@ -1,5 +1,6 @@
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use burn::tensor::activation::relu;
 
 /// One extracted tensor: a feature map `[N, C, H, W]` or a vector batch `[N, F]`.
 #[derive(Debug, Clone)]
@@ -24,6 +25,14 @@ impl Feature {
         match self {
             Feature::Map(t) => t.to_data(),
             Feature::Vector(t) => t.to_data(),
+        }
+    }
+
+    /// `max(x, 0)` elementwise.
+    pub(crate) fn relu(self) -> Feature {
+        match self {
+            Feature::Map(t) => Feature::Map(relu(t)),
+            Feature::Vector(t) => Feature::Vector(relu(t)),
         }
     }
 

@@ -20,6 +20,11 @@ pub(crate) struct Plan {
     pub folded: Vec<Option<FoldedConv>>,
     /// `cpu_convs[i]`: for a planned convolution on the flex device, its packed CPU kernel.
     pub cpu_convs: Vec<Option<CpuConv>>,
+    /// `fused_relu[i]`: node `i` (a convolution on the CPU kernel, or a folded BatchNorm)
+    /// applies the ReLU that is its only reader, whose own step then passes the value on.
+    pub fused_relu: Vec<bool>,
+    /// `passes_on[i]`: ReLU node `i` reads a value its producer already clamped.
+    pub passes_on: Vec<bool>,
     /// `last_reader[i]`: the last planned node that reads node `i`'s output, if any.
     pub last_reader: Vec<Option<NodeId>>,
     /// `outputs_at[i]`: positions in the resolved request list that node `i` produces.
@@ -86,9 +91,27 @@ impl Plan {
             }
         }
         let mut last_reader = vec![None; n];
+        let mut readers = vec![0usize; n];
         for &step in &steps {
             for input in &inputs[step.0] {
                 last_reader[input.0] = Some(step);
+                readers[input.0] += 1;
+            }
+        }
+        // ReLU(x) is computed inside x's kernel when nothing else sees x: not requested, not
+        // the graph's output, read by that ReLU alone.
+        let mut fused_relu = vec![false; n];
+        let mut passes_on = vec![false; n];
+        for &step in &steps {
+            let (Op::Relu, [producer]) = (&graph.nodes()[step.0].op, inputs[step.0].as_slice())
+            else {
+                continue;
+            };
+            let p = producer.0;
+            let has_kernel = folded[p].is_some() || cpu_convs[p].is_some();
+            if has_kernel && readers[p] == 1 && !is_requested[p] && graph.output() != *producer {
+                fused_relu[p] = true;
+                passes_on[step.0] = true;
             }
         }
         let mut outputs_at = vec![Vec::new(); n];
@@ -100,6 +123,8 @@ impl Plan {
             inputs,
             folded,
             cpu_convs,
+            fused_relu,
+            passes_on,
             last_reader,
             outputs_at,
         }

@@ -150,10 +150,7 @@ impl Winograd {
                         // SAFETY: rows 2ty..2ty+2 of plane (img, o) of `out`: this job is the
                         // only one writing output channel o, and blocks run one after another.
                         let plane = unsafe {
-                            std::slice::from_raw_parts_mut(
-                                dst.at((img * cout + o) * h * w),
-                                h * w,
-                            )
+                            std::slice::from_raw_parts_mut(dst.at((img * cout + o) * h * w), h * w)
                         };
                         transform_output(
                             m,
@@ -271,11 +268,14 @@ fn transform_output(
         let (s1, rest) = rest.split_at(tw);
         let (s2, s3) = rest.split_at(tw);
         let out = &mut plane[y * w..(y + 1) * w];
-        for (t, pair) in out.chunks_mut(2).enumerate() {
+        let mut pairs = out.chunks_exact_mut(2);
+        for (t, pair) in (&mut pairs).enumerate() {
             pair[0] = finish(s0[t] + s1[t] + s2[t] + bias);
-            if let Some(second) = pair.get_mut(1) {
-                *second = finish(s1[t] - s2[t] - s3[t] + bias);
-            }
+            pair[1] = finish(s1[t] - s2[t] - s3[t] + bias);
+        }
+        if let [last] = pairs.into_remainder() {
+            let t = tw - 1;
+            *last = finish(s0[t] + s1[t] + s2[t] + bias);
         }
     }
 }
