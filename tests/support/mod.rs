@@ -239,16 +239,16 @@ pub fn check_all_nodes(
     fixture_stem: &str,
     device: &Device,
 ) {
-    check_nodes(model, fixture_stem, device, |_| true)
+    check_nodes(model, fixture_stem, device, |_| true);
 }
 
-/// [`check_all_nodes`] for the nodes `keep` accepts.
+/// [`check_all_nodes`] for the nodes `keep` accepts; returns the extractor it ran.
 pub fn check_nodes(
     model: &impl featx::models::FeatureModel,
     fixture_stem: &str,
     device: &Device,
     keep: impl Fn(&str) -> bool,
-) {
+) -> featx::FeatureExtractor {
     let fx = node_fixtures(
         &format!("{fixture_stem}_nodes.json"),
         &format!("{fixture_stem}_nodes.safetensors"),
@@ -281,6 +281,7 @@ pub fn check_nodes(
         100.0 * closest.0,
         closest.1
     );
+    extractor
 }
 
 /// Runs the `featx` binary with `args` (and no `BURN_DEVICE` from the environment).

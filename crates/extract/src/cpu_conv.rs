@@ -6,8 +6,9 @@
 //! packed once (torch's OIHW layout already is the `[C_out, C_in*kh*kw]` matrix), im2col reads
 //! NCHW directly into a `[K, H_out*W_out]` matrix on all cores (a 1x1 stride-1 convolution needs
 //! none), and one multi-threaded `gemm` per image (the crate burn-flex itself uses) writes NCHW
-//! output with the bias already in its accumulator. Written by hand because no crate offers a
-//! conv2d over plain slices with these layouts.
+//! output with the bias already in its accumulator. 3x3 stride-1 padding-1 layers (most of
+//! ResNet) go to the Winograd form instead (`winograd.rs`). Written by hand because no crate
+//! offers a conv2d over plain slices with these layouts.
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -95,9 +96,10 @@ impl CpuConv {
         Some([out(0, h)?, out(1, w)?])
     }
 
-    /// The convolution of `x` (`[N, C_in, H, W]` on the flex device), or `x` back if it does
-    /// not fit (other device, dtype or channel count), so the caller can fall back. Taking `x`
-    /// by value lets its buffer move out without a copy when nothing else holds it.
+    /// The convolution of `x` (`[N, C_in, H, W]` on the flex device), through ReLU when `relu`,
+    /// or `x` back if it does not fit (other device, dtype or channel count), so the caller can
+    /// fall back. Taking `x` by value lets its buffer move out without a copy when nothing else
+    /// holds it.
     // `Err` hands the input back for the general path; it is no error, so its size is moot.
     #[allow(clippy::result_large_err)]
     pub fn forward(&self, x: Tensor<4>, relu: bool) -> std::result::Result<Tensor<4>, Tensor<4>> {
