@@ -3,8 +3,8 @@
 mod support;
 
 use featx::burn::prelude::*;
-use featx::models::{AlexNetConfig, ResNetConfig};
 use featx::create_feature_extractor;
+use featx::models::{AlexNetConfig, ResNetConfig};
 use support::check_all_nodes;
 use support::*;
 
