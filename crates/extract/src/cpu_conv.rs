@@ -32,6 +32,11 @@ pub(crate) fn flex_f32(x: Tensor<4>) -> std::result::Result<TensorData, Tensor<4
     Ok(data)
 }
 
+/// A float32 tensor on the flex device holding `values` (moved, not copied).
+pub(crate) fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(values, shape), &Device::flex())
+}
+
 /// Output columns one gemm call aims for when images are small enough to share it.
 const GEMM_COLUMNS: usize = 2048;
 
@@ -112,15 +117,11 @@ impl CpuConv {
         }
         let data = flex_f32(x)?;
         let input = data.as_slice::<f32>().unwrap_or(&[]);
-        let device = Device::flex();
         // Winograd wins on every ResNet18 3x3 layer on this kind of CPU, even layer4's 16 tiles
         // per image (measured: 24.1 ms for a batch-1 forward, 25.5 ms with im2col for layer4).
         if let Some(winograd) = &self.winograd {
             let out = winograd.forward(input, [n, h, w], self.bias.as_deref(), relu);
-            return Ok(Tensor::from_data(
-                TensorData::new(out, [n, self.out_channels, oh, ow]),
-                &device,
-            ));
+            return Ok(flex_tensor(out, [n, self.out_channels, oh, ow]));
         }
         let (k, hw, chw) = (c * self.kernel[0] * self.kernel[1], oh * ow, c * h * w);
         let cout = self.out_channels;
@@ -204,10 +205,7 @@ impl CpuConv {
                 dst.par_chunks_mut(hw).for_each(clamp_negative);
             }
         }
-        Ok(Tensor::from_data(
-            TensorData::new(out, [n, self.out_channels, oh, ow]),
-            &device,
-        ))
+        Ok(flex_tensor(out, [n, self.out_channels, oh, ow]))
     }
 
     /// Fills columns `offset..offset + oh*ow` of `col` (`[C_in*kh*kw, row_len]`) from one NCHW

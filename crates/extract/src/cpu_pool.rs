@@ -7,10 +7,9 @@
 //! NCHW slices.
 
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use rayon::prelude::*;
 
-use crate::cpu_conv::flex_f32;
+use crate::cpu_conv::{flex_f32, flex_tensor};
 
 /// A max pool's window geometry.
 #[derive(Debug, Clone, Copy)]
@@ -38,7 +37,6 @@ impl MaxPool {
         let [n, c, h, w] = x.dims();
         let data = flex_f32(x)?;
         let input = data.as_slice::<f32>().unwrap_or(&[]);
-        let device = Device::flex();
         let [oh, ow] = out;
         let [kh, kw] = self.kernel;
         let [sh, sw] = self.stride;
@@ -76,10 +74,7 @@ impl MaxPool {
                     }
                 }
             });
-        Ok(Tensor::from_data(
-            TensorData::new(y, [n, c, oh, ow]),
-            &device,
-        ))
+        Ok(flex_tensor(y, [n, c, oh, ow]))
     }
 }
 
@@ -93,6 +88,7 @@ fn max_nan(m: f32, x: f32) -> f32 {
 mod tests {
     use super::*;
     use burn::tensor::Distribution;
+    use burn::tensor::TensorData;
     use burn::tensor::module::max_pool2d;
     use burn::tensor::ops::MaxPoolOptions;
 

@@ -88,7 +88,7 @@ impl FeatureExtractor {
 
     /// How many ReLUs run inside the kernel of the node they read.
     pub fn fused_relus(&self) -> usize {
-        self.plan.passes_on.iter().filter(|&&p| p).count()
+        self.plan.fused_relu.iter().filter(|&&f| f).count()
     }
 
     /// The device holding the model's parameters, where inputs are moved before running.
@@ -188,14 +188,13 @@ impl FeatureExtractor {
                     }
                 },
                 // The producer already applied this ReLU.
-                None if self.plan.passes_on[id.0] => {
-                    args.into_iter()
-                        .next()
-                        .ok_or_else(|| ExtractError::Internal {
-                            node: node.name.clone(),
-                            reason: "no input value".into(),
-                        })?
-                }
+                None if self.plan.passes_on(&self.model.graph, id) => args
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| ExtractError::Internal {
+                        node: node.name.clone(),
+                        reason: "no input value".into(),
+                    })?,
                 None => match self.try_cpu_conv(id, args, relu) {
                     Ok(value) => value,
                     Err(args) => {

@@ -44,13 +44,29 @@ impl FoldedConv {
     }
 }
 
-/// For each BatchNorm node that can absorb its convolution, the folded convolution.
+/// The options of a convolution node; `None` for other ops.
+pub(crate) fn conv_options(op: &Op) -> Option<ConvOptions<2>> {
+    match op {
+        Op::Conv2d {
+            stride,
+            padding,
+            dilation,
+            groups,
+            ..
+        } => Some(ConvOptions::new(*stride, *padding, *dilation, *groups)),
+        _ => None,
+    }
+}
+
+/// For each needed BatchNorm node that can absorb its convolution, the folded convolution
+/// (packed for the CPU kernel too, so only BatchNorms that will run are folded).
 ///
 /// A pair qualifies when the BatchNorm is the convolution's only reader and the convolution
 /// itself is not requested (`requested[i]`).
 pub(crate) fn fold_conv_bn(
     graph: &Graph,
     layers: &[Option<Layer>],
+    needed: &[bool],
     requested: &[bool],
 ) -> Vec<Option<FoldedConv>> {
     let nodes = graph.nodes();
@@ -64,27 +80,16 @@ pub(crate) fn fold_conv_bn(
         .iter()
         .enumerate()
         .map(|(i, node)| {
-            let (Op::BatchNorm2d { eps, .. }, Some(Layer::BatchNorm(bn))) =
-                (&node.op, layers.get(i).and_then(Option::as_ref))
+            let (Op::BatchNorm2d { eps, .. }, Some(Layer::BatchNorm(bn)), true) =
+                (&node.op, layers.get(i).and_then(Option::as_ref), needed[i])
             else {
                 return None;
             };
             let conv_id = *node.inputs.first()?;
-            let conv_node = &nodes[conv_id.0];
-            let (
-                Op::Conv2d {
-                    stride,
-                    padding,
-                    dilation,
-                    groups,
-                    ..
-                },
-                Some(Layer::Conv2d(conv)),
-            ) = (
-                &conv_node.op,
+            let (Some(options), Some(Layer::Conv2d(conv))) = (
+                conv_options(&nodes[conv_id.0].op),
                 layers.get(conv_id.0).and_then(Option::as_ref),
-            )
-            else {
+            ) else {
                 return None;
             };
             if readers[conv_id.0] != 1 || requested[conv_id.0] || graph.output() == conv_id {
@@ -98,7 +103,6 @@ pub(crate) fn fold_conv_bn(
                 Some(b) => shift + b.val() * scale,
                 None => shift,
             };
-            let options = ConvOptions::new(*stride, *padding, *dilation, *groups);
             Some(FoldedConv {
                 conv: conv_id,
                 cpu: CpuConv::new(&weight, Some(&bias), &options),

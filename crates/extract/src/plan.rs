@@ -1,10 +1,9 @@
-use burn::tensor::ops::ConvOptions;
 use featx_graph::{Graph, NodeId, Op};
 use featx_models::Layer;
 
 use crate::Resolved;
 use crate::cpu_conv::CpuConv;
-use crate::fold::{FoldedConv, fold_conv_bn};
+use crate::fold::{FoldedConv, conv_options, fold_conv_bn};
 
 /// Which nodes to run for a set of requested outputs, what each reads, and when each result
 /// can be freed.
@@ -23,8 +22,6 @@ pub(crate) struct Plan {
     /// `fused_relu[i]`: node `i` (a convolution on the CPU kernel, or a folded BatchNorm)
     /// applies the ReLU that is its only reader, whose own step then passes the value on.
     pub fused_relu: Vec<bool>,
-    /// `passes_on[i]`: ReLU node `i` reads a value its producer already clamped.
-    pub passes_on: Vec<bool>,
     /// `last_reader[i]`: the last planned node that reads node `i`'s output, if any.
     pub last_reader: Vec<Option<NodeId>>,
     /// `outputs_at[i]`: positions in the resolved request list that node `i` produces.
@@ -32,6 +29,12 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// Whether node `id` is a ReLU whose producer already applied it.
+    pub fn passes_on(&self, graph: &Graph, id: NodeId) -> bool {
+        matches!(graph.nodes()[id.0].op, Op::Relu)
+            && matches!(self.inputs[id.0].as_slice(), [p] if self.fused_relu[p.0])
+    }
+
     /// Plans `requested`; with `fold`, eval-mode BatchNorms absorb their convolutions.
     pub fn new(
         graph: &Graph,
@@ -47,7 +50,7 @@ impl Plan {
             is_requested[t.0] = true;
         }
         let folded = if fold {
-            fold_conv_bn(graph, layers, &is_requested)
+            fold_conv_bn(graph, layers, &needed, &is_requested)
         } else {
             vec![None; n]
         };
@@ -73,19 +76,9 @@ impl Plan {
             .collect();
         let mut cpu_convs = vec![None; n];
         for &step in &steps {
-            let node = &graph.nodes()[step.0];
-            if let (
-                Op::Conv2d {
-                    stride,
-                    padding,
-                    dilation,
-                    groups,
-                    ..
-                },
-                Some(Some(Layer::Conv2d(conv))),
-            ) = (&node.op, layers.get(step.0))
+            if let (Some(options), Some(Some(Layer::Conv2d(conv)))) =
+                (conv_options(&graph.nodes()[step.0].op), layers.get(step.0))
             {
-                let options = ConvOptions::new(*stride, *padding, *dilation, *groups);
                 let bias = conv.bias.as_ref().map(|b| b.val());
                 cpu_convs[step.0] = CpuConv::new(&conv.weight.val(), bias.as_ref(), &options);
             }
@@ -101,7 +94,6 @@ impl Plan {
         // ReLU(x) is computed inside x's kernel when nothing else sees x: not requested, not
         // the graph's output, read by that ReLU alone.
         let mut fused_relu = vec![false; n];
-        let mut passes_on = vec![false; n];
         for &step in &steps {
             let (Op::Relu, [producer]) = (&graph.nodes()[step.0].op, inputs[step.0].as_slice())
             else {
@@ -111,7 +103,6 @@ impl Plan {
             let has_kernel = folded[p].is_some() || cpu_convs[p].is_some();
             if has_kernel && readers[p] == 1 && !is_requested[p] && graph.output() != *producer {
                 fused_relu[p] = true;
-                passes_on[step.0] = true;
             }
         }
         let mut outputs_at = vec![Vec::new(); n];
@@ -124,7 +115,6 @@ impl Plan {
             folded,
             cpu_convs,
             fused_relu,
-            passes_on,
             last_reader,
             outputs_at,
         }
