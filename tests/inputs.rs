@@ -6,7 +6,7 @@ use featx::burn::prelude::*;
 use featx::burn::tensor::{FloatDType, TensorData};
 use featx::models::{AlexNetConfig, ResNetConfig};
 use featx::{ExtractError, Mode, create_feature_extractor};
-use support::generated_input;
+use support::{generated_input, with_generated_weights};
 
 fn invalid_reason(result: Result<featx::Features, ExtractError>) -> (Vec<usize>, String) {
     match result {
@@ -83,8 +83,8 @@ fn eval_is_the_default_and_is_deterministic() {
         .unwrap();
     // Dropout is the identity in eval mode.
     assert_eq!(
-        out.get("fc.1").unwrap().to_vec_f32(),
-        out.get("fc.2").unwrap().to_vec_f32()
+        out.get("fc.1").unwrap().to_vec_f32().unwrap(),
+        out.get("fc.2").unwrap().to_vec_f32().unwrap()
     );
 }
 
@@ -98,8 +98,8 @@ fn train_mode_uses_batch_statistics_and_active_dropout() {
     let out = extractor
         .forward(generated_input([1, 3, 224, 224], &device))
         .unwrap();
-    let before = out.get("fc.1").unwrap().to_vec_f32();
-    let after = out.get("fc.2").unwrap().to_vec_f32();
+    let before = out.get("fc.1").unwrap().to_vec_f32().unwrap();
+    let after = out.get("fc.2").unwrap().to_vec_f32().unwrap();
     let alive: Vec<(f32, f32)> = before
         .iter()
         .copied()
@@ -122,7 +122,7 @@ fn train_mode_uses_batch_statistics_and_active_dropout() {
     let out = extractor
         .forward(generated_input([2, 3, 32, 32], &device))
         .unwrap();
-    let bn1 = out.get("bn1").unwrap().to_vec_f32();
+    let bn1 = out.get("bn1").unwrap().to_vec_f32().unwrap();
     // With batch statistics, channel c is normalised to mean beta_c and std |gamma_c|.
     let beta = support::generated("bn1.bias", &[64]);
     let gamma = support::generated("bn1.weight", &[64]);
@@ -151,14 +151,46 @@ fn train_mode_uses_batch_statistics_and_active_dropout() {
     }
 }
 
-#[test]
-fn input_on_another_device_is_moved_to_the_model() {
-    let device = Device::flex();
-    let model = ResNetConfig::resnet18(1000).init(&device);
+/// The model's parameters on `model_device`, the input built on `input_device`: the input is
+/// moved to the model, and the values equal a run with the input built on the model's device.
+fn input_is_moved_to_the_model(model_device: &Device, input_device: &Device) {
+    assert_ne!(model_device, input_device);
+    let model = with_generated_weights(ResNetConfig::resnet18(1000).init(model_device));
     let extractor = create_feature_extractor(&model, ["conv1"]).unwrap();
-    assert_eq!(extractor.device(), Some(device.clone()));
-    let out = extractor
-        .forward(generated_input([1, 3, 32, 32], &device))
+    assert_eq!(extractor.device(), Some(model_device.clone()));
+    let elsewhere = generated_input([1, 3, 32, 32], input_device);
+    assert_eq!(&elsewhere.device(), input_device);
+    let moved = extractor.forward(elsewhere).unwrap();
+    let conv1 = moved.get("conv1").unwrap();
+    assert_eq!(conv1.dims(), [1, 64, 16, 16]);
+    assert_eq!(&conv1.device(), model_device);
+    let local = extractor
+        .forward(generated_input([1, 3, 32, 32], model_device))
         .unwrap();
-    assert_eq!(out.get("conv1").unwrap().dims(), [1, 64, 16, 16]);
+    assert_eq!(
+        conv1.to_vec_f32().unwrap(),
+        local.get("conv1").unwrap().to_vec_f32().unwrap()
+    );
+}
+
+#[cfg(feature = "ndarray")]
+#[test]
+#[allow(deprecated)] // burn-ndarray is deprecated upstream; featx keeps it for comparison.
+fn input_on_ndarray_is_moved_to_a_flex_model_and_back() {
+    input_is_moved_to_the_model(&Device::flex(), &Device::ndarray());
+    input_is_moved_to_the_model(&Device::ndarray(), &Device::flex());
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn input_on_the_cpu_is_moved_to_a_gpu_model() {
+    let device = match featx::select_device(featx::DeviceChoice::Wgpu) {
+        Ok(device) => device,
+        Err(e) if std::env::var("FEATX_REQUIRE_GPU").as_deref() != Ok("1") => {
+            eprintln!("SKIPPED: {e} (set FEATX_REQUIRE_GPU=1 to make this a failure)");
+            return;
+        }
+        Err(e) => panic!("FEATX_REQUIRE_GPU=1 but {e}"),
+    };
+    input_is_moved_to_the_model(&device, &Device::flex());
 }

@@ -72,7 +72,7 @@ fn layer1_of_hot_spot() -> (Vec<f32>, Vec<usize>, RgbImage) {
     let x = batch_tensor(&[(values, [224, 224])], &device).unwrap();
     let out = extractor.forward(x).unwrap();
     let feature: &Feature = out.get("layer1").unwrap();
-    (feature.to_vec_f32(), feature.dims(), crop)
+    (feature.to_vec_f32().unwrap(), feature.dims(), crop)
 }
 
 #[test]

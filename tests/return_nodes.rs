@@ -177,8 +177,8 @@ fn same_node_under_two_keys_returns_both_with_equal_values() {
         out.keys().collect::<Vec<_>>(),
         ["layer3", "layer3.1.relu_1"]
     );
-    let a = out.get("layer3").unwrap().to_vec_f32();
-    let b = out.get("layer3.1.relu_1").unwrap().to_vec_f32();
+    let a = out.get("layer3").unwrap().to_vec_f32().unwrap();
+    let b = out.get("layer3.1.relu_1").unwrap().to_vec_f32().unwrap();
     assert_eq!(a, b);
     assert!(a.iter().any(|&v| v > 0.0));
 }
@@ -237,14 +237,14 @@ fn in_place_relu_does_not_change_earlier_nodes() {
     let out = extractor
         .forward(generated_input([1, 3, 64, 64], &Device::flex()))
         .unwrap();
-    let bn1 = out.get("bn1").unwrap().to_vec_f32();
-    let relu = out.get("relu").unwrap().to_vec_f32();
+    let bn1 = out.get("bn1").unwrap().to_vec_f32().unwrap();
+    let relu = out.get("relu").unwrap().to_vec_f32().unwrap();
     assert!(
         bn1.iter().any(|&v| v < 0.0),
         "bn1 keeps its negative values"
     );
     assert!(bn1.iter().zip(&relu).all(|(b, r)| *r == b.max(0.0)));
-    let add = out.get("layer1.0.add").unwrap().to_vec_f32();
+    let add = out.get("layer1.0.add").unwrap().to_vec_f32().unwrap();
     assert!(
         add.iter().any(|&v| v < 0.0),
         "add is returned before the ReLU that follows it"

@@ -63,7 +63,7 @@ fn check_pattern_model(path: &Path) {
     compare(
         "layer1",
         &layer1.dims(),
-        &layer1.to_vec_f32(),
+        &layer1.to_vec_f32().unwrap(),
         &fx.nodes["layer1"],
     );
 }

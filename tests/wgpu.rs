@@ -53,7 +53,7 @@ fn cpu_and_gpu_agree_with_folded_batchnorms() {
         let out = extractor
             .forward(generated_input([1, 3, 96, 128], device))
             .unwrap();
-        ["layer2", "fc"].map(|k| out.get(k).unwrap().to_vec_f32())
+        ["layer2", "fc"].map(|k| out.get(k).unwrap().to_vec_f32().unwrap())
     };
     for (a, b) in run(&cpu).iter().zip(run(&gpu)) {
         let scale = a.iter().fold(1f32, |m, v| m.max(v.abs()));

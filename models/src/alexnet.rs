@@ -1,7 +1,7 @@
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use featx_graph::{NodeId, Op};
+use featx_graph::{NodeId, Window2d};
 
 use crate::{FeatureModel, InputSpec, Tracer};
 
@@ -77,14 +77,9 @@ enum Step {
     Dropout,
 }
 
-fn max_pool() -> Op {
-    Op::MaxPool2d {
-        kernel: [3, 3],
-        stride: [2, 2],
-        padding: [0, 0],
-        dilation: [1, 1],
-        ceil_mode: false,
-    }
+/// `nn.MaxPool2d(3, 2)`.
+fn max_pool() -> Window2d {
+    Window2d::square(3, 2, 0)
 }
 
 impl AlexNet {
@@ -103,9 +98,9 @@ impl AlexNet {
                 let index = i.to_string();
                 x = match (step, layers.get(i).and_then(Option::as_ref)) {
                     (Step::Param, Some(layer)) => param(t, &index, layer, x),
-                    (Step::Relu, _) => t.module(&index, Op::Relu, x),
-                    (Step::Pool, _) => t.module(&index, max_pool(), x),
-                    (Step::Dropout, _) => t.module(&index, Op::Dropout { p: DROPOUT }, x),
+                    (Step::Relu, _) => t.relu(&index, x),
+                    (Step::Pool, _) => t.max_pool2d(&index, max_pool(), false, x),
+                    (Step::Dropout, _) => t.dropout(&index, DROPOUT, x),
                     (Step::Param, None) => {
                         unreachable!("AlexNetConfig::init fills every Param step")
                     }

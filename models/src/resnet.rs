@@ -1,7 +1,7 @@
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use featx_graph::{NodeId, Op};
+use featx_graph::{NodeId, Window2d};
 
 use crate::{FeatureModel, InputSpec, Tracer};
 
@@ -101,7 +101,7 @@ impl BasicBlock {
     fn trace(&self, t: &mut Tracer, x: NodeId) -> NodeId {
         let out = t.conv2d("conv1", &self.conv1, x);
         let out = t.batch_norm("bn1", &self.bn1, out);
-        let out = t.module("relu", Op::Relu, out);
+        let out = t.relu("relu", out);
         let out = t.conv2d("conv2", &self.conv2, out);
         let out = t.batch_norm("bn2", &self.bn2, out);
         let identity = match &self.downsample {
@@ -112,7 +112,7 @@ impl BasicBlock {
             None => x,
         };
         let out = t.add(out, identity);
-        t.module("relu", Op::Relu, out)
+        t.relu("relu", out)
     }
 }
 
@@ -141,18 +141,8 @@ impl FeatureModel for ResNet {
     fn forward_trace(&self, t: &mut Tracer, x: NodeId) -> NodeId {
         let x = t.conv2d("conv1", &self.conv1, x);
         let x = t.batch_norm("bn1", &self.bn1, x);
-        let x = t.module("relu", Op::Relu, x);
-        let mut x = t.module(
-            "maxpool",
-            Op::MaxPool2d {
-                kernel: [3, 3],
-                stride: [2, 2],
-                padding: [1, 1],
-                dilation: [1, 1],
-                ceil_mode: false,
-            },
-            x,
-        );
+        let x = t.relu("relu", x);
+        let mut x = t.max_pool2d("maxpool", Window2d::square(3, 2, 1), false, x);
         let stages = [
             ("layer1", &self.layer1),
             ("layer2", &self.layer2),
@@ -166,7 +156,7 @@ impl FeatureModel for ResNet {
                 })
             });
         }
-        let x = t.module("avgpool", Op::AdaptiveAvgPool2d { output: [1, 1] }, x);
+        let x = t.adaptive_avg_pool2d("avgpool", [1, 1], x);
         let x = t.flatten(x, 1);
         t.linear("fc", &self.fc, x)
     }

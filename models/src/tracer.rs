@@ -1,6 +1,6 @@
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Linear, PaddingConfig2d};
-use featx_graph::{Graph, GraphBuilder, NodeId, Op};
+use featx_graph::{Graph, GraphBuilder, NodeId, Op, Window2d};
 
 /// A parameter-carrying layer captured while tracing.
 ///
@@ -47,18 +47,20 @@ impl Tracer {
     /// `nn.Conv2d` at `name`.
     pub fn conv2d(&mut self, name: &str, conv: &Conv2d, x: NodeId) -> NodeId {
         let [out_channels, group_in, kh, kw] = conv.weight.dims();
+        let kernel = [kh, kw];
         let op = Op::Conv2d {
             in_channels: group_in * conv.groups,
             out_channels,
-            kernel: [kh, kw],
-            stride: conv.stride,
-            padding: symmetric_padding(&conv.padding),
-            dilation: conv.dilation,
+            window: Window2d {
+                kernel,
+                stride: conv.stride,
+                padding: padding_pairs(&conv.padding, kernel, conv.dilation),
+                dilation: conv.dilation,
+            },
             groups: conv.groups,
             bias: conv.bias.is_some(),
         };
-        let id = self.builder.call_module(name, op, &[x]);
-        self.bind(id, Some(Layer::Conv2d(conv.clone())))
+        self.layer(name, op, Layer::Conv2d(conv.clone()), x)
     }
 
     /// `nn.BatchNorm2d` at `name`.
@@ -68,8 +70,7 @@ impl Tracer {
             features,
             eps: bn.epsilon,
         };
-        let id = self.builder.call_module(name, op, &[x]);
-        self.bind(id, Some(Layer::BatchNorm(bn.clone())))
+        self.layer(name, op, Layer::BatchNorm(bn.clone()), x)
     }
 
     /// `nn.Linear` at `name`.
@@ -80,14 +81,33 @@ impl Tracer {
             out_features,
             bias: linear.bias.is_some(),
         };
-        let id = self.builder.call_module(name, op, &[x]);
-        self.bind(id, Some(Layer::Linear(linear.clone())))
+        self.layer(name, op, Layer::Linear(linear.clone()), x)
     }
 
-    /// A parameter-free module (`nn.ReLU`, `nn.MaxPool2d`, `nn.Dropout`, ...) at `name`.
-    pub fn module(&mut self, name: &str, op: Op, x: NodeId) -> NodeId {
-        let id = self.builder.call_module(name, op, &[x]);
-        self.bind(id, None)
+    /// `nn.ReLU` at `name`.
+    pub fn relu(&mut self, name: &str, x: NodeId) -> NodeId {
+        self.stateless(name, Op::Relu, x)
+    }
+
+    /// `nn.MaxPool2d` at `name`: the largest value in each `window` (padding never wins).
+    pub fn max_pool2d(
+        &mut self,
+        name: &str,
+        window: Window2d,
+        ceil_mode: bool,
+        x: NodeId,
+    ) -> NodeId {
+        self.stateless(name, Op::MaxPool2d { window, ceil_mode }, x)
+    }
+
+    /// `nn.AdaptiveAvgPool2d(output)` at `name`.
+    pub fn adaptive_avg_pool2d(&mut self, name: &str, output: [usize; 2], x: NodeId) -> NodeId {
+        self.stateless(name, Op::AdaptiveAvgPool2d { output }, x)
+    }
+
+    /// `nn.Dropout(p)` at `name`: identity in eval mode.
+    pub fn dropout(&mut self, name: &str, p: f64, x: NodeId) -> NodeId {
+        self.stateless(name, Op::Dropout { p }, x)
     }
 
     /// `a + b` in the current scope.
@@ -111,9 +131,31 @@ impl Tracer {
         self.bind(id, None)
     }
 
+    /// `x.permute(*dims)` in the current scope.
+    pub fn permute(&mut self, x: NodeId, dims: &[usize]) -> NodeId {
+        let op = Op::Permute {
+            dims: dims.to_vec(),
+        };
+        let id = self.builder.call_method(op, &[x]);
+        self.bind(id, None)
+    }
+
     /// The graph and the per-node layers; `output` is what the forward pass returns.
     pub fn finish(self, output: NodeId) -> (Graph, Vec<Option<Layer>>) {
         (self.builder.finish(output), self.layers)
+    }
+
+    /// A module call whose parameters `layer` holds. Only the typed methods above build
+    /// these, so a parameter op can never be recorded without its parameters.
+    fn layer(&mut self, name: &str, op: Op, layer: Layer, x: NodeId) -> NodeId {
+        let id = self.builder.call_module(name, op, &[x]);
+        self.bind(id, Some(layer))
+    }
+
+    /// A parameter-free module call.
+    fn stateless(&mut self, name: &str, op: Op, x: NodeId) -> NodeId {
+        let id = self.builder.call_module(name, op, &[x]);
+        self.bind(id, None)
     }
 
     fn bind(&mut self, id: NodeId, layer: Option<Layer>) -> NodeId {
@@ -123,17 +165,17 @@ impl Tracer {
     }
 }
 
-/// The models here only use explicit symmetric padding; anything else is a model bug.
-fn symmetric_padding(padding: &PaddingConfig2d) -> [usize; 2] {
-    match padding {
-        PaddingConfig2d::Explicit(top, left, bottom, right) => {
-            assert!(
-                top == bottom && left == right,
-                "featx models use symmetric padding"
-            );
-            [*top, *left]
-        }
-        PaddingConfig2d::Valid => [0, 0],
-        PaddingConfig2d::Same => panic!("featx models use explicit padding, not Same"),
+/// burn's padding setting as `(before, after)` pairs. `Same` is PyTorch's `padding="same"`
+/// (the window's span minus one, the odd element after), fixed ahead of any input as the IR's
+/// geometry is.
+fn padding_pairs(
+    padding: &PaddingConfig2d,
+    kernel: [usize; 2],
+    dilation: [usize; 2],
+) -> [(usize, usize); 2] {
+    match *padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        PaddingConfig2d::Valid => [(0, 0); 2],
+        PaddingConfig2d::Same => Window2d::same_padding(kernel, dilation),
     }
 }

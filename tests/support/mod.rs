@@ -264,7 +264,12 @@ pub fn check_nodes(
     let mut closest = (0f64, String::new());
     for (name, feature) in features.iter() {
         let record = &fx.nodes[name];
-        let diff = compare(name, &feature.dims(), &feature.to_vec_f32(), record);
+        let diff = compare(
+            name,
+            &feature.dims(),
+            &feature.to_vec_f32().unwrap(),
+            record,
+        );
         if diff > worst.0 {
             worst = (diff, name.to_string());
         }

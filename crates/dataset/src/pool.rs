@@ -16,19 +16,23 @@ pub enum Pool {
 }
 
 impl Pool {
-    /// Pools `feature` on its device, so only the pooled values travel back.
+    /// Pools a feature map (`[N, C, H, W]`) on its device, so only the pooled values travel
+    /// back; other ranks pass unchanged.
     pub fn apply(self, feature: Feature) -> Feature {
-        match (self, feature) {
-            (Pool::None, f) | (_, f @ Feature::Vector(_)) => f,
-            (pool, Feature::Map(t)) => {
+        if self == Pool::None {
+            return feature;
+        }
+        match feature.into_rank::<4>() {
+            Ok(t) => {
                 let [n, c, h, w] = t.dims();
                 let flat = t.reshape([n, c, h * w]);
-                let pooled = match pool {
+                let pooled = match self {
                     Pool::Max => flat.max_dim(2),
                     _ => flat.mean_dim(2),
                 };
-                Feature::Vector(pooled.reshape([n, c]))
+                Feature::from(pooled.reshape([n, c]))
             }
+            Err(other) => other,
         }
     }
 

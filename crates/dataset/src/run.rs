@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::prelude::Device;
-use featx_extract::{FeatureExtractor, Mode};
+use featx_extract::{ExtractError, FeatureExtractor, Mode};
 use featx_preprocess::{Preprocess, batch_tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -370,7 +370,7 @@ fn run_batch(
     let columns: Vec<Vec<f32>> = features
         .into_iter()
         .map(|(_, f)| run.pool.apply(f).to_vec_f32())
-        .collect();
+        .collect::<std::result::Result<_, ExtractError>>()?;
     let row_lens: Vec<usize> = run
         .outputs
         .iter()

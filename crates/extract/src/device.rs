@@ -39,16 +39,15 @@ pub fn select_device(choice: DeviceChoice) -> Result<Device> {
         #[cfg(not(feature = "ndarray"))]
         DeviceChoice::Ndarray => Err(ExtractError::DeviceUnavailable {
             name: "ndarray".into(),
-            reason: "this build has no ndarray backend; rebuild with `--features ndarray`".into(),
+            reason: "this build has no ndarray backend (build featx with its `ndarray` feature)"
+                .into(),
         }),
         #[cfg(feature = "wgpu")]
         DeviceChoice::Wgpu => probe_wgpu(),
         #[cfg(not(feature = "wgpu"))]
         DeviceChoice::Wgpu => Err(ExtractError::DeviceUnavailable {
             name: "wgpu".into(),
-            reason: "this build has no wgpu backend; rebuild with `--features wgpu`, or use \
-                     --device cpu"
-                .into(),
+            reason: "this build has no wgpu backend (build featx with its `wgpu` feature)".into(),
         }),
     }
 }
@@ -92,7 +91,7 @@ fn probe_wgpu() -> Result<Device> {
                 reason: format!(
                     "no usable GPU adapter ({message}); install a Vulkan driver (on Linux \
                      without a GPU: mesa-vulkan-drivers for the lavapipe software driver), or \
-                     use --device cpu"
+                     run on the CPU"
                 ),
             })
         }

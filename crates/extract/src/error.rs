@@ -49,6 +49,14 @@ pub enum ExtractError {
         /// Why, and what to do instead.
         reason: String,
     },
+    /// A computed value could not be read back from its device as float32.
+    #[error("cannot read back a tensor of shape {shape:?}: {reason}")]
+    ReadBack {
+        /// The tensor's shape.
+        shape: Vec<usize>,
+        /// What the backend reported.
+        reason: String,
+    },
     /// The traced graph is inconsistent with its layers (a model bug, not a user error).
     #[error("internal error at node '{node}': {reason}")]
     Internal {

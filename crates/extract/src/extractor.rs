@@ -1,9 +1,8 @@
 use burn::prelude::*;
 use burn::tensor::DType;
-use featx_graph::NodeId;
 use featx_models::{Layer, TracedModel};
 
-use crate::exec::run_node;
+use crate::execute::execute;
 use crate::plan::Plan;
 use crate::resolve::resolve;
 use crate::{ExtractError, Feature, Features, Resolved, Result, ReturnNodes};
@@ -20,9 +19,10 @@ pub enum Mode {
 
 /// Returns the outputs of chosen nodes of a traced model.
 ///
-/// Built by [`crate::create_feature_extractor`]. Running it executes only the nodes the
-/// requested outputs depend on, in execution order, and frees every intermediate right after
-/// its last reader.
+/// Built by [`crate::create_feature_extractor`]: the request is resolved to nodes, then planned
+/// (which nodes run, on which kernel, freed when), then each call replays the plan. Running it
+/// executes only the nodes the requested outputs depend on, in execution order, and frees every
+/// intermediate right after its last reader.
 #[derive(Debug, Clone)]
 pub struct FeatureExtractor {
     model: TracedModel,
@@ -32,10 +32,14 @@ pub struct FeatureExtractor {
 }
 
 impl FeatureExtractor {
-    /// Resolves `request` against `model` and plans the execution.
+    /// Resolves `request` against `model` and plans the execution in eval mode.
+    ///
+    /// Fails on an unknown query or a duplicate key, and on a traced model whose parameter
+    /// nodes lack their layers (a model bug).
     pub fn new(model: TracedModel, request: &ReturnNodes) -> Result<Self> {
+        check_layers(&model)?;
         let outputs = resolve(&model.graph, &model.name, request)?;
-        let plan = Plan::new(&model.graph, &model.layers, &outputs, true);
+        let plan = Self::plan(&model, &outputs, Mode::Eval);
         Ok(Self {
             model,
             outputs,
@@ -44,12 +48,16 @@ impl FeatureExtractor {
         })
     }
 
+    fn plan(model: &TracedModel, outputs: &[Resolved], mode: Mode) -> Plan {
+        let device = model_device(model).unwrap_or_else(Device::flex);
+        Plan::new(&model.graph, &model.layers, outputs, mode, &device)
+    }
+
     /// The same extractor in `mode`. Eval mode folds BatchNorms into the convolutions before
     /// them where the convolution's own output is not requested; train mode cannot.
     pub fn with_mode(mut self, mode: Mode) -> Self {
         if mode != self.mode {
-            let graph = &self.model.graph;
-            self.plan = Plan::new(graph, &self.model.layers, &self.outputs, mode == Mode::Eval);
+            self.plan = Self::plan(&self.model, &self.outputs, mode);
             self.mode = mode;
         }
         self
@@ -73,36 +81,33 @@ impl FeatureExtractor {
     /// How many graph nodes one run executes (the placeholder included; a convolution folded
     /// into its BatchNorm counts as part of it).
     pub fn planned_nodes(&self) -> usize {
-        self.plan.steps.len() + self.folded_convolutions()
+        self.plan.steps.len() + self.plan.folded
     }
 
     /// How many convolutions run folded into the BatchNorm after them.
     pub fn folded_convolutions(&self) -> usize {
-        let folded = &self.plan.folded;
-        self.plan
-            .steps
-            .iter()
-            .filter(|s| folded[s.0].is_some())
-            .count()
+        self.plan.folded
     }
 
     /// How many ReLUs run inside the kernel of the node they read.
     pub fn fused_relus(&self) -> usize {
-        self.plan.fused_relu.iter().filter(|&&f| f).count()
+        self.plan.fused_relus
+    }
+
+    /// Each planned step as `(node name, kernel name)`, in execution order: which kernel the
+    /// planner chose where (`cpu-winograd`, `cpu-gemm`, `cpu-max-pool`, `burn`, `pass-through`).
+    pub fn kernels(&self) -> Vec<(&str, &'static str)> {
+        let nodes = self.model.graph.nodes();
+        self.plan
+            .steps
+            .iter()
+            .map(|s| (nodes[s.node.0].name.as_str(), s.kernel.name()))
+            .collect()
     }
 
     /// The device holding the model's parameters, where inputs are moved before running.
     pub fn device(&self) -> Option<Device> {
-        self.model
-            .layers
-            .iter()
-            .flatten()
-            .next()
-            .map(|layer| match layer {
-                Layer::Conv2d(c) => c.weight.device(),
-                Layer::BatchNorm(b) => b.gamma.device(),
-                Layer::Linear(l) => l.weight.device(),
-            })
+        model_device(&self.model)
     }
 
     /// Checks an input shape against the model without computing anything; returns the
@@ -158,61 +163,15 @@ impl FeatureExtractor {
             Some(device) if x.device() != device => x.to_device(&device),
             _ => x,
         };
-        self.execute(Feature::Map(x), &shapes)
-    }
-
-    fn execute(&self, input: Feature, shapes: &[Vec<usize>]) -> Result<Features> {
-        let nodes = self.model.graph.nodes();
-        let mut slots: Vec<Option<Feature>> = vec![None; nodes.len()];
-        let mut results: Vec<Option<Feature>> = vec![None; self.outputs.len()];
-        let mut input = Some(input);
-        for &id in &self.plan.steps {
-            let node = &nodes[id.0];
-            let args = if self.plan.inputs[id.0].is_empty() {
-                vec![input.take().ok_or_else(|| ExtractError::Internal {
-                    node: node.name.clone(),
-                    reason: "more than one placeholder".into(),
-                })?]
-            } else {
-                self.take_inputs(id, &mut slots)?
-            };
-            let relu = self.plan.fused_relu[id.0];
-            let value = match &self.plan.folded[id.0] {
-                Some(folded) => match args.into_iter().next() {
-                    Some(Feature::Map(x)) => Feature::Map(folded.forward(x, relu)),
-                    _ => {
-                        return Err(ExtractError::Internal {
-                            node: node.name.clone(),
-                            reason: "a folded convolution needs one rank-4 input".into(),
-                        });
-                    }
-                },
-                // The producer already applied this ReLU.
-                None if self.plan.passes_on(&self.model.graph, id) => args
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| ExtractError::Internal {
-                        node: node.name.clone(),
-                        reason: "no input value".into(),
-                    })?,
-                None => match self.try_cpu_conv(id, args, relu) {
-                    Ok(value) => value,
-                    Err(args) => {
-                        let layer = self.model.layers.get(id.0).and_then(Option::as_ref);
-                        let value = run_node(node, layer, args, &shapes[id.0], self.mode)?;
-                        if relu { value.relu() } else { value }
-                    }
-                },
-            };
-            for &pos in &self.plan.outputs_at[id.0] {
-                results[pos] = Some(value.clone());
-            }
-            if self.plan.last_reader[id.0].is_some() {
-                slots[id.0] = Some(value);
-            }
-        }
+        let values = execute(
+            &self.plan,
+            &self.model.graph,
+            Feature::from(x),
+            &shapes,
+            self.outputs.len(),
+        )?;
         let mut features = Features::with_capacity(self.outputs.len());
-        for (r, value) in self.outputs.iter().zip(results) {
+        for (r, value) in self.outputs.iter().zip(values) {
             let value = value.ok_or_else(|| ExtractError::Internal {
                 node: r.node_name.clone(),
                 reason: "requested node was not computed".into(),
@@ -221,48 +180,168 @@ impl FeatureExtractor {
         }
         Ok(features)
     }
+}
 
-    /// Runs convolution `id` on the CPU kernel (through ReLU when `relu`) when it has one and
-    /// its input suits it; otherwise hands the arguments back for the general path.
-    fn try_cpu_conv(
-        &self,
-        id: NodeId,
-        mut args: Vec<Feature>,
-        relu: bool,
-    ) -> std::result::Result<Feature, Vec<Feature>> {
-        let Some(cpu) = &self.plan.cpu_convs[id.0] else {
-            return Err(args);
+/// The device of the model's first parameter.
+fn model_device(model: &TracedModel) -> Option<Device> {
+    model
+        .layers
+        .iter()
+        .flatten()
+        .next()
+        .map(|layer| match layer {
+            Layer::Conv2d(c) => c.weight.device(),
+            Layer::BatchNorm(b) => b.gamma.device(),
+            Layer::Linear(l) => l.weight.device(),
+        })
+}
+
+/// Every parameter op has a layer of its kind: a [`featx_models::Tracer`] guarantees it, a
+/// hand-built [`TracedModel`] may not.
+fn check_layers(model: &TracedModel) -> Result<()> {
+    use featx_graph::Op;
+    for (i, node) in model.graph.nodes().iter().enumerate() {
+        let layer = model.layers.get(i).and_then(Option::as_ref);
+        let fits = match node.op {
+            Op::Conv2d { .. } => matches!(layer, Some(Layer::Conv2d(_))),
+            Op::BatchNorm2d { .. } => matches!(layer, Some(Layer::BatchNorm(_))),
+            Op::Linear { .. } => matches!(layer, Some(Layer::Linear(_))),
+            _ => true,
         };
-        match (args.len(), args.pop()) {
-            (1, Some(Feature::Map(x))) => cpu
-                .forward(x, relu)
-                .map(Feature::Map)
-                .map_err(|x| vec![Feature::Map(x)]),
-            (_, last) => {
-                args.extend(last);
-                Err(args)
+        if !fits {
+            return Err(ExtractError::Internal {
+                node: node.name.clone(),
+                reason: format!(
+                    "no {} parameters were traced for this node",
+                    node.op.type_name()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::module::Param;
+    use burn::nn::conv::{Conv2d, Conv2dConfig};
+    use burn::nn::{Linear, LinearConfig};
+    use burn::tensor::TensorData;
+    use featx_graph::NodeId;
+    use featx_models::{FeatureModel, InputSpec, Tracer};
+
+    use super::*;
+
+    /// A ViT-shaped toy: a 1x1 "patch" convolution, flattened to `[N, C, tokens]`, permuted to
+    /// `[N, tokens, C]`, and a linear head over each token.
+    struct Tokens {
+        conv: Conv2d,
+        head: Linear,
+    }
+
+    impl FeatureModel for Tokens {
+        fn name(&self) -> &str {
+            "tokens"
+        }
+
+        fn input_spec(&self) -> InputSpec {
+            InputSpec {
+                channels: 2,
+                size: None,
+                nominal_size: [2, 2],
             }
+        }
+
+        fn forward_trace(&self, t: &mut Tracer, x: NodeId) -> NodeId {
+            let x = t.conv2d("conv_proj", &self.conv, x);
+            let x = t.flatten(x, 2);
+            let x = t.permute(x, &[0, 2, 1]);
+            t.linear("head", &self.head, x)
         }
     }
 
-    /// The input values of node `id`: moved out of their slot at their last read (so the
-    /// backend may reuse the buffer), cloned (a reference count) otherwise.
-    fn take_inputs(&self, id: NodeId, slots: &mut [Option<Feature>]) -> Result<Vec<Feature>> {
-        let inputs = &self.plan.inputs[id.0];
-        let mut args = Vec::with_capacity(inputs.len());
-        for (k, input) in inputs.iter().enumerate() {
-            let last =
-                self.plan.last_reader[input.0] == Some(id) && !inputs[k + 1..].contains(input);
-            let value = if last {
-                slots[input.0].take()
-            } else {
-                slots[input.0].clone()
-            };
-            args.push(value.ok_or_else(|| ExtractError::Internal {
-                node: self.model.graph.nodes()[id.0].name.clone(),
-                reason: format!("input node {} has no value", input.0),
-            })?);
+    fn tokens(device: &Device) -> Tokens {
+        fn tensor<const D: usize>(
+            values: Vec<f32>,
+            shape: [usize; D],
+            device: &Device,
+        ) -> Param<Tensor<D>> {
+            Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
         }
-        Ok(args)
+        let mut conv = Conv2dConfig::new([2, 3], [1, 1])
+            .with_bias(false)
+            .init(device);
+        // out0 = c0, out1 = c1, out2 = c0 + c1.
+        conv.weight = tensor(vec![1.0, 0.0, 0.0, 1.0, 1.0, 1.0], [3, 2, 1, 1], device);
+        let mut head = LinearConfig::new(3, 2).init(device);
+        // burn's [in, out] layout: y0 = t0 + t2 + 0.5, y1 = t1 - t2.
+        head.weight = tensor(vec![1.0, 0.0, 0.0, 1.0, 1.0, -1.0], [3, 2], device);
+        head.bias = Some(tensor(vec![0.5, 0.0], [2], device));
+        Tokens { conv, head }
+    }
+
+    #[test]
+    fn rank3_token_features_extract_with_hand_computed_values() {
+        let device = Device::flex();
+        let model = tokens(&device);
+        let request = ReturnNodes::from(["permute", "head", "flatten"].as_slice());
+        let extractor = FeatureExtractor::new(model.trace(), &request).expect("resolves");
+        assert_eq!(
+            extractor.check_input(&[1, 2, 2, 2]).expect("fits"),
+            [vec![1, 4, 3], vec![1, 4, 2], vec![1, 3, 4]]
+        );
+        // Channel 0 holds 1..4 over the four pixels, channel 1 holds 10..40.
+        let x = Tensor::<4>::from_data(
+            TensorData::new(
+                vec![1.0f32, 2.0, 3.0, 4.0, 10.0, 20.0, 30.0, 40.0],
+                [1, 2, 2, 2],
+            ),
+            &device,
+        );
+        let out = extractor.forward(x).expect("runs");
+        let values = |key: &str| {
+            let f = out.get(key).expect("requested");
+            (f.dims(), f.to_vec_f32().expect("f32"))
+        };
+        // Token p is [c0, c1, c0 + c1] of pixel p.
+        assert_eq!(
+            values("permute"),
+            (
+                vec![1, 4, 3],
+                vec![1., 10., 11., 2., 20., 22., 3., 30., 33., 4., 40., 44.]
+            )
+        );
+        // Per token: [c0 + (c0 + c1) + 0.5, c1 - (c0 + c1)] = [2 c0 + c1 + 0.5, -c0].
+        assert_eq!(
+            values("head"),
+            (
+                vec![1, 4, 2],
+                vec![12.5, -1., 24.5, -2., 36.5, -3., 48.5, -4.]
+            )
+        );
+        assert_eq!(
+            values("flatten"),
+            (
+                vec![1, 3, 4],
+                vec![1., 2., 3., 4., 10., 20., 30., 40., 11., 22., 33., 44.]
+            )
+        );
+        // The convolution ran on the CPU kernel, the token ops on burn's.
+        let kernels = extractor.kernels();
+        assert!(kernels.contains(&("conv_proj", "cpu-gemm")), "{kernels:?}");
+        assert!(kernels.contains(&("head", "burn")), "{kernels:?}");
+    }
+
+    #[test]
+    fn a_token_model_checks_its_input_rank_before_compute() {
+        let device = Device::flex();
+        let extractor = FeatureExtractor::new(
+            tokens(&device).trace(),
+            &ReturnNodes::from(["head"].as_slice()),
+        )
+        .expect("resolves");
+        // Rank 3 input: the placeholder wants rank 4.
+        let err = extractor.check_input(&[1, 2, 4]).unwrap_err();
+        assert!(matches!(err, ExtractError::InvalidInput { .. }), "{err}");
     }
 }

@@ -2,45 +2,190 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn::tensor::activation::relu;
 
-/// One extracted tensor: a feature map `[N, C, H, W]` or a vector batch `[N, F]`.
+use crate::{ExtractError, Result};
+
+/// The largest rank a [`Feature`] holds (a 4-D feature map, a 3-D token sequence, a 2-D
+/// vector batch... with room for 5-D and 6-D intermediates of reshapes and permutes).
+pub const MAX_RANK: usize = 6;
+
+/// One extracted tensor, of any rank from 1 to [`MAX_RANK`].
+///
+/// burn's tensors carry their rank in the type (`Tensor<4>`), while a node's rank is only
+/// known from the traced graph; a `Feature` holds whichever rank the node produced, and ops ask
+/// for the rank they need with [`Feature::into_rank`]. Its shape is the one the graph's shape
+/// inference computed.
 #[derive(Debug, Clone)]
-pub enum Feature {
-    /// A rank-4 activation (convolution, pooling, ...).
-    Map(Tensor<4>),
-    /// A rank-2 activation (`flatten`, `fc`, ...).
-    Vector(Tensor<2>),
+pub struct Feature(Repr);
+
+#[derive(Debug, Clone)]
+enum Repr {
+    R1(Tensor<1>),
+    R2(Tensor<2>),
+    R3(Tensor<3>),
+    R4(Tensor<4>),
+    R5(Tensor<5>),
+    R6(Tensor<6>),
 }
+
+/// Runs `$body` with `$t` bound to the tensor inside a `Repr`, whatever its rank.
+macro_rules! with_tensor {
+    ($repr:expr, $t:ident => $body:expr) => {
+        match $repr {
+            Repr::R1($t) => $body,
+            Repr::R2($t) => $body,
+            Repr::R3($t) => $body,
+            Repr::R4($t) => $body,
+            Repr::R5($t) => $body,
+            Repr::R6($t) => $body,
+        }
+    };
+}
+
+/// Applies the rank-preserving `$f` to the tensor inside a `Repr`.
+macro_rules! map_tensor {
+    ($repr:expr, $t:ident => $body:expr) => {
+        match $repr {
+            Repr::R1($t) => Repr::R1($body),
+            Repr::R2($t) => Repr::R2($body),
+            Repr::R3($t) => Repr::R3($body),
+            Repr::R4($t) => Repr::R4($body),
+            Repr::R5($t) => Repr::R5($body),
+            Repr::R6($t) => Repr::R6($body),
+        }
+    };
+}
+
+macro_rules! from_rank {
+    ($($d:literal => $v:ident),*) => {$(
+        impl From<Tensor<$d>> for Feature {
+            fn from(t: Tensor<$d>) -> Self {
+                Feature(Repr::$v(t))
+            }
+        }
+    )*};
+}
+from_rank!(1 => R1, 2 => R2, 3 => R3, 4 => R4, 5 => R5, 6 => R6);
 
 impl Feature {
     /// The tensor's shape.
     pub fn dims(&self) -> Vec<usize> {
-        match self {
-            Feature::Map(t) => t.dims().to_vec(),
-            Feature::Vector(t) => t.dims().to_vec(),
-        }
+        with_tensor!(&self.0, t => t.dims().to_vec())
+    }
+
+    /// The tensor's rank.
+    pub fn rank(&self) -> usize {
+        with_tensor!(&self.0, t => t.dims().len())
+    }
+
+    /// The device the tensor lives on.
+    pub fn device(&self) -> Device {
+        with_tensor!(&self.0, t => t.device())
     }
 
     /// Reads the values back from the device.
     pub fn to_data(&self) -> TensorData {
-        match self {
-            Feature::Map(t) => t.to_data(),
-            Feature::Vector(t) => t.to_data(),
-        }
-    }
-
-    /// `max(x, 0)` elementwise.
-    pub(crate) fn relu(self) -> Feature {
-        match self {
-            Feature::Map(t) => Feature::Map(relu(t)),
-            Feature::Vector(t) => Feature::Vector(relu(t)),
-        }
+        with_tensor!(&self.0, t => t.to_data())
     }
 
     /// The values as `f32`, row-major, converting from the tensor's float type if needed.
-    pub fn to_vec_f32(&self) -> Vec<f32> {
-        let data = self.to_data().convert::<f32>();
-        data.try_to_vec::<f32>().unwrap_or_default()
+    pub fn to_vec_f32(&self) -> Result<Vec<f32>> {
+        self.to_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| ExtractError::ReadBack {
+                shape: self.dims(),
+                reason: format!("{e:?}"),
+            })
     }
+
+    /// The tensor as rank `D`, or the feature back when its rank is another.
+    // `Err` hands the feature back; its size is moot.
+    #[allow(clippy::result_large_err)]
+    pub fn into_rank<const D: usize>(self) -> std::result::Result<Tensor<D>, Feature> {
+        match <[usize; D]>::try_from(self.dims()) {
+            // Reshaping to its own shape only changes the tensor's static rank: no copy.
+            Ok(shape) => Ok(with_tensor!(self.0, t => t.reshape(shape))),
+            Err(_) => Err(self),
+        }
+    }
+
+    /// The same values in `shape` (row-major, as `torch.reshape`), or `None` when `shape`'s
+    /// rank is above [`MAX_RANK`] or its element count differs.
+    pub fn reshape(self, shape: &[usize]) -> Option<Feature> {
+        if shape.iter().product::<usize>() != self.dims().iter().product::<usize>() {
+            return None;
+        }
+        let flat: Tensor<1> = with_tensor!(self.0, t => t.reshape([-1]));
+        Some(Feature(match *shape {
+            [a] => Repr::R1(flat.reshape([a])),
+            [a, b] => Repr::R2(flat.reshape([a, b])),
+            [a, b, c] => Repr::R3(flat.reshape([a, b, c])),
+            [a, b, c, d] => Repr::R4(flat.reshape([a, b, c, d])),
+            [a, b, c, d, e] => Repr::R5(flat.reshape([a, b, c, d, e])),
+            [a, b, c, d, e, f] => Repr::R6(flat.reshape([a, b, c, d, e, f])),
+            _ => return None,
+        }))
+    }
+
+    /// The axes reordered: axis `i` of the result is axis `axes[i]` of `self`, as
+    /// `torch.permute`; `None` unless `axes` is a permutation of `0..rank`.
+    pub fn permute(self, axes: &[usize]) -> Option<Feature> {
+        let rank = self.rank();
+        let mut seen = vec![false; rank];
+        for &a in axes {
+            if a >= rank || std::mem::replace(&mut seen[a], true) {
+                return None;
+            }
+        }
+        if axes.len() != rank {
+            return None;
+        }
+        let axes: Vec<isize> = axes.iter().map(|&a| a as isize).collect();
+        Some(Feature(
+            map_tensor!(self.0, t => t.permute(permutation(&axes))),
+        ))
+    }
+
+    /// `self + other` elementwise; `None` when the shapes differ.
+    pub fn checked_add(self, other: Feature) -> Option<Feature> {
+        if self.dims() != other.dims() {
+            return None;
+        }
+        Some(Feature(match (self.0, other.0) {
+            (Repr::R1(a), Repr::R1(b)) => Repr::R1(a + b),
+            (Repr::R2(a), Repr::R2(b)) => Repr::R2(a + b),
+            (Repr::R3(a), Repr::R3(b)) => Repr::R3(a + b),
+            (Repr::R4(a), Repr::R4(b)) => Repr::R4(a + b),
+            (Repr::R5(a), Repr::R5(b)) => Repr::R5(a + b),
+            (Repr::R6(a), Repr::R6(b)) => Repr::R6(a + b),
+            // Equal shapes have equal ranks.
+            _ => return None,
+        }))
+    }
+
+    /// `max(x, 0)` elementwise.
+    pub fn relu(self) -> Feature {
+        Feature(map_tensor!(self.0, t => relu(t)))
+    }
+
+    /// Applies a rank-preserving tensor function, whatever the rank (dropout masks, scaling).
+    pub(crate) fn map_float(self, f: impl TensorFn) -> Feature {
+        Feature(map_tensor!(self.0, t => f.apply(t)))
+    }
+}
+
+/// A function from a tensor to a tensor of the same rank, for every rank (what a closure
+/// cannot be in Rust: generic over the const rank).
+pub(crate) trait TensorFn {
+    /// `f(t)`.
+    fn apply<const D: usize>(&self, t: Tensor<D>) -> Tensor<D>;
+}
+
+/// `axes` as the fixed-size array burn's `permute` takes, for any rank up to [`MAX_RANK`].
+fn permutation<const D: usize>(axes: &[isize]) -> [isize; D] {
+    let mut out = [0isize; D];
+    out.copy_from_slice(axes);
+    out
 }
 
 /// Extracted tensors by output key, in request order.
@@ -92,5 +237,50 @@ impl IntoIterator for Features {
 
     fn into_iter(self) -> Self::IntoIter {
         self.entries.into_iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feature(values: Vec<f32>, shape: &[usize]) -> Feature {
+        let device = Device::flex();
+        let flat = Feature::from(Tensor::<1>::from_data(
+            TensorData::new(values, [shape.iter().product::<usize>()]),
+            &device,
+        ));
+        flat.reshape(shape).expect("same element count")
+    }
+
+    #[test]
+    fn reshape_and_permute_any_rank() {
+        let x = feature((0..24).map(|v| v as f32).collect(), &[2, 3, 4]);
+        assert_eq!(x.rank(), 3);
+        // [2, 3, 4] -> permute(0, 2, 1) -> [2, 4, 3]: y[n][j][i] = x[n][i][j] = 12n + 4i + j.
+        let y = x.clone().permute(&[0, 2, 1]).expect("a permutation");
+        assert_eq!(y.dims(), [2, 4, 3]);
+        let v = y.to_vec_f32().expect("f32");
+        assert_eq!(&v[..6], &[0.0, 4.0, 8.0, 1.0, 5.0, 9.0]);
+        assert_eq!(v[12], 12.0);
+        assert!(x.clone().permute(&[0, 0, 1]).is_none());
+        assert!(x.clone().reshape(&[5, 5]).is_none());
+        let r6 = x.reshape(&[1, 2, 1, 3, 1, 4]).expect("rank 6");
+        assert_eq!(r6.rank(), 6);
+        assert!(r6.clone().into_rank::<4>().is_err());
+        assert_eq!(
+            r6.into_rank::<6>().expect("rank 6").dims(),
+            [1, 2, 1, 3, 1, 4]
+        );
+    }
+
+    #[test]
+    fn add_and_relu_keep_rank() {
+        let a = feature(vec![-1.0, 2.0, -3.0], &[1, 1, 3]);
+        let b = feature(vec![0.5, 0.5, 0.5], &[1, 1, 3]);
+        let sum = a.clone().checked_add(b).expect("same shape").relu();
+        assert_eq!(sum.dims(), [1, 1, 3]);
+        assert_eq!(sum.to_vec_f32().expect("f32"), [0.0, 2.5, 0.0]);
+        assert!(a.checked_add(feature(vec![1.0; 3], &[3])).is_none());
     }
 }

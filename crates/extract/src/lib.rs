@@ -1,29 +1,27 @@
 //! torchvision's `get_graph_node_names` and `create_feature_extractor`, in Rust, on Burn.
 //!
 //! A [`FeatureExtractor`] is built from a traced model and a list of node queries
-//! ([`ReturnNodes`]). Queries are literal node names or module paths at a dot boundary
+//! ([`ReturnNodes`]) in three stages, one file each: `resolve` (queries to nodes), `plan`
+//! (which nodes run, on which kernel, freed when) and `execute` (walk the plan's steps). Queries are literal node names or module paths at a dot boundary
 //! (`layer3` means the last node executed inside `layer3`); each resolves to one node, and an
 //! unknown query is an error that names the closest real names. Running the extractor replays
 //! only the part of the graph the requested nodes depend on, frees each intermediate as soon as
 //! nothing later reads it, and returns the requested tensors in request order.
 
-mod cpu_conv;
-mod cpu_pool;
 mod device;
 mod error;
-mod exec;
+mod execute;
 mod extractor;
 mod feature;
-mod fold;
+mod kernel;
 mod plan;
 mod query;
 mod resolve;
-mod winograd;
 
 pub use device::{DeviceChoice, select_device, wgpu_adapter};
 pub use error::{ExtractError, Result};
 pub use extractor::{FeatureExtractor, Mode};
-pub use feature::{Feature, Features};
+pub use feature::{Feature, Features, MAX_RANK};
 pub use query::ReturnNodes;
 pub use resolve::Resolved;
 

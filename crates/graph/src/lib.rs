@@ -17,8 +17,10 @@ mod builder;
 mod error;
 mod graph;
 mod op;
+mod window;
 
 pub use builder::GraphBuilder;
 pub use error::{GraphError, Result};
 pub use graph::{Graph, Node, NodeId, NodeKind};
 pub use op::Op;
+pub use window::Window2d;

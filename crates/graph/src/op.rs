@@ -1,5 +1,7 @@
 use serde::Serialize;
 
+use crate::Window2d;
+
 /// What a node computes, with the hyperparameters needed to infer its output shape.
 ///
 /// Parameters (weights) are not part of the IR: a `call_module` node's target names the module
@@ -17,14 +19,8 @@ pub enum Op {
         in_channels: usize,
         /// Output channels.
         out_channels: usize,
-        /// Kernel size `[kh, kw]`.
-        kernel: [usize; 2],
-        /// Stride `[sh, sw]`.
-        stride: [usize; 2],
-        /// Symmetric zero padding `[ph, pw]`.
-        padding: [usize; 2],
-        /// Dilation `[dh, dw]`.
-        dilation: [usize; 2],
+        /// Kernel, stride, zero padding and dilation.
+        window: Window2d,
         /// Channel groups.
         groups: usize,
         /// Whether a bias is added.
@@ -41,14 +37,8 @@ pub enum Op {
     Relu,
     /// `nn.MaxPool2d`.
     MaxPool2d {
-        /// Window `[kh, kw]`.
-        kernel: [usize; 2],
-        /// Stride `[sh, sw]`.
-        stride: [usize; 2],
-        /// Symmetric padding `[ph, pw]` (with negative infinity).
-        padding: [usize; 2],
-        /// Dilation `[dh, dw]`.
-        dilation: [usize; 2],
+        /// Window, stride, padding (with negative infinity) and dilation.
+        window: Window2d,
         /// Round the output size up instead of down.
         ceil_mode: bool,
     },
@@ -83,6 +73,11 @@ pub enum Op {
         /// Target shape; `-1` is inferred.
         shape: Vec<i64>,
     },
+    /// `x.permute(*dims)`: output axis `i` is input axis `dims[i]`.
+    Permute {
+        /// A permutation of the input's axes.
+        dims: Vec<usize>,
+    },
 }
 
 impl Op {
@@ -101,6 +96,7 @@ impl Op {
             Op::Add => "add",
             Op::Flatten { .. } => "flatten",
             Op::View { .. } => "view",
+            Op::Permute { .. } => "permute",
         }
     }
 
@@ -140,18 +136,14 @@ impl Op {
             Op::Conv2d {
                 in_channels,
                 out_channels,
-                kernel,
-                stride,
-                padding,
-                dilation,
+                window,
                 ..
             } => {
                 let [n, c, h, w] = rank4(first)?;
                 if c != *in_channels {
                     return Err(format!("expected {in_channels} channels, got {c}"));
                 }
-                let oh = window_out(h, kernel[0], stride[0], padding[0], dilation[0], false)?;
-                let ow = window_out(w, kernel[1], stride[1], padding[1], dilation[1], false)?;
+                let [oh, ow] = window.output_size([h, w], false)?;
                 Ok(vec![n, *out_channels, oh, ow])
             }
             Op::BatchNorm2d { features, .. } => {
@@ -162,16 +154,9 @@ impl Op {
                 Ok(first.to_vec())
             }
             Op::Relu | Op::Dropout { .. } => Ok(first.to_vec()),
-            Op::MaxPool2d {
-                kernel,
-                stride,
-                padding,
-                dilation,
-                ceil_mode,
-            } => {
+            Op::MaxPool2d { window, ceil_mode } => {
                 let [n, c, h, w] = rank4(first)?;
-                let oh = window_out(h, kernel[0], stride[0], padding[0], dilation[0], *ceil_mode)?;
-                let ow = window_out(w, kernel[1], stride[1], padding[1], dilation[1], *ceil_mode)?;
+                let [oh, ow] = window.output_size([h, w], *ceil_mode)?;
                 Ok(vec![n, c, oh, ow])
             }
             Op::AdaptiveAvgPool2d { output } => {
@@ -206,41 +191,26 @@ impl Op {
                 Ok(out)
             }
             Op::View { shape } => view_shape(first, shape),
+            Op::Permute { dims } => {
+                let mut seen = vec![false; first.len()];
+                let valid = dims.len() == first.len()
+                    && dims
+                        .iter()
+                        .all(|&d| d < first.len() && !std::mem::replace(&mut seen[d], true));
+                if !valid {
+                    return Err(format!(
+                        "{dims:?} is not a permutation of a rank-{} tensor's axes",
+                        first.len()
+                    ));
+                }
+                Ok(dims.iter().map(|&d| first[d]).collect())
+            }
         }
     }
 }
 
 fn rank4(shape: &[usize]) -> std::result::Result<[usize; 4], String> {
     <[usize; 4]>::try_from(shape).map_err(|_| format!("expected rank 4, got rank {}", shape.len()))
-}
-
-/// PyTorch's output size for convolution and pooling windows.
-fn window_out(
-    size: usize,
-    kernel: usize,
-    stride: usize,
-    padding: usize,
-    dilation: usize,
-    ceil_mode: bool,
-) -> std::result::Result<usize, String> {
-    let span = dilation * (kernel - 1) + 1;
-    let padded = size + 2 * padding;
-    if padded < span {
-        return Err(format!(
-            "spatial size {size} (padded {padded}) is smaller than the window {span}"
-        ));
-    }
-    let steps = padded - span;
-    let mut out = if ceil_mode {
-        steps.div_ceil(stride) + 1
-    } else {
-        steps / stride + 1
-    };
-    // PyTorch: the last window must start inside the input or its left padding.
-    if ceil_mode && (out - 1) * stride >= size + padding {
-        out -= 1;
-    }
-    Ok(out)
 }
 
 fn view_shape(input: &[usize], shape: &[i64]) -> std::result::Result<Vec<usize>, String> {
@@ -278,10 +248,7 @@ mod tests {
         let conv = Op::Conv2d {
             in_channels: 3,
             out_channels: 64,
-            kernel: [7, 7],
-            stride: [2, 2],
-            padding: [3, 3],
-            dilation: [1, 1],
+            window: Window2d::square(7, 2, 3),
             groups: 1,
             bias: false,
         };
@@ -295,10 +262,7 @@ mod tests {
     #[test]
     fn maxpool_ceil_mode_drops_window_starting_in_padding() {
         let pool = |ceil_mode| Op::MaxPool2d {
-            kernel: [3, 3],
-            stride: [2, 2],
-            padding: [0, 0],
-            dilation: [1, 1],
+            window: Window2d::square(3, 2, 0),
             ceil_mode,
         };
         assert_eq!(
@@ -319,14 +283,27 @@ mod tests {
     }
 
     #[test]
+    fn permute_reorders_axes_and_checks_the_permutation() {
+        let permute = Op::Permute {
+            dims: vec![0, 2, 1],
+        };
+        assert_eq!(
+            permute.output_shape(&[&[2, 64, 49]]).unwrap(),
+            vec![2, 49, 64]
+        );
+        assert!(permute.output_shape(&[&[2, 64]]).is_err());
+        let repeated = Op::Permute {
+            dims: vec![0, 1, 1],
+        };
+        assert!(repeated.output_shape(&[&[2, 3, 4]]).is_err());
+    }
+
+    #[test]
     fn window_larger_than_input_is_an_error() {
         let conv = Op::Conv2d {
             in_channels: 3,
             out_channels: 8,
-            kernel: [11, 11],
-            stride: [4, 4],
-            padding: [2, 2],
-            dilation: [1, 1],
+            window: Window2d::square(11, 4, 2),
             groups: 1,
             bias: true,
         };

@@ -91,9 +91,9 @@ pub fn run(args: &ExtractArgs) -> Result<(), CliError> {
         .into_iter()
         .map(|(key, f)| {
             let f = args.pool.apply(f);
-            (key, f.dims(), f.to_vec_f32())
+            Ok((key, f.dims(), f.to_vec_f32()?))
         })
-        .collect();
+        .collect::<Result<_, featx_extract::ExtractError>>()?;
     write_safetensors(&pooled, &extractor, &args.out)
 }
 

@@ -105,10 +105,7 @@ pub fn run(args: &VizArgs) -> Result<(), CliError> {
         } else {
             args.out.clone()
         };
-        figure.save_png(&path).map_err(|e| CliError::Output {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+        figure.save_png(&path)?;
         println!("{}", path.display());
     }
     Ok(())
@@ -121,8 +118,8 @@ fn draw(
     image: Option<&RgbImage>,
 ) -> Result<Figure, CliError> {
     let shape = feature.dims();
-    let values = feature.to_vec_f32();
-    let map = FeatureMap::sample(&values, &shape, 0).map_err(viz_error)?;
+    let values = feature.to_vec_f32()?;
+    let map = FeatureMap::sample(&values, &shape, 0)?;
     let is_vector = map.shape[1] == 1 && map.shape[2] == 1;
     let reduce = match args.reduce {
         ReduceArg::Sum => Reduce::Sum,
@@ -144,11 +141,7 @@ fn draw(
             None => return Err(CliError::Usage("overlay needs an image input".into())),
         },
     };
-    figure.map_err(viz_error)
-}
-
-fn viz_error(e: featx_viz::VizError) -> CliError {
-    CliError::Usage(e.to_string())
+    Ok(figure?)
 }
 
 /// `out/dir/stem_key.png` for `out/dir/stem.png`.

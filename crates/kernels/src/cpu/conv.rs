@@ -1,4 +1,4 @@
-//! A direct float32 convolution for the CPU (flex) device.
+//! A float32 convolution for the CPU (flex) device.
 //!
 //! burn-flex 0.22 lowers every conv2d to a conv3d that, on each call, reorders the weights,
 //! transposes the input to NHWC on one thread, and scatters tile results back with strided
@@ -7,98 +7,65 @@
 //! NCHW directly into a `[K, H_out*W_out]` matrix on all cores (a 1x1 stride-1 convolution needs
 //! none), and one multi-threaded `gemm` per image (the crate burn-flex itself uses) writes NCHW
 //! output with the bias already in its accumulator. 3x3 stride-1 padding-1 layers (most of
-//! ResNet) go to the Winograd form instead (`winograd.rs`). Written by hand because no crate
+//! ResNet) go to the Winograd form instead (`winograd.rs` beside this file). Written by hand because no crate
 //! offers a conv2d over plain slices with these layouts.
 
 use burn::prelude::*;
-use burn::tensor::TensorData;
-use burn::tensor::ops::ConvOptions;
+use featx_graph::Window2d;
 use rayon::prelude::*;
 
-use crate::winograd::Winograd;
-
-/// The values of `x` when it is a float32 tensor on the flex device (moved out without a copy
-/// when nothing else holds its buffer), or `x` back.
-#[allow(clippy::result_large_err)] // `Err` hands the input back; it is no error.
-pub(crate) fn flex_f32(x: Tensor<4>) -> std::result::Result<TensorData, Tensor<4>> {
-    let device = x.device();
-    if device != Device::flex() {
-        return Err(x);
-    }
-    let data = x.into_data();
-    if data.as_slice::<f32>().is_err() {
-        return Err(Tensor::from_data(data, &device));
-    }
-    Ok(data)
-}
-
-/// A float32 tensor on the flex device holding `values` (moved, not copied).
-pub(crate) fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
-    Tensor::from_data(TensorData::new(values, shape), &Device::flex())
-}
+use super::tensor::{flex_f32, flex_tensor};
+use super::winograd::Winograd;
 
 /// Output columns one gemm call aims for when images are small enough to share it.
 const GEMM_COLUMNS: usize = 2048;
 
-/// A convolution's weights packed for [`CpuConv::forward`].
+/// A convolution's weights packed once for [`PackedConv2d::forward`].
 #[derive(Debug, Clone)]
-pub(crate) struct CpuConv {
+pub struct PackedConv2d {
     weight: Vec<f32>,
     bias: Option<Vec<f32>>,
     out_channels: usize,
     in_channels: usize,
-    kernel: [usize; 2],
-    stride: [usize; 2],
-    /// `(before, after)` per spatial dimension.
-    padding: [(usize, usize); 2],
-    dilation: [usize; 2],
+    window: Window2d,
     /// The Winograd form, for 3x3 stride-1 padding-1 layers.
     winograd: Option<Winograd>,
 }
 
-impl CpuConv {
-    /// Packs `weight` (`[C_out, C_in, kh, kw]`) and `bias`; `None` for grouped convolutions or
-    /// weights that are not float32 on the flex device, which keep burn's path.
+impl PackedConv2d {
+    /// Packs `weight` (`[C_out, C_in, kh, kw]`, its kernel size must equal `window`'s) and
+    /// `bias`; declines (`None`) grouped convolutions and weights that are not float32 on the
+    /// flex device, which keep burn's path.
     pub fn new(
         weight: &Tensor<4>,
         bias: Option<&Tensor<1>>,
-        options: &ConvOptions<2>,
+        window: Window2d,
+        groups: usize,
     ) -> Option<Self> {
-        if options.groups != 1 || weight.device() != Device::flex() {
+        let [out_channels, in_channels, kh, kw] = weight.dims();
+        if groups != 1 || weight.device() != Device::flex() || window.kernel != [kh, kw] {
             return None;
         }
-        let [out_channels, in_channels, kh, kw] = weight.dims();
         let weight = weight.to_data().try_into_vec::<f32>().ok()?;
         let bias = match bias {
             Some(b) => Some(b.to_data().try_into_vec::<f32>().ok()?),
             None => None,
         };
-        let winograd = ([kh, kw] == [3, 3]
-            && options.stride == [1, 1]
-            && options.padding == [(1, 1), (1, 1)]
-            && options.dilation == [1, 1])
-        .then(|| Winograd::new(&weight, out_channels, in_channels));
-        Some(CpuConv {
+        let winograd = (window == Window2d::square(3, 1, 1))
+            .then(|| Winograd::new(&weight, out_channels, in_channels));
+        Some(PackedConv2d {
             winograd,
             weight,
             bias,
             out_channels,
             in_channels,
-            kernel: [kh, kw],
-            stride: options.stride,
-            padding: options.padding,
-            dilation: options.dilation,
+            window,
         })
     }
 
-    fn output_size(&self, h: usize, w: usize) -> Option<[usize; 2]> {
-        let out = |i: usize, size: usize| {
-            let span = self.dilation[i] * (self.kernel[i] - 1) + 1;
-            (size + self.padding[i].0 + self.padding[i].1)
-                .checked_sub(span)
-                .map(|v| v / self.stride[i] + 1)
-        };
-        Some([out(0, h)?, out(1, w)?])
+    /// Whether this convolution runs in the Winograd form.
+    pub fn is_winograd(&self) -> bool {
+        self.winograd.is_some()
     }
 
     /// The convolution of `x` (`[N, C_in, H, W]` on the flex device), through ReLU when `relu`,
@@ -109,7 +76,7 @@ impl CpuConv {
     #[allow(clippy::result_large_err)]
     pub fn forward(&self, x: Tensor<4>, relu: bool) -> std::result::Result<Tensor<4>, Tensor<4>> {
         let [n, c, h, w] = x.dims();
-        let Some([oh, ow]) = self.output_size(h, w) else {
+        let Ok([oh, ow]) = self.window.output_size([h, w], false) else {
             return Err(x);
         };
         if c != self.in_channels {
@@ -123,15 +90,15 @@ impl CpuConv {
             let out = winograd.forward(input, [n, h, w], self.bias.as_deref(), relu);
             return Ok(flex_tensor(out, [n, self.out_channels, oh, ow]));
         }
-        let (k, hw, chw) = (c * self.kernel[0] * self.kernel[1], oh * ow, c * h * w);
+        let [kh, kw] = self.window.kernel;
+        let (k, hw, chw) = (c * kh * kw, oh * ow, c * h * w);
         let cout = self.out_channels;
         // Late layers have few output pixels per image: several images share one gemm (a
         // wider matrix runs the microkernel better), then their rows are copied into place.
         let group = (GEMM_COLUMNS / hw).clamp(1, n.max(1));
         let cols = group * hw;
         let direct = group == 1;
-        let pointwise =
-            self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [(0, 0), (0, 0)];
+        let pointwise = self.window == Window2d::square(1, 1, 0);
         let mut col = if pointwise && direct {
             Vec::new()
         } else {
@@ -219,10 +186,10 @@ impl CpuConv {
         row_len: usize,
         offset: usize,
     ) {
-        let [kh, kw] = self.kernel;
-        let [sh, sw] = self.stride;
-        let [(ph, _), (pw, _)] = self.padding;
-        let [dh, dw] = self.dilation;
+        let [kh, kw] = self.window.kernel;
+        let [sh, sw] = self.window.stride;
+        let [(ph, _), (pw, _)] = self.window.padding;
+        let [dh, dw] = self.window.dilation;
         col.par_chunks_mut(row_len)
             .enumerate()
             .for_each(|(r, row)| {
@@ -276,6 +243,7 @@ mod tests {
     use burn::tensor::Distribution;
     use burn::tensor::activation;
     use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
 
     /// Every path (Winograd on even and odd sizes and across blocks, pointwise, strided,
     /// dilated, grouped images with a partial last group), with and without the fused ReLU,
@@ -302,7 +270,12 @@ mod tests {
             let b = with_bias
                 .then(|| Tensor::<1>::random([wshape[0]], Distribution::Normal(0.0, 1.0), &device));
             let options = ConvOptions::new([s, s], [p, p], [d, d], 1);
-            let cpu = CpuConv::new(&w, b.as_ref(), &options).expect("applies on flex");
+            let window = Window2d {
+                kernel: [wshape[2], wshape[3]],
+                dilation: [d, d],
+                ..Window2d::square(1, s, p)
+            };
+            let cpu = PackedConv2d::new(&w, b.as_ref(), window, 1).expect("applies on flex");
             let theirs = conv2d(x.clone(), w, b, options);
             for relu in [false, true] {
                 let ours = cpu.forward(x.clone(), relu).expect("applies on flex");

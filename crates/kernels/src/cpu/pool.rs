@@ -1,4 +1,4 @@
-//! A direct float32 max pooling for the CPU (flex) device.
+//! A float32 max pooling for the CPU (flex) device.
 //!
 //! burn-flex 0.22 computes `max_pool2d` through its 3-D pooling with argmax indices, which
 //! profiling put at a tenth of ResNet18's forward pass for its one stem max pool. This computes
@@ -9,22 +9,18 @@
 use burn::prelude::*;
 use rayon::prelude::*;
 
-use crate::cpu_conv::{flex_f32, flex_tensor};
+use featx_graph::Window2d;
 
-/// A max pool's window geometry.
+use super::tensor::{flex_f32, flex_tensor};
+
+/// A max pool over `window`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct MaxPool {
-    /// `[kh, kw]`.
-    pub kernel: [usize; 2],
-    /// `[sh, sw]`.
-    pub stride: [usize; 2],
-    /// Symmetric `[ph, pw]`.
-    pub padding: [usize; 2],
-    /// `[dh, dw]`.
-    pub dilation: [usize; 2],
+pub struct MaxPool2d {
+    /// Kernel, stride, padding and dilation.
+    pub window: Window2d,
 }
 
-impl MaxPool {
+impl MaxPool2d {
     /// Pools `x` (`[N, C, H, W]` on the flex device) to `[N, C, out[0], out[1]]` (the size shape
     /// inference computed, ceil mode included), or gives `x` back for another device or dtype.
     // `Err` hands the input back for the general path; it is no error, so its size is moot.
@@ -38,13 +34,13 @@ impl MaxPool {
         let data = flex_f32(x)?;
         let input = data.as_slice::<f32>().unwrap_or(&[]);
         let [oh, ow] = out;
-        let [kh, kw] = self.kernel;
-        let [sh, sw] = self.stride;
-        let [ph, pw] = self.padding;
-        let [dh, dw] = self.dilation;
+        let [kh, kw] = self.window.kernel;
+        let [sh, sw] = self.window.stride;
+        let [(ph, _), (pw, pw_after)] = self.window.padding;
+        let [dh, dw] = self.window.dilation;
         let mut y = vec![0.0f32; n * c * oh * ow];
         // A window's last padded column; ceil mode may reach past the right padding.
-        let padded = ((ow.max(1) - 1) * sw + (kw - 1) * dw + 1).max(w + 2 * pw);
+        let padded = ((ow.max(1) - 1) * sw + (kw - 1) * dw + 1).max(pw + w + pw_after);
         y.par_chunks_mut((oh * ow).max(1))
             .enumerate()
             .for_each(|(p, plane_out)| {
@@ -111,11 +107,11 @@ mod tests {
                 .with_ceil_mode(ceil);
             let theirs = max_pool2d(x.clone(), options);
             let [_, _, oh, ow] = theirs.dims();
-            let pool = MaxPool {
-                kernel: [k, k],
-                stride: [s, s],
-                padding: [p, p],
-                dilation: [d, d],
+            let pool = MaxPool2d {
+                window: Window2d {
+                    dilation: [d, d],
+                    ..Window2d::square(k, s, p)
+                },
             };
             let ours = pool.forward(x, [oh, ow]).expect("applies on flex");
             let diff = (ours - theirs).abs().max().into_scalar::<f32>();
@@ -130,11 +126,8 @@ mod tests {
         let mut values = vec![1.0f32; 25];
         values[2 * 5 + 2] = f32::NAN;
         let x = Tensor::<4>::from_data(TensorData::new(values, [1, 1, 5, 5]), &device);
-        let pool = MaxPool {
-            kernel: [2, 2],
-            stride: [2, 2],
-            padding: [0, 0],
-            dilation: [1, 1],
+        let pool = MaxPool2d {
+            window: Window2d::square(2, 2, 0),
         };
         let y = pool.forward(x, [2, 2]).expect("applies on flex");
         let y = y.into_data().try_to_vec::<f32>().expect("f32");

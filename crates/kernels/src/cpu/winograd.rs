@@ -8,7 +8,7 @@
 //! the 4x4 transform. ResNet's 3x3 layers are 83% of its multiplications. The transform
 //! matrices hold only 0, ±1 and ±½ (Lavin & Gray, "Fast Algorithms for Convolutional Neural
 //! Networks", 2016), so results stay within 2e-6 of the output's scale of a direct sum (the
-//! tests in `cpu_conv.rs` check every path against burn's conv2d).
+//! tests in `conv.rs` check every path against burn's conv2d).
 //! Written by hand: no Rust crate offers a Winograd convolution.
 
 use rayon::prelude::*;
@@ -22,7 +22,7 @@ const POSITIONS: usize = 16;
 
 /// The transformed kernel of one convolution.
 #[derive(Debug, Clone)]
-pub(crate) struct Winograd {
+pub(super) struct Winograd {
     /// `u[ξ][o][c]` for the 16 positions ξ: each a row-major `[C_out, C_in]` matrix.
     u: Vec<f32>,
     out_channels: usize,

@@ -1,0 +1,84 @@
+//! What computes a planned node. The planner builds one kernel per step, once, from the
+//! node's op, its layer and the device ([`NodeSpec`]): each builder in [`SPECIALISED`] either
+//! accepts or declines, the first that accepts wins, and a node none accepts runs on the
+//! [`generic`] kernel, burn's own ops on any device. A faster kernel for some device slots in as
+//! one more builder.
+
+mod cpu;
+mod generic;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use burn::prelude::Device;
+use featx_graph::Op;
+use featx_models::Layer;
+
+use crate::{Feature, Mode};
+
+/// Computes one node's value from its input values.
+pub(crate) trait Kernel: Debug + Send + Sync {
+    /// The node's value; `out_shape` is its shape from the graph's shape inference. An error
+    /// is a reason: planning guarantees the inputs fit, so it means a bug, not bad input.
+    fn run(&self, inputs: Vec<Feature>, out_shape: &[usize]) -> Result<Feature, String>;
+
+    /// A short name for reports (`cpu-winograd`, `burn`).
+    fn name(&self) -> &'static str;
+}
+
+/// Everything a kernel is built from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NodeSpec<'a> {
+    /// What the node computes (after planning's rewrites: a BatchNorm with its convolution
+    /// folded in is a convolution here).
+    pub op: &'a Op,
+    /// Its parameters, for parameter ops.
+    pub layer: Option<&'a Layer>,
+    /// Where the parameters and inputs live.
+    pub device: &'a Device,
+    /// Eval or train behaviour.
+    pub mode: Mode,
+    /// Whether the kernel also applies the ReLU that is its only reader.
+    pub relu: bool,
+}
+
+/// Builds a kernel for a node, or declines.
+type Builder = fn(&NodeSpec) -> Option<Arc<dyn Kernel>>;
+
+/// Device-specific kernel builders, most specific first.
+const SPECIALISED: &[Builder] = &[cpu::conv2d, cpu::max_pool2d];
+
+/// The kernel for `spec`: the first specialised builder's that accepts it, else the generic.
+pub(crate) fn choose(spec: &NodeSpec) -> Arc<dyn Kernel> {
+    SPECIALISED
+        .iter()
+        .find_map(|build| build(spec))
+        .unwrap_or_else(|| Arc::new(generic::Generic::new(spec)))
+}
+
+/// A kernel that returns its one input as it is: the graph input, and a ReLU whose producer
+/// already applied it.
+#[derive(Debug)]
+pub(crate) struct PassThrough;
+
+impl Kernel for PassThrough {
+    fn run(&self, inputs: Vec<Feature>, _: &[usize]) -> Result<Feature, String> {
+        inputs
+            .into_iter()
+            .next()
+            .ok_or_else(|| "no input value".to_string())
+    }
+
+    fn name(&self) -> &'static str {
+        "pass-through"
+    }
+}
+
+/// The one input of a single-input op as rank `D`.
+fn single<const D: usize>(inputs: Vec<Feature>) -> Result<burn::prelude::Tensor<D>, String> {
+    let Some(x) = inputs.into_iter().next() else {
+        return Err("no input value".into());
+    };
+    x.into_rank::<D>()
+        .map_err(|x| format!("expected a rank-{D} input, got shape {:?}", x.dims()))
+}
