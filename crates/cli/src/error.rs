@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-/// Everything the CLI reports; each variant knows its exit code.
+/// Everything the CLI reports; each variant knows its exit code (see [`CliError::exit_code`]).
 #[derive(Debug, Error)]
 pub enum CliError {
     /// Resolving nodes, checking the input or running the model failed.
@@ -19,7 +19,8 @@ pub enum CliError {
         /// Why.
         reason: String,
     },
-    /// The request is well-formed but there is nothing to do.
+    /// The command line asks for something that cannot be done (nothing to extract, a flag
+    /// that needs another).
     #[error("{0}")]
     Usage(String),
     /// A dataset run could not start or finish.
@@ -35,6 +36,18 @@ pub enum CliError {
         /// The index that lists them.
         index: PathBuf,
     },
+    /// A picture could not be drawn or saved.
+    #[error(transparent)]
+    Picture(#[from] featx_viz::VizError),
+    /// The device failed while running (a lost GPU, a driver error).
+    #[error("the device failed: {0}")]
+    Device(String),
+    /// A model's graph is inconsistent (a bug in a model, not bad input).
+    #[error("the model's graph is inconsistent: {0}")]
+    Graph(#[from] featx_graph::GraphError),
+    /// A report could not be encoded as JSON.
+    #[error("cannot encode the report as JSON: {0}")]
+    Json(#[from] serde_json::Error),
     /// The results could not be written.
     #[error("cannot write {path}: {reason}")]
     Output {
@@ -46,19 +59,42 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// 2 for bad usage or bad input, 1 for failures after the work was done, 3 for a dataset
-    /// run that finished with some images failed.
+    /// 2 for bad usage or bad input (nothing was computed or written), 1 for a failure after
+    /// the input was accepted (the device, a bug, writing the results), 3 for a dataset run
+    /// that finished with some images failed.
     pub fn exit_code(&self) -> u8 {
         use featx_dataset::DatasetError;
+        use featx_extract::ExtractError;
+        use featx_viz::VizError;
         match self {
             CliError::Incomplete { .. } => 3,
-            CliError::Output { .. } => 1,
-            CliError::Dataset(DatasetError::Output { .. }) => 1,
-            CliError::Extract(featx_extract::ExtractError::Internal { .. })
-            | CliError::Dataset(DatasetError::Extract(featx_extract::ExtractError::Internal {
-                ..
-            })) => 1,
+            CliError::Output { .. }
+            | CliError::Device(_)
+            | CliError::Graph(_)
+            | CliError::Json(_)
+            | CliError::Picture(VizError::Render(_) | VizError::Save { .. })
+            | CliError::Dataset(DatasetError::Output { .. })
+            | CliError::Extract(ExtractError::Internal { .. } | ExtractError::ReadBack { .. })
+            | CliError::Dataset(DatasetError::Extract(
+                ExtractError::Internal { .. } | ExtractError::ReadBack { .. },
+            )) => 1,
             _ => 2,
+        }
+    }
+
+    /// The command-line way out of this error, where there is one (the libraries' messages
+    /// speak of their own API, not of flags).
+    pub fn hint(&self) -> Option<&'static str> {
+        use featx_extract::ExtractError;
+        use featx_weights::WeightsError;
+        match self {
+            CliError::Weights(WeightsError::Download { .. } | WeightsError::Checksum { .. }) => {
+                Some("--weights random runs with random weights; --weights FILE takes a local file")
+            }
+            CliError::Extract(ExtractError::DeviceUnavailable { .. }) => {
+                Some("--device cpu runs on the CPU; --device auto picks the GPU when one works")
+            }
+            _ => None,
         }
     }
 }

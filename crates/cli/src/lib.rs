@@ -2,9 +2,9 @@
 //! torchvision-compatible. The binary is the root package's `featx`; this crate holds the
 //! commands so they can be tested and reused.
 //!
-//! Exit codes: 0 success, 1 failure while writing results, 2 bad usage or bad input
-//! (unknown node, unreadable input or weights, wrong shapes), 3 a dataset run that finished
-//! but could not use some images (listed in its index).
+//! Exit codes: 0 success, 1 a failure after the input was accepted (the device, writing the
+//! results, a bug), 2 bad usage or bad input (unknown node, unreadable input or weights, wrong
+//! shapes), 3 a dataset run that finished but could not use some images (listed in its index).
 
 mod commands;
 mod error;
@@ -56,6 +56,9 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");
+            if let Some(hint) = err.hint() {
+                eprintln!("hint: {hint}");
+            }
             ExitCode::from(err.exit_code())
         }
     }

@@ -34,7 +34,7 @@ pub enum DatasetError {
     /// The output folder already holds parts written with other settings, so resuming would
     /// mix two runs.
     #[error(
-        "{path} belongs to a different run ({reason}); resume with the same settings, or use another --out"
+        "{path} belongs to a different run ({reason}); resume with the same settings, or write to another folder"
     )]
     Conflict {
         /// The part manifest that disagrees.

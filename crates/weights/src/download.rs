@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-use crate::{Result, WeightsError};
+use crate::{DownloadError, Result, WeightsError};
 
 /// Environment variable overriding where downloaded weights are cached.
 pub const CACHE_DIR_ENV: &str = "FEATX_CACHE_DIR";
@@ -77,13 +77,17 @@ pub fn fetch(
         })?;
     }
     let url = format!("{}/{}", base_url.trim_end_matches('/'), remote.file_name);
-    let fail = |reason: String| WeightsError::Download {
+    let fail = |source: DownloadError| WeightsError::Download {
         url: url.clone(),
-        reason,
+        source,
         place_at: target.clone(),
     };
-    fs::create_dir_all(cache)
-        .map_err(|e| fail(format!("cannot create {}: {e}", cache.display())))?;
+    fs::create_dir_all(cache).map_err(|source| {
+        fail(DownloadError::CacheDir {
+            path: cache.to_path_buf(),
+            source,
+        })
+    })?;
     let part = cache.join(format!("{}.part", remote.file_name));
     download_resuming(&url, &part, progress).map_err(fail)?;
     if !verify(&part, &remote.sha256_prefix)? {
@@ -103,7 +107,11 @@ pub fn fetch(
 }
 
 /// Appends the rest of `url` to `part`, asking the server to resume where `part` ends.
-fn download_resuming(url: &str, part: &Path, progress: bool) -> std::result::Result<(), String> {
+fn download_resuming(
+    url: &str,
+    part: &Path,
+    progress: bool,
+) -> std::result::Result<(), DownloadError> {
     let have = fs::metadata(part).map(|m| m.len()).unwrap_or(0);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -115,14 +123,16 @@ fn download_resuming(url: &str, part: &Path, progress: bool) -> std::result::Res
     if have > 0 {
         request = request.header("Range", format!("bytes={have}-"));
     }
-    let response = request.call().map_err(|e| e.to_string())?;
+    let response = request
+        .call()
+        .map_err(|e| DownloadError::Request(Box::new(e)))?;
     let status = response.status().as_u16();
     let (append, offset) = match status {
         206 => (true, have),
         200 => (false, 0),
         // The part file already holds everything the server has.
         416 if have > 0 => return Ok(()),
-        other => return Err(format!("server answered HTTP {other}")),
+        other => return Err(DownloadError::Status(other)),
     };
     let length = response
         .headers()
@@ -135,20 +145,20 @@ fn download_resuming(url: &str, part: &Path, progress: bool) -> std::result::Res
         .append(append)
         .truncate(!append)
         .open(part)
-        .map_err(|e| format!("cannot write {}: {e}", part.display()))?;
+        .map_err(write_error(part))?;
     let bar = progress_bar(progress, length.map(|l| l + offset), offset);
     let mut body = response.into_body().into_reader();
     let mut buf = vec![0u8; 1 << 16];
     let mut received = 0u64;
     loop {
-        let n = body
-            .read(&mut buf)
-            .map_err(|e| format!("connection lost after {} bytes: {e}", offset + received))?;
+        let n = body.read(&mut buf).map_err(|source| DownloadError::Read {
+            received: offset + received,
+            source,
+        })?;
         if n == 0 {
             break;
         }
-        file.write_all(&buf[..n])
-            .map_err(|e| format!("cannot write {}: {e}", part.display()))?;
+        file.write_all(&buf[..n]).map_err(write_error(part))?;
         received += n as u64;
         bar.inc(n as u64);
     }
@@ -156,13 +166,20 @@ fn download_resuming(url: &str, part: &Path, progress: bool) -> std::result::Res
     if let Some(length) = length
         && received < length
     {
-        return Err(format!(
-            "connection closed after {} of {} bytes",
-            offset + received,
-            offset + length
-        ));
+        return Err(DownloadError::Truncated {
+            received: offset + received,
+            expected: offset + length,
+        });
     }
     Ok(())
+}
+
+/// Wraps a write failure on `path`.
+fn write_error(path: &Path) -> impl Fn(std::io::Error) -> DownloadError + '_ {
+    move |source| DownloadError::Write {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A progress bar on stderr with size, speed and ETA; hidden when stderr is not a terminal.

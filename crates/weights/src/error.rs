@@ -15,14 +15,15 @@ pub enum WeightsError {
     },
     /// Weights could not be downloaded.
     #[error(
-        "cannot download {url}: {reason}\nDownload it by hand and place it at {}, or run with --weights random (random initialisation).",
+        "cannot download {url}: {source}\nDownload it by hand and place it at {}, or use random weights.",
         .place_at.display()
     )]
     Download {
         /// What was fetched.
         url: String,
         /// What failed.
-        reason: String,
+        #[source]
+        source: DownloadError,
         /// Where the file is expected.
         place_at: PathBuf,
     },
@@ -45,12 +46,13 @@ pub enum WeightsError {
         path: PathBuf,
     },
     /// The file is not a readable state dict (truncated, corrupt, or another kind of file).
-    #[error("{path} is not a readable state dict: {reason}")]
+    #[error("{path} is not a readable state dict: {source}")]
     Corrupt {
         /// The file.
         path: PathBuf,
         /// What the reader reported.
-        reason: String,
+        #[source]
+        source: ReadError,
     },
     /// The file parses but holds no state dict for this model (another kind of checkpoint,
     /// a bare tensor, a list...).
@@ -86,6 +88,63 @@ pub enum WeightsError {
         key: String,
         /// Expected and found shapes or dtypes.
         reason: String,
+    },
+}
+
+/// Why a weights file could not be parsed.
+#[derive(Debug, Error)]
+pub enum ReadError {
+    /// The file has no bytes.
+    #[error("the file is empty")]
+    Empty,
+    /// burn's PyTorch reader failed (truncated zip, damaged pickle, ...).
+    #[error(transparent)]
+    Pytorch(burn::store::PytorchStoreError),
+    /// burn's SafeTensors reader failed (bad header, truncated data, ...).
+    #[error(transparent)]
+    Safetensors(burn::store::SafetensorsStoreError),
+}
+
+/// Why a download failed.
+#[derive(Debug, Error)]
+pub enum DownloadError {
+    /// The cache folder could not be created.
+    #[error("cannot create {path}: {source}")]
+    CacheDir {
+        /// The folder.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The request failed before an answer (no route, refused, timed out, TLS).
+    #[error("request failed: {0}")]
+    Request(#[source] Box<ureq::Error>),
+    /// The server answered, but not with the file.
+    #[error("server answered HTTP {0}")]
+    Status(u16),
+    /// The partial file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The partial file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The connection broke while reading the body.
+    #[error("connection lost after {received} bytes: {source}")]
+    Read {
+        /// Bytes of the file received so far (with a resumed part).
+        received: u64,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The server closed the connection before the announced length.
+    #[error("connection closed after {received} of {expected} bytes")]
+    Truncated {
+        /// Bytes of the file received.
+        received: u64,
+        /// Bytes announced.
+        expected: u64,
     },
 }
 

@@ -13,6 +13,7 @@
 
 mod download;
 mod error;
+mod fit;
 mod load;
 mod store;
 
@@ -20,6 +21,7 @@ pub use download::{
     BASE_URL_ENV, CACHE_DIR_ENV, DEFAULT_BASE_URL, RemoteWeights, base_url, cache_dir, fetch,
     verify,
 };
-pub use error::{Result, WeightsError};
+pub use error::{DownloadError, ReadError, Result, WeightsError};
+pub use fit::{FitReport, KeyMismatch, is_ignored_key};
 pub use load::{expected_keys, load_state_dict};
 pub use store::{TensorInfo, WeightsFormat, inspect};

@@ -1,9 +1,10 @@
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use burn::store::{ApplyError, ApplyResult, BurnToPyTorchAdapter, ModuleSnapshot};
+use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot};
 
-use crate::store::{TensorInfo, WeightsFile};
-use crate::{Result, WeightsError};
+use crate::Result;
+use crate::fit::FitReport;
+use crate::store::WeightsFile;
 
 /// Loads the torchvision state dict at `path` into `model`.
 ///
@@ -16,10 +17,15 @@ pub fn load_state_dict<M: ModuleSnapshot>(mut model: M, path: &Path) -> Result<M
     let expected = expected_keys(&model);
     let keys: Vec<String> = expected.iter().map(|(k, _)| k.clone()).collect();
     let file = WeightsFile::open(path, &keys)?;
-    check_dtypes(&file.tensors(), &keys, path)?;
-    let result = file.apply_to(&mut model);
-    check(result, path)?;
-    Ok(model)
+    let mut report = FitReport::new(&expected, &file.tensors());
+    if let Some(error) = report.error(path) {
+        return Err(error);
+    }
+    report.add_apply_errors(&file.apply_to(&mut model));
+    match report.error(path) {
+        Some(error) => Err(error),
+        None => Ok(model),
+    }
 }
 
 /// The torchvision `state_dict` keys and shapes `model` expects, in module order
@@ -30,86 +36,4 @@ pub fn expected_keys<M: ModuleSnapshot>(model: &M) -> Vec<(String, Vec<usize>)> 
         .into_iter()
         .map(|t| (t.name.clone(), t.shape.as_slice().to_vec()))
         .collect()
-}
-
-/// Parameters must be floating point; any float width is converted on load.
-fn check_dtypes(tensors: &[TensorInfo], keys: &[String], path: &Path) -> Result<()> {
-    for t in tensors {
-        if keys.contains(&t.key) && !t.dtype.is_float() {
-            return Err(WeightsError::Mismatch {
-                path: path.to_path_buf(),
-                key: t.key.clone(),
-                reason: format!("expected a floating-point tensor, found {:?}", t.dtype),
-            });
-        }
-    }
-    Ok(())
-}
-
-fn check(result: ApplyResult, path: &Path) -> Result<()> {
-    let path: PathBuf = path.to_path_buf();
-    if let Some(error) = result.errors.first() {
-        let (key, reason) = match error {
-            ApplyError::ShapeMismatch {
-                path: key,
-                expected,
-                found,
-            } => (
-                key,
-                format!(
-                    "expected shape {:?}, found {:?}",
-                    expected.as_slice(),
-                    found.as_slice()
-                ),
-            ),
-            ApplyError::DTypeMismatch {
-                path: key,
-                expected,
-                found,
-            } => (key, format!("expected dtype {expected:?}, found {found:?}")),
-            ApplyError::AdapterError { path: key, message }
-            | ApplyError::LoadError { path: key, message } => (key, message.clone()),
-        };
-        return Err(WeightsError::Mismatch {
-            path,
-            key: torch_key(key),
-            reason,
-        });
-    }
-    if !result.missing.is_empty() {
-        if result.applied.is_empty() {
-            return Err(WeightsError::NotAStateDict {
-                path,
-                reason: format!(
-                    "none of the model's {} parameters is in it",
-                    result.missing.len()
-                ),
-            });
-        }
-        let keys = result.missing.iter().map(|(k, _)| torch_key(k)).collect();
-        return Err(WeightsError::MissingKeys { path, keys });
-    }
-    let unexpected: Vec<String> = result
-        .unused
-        .into_iter()
-        .filter(|k| !k.ends_with("num_batches_tracked"))
-        .collect();
-    if !unexpected.is_empty() {
-        return Err(WeightsError::UnexpectedKeys {
-            path,
-            keys: unexpected,
-        });
-    }
-    Ok(())
-}
-
-/// Burn's BatchNorm names `gamma`/`beta` are torchvision's `weight`/`bias`.
-fn torch_key(key: &str) -> String {
-    if let Some(stem) = key.strip_suffix(".gamma") {
-        format!("{stem}.weight")
-    } else if let Some(stem) = key.strip_suffix(".beta") {
-        format!("{stem}.bias")
-    } else {
-        key.to_string()
-    }
 }

@@ -2,13 +2,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::store::burn_pack::Tensor as PackTensor;
+use burn::store::pytorch_reader::{PickleValue, PytorchReader};
 use burn::store::{
     ApplyResult, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, ModuleStore,
     PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
 };
 use burn::tensor::DType;
 
-use crate::{Result, WeightsError};
+use crate::{ReadError, Result, WeightsError};
 
 /// A state dict file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +78,7 @@ impl WeightsFile {
         if meta.len() == 0 {
             return Err(WeightsError::Corrupt {
                 path: path.to_path_buf(),
-                reason: "the file is empty".into(),
+                source: ReadError::Empty,
             });
         }
         let raw = read_all(path, format)?;
@@ -145,29 +146,42 @@ pub fn inspect(path: &Path) -> Result<Vec<TensorInfo>> {
 }
 
 fn read_all(path: &Path, format: WeightsFormat) -> Result<BTreeMap<String, PackTensor>> {
-    let corrupt = |reason: String| {
-        if reason.contains("Expected a dictionary") {
-            WeightsError::NotAStateDict {
-                path: path.to_path_buf(),
-                reason: "its top level is not a dictionary of tensors".into(),
-            }
-        } else {
-            WeightsError::Corrupt {
-                path: path.to_path_buf(),
-                reason,
-            }
-        }
+    let corrupt = |source: ReadError| WeightsError::Corrupt {
+        path: path.to_path_buf(),
+        source,
     };
     match format {
         WeightsFormat::Pytorch => PytorchStore::from_file(path)
             .map_indices_contiguous(false)
             .get_all_tensors()
             .cloned()
-            .map_err(|e| corrupt(e.to_string())),
+            .map_err(|e| match top_level_type(path) {
+                Some(found) => WeightsError::NotAStateDict {
+                    path: path.to_path_buf(),
+                    reason: format!("its top level is a {found}, not a dictionary of tensors"),
+                },
+                None => corrupt(ReadError::Pytorch(e)),
+            }),
         WeightsFormat::Safetensors => SafetensorsStore::from_file(path)
             .map_indices_contiguous(false)
             .get_all_tensors()
             .cloned()
-            .map_err(|e| corrupt(e.to_string())),
+            .map_err(|e| corrupt(ReadError::Safetensors(e))),
     }
+}
+
+/// The Python type of a readable pickle's top level when it is not a dictionary (a bare
+/// tensor, a list, a whole pickled module...); `None` for a dictionary or an unreadable file.
+fn top_level_type(path: &Path) -> Option<String> {
+    Some(match PytorchReader::read_pickle_data(path, None).ok()? {
+        PickleValue::Dict(_) => return None,
+        PickleValue::None => "None".into(),
+        PickleValue::Bool(_) => "bool".into(),
+        PickleValue::Int(_) => "int".into(),
+        PickleValue::Float(_) => "float".into(),
+        PickleValue::String(_) => "str".into(),
+        PickleValue::List(_) => "list".into(),
+        PickleValue::Bytes(_) => "bytes".into(),
+        PickleValue::Unsupported(name) => name,
+    })
 }

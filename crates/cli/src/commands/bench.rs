@@ -82,7 +82,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         let out = extractor.forward(x.clone())?;
         device
             .sync()
-            .map_err(|e| CliError::Usage(format!("device failed: {e:?}")))?;
+            .map_err(|e| CliError::Device(format!("{e:?}")))?;
         drop(out);
         Ok(ms(started))
     };
@@ -112,10 +112,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         peak_rss_mb: peak_rss_mb(),
     };
     match args.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string(&report).map_err(|e| CliError::Usage(e.to_string()))?
-        ),
+        Format::Json => println!("{}", serde_json::to_string(&report)?),
         Format::Text => println!(
             "{} on {}, batch {}, {} outputs ({} nodes run): median {:.2} ms (min {:.2}, max {:.2}), {:.1} images/s; load {:.0} ms, build {:.1} ms, first run {:.1} ms",
             report.model,

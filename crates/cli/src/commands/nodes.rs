@@ -68,8 +68,7 @@ fn nodes_json(
     let [h, w] = traced.input.nominal_size;
     let shapes = traced
         .graph
-        .infer_shapes(&[1, traced.input.channels, h, w])
-        .map_err(|e| CliError::Usage(e.to_string()))?;
+        .infer_shapes(&[1, traced.input.channels, h, w])?;
     let graph = &traced.graph;
     let nodes = graph
         .nodes()
@@ -93,5 +92,5 @@ fn nodes_json(
         eval_nodes,
         nodes,
     };
-    serde_json::to_string_pretty(&doc).map_err(|e| CliError::Usage(e.to_string()))
+    Ok(serde_json::to_string_pretty(&doc)?)
 }

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use featx_weights::{TensorInfo, cache_dir, inspect, verify};
+use featx_weights::{FitReport, TensorInfo, cache_dir, inspect, verify};
 use serde::Serialize;
 
 use super::Format;
@@ -95,40 +95,24 @@ pub fn run(args: &WeightsArgs) -> Result<(), CliError> {
         cache,
     };
     match args.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| CliError::Usage(e.to_string()))?
-        ),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Format::Text => print_text(&report),
     }
     Ok(())
 }
 
 fn fit(kind: ModelKind, tensors: &[TensorInfo]) -> Fit {
-    let expected = kind.expected_keys();
-    let mut missing = Vec::new();
-    let mut wrong_shape = Vec::new();
-    for (key, shape) in &expected {
-        match tensors.iter().find(|t| &t.key == key) {
-            None => missing.push(key.clone()),
-            Some(t) if &t.shape != shape => {
-                wrong_shape.push(format!("{key}: file {:?}, model {shape:?}", t.shape))
-            }
-            Some(_) => {}
-        }
-    }
-    let unexpected: Vec<String> = tensors
-        .iter()
-        .filter(|t| !t.key.ends_with("num_batches_tracked"))
-        .filter(|t| !expected.iter().any(|(k, _)| k == &t.key))
-        .map(|t| t.key.clone())
-        .collect();
+    let report = FitReport::new(&kind.expected_keys(), tensors);
     Fit {
         model: format!("{kind:?}").to_lowercase(),
-        fits: missing.is_empty() && unexpected.is_empty() && wrong_shape.is_empty(),
-        missing,
-        unexpected,
-        wrong_shape,
+        fits: report.fits(),
+        missing: report.missing,
+        unexpected: report.unexpected,
+        wrong_shape: report
+            .mismatched
+            .into_iter()
+            .map(|m| format!("{}: {}", m.key, m.reason))
+            .collect(),
     }
 }
 
