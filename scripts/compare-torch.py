@@ -115,6 +115,9 @@ def main():
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--venv", default=None)
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--baseline", default=None,
+                    help="another featx binary (e.g. a build of the previous commit) timed in the "
+                         "same run; adds its ms and featx/baseline")
     args = ap.parse_args()
     ensure_torch(args.venv)
     import torch
@@ -130,20 +133,30 @@ def main():
 
     rows = []
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.iters} after {args.warmup} warm-up")
-    print(f"{'model':9} {'case':32} {'batch':>5} {'torch ms':>9} {'featx ms':>9} {'featx/torch':>11}")
+    base_head = f" {'base ms':>9} {'featx/base':>10}" if args.baseline else ""
+    print(f"{'model':9} {'case':32} {'batch':>5} {'torch ms':>9} {'featx ms':>9} {'featx/torch':>11}"
+          + base_head)
     for batch in [int(b) for b in args.batches.split(",")]:
         for model, label, nodes in CASES:
             t = torch_median(models[model], nodes, batch, args.iters, args.warmup)
             # torch's OpenMP workers keep spinning for a while after the last parallel region;
             # on a 2-core machine they would take a core from the featx process started next.
             time.sleep(SETTLE_S)
-            out = subprocess.run(featx_args(args.featx, model, weights[model], nodes, batch,
-                                            args.iters, args.warmup),
-                                 env=env, check=True, capture_output=True, text=True)
-            f = json.loads(out.stdout)["median_ms"]
-            rows.append({"model": model, "case": label, "batch": batch, "torch_ms": t,
-                         "featx_ms": f, "ratio": f / t})
-            print(f"{model:9} {label:32} {batch:>5} {t:>9.1f} {f:>9.1f} {f / t:>11.2f}")
+            def featx_ms(binary):
+                out = subprocess.run(featx_args(binary, model, weights[model], nodes, batch,
+                                                args.iters, args.warmup),
+                                     env=env, check=True, capture_output=True, text=True)
+                return json.loads(out.stdout)["median_ms"]
+            f = featx_ms(args.featx)
+            row = {"model": model, "case": label, "batch": batch, "torch_ms": t,
+                   "featx_ms": f, "ratio": f / t}
+            line = f"{model:9} {label:32} {batch:>5} {t:>9.1f} {f:>9.1f} {f / t:>11.2f}"
+            if args.baseline:
+                b = featx_ms(args.baseline)
+                row.update(baseline_ms=b, vs_baseline=f / b)
+                line += f" {b:>9.1f} {f / b:>10.2f}"
+            rows.append(row)
+            print(line)
 
     snippet = ("import torch,importlib.util as u;"
                "s=u.spec_from_file_location('c',%r);m=u.module_from_spec(s);s.loader.exec_module(m);"
