@@ -111,3 +111,62 @@ fn no_vulkan_driver_is_a_typed_error_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!dir.path().join("o.safetensors").exists());
 }
+
+/// A model built on the CPU moves only what a request needs: AlexNet's 144 MiB `fc.0` weight
+/// (over lavapipe's 128 MiB buffer limit) stays on the CPU for a `conv3` request, and a request
+/// that needs it on a device too small for it is a typed error naming the layer.
+#[test]
+fn only_needed_layers_move_to_the_gpu_and_oversized_ones_are_typed_errors() {
+    let Some(gpu) = gpu() else { return };
+    let cpu = Device::flex();
+    let model = with_generated_weights(AlexNetConfig::new().init(&cpu));
+    let x = generated_input([1, 3, 224, 224], &cpu);
+    let on_cpu = create_feature_extractor(&model, ["conv3"]).unwrap();
+    let on_gpu = on_cpu.clone().to_device(&gpu).unwrap();
+    assert_eq!(on_gpu.device(), Some(gpu.clone()));
+    let layers = &on_gpu.model().layers;
+    let node = |name: &str| on_gpu.model().graph.find(name).unwrap().0;
+    let device_of = |i: usize| match layers[i].as_ref().unwrap() {
+        featx::models::Layer::Conv2d(c) => c.weight.device(),
+        featx::models::Layer::Linear(l) => l.weight.device(),
+        featx::models::Layer::BatchNorm(b) => b.gamma.device(),
+    };
+    assert_eq!(device_of(node("conv3.4")), gpu);
+    assert_eq!(device_of(node("fc.0")), cpu);
+    let a = on_cpu.forward(x.clone()).unwrap();
+    let b = on_gpu.forward(x).unwrap();
+    let (a, b) = (
+        a.get("conv3").unwrap().to_vec_f32().unwrap(),
+        b.get("conv3").unwrap().to_vec_f32().unwrap(),
+    );
+    let scale = a.iter().fold(1f32, |m, v| m.max(v.abs()));
+    let worst = a
+        .iter()
+        .zip(&b)
+        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(
+        worst <= 1e-5 * scale + 1e-4,
+        "cpu and gpu differ by {worst}"
+    );
+
+    let fc0_bytes = 4 * 9216 * 4096;
+    let full = create_feature_extractor(&model, ["fc"]).unwrap();
+    match featx::max_buffer_bytes(&gpu) {
+        Some(limit) if limit < fc0_bytes => match full.to_device(&gpu) {
+            Err(featx::ExtractError::LayerTooLarge {
+                layer,
+                tensor,
+                bytes,
+                limit: reported,
+            }) => {
+                assert_eq!(
+                    (layer.as_str(), tensor, bytes),
+                    ("fc.0", "weight", fc0_bytes)
+                );
+                assert_eq!(reported, limit);
+            }
+            other => panic!("expected LayerTooLarge for fc.0, got {other:?}"),
+        },
+        _ => assert!(full.to_device(&gpu).is_ok()),
+    }
+}

@@ -104,8 +104,53 @@ fn probe_wgpu() -> Result<Device> {
 pub fn wgpu_adapter() -> Option<String> {
     #[cfg(feature = "wgpu")]
     {
-        use wgpu::{Backend, Instance, InstanceDescriptor, PowerPreference, RequestAdapterOptions};
-        for backend in [Backend::Vulkan, Backend::Metal, Backend::Dx12, Backend::Gl] {
+        let info = find_adapter()?.get_info();
+        let driver = [info.driver.as_str(), info.driver_info.as_str()].join(" ");
+        Some(format!(
+            "{} ({:?}, {:?}, {})",
+            info.name,
+            info.backend,
+            info.device_type,
+            driver.trim()
+        ))
+    }
+    #[cfg(not(feature = "wgpu"))]
+    None
+}
+
+/// The largest single buffer, in bytes, `device` can hand a kernel (for wgpu the adapter's
+/// storage-binding and buffer limits, e.g. 128 MiB on lavapipe); `None` where no such limit
+/// applies (the CPU backends).
+pub fn max_buffer_bytes(device: &Device) -> Option<u64> {
+    if *device == Device::flex() {
+        return None;
+    }
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)]
+    if *device == Device::ndarray() {
+        return None;
+    }
+    #[cfg(feature = "wgpu")]
+    {
+        let limits = find_adapter()?.limits();
+        Some(
+            limits
+                .max_storage_buffer_binding_size
+                .min(limits.max_buffer_size),
+        )
+    }
+    #[cfg(not(feature = "wgpu"))]
+    None
+}
+
+/// The adapter burn's wgpu device uses: the first graphics API with one, high-performance
+/// preference.
+#[cfg(feature = "wgpu")]
+fn find_adapter() -> Option<wgpu::Adapter> {
+    use wgpu::{Backend, Instance, InstanceDescriptor, PowerPreference, RequestAdapterOptions};
+    [Backend::Vulkan, Backend::Metal, Backend::Dx12, Backend::Gl]
+        .into_iter()
+        .find_map(|backend| {
             let instance = Instance::new(InstanceDescriptor {
                 backends: backend.into(),
                 ..InstanceDescriptor::new_without_display_handle()
@@ -114,21 +159,6 @@ pub fn wgpu_adapter() -> Option<String> {
                 power_preference: PowerPreference::HighPerformance,
                 ..RequestAdapterOptions::default()
             };
-            if let Ok(adapter) = futures_lite::future::block_on(instance.request_adapter(&options))
-            {
-                let info = adapter.get_info();
-                let driver = [info.driver.as_str(), info.driver_info.as_str()].join(" ");
-                return Some(format!(
-                    "{} ({:?}, {:?}, {})",
-                    info.name,
-                    info.backend,
-                    info.device_type,
-                    driver.trim()
-                ));
-            }
-        }
-        None
-    }
-    #[cfg(not(feature = "wgpu"))]
-    None
+            futures_lite::future::block_on(instance.request_adapter(&options)).ok()
+        })
 }

@@ -49,6 +49,21 @@ pub enum ExtractError {
         /// Why, and what to do instead.
         reason: String,
     },
+    /// A parameter the request needs is larger than the device's largest buffer; nothing was
+    /// moved.
+    #[error(
+        "{layer} needs a {bytes}-byte buffer for '{tensor}', more than the {limit} bytes this device's largest buffer holds; extract nodes before it, or run on the CPU"
+    )]
+    LayerTooLarge {
+        /// The node (module path) whose parameters do not fit.
+        layer: String,
+        /// Which of its tensors (`weight`, `bias`, ...).
+        tensor: &'static str,
+        /// That tensor's size.
+        bytes: u64,
+        /// The device's limit.
+        limit: u64,
+    },
     /// A computed value could not be read back from its device as float32.
     #[error("cannot read back a tensor of shape {shape:?}: {reason}")]
     ReadBack {

@@ -2,6 +2,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use featx_models::{Layer, TracedModel};
 
+use crate::device::max_buffer_bytes;
 use crate::execute::execute;
 use crate::plan::Plan;
 use crate::resolve::resolve;
@@ -29,6 +30,8 @@ pub struct FeatureExtractor {
     outputs: Vec<Resolved>,
     plan: Plan,
     mode: Mode,
+    /// Where the parameters of the nodes it runs live and inputs are moved.
+    device: Device,
 }
 
 impl FeatureExtractor {
@@ -39,26 +42,73 @@ impl FeatureExtractor {
     pub fn new(model: TracedModel, request: &ReturnNodes) -> Result<Self> {
         check_layers(&model)?;
         let outputs = resolve(&model.graph, &model.name, request)?;
-        let plan = Self::plan(&model, &outputs, Mode::Eval);
+        let device = model_device(&model).unwrap_or_else(Device::flex);
+        let plan = Plan::new(&model.graph, &model.layers, &outputs, Mode::Eval, &device);
         Ok(Self {
             model,
             outputs,
             plan,
             mode: Mode::Eval,
+            device,
         })
     }
 
-    fn plan(model: &TracedModel, outputs: &[Resolved], mode: Mode) -> Plan {
-        let device = model_device(model).unwrap_or_else(Device::flex);
-        Plan::new(&model.graph, &model.layers, outputs, mode, &device)
+    fn replan(&mut self) {
+        let model = &self.model;
+        self.plan = Plan::new(
+            &model.graph,
+            &model.layers,
+            &self.outputs,
+            self.mode,
+            &self.device,
+        );
+    }
+
+    /// The same extractor running on `device`: the parameters of the nodes it runs move
+    /// there, the others are never uploaded (extracting `conv1` leaves the classifier's
+    /// weights where they are). A needed parameter larger than the device's largest buffer is
+    /// [`ExtractError::LayerTooLarge`], found before anything moves.
+    pub fn to_device(mut self, device: &Device) -> Result<Self> {
+        let targets: Vec<_> = self.outputs.iter().map(|r| r.node).collect();
+        let needed = self.model.graph.needed_for(&targets);
+        let nodes = self.model.graph.nodes();
+        if let Some(limit) = max_buffer_bytes(device) {
+            for (i, layer) in self.model.layers.iter().enumerate() {
+                let Some(layer) = layer.as_ref().filter(|_| needed[i]) else {
+                    continue;
+                };
+                for (tensor, bytes) in tensor_bytes(layer) {
+                    if bytes > limit {
+                        return Err(ExtractError::LayerTooLarge {
+                            layer: nodes[i].name.clone(),
+                            tensor,
+                            bytes,
+                            limit,
+                        });
+                    }
+                }
+            }
+        }
+        for (layer, _) in self
+            .model
+            .layers
+            .iter_mut()
+            .zip(&needed)
+            .filter(|(_, n)| **n)
+        {
+            *layer = layer.take().map(|l| move_layer(l, device));
+        }
+        self.device = device.clone();
+        self.replan();
+        Ok(self)
     }
 
     /// The same extractor in `mode`. Eval mode folds BatchNorms into the convolutions before
     /// them where the convolution's own output is not requested; train mode cannot.
     pub fn with_mode(mut self, mode: Mode) -> Self {
         if mode != self.mode {
-            self.plan = Self::plan(&self.model, &self.outputs, mode);
             self.mode = mode;
+            self.replan();
         }
         self
     }
@@ -105,9 +155,10 @@ impl FeatureExtractor {
             .collect()
     }
 
-    /// The device holding the model's parameters, where inputs are moved before running.
+    /// The device holding the parameters of the nodes it runs, where inputs are moved before
+    /// running.
     pub fn device(&self) -> Option<Device> {
-        model_device(&self.model)
+        Some(self.device.clone())
     }
 
     /// Checks an input shape against the model without computing anything; returns the
@@ -159,9 +210,10 @@ impl FeatureExtractor {
             });
         }
         let shapes = self.infer_shapes(&dims)?;
-        let x = match self.device() {
-            Some(device) if x.device() != device => x.to_device(&device),
-            _ => x,
+        let x = if x.device() != self.device {
+            x.to_device(&self.device)
+        } else {
+            x
         };
         let values = execute(
             &self.plan,
@@ -194,6 +246,34 @@ fn model_device(model: &TracedModel) -> Option<Device> {
             Layer::BatchNorm(b) => b.gamma.device(),
             Layer::Linear(l) => l.weight.device(),
         })
+}
+
+/// Each parameter tensor of `layer` as `(name, float32 bytes)`.
+fn tensor_bytes(layer: &Layer) -> Vec<(&'static str, u64)> {
+    let bytes = |dims: &[usize]| 4 * dims.iter().product::<usize>() as u64;
+    match layer {
+        Layer::Conv2d(c) => {
+            let mut out = vec![("weight", bytes(&c.weight.dims()))];
+            out.extend(c.bias.as_ref().map(|b| ("bias", bytes(&b.dims()))));
+            out
+        }
+        Layer::BatchNorm(b) => vec![("weight", bytes(&b.gamma.dims()))],
+        Layer::Linear(l) => {
+            let mut out = vec![("weight", bytes(&l.weight.dims()))];
+            out.extend(l.bias.as_ref().map(|b| ("bias", bytes(&b.dims()))));
+            out
+        }
+    }
+}
+
+/// `layer` with its parameters on `device`.
+fn move_layer(layer: Layer, device: &Device) -> Layer {
+    use burn::module::Module;
+    match layer {
+        Layer::Conv2d(c) => Layer::Conv2d(c.to_device(device)),
+        Layer::BatchNorm(b) => Layer::BatchNorm(b.to_device(device)),
+        Layer::Linear(l) => Layer::Linear(l.to_device(device)),
+    }
 }
 
 /// Every parameter op has a layer of its kind: a [`featx_models::Tracer`] guarantees it, a

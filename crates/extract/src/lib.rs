@@ -18,7 +18,7 @@ mod plan;
 mod query;
 mod resolve;
 
-pub use device::{DeviceChoice, select_device, wgpu_adapter};
+pub use device::{DeviceChoice, max_buffer_bytes, select_device, wgpu_adapter};
 pub use error::{ExtractError, Result};
 pub use extractor::{FeatureExtractor, Mode};
 pub use feature::{Feature, Features, MAX_RANK};
