@@ -45,6 +45,15 @@ pub enum CliError {
     },
 }
 
+impl From<featx_output::OutputError> for CliError {
+    fn from(e: featx_output::OutputError) -> Self {
+        CliError::Output {
+            path: e.path().to_path_buf(),
+            reason: e.reason(),
+        }
+    }
+}
+
 impl CliError {
     /// 2 for bad usage or bad input, 1 for failures after the work was done, 3 for a dataset
     /// run that finished with some images failed.

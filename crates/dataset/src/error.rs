@@ -55,6 +55,12 @@ pub enum DatasetError {
     Extract(#[from] featx_extract::ExtractError),
 }
 
+impl From<featx_output::OutputError> for DatasetError {
+    fn from(e: featx_output::OutputError) -> Self {
+        output_error(e.path(), e.reason())
+    }
+}
+
 /// `Result` with [`DatasetError`].
 pub type Result<T> = std::result::Result<T, DatasetError>;
 

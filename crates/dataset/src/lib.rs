@@ -12,7 +12,6 @@
 mod error;
 mod listing;
 mod loader;
-mod output;
 mod part;
 mod pool;
 mod run;
@@ -20,10 +19,8 @@ mod stats;
 
 pub use error::{DatasetError, Result};
 pub use listing::{IMAGE_EXTENSIONS, Shard, is_collection, list_images, listing_digest};
-pub use output::{NamedTensor, feature_metadata, producer, safetensors_bytes, write_atomic};
 pub use part::{
     ListingSpec, Manifest, OutputFormat, OutputSpec, PreprocessSpec, Record, RunConfig, Status,
-    npy_file_name,
 };
 pub use pool::Pool;
 pub use run::{DatasetOptions, OutputSummary, Summary, extract_dataset};

@@ -7,17 +7,17 @@ use std::time::Instant;
 
 use burn::prelude::Device;
 use featx_extract::{FeatureExtractor, Mode};
-use featx_preprocess::{Preprocess, batch_tensor};
+use featx_output::{npy_file_name, producer};
+use featx_preprocess::{Preprocess, Preprocessed, batch_tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::error::{DatasetError, Result, output_error};
 use crate::listing::{Shard, listing_digest};
 use crate::loader::{self, BatchPlan, Item, LoadedBatch};
-use crate::output::{producer, write_atomic};
 use crate::part::{
     Layout, ListingSpec, Manifest, OutputFormat, OutputSpec, PartBuffer, PreprocessSpec, RunConfig,
-    Status, npy_file_name,
+    Status,
 };
 use crate::pool::Pool;
 use crate::stats::Stats;
@@ -215,7 +215,7 @@ pub fn extract_dataset(
     let summary = summarize(&run, &layout, &manifests, this_run);
     let path = layout.summary();
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| output_error(&path, e))?;
-    write_atomic(&path, &json)?;
+    layout.writer().bytes(&path, &json)?;
     Ok(summary)
 }
 
@@ -342,9 +342,10 @@ fn run_batch(
     let mut failed = 0;
     for loaded in batch.images {
         match loaded.result {
-            Ok((values, got)) if got == size => good.push((loaded.item, values)),
-            Ok((_, got)) => {
+            Ok(input) if input.size == size => good.push((loaded.item, input)),
+            Ok(input) => {
                 failed += 1;
+                let got = input.size;
                 part.failed(
                     &loaded.item,
                     format!(
@@ -362,8 +363,7 @@ fn run_batch(
     if good.is_empty() {
         return Ok(failed);
     }
-    let (items, values): (Vec<Item>, Vec<Vec<f32>>) = good.into_iter().unzip();
-    let inputs: Vec<(Vec<f32>, [usize; 2])> = values.into_iter().map(|v| (v, size)).collect();
+    let (items, inputs): (Vec<Item>, Vec<Preprocessed>) = good.into_iter().unzip();
     let tensor = batch_tensor(&inputs, device).map_err(|e| DatasetError::Options(e.to_string()))?;
     drop(inputs);
     let features = extractor.forward(tensor)?;
@@ -430,7 +430,8 @@ fn write_index(layout: &Layout, manifests: &[Manifest]) -> Result<()> {
         }
     }
     let bytes = csv.into_inner().map_err(|e| fail(&e))?;
-    write_atomic(&path, &bytes)
+    layout.writer().bytes(&path, &bytes)?;
+    Ok(())
 }
 
 /// What this invocation did, as opposed to what the output folder holds.

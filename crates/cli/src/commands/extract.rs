@@ -2,10 +2,10 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use featx_dataset::{
-    DatasetOptions, NamedTensor, OutputFormat, Pool, Shard, extract_dataset, feature_metadata,
-    is_collection, list_images, safetensors_bytes, write_atomic,
+    DatasetOptions, OutputFormat, Pool, Shard, extract_dataset, is_collection, list_images,
 };
 use featx_extract::{FeatureExtractor, ReturnNodes};
+use featx_output::{AtomicWriter, NamedTensor, feature_metadata};
 
 use crate::error::CliError;
 use crate::input::{PreprocessArgs, load_batch};
@@ -164,11 +164,7 @@ fn write_safetensors(
         .iter()
         .map(|r| (r.key.as_str(), r.node_name.as_str()));
     let metadata = feature_metadata(&extractor.model().name, nodes);
-    let bytes = safetensors_bytes(&tensors, metadata).map_err(|reason| CliError::Output {
-        path: out.to_path_buf(),
-        reason,
-    })?;
     // Written next to the destination and renamed, so a failure never leaves a partial file.
-    write_atomic(out, &bytes)?;
+    AtomicWriter::default().safetensors(out, &tensors, metadata)?;
     Ok(())
 }
