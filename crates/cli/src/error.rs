@@ -56,11 +56,11 @@ impl From<featx_output::OutputError> for CliError {
 
 impl CliError {
     /// 2 for bad usage or bad input, 1 for failures after the work was done, 3 for a dataset
-    /// run that finished with some images failed.
+    /// run that finished with some images failed, or a dataset not complete yet.
     pub fn exit_code(&self) -> u8 {
         use featx_dataset::DatasetError;
         match self {
-            CliError::Incomplete { .. } => 3,
+            CliError::Incomplete { .. } | CliError::Dataset(DatasetError::Incomplete { .. }) => 3,
             CliError::Output { .. } => 1,
             CliError::Dataset(DatasetError::Output { .. }) => 1,
             CliError::Extract(featx_extract::ExtractError::Internal { .. })

@@ -2,11 +2,12 @@
 //! folder of `.npy` files), then a small JSON manifest whose appearance commits the part.
 
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use featx_output::{AtomicWriter, NamedTensor, feature_metadata, producer};
 use serde::{Deserialize, Serialize};
 
+use crate::command::CommandLine;
 use crate::error::{DatasetError, Result, output_error};
 use crate::listing::Shard;
 use crate::loader::Item;
@@ -160,6 +161,10 @@ pub struct Manifest {
     pub records: Vec<Record>,
     /// Per-output statistics of the stored rows.
     pub stats: Vec<Stats>,
+    /// The command line that wrote it, from which `featx dataset status` derives the command
+    /// that finishes a shard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<CommandLine>,
 }
 
 /// File names of a run's outputs inside `--out`.
@@ -171,6 +176,14 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
+    /// The file names of `shard`'s run in `dir`.
+    pub fn new(dir: &Path, shard: Shard) -> Self {
+        Layout {
+            dir: dir.to_path_buf(),
+            prefix: shard.file_prefix(),
+        }
+    }
+
     fn stem(&self, part: usize) -> String {
         format!("{}part-{part:05}", self.prefix)
     }
@@ -226,27 +239,38 @@ impl Layout {
     /// The committed manifest of `part`, if any, checked against `run`.
     pub fn committed(&self, part: usize, run: &RunConfig) -> Result<Option<Manifest>> {
         let path = self.manifest(part);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(output_error(&path, e)),
+        let Some(manifest) = read_manifest(&path)? else {
+            return Ok(None);
         };
-        let conflict = |reason: String| DatasetError::Conflict {
-            path: path.clone(),
-            reason,
-        };
-        let manifest: Manifest = serde_json::from_str(&text)
-            .map_err(|e| conflict(format!("not a featx part manifest: {e}")))?;
-        if let Some(diff) = manifest.run.difference(run) {
-            return Err(conflict(diff));
+        if let Some(reason) = manifest.run.difference(run) {
+            return Err(DatasetError::Conflict { path, reason });
         }
         // A manifest whose data went missing is not a finished part: redo it.
-        let data_present = manifest
+        Ok(self.data_present(&manifest).then_some(manifest))
+    }
+
+    /// Whether the data file or folder `manifest` names is there.
+    pub fn data_present(&self, manifest: &Manifest) -> bool {
+        manifest
             .data
             .as_ref()
-            .is_none_or(|name| self.dir.join(name).exists());
-        Ok(data_present.then_some(manifest))
+            .is_none_or(|name| self.dir.join(name).exists())
     }
+}
+
+/// The part manifest at `path`; `None` when there is none.
+pub(crate) fn read_manifest(path: &Path) -> Result<Option<Manifest>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(output_error(path, e)),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| DatasetError::Conflict {
+            path: path.to_path_buf(),
+            reason: format!("not a featx part manifest: {e}"),
+        })
 }
 
 /// The rows of one part while it fills.
@@ -302,7 +326,12 @@ impl PartBuffer {
     }
 
     /// Writes the part's data, then its manifest; the manifest's rename is the commit.
-    pub fn commit(mut self, layout: &Layout, run: &RunConfig) -> Result<Manifest> {
+    pub fn commit(
+        mut self,
+        layout: &Layout,
+        run: &RunConfig,
+        command: Option<&CommandLine>,
+    ) -> Result<Manifest> {
         self.records.sort_by_key(|r| r.index);
         let data = (self.rows > 0)
             .then(|| self.write_data(layout, run))
@@ -316,6 +345,7 @@ impl PartBuffer {
             data,
             records: self.records,
             stats: self.stats,
+            command: command.cloned(),
         };
         let path = layout.manifest(self.part);
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| output_error(&path, e))?;
