@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -57,9 +58,9 @@ fn status(args: &StatusArgs) -> Result<(), CliError> {
                 path: "stdout".into(),
                 reason: e.to_string(),
             })?;
-            println!("{json}");
+            print_out(&format!("{json}\n"))?;
         }
-        Format::Text => print!("{}", status_text(&status)),
+        Format::Text => print_out(&status_text(&status))?,
     }
     if status.complete {
         Ok(())
@@ -83,7 +84,9 @@ fn status_text(status: &DatasetStatus) -> String {
         status.shards.len(),
         if status.shards.len() == 1 { "" } else { "s" },
     );
-    text += "shard     state    parts        images      done    failed   missing  summary\n";
+    text += &table_line(
+        "shard", "state", "parts", "images", "done", "failed", "missing", "summary",
+    );
     for s in &status.shards {
         text += &shard_line(s);
     }
@@ -127,22 +130,50 @@ fn shard_line(s: &ShardStatus) -> String {
     } else {
         format!("{}/{}", s.shard.index, s.shard.count)
     };
-    format!(
-        "{name:<9} {:<8} {:>12} {:>9} {:>9} {:>9} {:>9}  {}\n",
-        s.state.to_string(),
-        format!("{}/{}", s.committed_parts, s.parts),
-        s.images,
-        s.done,
-        s.failed,
-        s.missing,
+    table_line(
+        &name,
+        &s.state.to_string(),
+        &format!("{}/{}", s.committed_parts, s.parts),
+        &s.images.to_string(),
+        &s.done.to_string(),
+        &s.failed.to_string(),
+        &s.missing.to_string(),
         if s.finished { "yes" } else { "no" },
     )
 }
 
+/// One line of the shard table: names left-aligned, numbers right-aligned.
+#[allow(clippy::too_many_arguments)]
+fn table_line(
+    shard: &str,
+    state: &str,
+    parts: &str,
+    images: &str,
+    done: &str,
+    failed: &str,
+    missing: &str,
+    summary: &str,
+) -> String {
+    format!(
+        "{shard:<9} {state:<8} {parts:>11} {images:>9} {done:>9} {failed:>9} {missing:>9}  {summary}\n"
+    )
+}
+
+/// Writes `text` to stdout; a reader that stopped early (`| head`) ends the output quietly.
+fn print_out(text: &str) -> Result<(), CliError> {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Output {
+            path: "stdout".into(),
+            reason: e.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn merge(args: &MergeArgs) -> Result<(), CliError> {
     let summary = merge_dataset(&args.dir)?;
-    println!(
-        "merged {} shard{} of {}: {} images ({} ok, {} failed) in {} parts; {} and {}",
+    print_out(&format!(
+        "merged {} shard{} of {}: {} images ({} ok, {} failed) in {} parts; {} and {}\n",
         summary.merged_shards.unwrap_or(1),
         if summary.merged_shards == Some(1) {
             ""
@@ -156,6 +187,5 @@ fn merge(args: &MergeArgs) -> Result<(), CliError> {
         summary.parts,
         args.dir.join(&summary.index).display(),
         args.dir.join("summary.json").display(),
-    );
-    Ok(())
+    ))
 }
