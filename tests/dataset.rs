@@ -11,18 +11,15 @@ use std::time::{Duration, Instant};
 use featx::burn::prelude::Device;
 use featx::models::ResNetConfig;
 use serde_json::Value;
-use support::{featx, read_safetensors, stderr, write_generated_weights};
+use support::{
+    CORRUPT_IMAGES, Row, featx, python, read_index, read_safetensors, stderr,
+    write_generated_weights, write_image_folder,
+};
 
 /// Small inputs keep the runs quick: ResNet18 works at 32x32 (layer4 is 1x1 there).
 const PRE: [&str; 4] = ["--resize", "32", "--crop", "32"];
 const GOOD: usize = 240;
-const CORRUPT: [&str; 5] = [
-    "b/truncated.jpg",
-    "b/text.png",
-    "c/empty.jpg",
-    "c/garbage.webp",
-    "a/zz-bad-crc.png",
-];
+const CORRUPT: [&str; 5] = CORRUPT_IMAGES;
 
 /// A generated dataset: `GOOD` small PNG/JPEG images of varied sizes in three folders, plus
 /// the corrupt files of `CORRUPT`, and ResNet18 weights.
@@ -34,41 +31,7 @@ struct Dataset {
 impl Dataset {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let images = dir.path().join("images");
-        for sub in ["a", "b", "c"] {
-            std::fs::create_dir_all(images.join(sub)).unwrap();
-        }
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        };
-        for i in 0..GOOD {
-            let (w, h) = (24 + (next() % 40) as u32, 24 + (next() % 40) as u32);
-            let seed = next();
-            let img = image::RgbImage::from_fn(w, h, |x, y| {
-                let v = seed
-                    .wrapping_add((x * 31 + y * 17) as u64)
-                    .wrapping_mul(0x2545_f491);
-                image::Rgb([(v >> 8) as u8, (v >> 24) as u8, ((x * 255) / w) as u8])
-            });
-            let sub = ["a", "b", "c"][i % 3];
-            let ext = if i % 2 == 0 { "png" } else { "jpg" };
-            img.save(images.join(format!("{sub}/img-{i:04}.{ext}")))
-                .unwrap();
-        }
-        let jpeg = std::fs::read(images.join("b/img-0001.jpg")).unwrap();
-        std::fs::write(images.join(CORRUPT[0]), &jpeg[..jpeg.len() / 2]).unwrap();
-        std::fs::write(images.join(CORRUPT[1]), "not a picture").unwrap();
-        std::fs::write(images.join(CORRUPT[2]), "").unwrap();
-        std::fs::write(images.join(CORRUPT[3]), [0u8, 1, 2, 3, 4, 5, 6, 7]).unwrap();
-        let mut png = std::fs::read(images.join("a/img-0000.png")).unwrap();
-        let mid = png.len() / 2;
-        png[mid..mid + 16].fill(0xAB);
-        std::fs::write(images.join(CORRUPT[4]), png).unwrap();
+        write_image_folder(&dir.path().join("images"), GOOD);
         let weights = write_generated_weights(
             &ResNetConfig::resnet18(1000).init(&Device::flex()),
             dir.path(),
@@ -123,37 +86,6 @@ impl Dataset {
         let args = self.args_sized(pre, input, out, extra);
         featx(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
-}
-
-/// One index.csv line.
-#[derive(Debug, Clone, PartialEq)]
-struct Row {
-    index: usize,
-    path: String,
-    status: String,
-    file: String,
-    row: Option<usize>,
-    error: String,
-}
-
-fn read_index(path: &Path) -> Vec<Row> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("index,path,status,file,row,error"));
-    lines
-        .map(|l| {
-            // Paths here have no commas or quotes; errors may have commas and come quoted last.
-            let f: Vec<&str> = l.splitn(6, ',').collect();
-            Row {
-                index: f[0].parse().unwrap(),
-                path: f[1].into(),
-                status: f[2].into(),
-                file: f[3].into(),
-                row: f[4].parse().ok(),
-                error: f[5].trim_matches('"').into(),
-            }
-        })
-        .collect()
 }
 
 /// Every stored row of a run, by image path: output key -> values.
@@ -530,24 +462,6 @@ fn globs_npy_parts_and_usage_errors() {
         &["--nodes", "fc", "--crop", "0"],
     );
     assert_usage_error(&no_crop, "--crop");
-}
-
-/// The Python interpreter with numpy and safetensors: `FEATX_PYTHON`, else `python3`.
-fn python() -> Option<String> {
-    let python = std::env::var("FEATX_PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&python)
-        .args(["-c", "import numpy, safetensors"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(python);
-    }
-    assert!(
-        std::env::var_os("FEATX_REQUIRE_PYTHON").is_none(),
-        "FEATX_REQUIRE_PYTHON is set but {python} cannot import numpy and safetensors"
-    );
-    eprintln!("SKIPPED: {python} has no numpy/safetensors (set FEATX_PYTHON)");
-    None
 }
 
 #[test]

@@ -68,11 +68,12 @@ fn layer1_of_hot_spot() -> (Vec<f32>, Vec<usize>, RgbImage) {
     let model = ResNetConfig::resnet18(1000).init(&device);
     let extractor = create_feature_extractor(&model, ["layer1"]).unwrap();
     let pre = Preprocess::imagenet();
-    let (crop, values) = pre.apply(&hot_spot_image()).unwrap();
-    let x = batch_tensor(&[(values, [224, 224])], &device).unwrap();
+    let input = pre.apply(&hot_spot_image()).unwrap();
+    assert_eq!(input.size, [224, 224]);
+    let x = batch_tensor(std::slice::from_ref(&input), &device).unwrap();
     let out = extractor.forward(x).unwrap();
     let feature: &Feature = out.get("layer1").unwrap();
-    (feature.to_vec_f32().unwrap(), feature.dims(), crop)
+    (feature.to_vec_f32().unwrap(), feature.dims(), input.image)
 }
 
 #[test]

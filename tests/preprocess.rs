@@ -38,7 +38,13 @@ fn crops_and_tensors_match_pil_and_torchvision() {
             ],
             "{name}: resized size"
         );
-        let (crop, values) = pre.apply(&image).unwrap();
+        let input = pre.apply(&image).unwrap();
+        let (crop, values) = (&input.image, &input.values);
+        assert_eq!(
+            input.size,
+            [crop.height() as usize, crop.width() as usize],
+            "{name}"
+        );
         let pil = image::open(fixture(&format!(
             "images/{}_crop.png",
             name.replace('.', "_")
@@ -154,7 +160,11 @@ fn images_smaller_than_the_crop_are_rejected() {
     }
     // With the default Resize(256) the same image is upscaled and cropped.
     assert_eq!(
-        Preprocess::imagenet().apply(&small).unwrap().0.dimensions(),
+        Preprocess::imagenet()
+            .apply(&small)
+            .unwrap()
+            .image
+            .dimensions(),
         (224, 224)
     );
 }

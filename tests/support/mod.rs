@@ -323,3 +323,103 @@ pub fn read_safetensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
+
+/// The broken files [`write_image_folder`] adds: a JPEG cut in half, text, an empty file,
+/// garbage bytes, a PNG with a corrupted chunk.
+pub const CORRUPT_IMAGES: [&str; 5] = [
+    "b/truncated.jpg",
+    "b/text.png",
+    "c/empty.jpg",
+    "c/garbage.webp",
+    "a/zz-bad-crc.png",
+];
+
+/// Writes `good` (at least 2) small PNG/JPEG images of varied sizes into `images/{a,b,c}`,
+/// deterministically, plus the broken files of [`CORRUPT_IMAGES`].
+pub fn write_image_folder(images: &Path, good: usize) {
+    for sub in ["a", "b", "c"] {
+        std::fs::create_dir_all(images.join(sub)).unwrap();
+    }
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    for i in 0..good {
+        let (w, h) = (24 + (next() % 40) as u32, 24 + (next() % 40) as u32);
+        let seed = next();
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            let v = seed
+                .wrapping_add((x * 31 + y * 17) as u64)
+                .wrapping_mul(0x2545_f491);
+            image::Rgb([(v >> 8) as u8, (v >> 24) as u8, ((x * 255) / w) as u8])
+        });
+        let sub = ["a", "b", "c"][i % 3];
+        let ext = if i % 2 == 0 { "png" } else { "jpg" };
+        img.save(images.join(format!("{sub}/img-{i:04}.{ext}")))
+            .unwrap();
+    }
+    let jpeg = std::fs::read(images.join("b/img-0001.jpg")).unwrap();
+    std::fs::write(images.join(CORRUPT_IMAGES[0]), &jpeg[..jpeg.len() / 2]).unwrap();
+    std::fs::write(images.join(CORRUPT_IMAGES[1]), "not a picture").unwrap();
+    std::fs::write(images.join(CORRUPT_IMAGES[2]), "").unwrap();
+    std::fs::write(images.join(CORRUPT_IMAGES[3]), [0u8, 1, 2, 3, 4, 5, 6, 7]).unwrap();
+    let mut png = std::fs::read(images.join("a/img-0000.png")).unwrap();
+    let mid = png.len() / 2;
+    png[mid..mid + 16].fill(0xAB);
+    std::fs::write(images.join(CORRUPT_IMAGES[4]), png).unwrap();
+}
+
+/// The Python interpreter with numpy and safetensors: `FEATX_PYTHON`, else `python3`; `None`
+/// (the caller skips) without them, unless `FEATX_REQUIRE_PYTHON` is set.
+pub fn python() -> Option<String> {
+    let python = std::env::var("FEATX_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python)
+        .args(["-c", "import numpy, safetensors"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(python);
+    }
+    assert!(
+        std::env::var_os("FEATX_REQUIRE_PYTHON").is_none(),
+        "FEATX_REQUIRE_PYTHON is set but {python} cannot import numpy and safetensors"
+    );
+    eprintln!("SKIPPED: {python} has no numpy/safetensors (set FEATX_PYTHON)");
+    None
+}
+
+/// One index.csv line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub index: usize,
+    pub path: String,
+    pub status: String,
+    pub file: String,
+    pub row: Option<usize>,
+    pub error: String,
+}
+
+/// A dataset run's `index.csv` (the header checked).
+pub fn read_index(path: &Path) -> Vec<Row> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("index,path,status,file,row,error"));
+    lines
+        .map(|l| {
+            // Paths here have no commas or quotes; errors may have commas and come quoted last.
+            let f: Vec<&str> = l.splitn(6, ',').collect();
+            Row {
+                index: f[0].parse().unwrap(),
+                path: f[1].into(),
+                status: f[2].into(),
+                file: f[3].into(),
+                row: f[4].parse().ok(),
+                error: f[5].trim_matches('"').into(),
+            }
+        })
+        .collect()
+}

@@ -58,16 +58,25 @@ pub enum CliError {
     },
 }
 
+impl From<featx_output::OutputError> for CliError {
+    fn from(e: featx_output::OutputError) -> Self {
+        CliError::Output {
+            path: e.path().to_path_buf(),
+            reason: e.reason(),
+        }
+    }
+}
+
 impl CliError {
     /// 2 for bad usage or bad input (nothing was computed or written), 1 for a failure after
     /// the input was accepted (the device, a bug, writing the results), 3 for a dataset run
-    /// that finished with some images failed.
+    /// that finished with some images failed, or a dataset folder not complete yet.
     pub fn exit_code(&self) -> u8 {
         use featx_dataset::DatasetError;
         use featx_extract::ExtractError;
         use featx_viz::VizError;
         match self {
-            CliError::Incomplete { .. } => 3,
+            CliError::Incomplete { .. } | CliError::Dataset(DatasetError::Incomplete { .. }) => 3,
             CliError::Output { .. }
             | CliError::Device(_)
             | CliError::Graph(_)

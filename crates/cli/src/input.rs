@@ -75,18 +75,12 @@ pub fn load_batch(
                 });
             }
             let mut items = Vec::with_capacity(many.len());
-            let mut images = Vec::with_capacity(many.len());
             for path in many {
                 let fail = |e: featx_preprocess::PreprocessError| CliError::Input {
                     path: path.clone(),
                     reason: e.to_string(),
                 };
-                let (cropped, values) = pre.apply(&load_rgb(path).map_err(fail)?).map_err(fail)?;
-                items.push((
-                    values,
-                    [cropped.height() as usize, cropped.width() as usize],
-                ));
-                images.push(cropped);
+                items.push(pre.apply(&load_rgb(path).map_err(fail)?).map_err(fail)?);
             }
             let tensor = batch_tensor(&items, device).map_err(|e| CliError::Input {
                 path: many[0].clone(),
@@ -94,6 +88,7 @@ pub fn load_batch(
             })?;
             let shape = tensor.dims().to_vec();
             extractor.check_input(&shape)?;
+            let images = items.into_iter().map(|p| p.image).collect();
             return Ok(Batch { tensor, images });
         }
     };

@@ -4,7 +4,8 @@
 //!
 //! Exit codes: 0 success, 1 a failure after the input was accepted (the device, writing the
 //! results, a bug), 2 bad usage or bad input (unknown node, unreadable input or weights, wrong
-//! shapes), 3 a dataset run that finished but could not use some images (listed in its index).
+//! shapes), 3 a dataset run that finished but could not use some images (listed in its index),
+//! or a dataset folder that is not complete yet (`featx dataset status`, `featx dataset merge`).
 
 mod commands;
 mod error;
@@ -33,6 +34,9 @@ enum Command {
     /// Run a model on an input and save chosen nodes' outputs as .safetensors; over a folder,
     /// glob or list of images, write resumable, shardable parts with an index and a summary.
     Extract(commands::extract::ExtractArgs),
+    /// Check how complete a (sharded) dataset folder is, and merge its shards into one index
+    /// and summary.
+    Dataset(commands::dataset::DatasetArgs),
     /// Draw chosen nodes' outputs for an image as PNG pictures.
     Viz(commands::viz::VizArgs),
     /// Describe a weights file (tensors, which model it fits) and the download cache.
@@ -48,6 +52,7 @@ pub fn main() -> ExitCode {
     let result: Result<(), CliError> = match cli.command {
         Command::Nodes(args) => commands::nodes::run(&args),
         Command::Extract(args) => commands::extract::run(&args),
+        Command::Dataset(args) => commands::dataset::run(&args),
         Command::Viz(args) => commands::viz::run(&args),
         Command::Weights(args) => commands::weights::run(&args),
         Command::Bench(args) => commands::bench::run(&args),

@@ -6,25 +6,39 @@
 //! rows go into parts (one `.safetensors` file, or a folder of `.npy` files, per part); a part is
 //! committed by its manifest, written last and atomically, so an interrupted run resumes at the
 //! first uncommitted part without losing or repeating a row. `--shard I/N` ([`Shard`]) gives
-//! each of N processes a contiguous slice. Each run ends with an `index.csv` (image, status,
-//! file, row) and a `summary.json` (shapes, statistics, counts, throughput).
+//! each of N processes a contiguous slice; `--shard auto` ([`ShardSpec`]) reads I and N from a
+//! Kubernetes Indexed Job or a Slurm job array. Each run ends with an `index.csv` (image,
+//! status, file, row) and a `summary.json` (shapes, statistics, counts, throughput).
+//!
+//! A folder of shards is read as one dataset: [`dataset_status`] says what is done, missing or
+//! failed and which commands finish it; [`merge_dataset`] writes one index and one summary for
+//! the whole list, statistics combined exactly.
 
+mod command;
 mod error;
+mod folder;
 mod listing;
 mod loader;
-mod output;
+mod merge;
 mod part;
 mod pool;
 mod run;
+mod scheduler;
 mod stats;
+mod status;
 
+pub use command::CommandLine;
 pub use error::{DatasetError, Result};
 pub use listing::{IMAGE_EXTENSIONS, Shard, is_collection, list_images, listing_digest};
-pub use output::{NamedTensor, feature_metadata, producer, safetensors_bytes, write_atomic};
+pub use merge::merge_dataset;
 pub use part::{
     ListingSpec, Manifest, OutputFormat, OutputSpec, PreprocessSpec, Record, RunConfig, Status,
-    npy_file_name,
 };
 pub use pool::Pool;
 pub use run::{DatasetOptions, OutputSummary, Summary, extract_dataset};
+pub use scheduler::{
+    KUBERNETES_INDEX, KUBERNETES_SHARDS, SLURM_TASK_COUNT, SLURM_TASK_ID, SLURM_TASK_MAX,
+    SLURM_TASK_MIN, SLURM_TASK_STEP, ShardSource, ShardSpec,
+};
 pub use stats::Stats;
+pub use status::{DatasetStatus, Finish, ShardState, ShardStatus, dataset_status};

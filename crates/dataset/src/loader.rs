@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
-use featx_preprocess::{Preprocess, load_rgb};
+use featx_preprocess::{Preprocess, Preprocessed, load_rgb};
 
 /// An image to load: its place in the whole listing and its path.
 #[derive(Debug, Clone)]
@@ -21,10 +21,10 @@ pub(crate) struct BatchPlan {
     pub items: Vec<Item>,
 }
 
-/// A loaded image: normalised `[3, H, W]` values and `[H, W]`, or why it could not be used.
+/// A loaded image, preprocessed, or why it could not be used.
 pub(crate) struct Loaded {
     pub item: Item,
-    pub result: std::result::Result<(Vec<f32>, [usize; 2]), String>,
+    pub result: std::result::Result<Preprocessed, String>,
 }
 
 /// A batch in the order it was planned.
@@ -107,11 +107,7 @@ fn load_one(item: Item, pre: &Preprocess) -> Loaded {
     // not the run.
     let result = catch_unwind(AssertUnwindSafe(|| {
         let image = load_rgb(&item.path).map_err(|e| e.to_string())?;
-        let (cropped, values) = pre.apply(&image).map_err(|e| e.to_string())?;
-        Ok((
-            values,
-            [cropped.height() as usize, cropped.width() as usize],
-        ))
+        pre.apply(&image).map_err(|e| e.to_string())
     }))
     .unwrap_or_else(|_| Err("the image decoder panicked on this file".into()));
     Loaded { item, result }

@@ -4,15 +4,13 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use featx_output::{AtomicWriter, NamedTensor, feature_metadata, producer};
 use serde::{Deserialize, Serialize};
 
+use crate::command::CommandLine;
 use crate::error::{DatasetError, Result, output_error};
 use crate::listing::Shard;
 use crate::loader::Item;
-use crate::output::{
-    NamedTensor, TEMP_PREFIX, feature_metadata, npy_bytes, producer, safetensors_bytes,
-    write_atomic_with_prefix,
-};
 use crate::pool::Pool;
 use crate::stats::Stats;
 
@@ -163,6 +161,10 @@ pub struct Manifest {
     pub records: Vec<Record>,
     /// Per-output statistics of the stored rows.
     pub stats: Vec<Stats>,
+    /// The command line that wrote it, from which `featx dataset status` derives the command
+    /// that finishes a shard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<CommandLine>,
 }
 
 /// File names of a run's outputs inside `--out`.
@@ -174,6 +176,14 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
+    /// The file names of `shard`'s run in `dir`.
+    pub fn new(dir: &Path, shard: Shard) -> Self {
+        Layout {
+            dir: dir.to_path_buf(),
+            prefix: shard.file_prefix(),
+        }
+    }
+
     fn stem(&self, part: usize) -> String {
         format!("{}part-{part:05}", self.prefix)
     }
@@ -197,20 +207,22 @@ impl Layout {
         self.dir.join(format!("{}summary.json", self.prefix))
     }
 
-    /// Prefix of this run's temporary files: another shard's are left alone.
-    pub fn temp_prefix(&self) -> String {
-        format!("{TEMP_PREFIX}{}", self.prefix)
+    /// Writes this run's files; its temporary names carry the shard prefix, so that another
+    /// shard's are left alone.
+    pub fn writer(&self) -> AtomicWriter {
+        AtomicWriter::tagged(&self.prefix)
     }
 
     /// Removes temporary files an interrupted run of this shard left behind.
     pub fn remove_leftovers(&self) -> Result<()> {
-        let prefix = self.temp_prefix();
+        let writer = self.writer();
+        let prefix = writer.temp_prefix();
         let entries = std::fs::read_dir(&self.dir).map_err(|e| output_error(&self.dir, e))?;
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             // With no shard prefix, ours is a prefix of every shard's: leave theirs alone.
-            let rest = name.strip_prefix(&prefix);
+            let rest = name.strip_prefix(prefix);
             if rest.is_some_and(|r| !self.prefix.is_empty() || !r.starts_with("shard-")) {
                 let path = entry.path();
                 let removed = if path.is_dir() {
@@ -227,27 +239,38 @@ impl Layout {
     /// The committed manifest of `part`, if any, checked against `run`.
     pub fn committed(&self, part: usize, run: &RunConfig) -> Result<Option<Manifest>> {
         let path = self.manifest(part);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(output_error(&path, e)),
+        let Some(manifest) = read_manifest(&path)? else {
+            return Ok(None);
         };
-        let conflict = |reason: String| DatasetError::Conflict {
-            path: path.clone(),
-            reason,
-        };
-        let manifest: Manifest = serde_json::from_str(&text)
-            .map_err(|e| conflict(format!("not a featx part manifest: {e}")))?;
-        if let Some(diff) = manifest.run.difference(run) {
-            return Err(conflict(diff));
+        if let Some(reason) = manifest.run.difference(run) {
+            return Err(DatasetError::Conflict { path, reason });
         }
         // A manifest whose data went missing is not a finished part: redo it.
-        let data_present = manifest
+        Ok(self.data_present(&manifest).then_some(manifest))
+    }
+
+    /// Whether the data file or folder `manifest` names is there.
+    pub fn data_present(&self, manifest: &Manifest) -> bool {
+        manifest
             .data
             .as_ref()
-            .is_none_or(|name| self.dir.join(name).exists());
-        Ok(data_present.then_some(manifest))
+            .is_none_or(|name| self.dir.join(name).exists())
     }
+}
+
+/// The part manifest at `path`; `None` when there is none.
+pub(crate) fn read_manifest(path: &Path) -> Result<Option<Manifest>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(output_error(path, e)),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| DatasetError::Conflict {
+            path: path.to_path_buf(),
+            reason: format!("not a featx part manifest: {e}"),
+        })
 }
 
 /// The rows of one part while it fills.
@@ -303,7 +326,12 @@ impl PartBuffer {
     }
 
     /// Writes the part's data, then its manifest; the manifest's rename is the commit.
-    pub fn commit(mut self, layout: &Layout, run: &RunConfig) -> Result<Manifest> {
+    pub fn commit(
+        mut self,
+        layout: &Layout,
+        run: &RunConfig,
+        command: Option<&CommandLine>,
+    ) -> Result<Manifest> {
         self.records.sort_by_key(|r| r.index);
         let data = (self.rows > 0)
             .then(|| self.write_data(layout, run))
@@ -317,10 +345,11 @@ impl PartBuffer {
             data,
             records: self.records,
             stats: self.stats,
+            command: command.cloned(),
         };
         let path = layout.manifest(self.part);
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| output_error(&path, e))?;
-        write_atomic_with_prefix(&path, &json, &layout.temp_prefix())?;
+        layout.writer().bytes(&path, &json)?;
         Ok(manifest)
     }
 
@@ -332,76 +361,30 @@ impl PartBuffer {
             .iter()
             .map(|o| [vec![self.rows], o.row_shape.clone()].concat())
             .collect();
+        let tensors: Vec<NamedTensor> = run
+            .outputs
+            .iter()
+            .zip(shapes)
+            .zip(&self.values)
+            .map(|((o, shape), values)| NamedTensor {
+                name: &o.key,
+                shape,
+                values,
+            })
+            .collect();
+        let writer = layout.writer();
         match run.format {
             OutputFormat::Safetensors => {
-                let tensors: Vec<NamedTensor> = run
-                    .outputs
-                    .iter()
-                    .zip(&shapes)
-                    .zip(&self.values)
-                    .map(|((o, shape), values)| NamedTensor {
-                        name: &o.key,
-                        shape: shape.clone(),
-                        values,
-                    })
-                    .collect();
                 let nodes = run
                     .outputs
                     .iter()
                     .map(|o| (o.key.as_str(), o.node.as_str()));
                 let mut metadata = feature_metadata(&run.model, nodes);
                 metadata.insert("part".into(), self.part.to_string());
-                let bytes =
-                    safetensors_bytes(&tensors, metadata).map_err(|e| output_error(&path, e))?;
-                write_atomic_with_prefix(&path, &bytes, &layout.temp_prefix())?;
+                writer.safetensors(&path, &tensors, metadata)?;
             }
-            OutputFormat::Npy => self.write_npy_folder(layout, &path, run, &shapes)?,
+            OutputFormat::Npy => writer.npy_folder(&path, &tensors)?,
         }
         Ok(name)
     }
-
-    fn write_npy_folder(
-        &self,
-        layout: &Layout,
-        path: &Path,
-        run: &RunConfig,
-        shapes: &[Vec<usize>],
-    ) -> Result<()> {
-        let fail = |e: std::io::Error| output_error(path, e);
-        let tmp = tempfile::Builder::new()
-            .prefix(&layout.temp_prefix())
-            .tempdir_in(&layout.dir)
-            .map_err(fail)?;
-        for ((o, shape), values) in run.outputs.iter().zip(shapes).zip(&self.values) {
-            let bytes = npy_bytes(shape, values).map_err(fail)?;
-            std::fs::write(tmp.path().join(npy_file_name(&o.key)), bytes).map_err(fail)?;
-        }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
-                .map_err(fail)?;
-        }
-        // A folder left by a run that died before its manifest is replaced whole.
-        if path.exists() {
-            std::fs::remove_dir_all(path).map_err(fail)?;
-        }
-        std::fs::rename(tmp.keep(), path).map_err(fail)?;
-        Ok(())
-    }
-}
-
-/// The `.npy` file name of output `key`: characters outside `[A-Za-z0-9._-]` become `_`.
-pub fn npy_file_name(key: &str) -> String {
-    let stem: String = key
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{stem}.npy")
 }

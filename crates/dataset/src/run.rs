@@ -7,17 +7,18 @@ use std::time::Instant;
 
 use burn::prelude::Device;
 use featx_extract::{ExtractError, FeatureExtractor, Mode};
-use featx_preprocess::{Preprocess, batch_tensor};
+use featx_output::{npy_file_name, producer};
+use featx_preprocess::{Preprocess, Preprocessed, batch_tensor};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::command::CommandLine;
 use crate::error::{DatasetError, Result, output_error};
 use crate::listing::{Shard, listing_digest};
 use crate::loader::{self, BatchPlan, Item, LoadedBatch};
-use crate::output::{producer, write_atomic};
 use crate::part::{
     Layout, ListingSpec, Manifest, OutputFormat, OutputSpec, PartBuffer, PreprocessSpec, RunConfig,
-    Status, npy_file_name,
+    Status,
 };
 use crate::pool::Pool;
 use crate::stats::Stats;
@@ -43,6 +44,9 @@ pub struct DatasetOptions {
     pub preprocess: Preprocess,
     /// Where the weights came from, recorded with the run (a path, `random`, ...).
     pub weights: String,
+    /// The command line that started the run, recorded with each part so that `featx dataset
+    /// status` can say how to finish an interrupted shard.
+    pub command: Option<CommandLine>,
 }
 
 impl Default for DatasetOptions {
@@ -57,12 +61,13 @@ impl Default for DatasetOptions {
             progress: false,
             preprocess: Preprocess::imagenet(),
             weights: String::new(),
+            command: None,
         }
     }
 }
 
 /// Statistics of one stored output over the run's rows.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutputSummary {
     /// Stored key.
     pub key: String,
@@ -80,10 +85,21 @@ pub struct OutputSummary {
     pub std: f64,
     /// NaN and infinite values.
     pub nonfinite: u64,
+    /// Finite values: with `sum` and `sum_squares`, what summaries of shards combine exactly
+    /// (mean and std alone would not).
+    #[serde(default)]
+    pub count: u64,
+    /// Sum of the finite values.
+    #[serde(default)]
+    pub sum: f64,
+    /// Sum of squares of the finite values.
+    #[serde(default)]
+    pub sum_squares: f64,
 }
 
-/// What a run did, also written as `summary.json`.
-#[derive(Debug, Clone, Serialize)]
+/// What a run did, also written as `summary.json` (by `featx dataset merge`, for the shards of
+/// a run together).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     /// The featx version.
     pub producer: String,
@@ -125,6 +141,14 @@ pub struct Summary {
     pub index: String,
     /// The part data files or folders, in order.
     pub files: Vec<String>,
+    /// For a merged dataset: how many shards it combines. Its timing fields then describe the
+    /// shards' last runs together (images computed by all, the longest time, the images over
+    /// that time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_shards: Option<usize>,
+    /// The command line of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<CommandLine>,
 }
 
 /// Parts keep near this many bytes when `--part-size` is not given.
@@ -154,10 +178,7 @@ pub fn extract_dataset(
     let started = Instant::now();
     let run = run_config(extractor, images, options)?;
     std::fs::create_dir_all(out).map_err(|e| output_error(out, e))?;
-    let layout = Layout {
-        dir: out.to_path_buf(),
-        prefix: options.shard.file_prefix(),
-    };
+    let layout = Layout::new(out, options.shard);
     layout.remove_leftovers()?;
 
     let shard = options.shard.range(images.len());
@@ -183,7 +204,7 @@ pub fn extract_dataset(
                 && let Some(done) = filling.take()
             {
                 let k = done.part();
-                manifests[k] = Some(done.commit(&layout, &run)?);
+                manifests[k] = Some(done.commit(&layout, &run, options.command.as_ref())?);
             }
             let part = filling.get_or_insert_with(|| {
                 PartBuffer::new(batch.part, parts[batch.part].clone(), run.outputs.len())
@@ -195,7 +216,7 @@ pub fn extract_dataset(
         }
         if let Some(done) = filling.take() {
             let k = done.part();
-            manifests[k] = Some(done.commit(&layout, &run)?);
+            manifests[k] = Some(done.commit(&layout, &run, options.command.as_ref())?);
         }
         Ok(())
     })();
@@ -211,11 +232,12 @@ pub fn extract_dataset(
         resumed_parts,
         processed,
         elapsed_s: started.elapsed().as_secs_f64(),
+        command: options.command.clone(),
     };
     let summary = summarize(&run, &layout, &manifests, this_run);
     let path = layout.summary();
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| output_error(&path, e))?;
-    write_atomic(&path, &json)?;
+    layout.writer().bytes(&path, &json)?;
     Ok(summary)
 }
 
@@ -297,7 +319,7 @@ fn run_config(
     })
 }
 
-fn part_ranges(shard: Range<usize>, part_size: usize) -> Vec<Range<usize>> {
+pub(crate) fn part_ranges(shard: Range<usize>, part_size: usize) -> Vec<Range<usize>> {
     (shard.start..shard.end)
         .step_by(part_size)
         .map(|s| s..(s + part_size).min(shard.end))
@@ -342,9 +364,10 @@ fn run_batch(
     let mut failed = 0;
     for loaded in batch.images {
         match loaded.result {
-            Ok((values, got)) if got == size => good.push((loaded.item, values)),
-            Ok((_, got)) => {
+            Ok(input) if input.size == size => good.push((loaded.item, input)),
+            Ok(input) => {
                 failed += 1;
+                let got = input.size;
                 part.failed(
                     &loaded.item,
                     format!(
@@ -362,8 +385,7 @@ fn run_batch(
     if good.is_empty() {
         return Ok(failed);
     }
-    let (items, values): (Vec<Item>, Vec<Vec<f32>>) = good.into_iter().unzip();
-    let inputs: Vec<(Vec<f32>, [usize; 2])> = values.into_iter().map(|v| (v, size)).collect();
+    let (items, inputs): (Vec<Item>, Vec<Preprocessed>) = good.into_iter().unzip();
     let tensor = batch_tensor(&inputs, device).map_err(|e| DatasetError::Options(e.to_string()))?;
     drop(inputs);
     let features = extractor.forward(tensor)?;
@@ -402,7 +424,7 @@ fn progress_bar(enabled: bool, total: usize, done: usize) -> ProgressBar {
     bar
 }
 
-fn write_index(layout: &Layout, manifests: &[Manifest]) -> Result<()> {
+pub(crate) fn write_index(layout: &Layout, manifests: &[Manifest]) -> Result<()> {
     let path = layout.index();
     let fail = |e: &dyn std::fmt::Display| output_error(&path, e.to_string());
     let mut csv = csv::Writer::from_writer(Vec::new());
@@ -430,18 +452,21 @@ fn write_index(layout: &Layout, manifests: &[Manifest]) -> Result<()> {
         }
     }
     let bytes = csv.into_inner().map_err(|e| fail(&e))?;
-    write_atomic(&path, &bytes)
+    layout.writer().bytes(&path, &bytes)?;
+    Ok(())
 }
 
 /// What this invocation did, as opposed to what the output folder holds.
-struct Invocation {
-    batch_size: usize,
-    resumed_parts: usize,
-    processed: usize,
-    elapsed_s: f64,
+pub(crate) struct Invocation {
+    pub batch_size: usize,
+    pub resumed_parts: usize,
+    pub processed: usize,
+    pub elapsed_s: f64,
+    pub command: Option<CommandLine>,
 }
 
-fn summarize(
+/// The summary of `manifests` (in list order), their statistics combined part by part.
+pub(crate) fn summarize(
     run: &RunConfig,
     layout: &Layout,
     manifests: &[Manifest],
@@ -469,6 +494,9 @@ fn summarize(
                 mean: stats.mean(),
                 std: stats.std(),
                 nonfinite: stats.nonfinite,
+                count: stats.count,
+                sum: stats.sum,
+                sum_squares: stats.sum_squares,
             }
         })
         .collect();
@@ -498,6 +526,8 @@ fn summarize(
         outputs,
         index: file_name(layout.index()),
         files: manifests.iter().filter_map(|m| m.data.clone()).collect(),
+        merged_shards: None,
+        command: this_run.command,
     }
 }
 

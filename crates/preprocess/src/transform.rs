@@ -5,6 +5,17 @@ use image::imageops::crop_imm;
 
 use crate::{PreprocessError, Result, resize_bilinear};
 
+/// One image made ready for the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preprocessed {
+    /// The resized and cropped 8-bit image: what the model sees, before normalisation.
+    pub image: RgbImage,
+    /// Its normalised values, channel-major `[3, H, W]`.
+    pub values: Vec<f32>,
+    /// `[H, W]` of `image` and `values`.
+    pub size: [usize; 2],
+}
+
 /// A torchvision-style preprocessing pipeline on 8-bit RGB images.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Preprocess {
@@ -93,27 +104,34 @@ impl Preprocess {
         out
     }
 
-    /// The whole pipeline: the cropped 8-bit image and its normalised `[3, H, W]` values.
-    pub fn apply(&self, image: &RgbImage) -> Result<(RgbImage, Vec<f32>)> {
-        let cropped = self.geometry(image)?;
-        let values = self.normalize(&cropped);
-        Ok((cropped, values))
+    /// The whole pipeline: the cropped 8-bit image, its normalised values and their size.
+    pub fn apply(&self, image: &RgbImage) -> Result<Preprocessed> {
+        let image = self.geometry(image)?;
+        let values = self.normalize(&image);
+        let size = [image.height() as usize, image.width() as usize];
+        Ok(Preprocessed {
+            image,
+            values,
+            size,
+        })
     }
 }
 
-/// Stacks preprocessed images (`[3, H, W]` values with their sizes) into an `[N, 3, H, W]`
-/// tensor on `device`.
-pub fn batch_tensor(items: &[(Vec<f32>, [usize; 2])], device: &Device) -> Result<Tensor<4>> {
-    let Some((_, first)) = items.first() else {
+/// Stacks preprocessed images of one size into an `[N, 3, H, W]` tensor on `device`.
+pub fn batch_tensor(items: &[Preprocessed], device: &Device) -> Result<Tensor<4>> {
+    let Some(first) = items.first().map(|p| p.size) else {
         return Ok(Tensor::zeros([0, 3, 0, 0], device));
     };
-    if let Some((_, other)) = items.iter().find(|(_, size)| size != first) {
+    if let Some(other) = items.iter().find(|p| p.size != first) {
         return Err(PreprocessError::MixedSizes {
-            first: *first,
-            other: *other,
+            first,
+            other: other.size,
         });
     }
-    let values: Vec<f32> = items.iter().flat_map(|(v, _)| v.iter().copied()).collect();
+    let values: Vec<f32> = items
+        .iter()
+        .flat_map(|p| p.values.iter().copied())
+        .collect();
     let shape = [items.len(), 3, first[0], first[1]];
     Ok(Tensor::from_data(TensorData::new(values, shape), device))
 }

@@ -49,25 +49,17 @@ pub struct Figure {
 impl Figure {
     /// Writes the picture as PNG (atomically: a temporary file renamed into place).
     pub fn save_png(&self, path: &Path) -> Result<()> {
-        let fail = |reason: String| VizError::Save {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let mut builder = tempfile::Builder::new();
-        builder.suffix(".png");
-        // Temporary files are private (0600); a picture is for everyone to read.
-        #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        let tmp = builder.tempfile_in(dir).map_err(|e| fail(e.to_string()))?;
+        let mut png = std::io::Cursor::new(Vec::new());
         self.image
-            .save_with_format(tmp.path(), image::ImageFormat::Png)
-            .map_err(|e| fail(e.to_string()))?;
-        tmp.persist(path).map_err(|e| fail(e.to_string()))?;
-        Ok(())
+            .write_to(&mut png, image::ImageFormat::Png)
+            .map_err(|e| VizError::Save {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        featx_output::write_atomic(path, png.get_ref()).map_err(|e| VizError::Save {
+            path: path.to_path_buf(),
+            reason: e.reason(),
+        })
     }
 }
 

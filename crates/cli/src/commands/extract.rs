@@ -2,10 +2,11 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use featx_dataset::{
-    DatasetOptions, NamedTensor, OutputFormat, Pool, Shard, extract_dataset, feature_metadata,
-    is_collection, list_images, safetensors_bytes, write_atomic,
+    CommandLine, DatasetOptions, OutputFormat, Pool, ShardSource, ShardSpec, extract_dataset,
+    is_collection, list_images,
 };
 use featx_extract::{FeatureExtractor, ReturnNodes};
+use featx_output::{AtomicWriter, NamedTensor, feature_metadata};
 
 use crate::error::CliError;
 use crate::input::{PreprocessArgs, load_batch};
@@ -37,9 +38,11 @@ pub struct ExtractArgs {
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
     /// Dataset: take slice I of N of the image list (`--shard 0/4`); N processes with
-    /// I = 0..N-1 cover it exactly once and may share one `--out`.
+    /// I = 0..N-1 cover it exactly once and may share one `--out`. `auto` takes I and N from a
+    /// Kubernetes Indexed Job (JOB_COMPLETION_INDEX, FEATX_SHARDS) or a Slurm job array
+    /// (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT, SLURM_ARRAY_TASK_MIN).
     #[arg(long)]
-    shard: Option<Shard>,
+    shard: Option<ShardSpec>,
     /// Dataset: images per output part [default: about 256 MiB per part].
     #[arg(long)]
     part_size: Option<usize>,
@@ -109,6 +112,16 @@ fn run_dataset(args: &ExtractArgs, request: &ReturnNodes) -> Result<(), CliError
             args.out.display()
         )));
     }
+    let shard = match args.shard {
+        None => Default::default(),
+        Some(spec) => {
+            let (shard, source) = spec.resolve()?;
+            if source != ShardSource::Fixed {
+                eprintln!("shard {}/{} ({source})", shard.index, shard.count);
+            }
+            shard
+        }
+    };
     let images = list_images(&args.input)?;
     let device = args.model.device()?;
     let extractor = args.model.extractor(request, &device)?;
@@ -117,12 +130,13 @@ fn run_dataset(args: &ExtractArgs, request: &ReturnNodes) -> Result<(), CliError
         batch_size: args.batch_size,
         part_size: args.part_size,
         pool: args.pool,
-        shard: args.shard.unwrap_or_default(),
+        shard,
         format: args.format.unwrap_or_default(),
         workers: args.workers.unwrap_or(defaults.workers),
         progress: !args.quiet,
         preprocess: args.preprocess.pipeline(),
         weights: args.model.weights_label(),
+        command: Some(CommandLine::current()),
     };
     let summary = extract_dataset(&extractor, &device, &images, &args.out, &options)?;
     let index = args.out.join(&summary.index);
@@ -164,11 +178,7 @@ fn write_safetensors(
         .iter()
         .map(|r| (r.key.as_str(), r.node_name.as_str()));
     let metadata = feature_metadata(&extractor.model().name, nodes);
-    let bytes = safetensors_bytes(&tensors, metadata).map_err(|reason| CliError::Output {
-        path: out.to_path_buf(),
-        reason,
-    })?;
     // Written next to the destination and renamed, so a failure never leaves a partial file.
-    write_atomic(out, &bytes)?;
+    AtomicWriter::default().safetensors(out, &tensors, metadata)?;
     Ok(())
 }

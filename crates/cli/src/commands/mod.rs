@@ -12,6 +12,7 @@ pub enum Format {
 }
 
 pub mod bench;
+pub mod dataset;
 pub mod extract;
 pub mod nodes;
 pub mod viz;

@@ -1,40 +1,9 @@
-//! Writing files so that a reader never sees half of one: everything goes to a temporary name
-//! in the destination folder first and is renamed into place.
+//! How featx encodes stored features: float32 safetensors with metadata that says where each
+//! key came from, and float32 `.npy` arrays.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::Path;
 
 use safetensors::tensor::TensorView;
-
-use crate::error::{Result, output_error};
-
-/// Temporary files of featx start with this; a run removes its own leftovers on start.
-pub(crate) const TEMP_PREFIX: &str = ".featx-tmp-";
-
-/// Writes `bytes` to `path` atomically (temporary file in the same folder, then rename), as an
-/// ordinary `0644` file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic_with_prefix(path, bytes, TEMP_PREFIX)
-}
-
-pub(crate) fn write_atomic_with_prefix(path: &Path, bytes: &[u8], prefix: &str) -> Result<()> {
-    let fail = |e: std::io::Error| output_error(path, e);
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(prefix);
-    // Temporary files are private (0600); extracted features are ordinary files.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    let mut tmp = builder.tempfile_in(dir).map_err(fail)?;
-    tmp.write_all(bytes).map_err(fail)?;
-    tmp.as_file().sync_data().map_err(fail)?;
-    tmp.persist(path).map_err(|e| fail(e.error))?;
-    Ok(())
-}
 
 /// Who wrote a file: `featx <version>`, recorded in every output.
 pub fn producer() -> String {
@@ -57,8 +26,9 @@ pub fn feature_metadata<'a>(
 }
 
 /// One float32 tensor to store: name, shape and row-major values.
+#[derive(Debug, Clone)]
 pub struct NamedTensor<'a> {
-    /// The tensor's name in the file.
+    /// The tensor's name in the file (the `.npy` file stem in a folder).
     pub name: &'a str,
     /// Its shape.
     pub shape: Vec<usize>,
@@ -67,7 +37,7 @@ pub struct NamedTensor<'a> {
 }
 
 /// Serialises float32 tensors and string metadata into the safetensors format.
-pub fn safetensors_bytes(
+pub(crate) fn safetensors_bytes(
     tensors: &[NamedTensor<'_>],
     metadata: HashMap<String, String>,
 ) -> std::result::Result<Vec<u8>, String> {
@@ -81,15 +51,25 @@ pub fn safetensors_bytes(
         .map(|(t, b)| {
             TensorView::new(safetensors::Dtype::F32, t.shape.clone(), b)
                 .map(|v| (t.name.to_string(), v))
-                .map_err(|e| e.to_string())
+                .map_err(|e| format!("tensor {}: {e}", t.name))
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     safetensors::serialize(views, Some(metadata)).map_err(|e| e.to_string())
 }
 
-/// A float32 `.npy` file's bytes.
+/// A C-ordered float32 `.npy` file's bytes.
 pub(crate) fn npy_bytes(shape: &[usize], values: &[f32]) -> std::io::Result<Vec<u8>> {
     use npyz::WriterBuilder;
+    let expected: usize = shape.iter().product();
+    if expected != values.len() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "shape {shape:?} needs {expected} values, got {}",
+                values.len()
+            ),
+        ));
+    }
     let mut buf = std::io::Cursor::new(Vec::new());
     let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
     let mut writer = npyz::WriteOptions::new()
@@ -100,4 +80,19 @@ pub(crate) fn npy_bytes(shape: &[usize], values: &[f32]) -> std::io::Result<Vec<
     writer.extend(values.iter().copied())?;
     writer.finish()?;
     Ok(buf.into_inner())
+}
+
+/// The `.npy` file name of output `key`: characters outside `[A-Za-z0-9._-]` become `_`.
+pub fn npy_file_name(key: &str) -> String {
+    let stem: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{stem}.npy")
 }
