@@ -63,8 +63,16 @@ fn check_nodes(name: &str) {
     let traced = arch(name).random(&Device::flex());
     let names = traced.graph.names();
     // featx's models trace the same graph in both modes, as torchvision's do.
-    assert_eq!(names, strings(&reference["train_nodes"]), "{name} train nodes");
-    assert_eq!(names, strings(&reference["eval_nodes"]), "{name} eval nodes");
+    assert_eq!(
+        names,
+        strings(&reference["train_nodes"]),
+        "{name} train nodes"
+    );
+    assert_eq!(
+        names,
+        strings(&reference["eval_nodes"]),
+        "{name} eval nodes"
+    );
     let shapes = traced.graph.infer_shapes(&[1, 3, 224, 224]).unwrap();
     let torch_nodes = reference["nodes"].as_array().unwrap();
     assert_eq!(torch_nodes.len(), traced.graph.nodes().len());
@@ -146,8 +154,11 @@ fn check_values(name: &str) -> f64 {
     let arch = arch(name);
     let device = Device::flex();
     let dir = tempfile::tempdir().unwrap();
-    let path =
-        support::write_generated_state_dict(&arch.expected_keys(), dir.path(), safetensors::Dtype::F32);
+    let path = support::write_generated_state_dict(
+        &arch.expected_keys(),
+        dir.path(),
+        safetensors::Dtype::F32,
+    );
     let traced: TracedModel = arch.load(&device, &path).unwrap();
     drop(dir);
     let eval_nodes = traced.graph.names();

@@ -252,35 +252,55 @@ pub static MODELS: &[Architecture] = &[
         name: "resnet18",
         family: RESNET,
         about: "torchvision's ResNet18 (BasicBlock)",
-        weights: published("ResNet18_Weights.IMAGENET1K_V1", "resnet18-f37072fd.pth", 256),
+        weights: published(
+            "ResNet18_Weights.IMAGENET1K_V1",
+            "resnet18-f37072fd.pth",
+            256,
+        ),
         model: &Init(|d| ResNetConfig::resnet18(1000).init(d)),
     },
     Architecture {
         name: "resnet34",
         family: RESNET,
         about: "torchvision's ResNet34 (BasicBlock)",
-        weights: published("ResNet34_Weights.IMAGENET1K_V1", "resnet34-b627a593.pth", 256),
+        weights: published(
+            "ResNet34_Weights.IMAGENET1K_V1",
+            "resnet34-b627a593.pth",
+            256,
+        ),
         model: &Init(|d| ResNetConfig::resnet34(1000).init(d)),
     },
     Architecture {
         name: "resnet50",
         family: RESNET,
         about: "torchvision's ResNet50 (Bottleneck)",
-        weights: published("ResNet50_Weights.IMAGENET1K_V2", "resnet50-11ad3fa6.pth", 232),
+        weights: published(
+            "ResNet50_Weights.IMAGENET1K_V2",
+            "resnet50-11ad3fa6.pth",
+            232,
+        ),
         model: &Init(|d| ResNetConfig::resnet50(1000).init(d)),
     },
     Architecture {
         name: "resnet101",
         family: RESNET,
         about: "torchvision's ResNet101 (Bottleneck)",
-        weights: published("ResNet101_Weights.IMAGENET1K_V2", "resnet101-cd907fc2.pth", 232),
+        weights: published(
+            "ResNet101_Weights.IMAGENET1K_V2",
+            "resnet101-cd907fc2.pth",
+            232,
+        ),
         model: &Init(|d| ResNetConfig::resnet101(1000).init(d)),
     },
     Architecture {
         name: "resnet152",
         family: RESNET,
         about: "torchvision's ResNet152 (Bottleneck)",
-        weights: published("ResNet152_Weights.IMAGENET1K_V2", "resnet152-f82ba261.pth", 232),
+        weights: published(
+            "ResNet152_Weights.IMAGENET1K_V2",
+            "resnet152-f82ba261.pth",
+            232,
+        ),
         model: &Init(|d| ResNetConfig::resnet152(1000).init(d)),
     },
     Architecture {
@@ -349,7 +369,11 @@ pub static MODELS: &[Architecture] = &[
         name: "vgg11_bn",
         family: VGG,
         about: "torchvision's VGG11 with BatchNorm",
-        weights: published("VGG11_BN_Weights.IMAGENET1K_V1", "vgg11_bn-6002323d.pth", 256),
+        weights: published(
+            "VGG11_BN_Weights.IMAGENET1K_V1",
+            "vgg11_bn-6002323d.pth",
+            256,
+        ),
         model: &Init(|d| VggConfig::vgg11_bn(1000).init(d)),
     },
     Architecture {
@@ -363,7 +387,11 @@ pub static MODELS: &[Architecture] = &[
         name: "vgg13_bn",
         family: VGG,
         about: "torchvision's VGG13 with BatchNorm",
-        weights: published("VGG13_BN_Weights.IMAGENET1K_V1", "vgg13_bn-abd245e5.pth", 256),
+        weights: published(
+            "VGG13_BN_Weights.IMAGENET1K_V1",
+            "vgg13_bn-abd245e5.pth",
+            256,
+        ),
         model: &Init(|d| VggConfig::vgg13_bn(1000).init(d)),
     },
     Architecture {
@@ -377,7 +405,11 @@ pub static MODELS: &[Architecture] = &[
         name: "vgg16_bn",
         family: VGG,
         about: "torchvision's VGG16 with BatchNorm",
-        weights: published("VGG16_BN_Weights.IMAGENET1K_V1", "vgg16_bn-6c64b313.pth", 256),
+        weights: published(
+            "VGG16_BN_Weights.IMAGENET1K_V1",
+            "vgg16_bn-6c64b313.pth",
+            256,
+        ),
         model: &Init(|d| VggConfig::vgg16_bn(1000).init(d)),
     },
     Architecture {
@@ -391,7 +423,11 @@ pub static MODELS: &[Architecture] = &[
         name: "vgg19_bn",
         family: VGG,
         about: "torchvision's VGG19 with BatchNorm",
-        weights: published("VGG19_BN_Weights.IMAGENET1K_V1", "vgg19_bn-c79401a0.pth", 256),
+        weights: published(
+            "VGG19_BN_Weights.IMAGENET1K_V1",
+            "vgg19_bn-c79401a0.pth",
+            256,
+        ),
         model: &Init(|d| VggConfig::vgg19_bn(1000).init(d)),
     },
     Architecture {
@@ -405,7 +441,11 @@ pub static MODELS: &[Architecture] = &[
         name: "tv_alexnet",
         family: ALEXNET,
         about: "torchvision's alexnet",
-        weights: published("AlexNet_Weights.IMAGENET1K_V1", "alexnet-owt-7be5be79.pth", 256),
+        weights: published(
+            "AlexNet_Weights.IMAGENET1K_V1",
+            "alexnet-owt-7be5be79.pth",
+            256,
+        ),
         model: &Init(|d| TorchvisionAlexNetConfig::new().init(d)),
     },
 ];

@@ -25,6 +25,8 @@ pub struct ResNet {
 }
 
 /// A residual block; every block of a ResNet is of one kind.
+// Each block is built once and kept in a `Vec`: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Block {
     /// Two 3x3 convolutions (ResNet18/34).
@@ -143,42 +145,77 @@ impl ResNetConfig {
 
     /// torchvision's `resnet101`.
     pub fn resnet101(num_classes: usize) -> Self {
-        Self::named("resnet101", BlockKind::Bottleneck, [3, 4, 23, 3], num_classes)
+        Self::named(
+            "resnet101",
+            BlockKind::Bottleneck,
+            [3, 4, 23, 3],
+            num_classes,
+        )
     }
 
     /// torchvision's `resnet152`.
     pub fn resnet152(num_classes: usize) -> Self {
-        Self::named("resnet152", BlockKind::Bottleneck, [3, 8, 36, 3], num_classes)
+        Self::named(
+            "resnet152",
+            BlockKind::Bottleneck,
+            [3, 8, 36, 3],
+            num_classes,
+        )
     }
 
     /// torchvision's `resnext50_32x4d`: 32 groups of 4 channels.
     pub fn resnext50_32x4d(num_classes: usize) -> Self {
-        Self::named("resnext50_32x4d", BlockKind::Bottleneck, [3, 4, 6, 3], num_classes)
-            .grouped(32, 4)
+        Self::named(
+            "resnext50_32x4d",
+            BlockKind::Bottleneck,
+            [3, 4, 6, 3],
+            num_classes,
+        )
+        .grouped(32, 4)
     }
 
     /// torchvision's `resnext101_32x8d`: 32 groups of 8 channels.
     pub fn resnext101_32x8d(num_classes: usize) -> Self {
-        Self::named("resnext101_32x8d", BlockKind::Bottleneck, [3, 4, 23, 3], num_classes)
-            .grouped(32, 8)
+        Self::named(
+            "resnext101_32x8d",
+            BlockKind::Bottleneck,
+            [3, 4, 23, 3],
+            num_classes,
+        )
+        .grouped(32, 8)
     }
 
     /// torchvision's `resnext101_64x4d`: 64 groups of 4 channels.
     pub fn resnext101_64x4d(num_classes: usize) -> Self {
-        Self::named("resnext101_64x4d", BlockKind::Bottleneck, [3, 4, 23, 3], num_classes)
-            .grouped(64, 4)
+        Self::named(
+            "resnext101_64x4d",
+            BlockKind::Bottleneck,
+            [3, 4, 23, 3],
+            num_classes,
+        )
+        .grouped(64, 4)
     }
 
     /// torchvision's `wide_resnet50_2`: bottlenecks twice as wide.
     pub fn wide_resnet50_2(num_classes: usize) -> Self {
-        Self::named("wide_resnet50_2", BlockKind::Bottleneck, [3, 4, 6, 3], num_classes)
-            .grouped(1, 128)
+        Self::named(
+            "wide_resnet50_2",
+            BlockKind::Bottleneck,
+            [3, 4, 6, 3],
+            num_classes,
+        )
+        .grouped(1, 128)
     }
 
     /// torchvision's `wide_resnet101_2`: bottlenecks twice as wide.
     pub fn wide_resnet101_2(num_classes: usize) -> Self {
-        Self::named("wide_resnet101_2", BlockKind::Bottleneck, [3, 4, 23, 3], num_classes)
-            .grouped(1, 128)
+        Self::named(
+            "wide_resnet101_2",
+            BlockKind::Bottleneck,
+            [3, 4, 23, 3],
+            num_classes,
+        )
+        .grouped(1, 128)
     }
 
     /// Builds the model with freshly initialised weights on `device` (torchvision's
@@ -193,9 +230,9 @@ impl ResNetConfig {
                     let downsample = (stride != 1 || inplanes != planes * expansion)
                         .then(|| conv_bn(inplanes, planes * expansion, 1, stride, device));
                     let block = match self.block {
-                        BlockKind::Basic => {
-                            Block::Basic(BasicBlock::new(inplanes, planes, stride, downsample, device))
-                        }
+                        BlockKind::Basic => Block::Basic(BasicBlock::new(
+                            inplanes, planes, stride, downsample, device,
+                        )),
                         BlockKind::Bottleneck => {
                             let width = planes * self.width_per_group / 64 * self.groups;
                             Block::Bottleneck(Bottleneck::new(

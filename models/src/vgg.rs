@@ -21,7 +21,9 @@ pub const M: usize = 0;
 /// torchvision's `cfgs["A"]`: VGG11.
 pub const VGG11: &[usize] = &[64, M, 128, M, 256, 256, M, 512, 512, M, 512, 512, M];
 /// torchvision's `cfgs["B"]`: VGG13.
-pub const VGG13: &[usize] = &[64, 64, M, 128, 128, M, 256, 256, M, 512, 512, M, 512, 512, M];
+pub const VGG13: &[usize] = &[
+    64, 64, M, 128, 128, M, 256, 256, M, 512, 512, M, 512, 512, M,
+];
 /// torchvision's `cfgs["D"]`: VGG16.
 pub const VGG16: &[usize] = &[
     64, 64, M, 128, 128, M, 256, 256, 256, M, 512, 512, 512, M, 512, 512, 512, M,

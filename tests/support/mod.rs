@@ -3,9 +3,9 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use featx::burn::prelude::*;
 use featx::burn::store::{BurnToPyTorchAdapter, ModuleSnapshot};

@@ -154,5 +154,8 @@ fn print_text(report: &Report) {
             preprocess
         );
     }
-    println!("cache: {} (set FEATX_CACHE_DIR to move it)", report.cache_dir);
+    println!(
+        "cache: {} (set FEATX_CACHE_DIR to move it)",
+        report.cache_dir
+    );
 }

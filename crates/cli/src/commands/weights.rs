@@ -130,7 +130,10 @@ fn print_text(report: &Report<'_>) {
             // The closest models: fewest keys missing, unexpected or of the wrong shape.
             let mut misfits: Vec<&Fit> = report.models.iter().collect();
             misfits.sort_by_key(|f| f.missing.len() + f.unexpected.len() + f.wrong_shape.len());
-            println!("fits none of featx's {} models; closest:", report.models.len());
+            println!(
+                "fits none of featx's {} models; closest:",
+                report.models.len()
+            );
             for fit in misfits.iter().take(3) {
                 println!(
                     "  {}: {} missing, {} unexpected, {} wrong shape",
