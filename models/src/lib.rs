@@ -17,7 +17,7 @@ pub mod registry;
 mod resnet;
 mod sequential;
 mod tracer;
-mod vgg;
+pub mod vgg;
 
 pub use alexnet::{AlexNet, AlexNetConfig, TorchvisionAlexNet, TorchvisionAlexNetConfig};
 pub use model::{FeatureModel, InputSpec, TracedModel};
@@ -25,4 +25,4 @@ pub use registry::{Architecture, MODELS, find};
 pub use resnet::{BasicBlock, Block, BlockKind, Bottleneck, ResNet, ResNetConfig};
 pub use sequential::{Dropout, MaxPool, SeqModule, sequential};
 pub use tracer::{Layer, Tracer};
-pub use vgg::{M, VGG11, VGG13, VGG16, VGG19, Vgg, VggConfig};
+pub use vgg::{Vgg, VggConfig};

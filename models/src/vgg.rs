@@ -1,3 +1,6 @@
+//! torchvision's VGG: the model, its configuration, and the layouts of `cfgs` (`VGG11` is
+//! `cfgs["A"]`, with [`M`] for a max pool).
+
 use burn::prelude::*;
 use featx_graph::NodeId;
 
