@@ -314,7 +314,7 @@ fn images_get_the_preprocessing_of_the_models_published_weights() {
             resize: Some(resize),
             ..Preprocess::imagenet()
         };
-        pre.apply(&rgb).unwrap().1
+        pre.apply(&rgb).unwrap().values
     };
     // ResNet50's V2 weights were evaluated with Resize(232), ResNet18's with Resize(256).
     assert_eq!(input("resnet50", &[]), expected(232));
