@@ -114,10 +114,10 @@ def fill_generated(model):
     return model.eval()
 
 
-def node_record(t: torch.Tensor):
+def node_record(t: torch.Tensor, samples: int = SAMPLES):
     flat = t.detach().double().reshape(-1)
     n = flat.numel()
-    stride = max(1, -(-n // SAMPLES))
+    stride = max(1, -(-n // samples))
     return {
         "shape": list(t.shape),
         "stride": stride,

@@ -17,6 +17,22 @@
 //! let features = extractor.forward(x).unwrap();
 //! assert_eq!(features.get("layer3").unwrap().dims(), [1, 256, 14, 14]);
 //! ```
+//!
+//! Every architecture featx ships is in [`models::MODELS`], by torchvision's name, with its
+//! published weights and preprocessing:
+//!
+//! ```no_run
+//! use featx::burn::prelude::*;
+//! use featx::{FeatureExtractor, ReturnNodes};
+//!
+//! let device = Device::flex();
+//! let vgg = featx::models::find("vgg16_bn").unwrap();
+//! assert_eq!(vgg.weights.unwrap().file_name, "vgg16_bn-6c64b313.pth");
+//! let traced = vgg.load(&device, "vgg16_bn-6c64b313.pth".as_ref()).unwrap();
+//! let extractor = FeatureExtractor::new(traced, &ReturnNodes::from(["features"])).unwrap();
+//! let features = extractor.forward(Tensor::<4>::zeros([1, 3, 224, 224], &device)).unwrap();
+//! assert_eq!(features.get("features").unwrap().dims(), [1, 512, 7, 7]);
+//! ```
 
 pub use burn;
 pub use featx_extract::*;

@@ -205,3 +205,121 @@ fn extract_takes_images_as_a_batch_preprocessed_like_torchvision() {
         assert!((x[k * record.stride] - expected).abs() <= 1e-5);
     }
 }
+
+#[test]
+fn models_lists_every_architecture_with_its_numbers_and_weights() {
+    let cache = tempfile::tempdir().unwrap();
+    // A file under the published name counts as cached (it is verified when used).
+    std::fs::write(
+        cache.path().join("resnet50-11ad3fa6.pth"),
+        b"not checked here",
+    )
+    .unwrap();
+    let run = |format: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_featx"))
+            .args(["models", "--format", format])
+            .env("FEATX_CACHE_DIR", cache.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let doc: Value = serde_json::from_str(&run("json")).unwrap();
+    let models = doc["models"].as_array().unwrap();
+    let names: Vec<&str> = models.iter().map(|m| m["name"].as_str().unwrap()).collect();
+    let registry: Vec<&str> = featx::models::MODELS.iter().map(|a| a.name).collect();
+    assert_eq!(names, registry);
+    let model = |name: &str| models.iter().find(|m| m["name"] == name).unwrap();
+    let resnet50 = model("resnet50");
+    // torchvision's `weights.meta["num_params"]` and node count.
+    assert_eq!(resnet50["parameters"], 25_557_032);
+    assert_eq!(resnet50["nodes"], 176);
+    assert_eq!(resnet50["preprocess"]["resize"], 232);
+    assert_eq!(resnet50["preprocess"]["crop"], 224);
+    assert_eq!(resnet50["preprocess"]["interpolation"], "bilinear");
+    assert_eq!(resnet50["weights"]["file"], "resnet50-11ad3fa6.pth");
+    assert_eq!(resnet50["weights"]["sha256_prefix"], "11ad3fa6");
+    assert_eq!(resnet50["weights"]["cached"], true);
+    assert_eq!(model("vgg16")["weights"]["cached"], false);
+    assert_eq!(model("vgg16")["parameters"], 138_357_544);
+    assert_eq!(model("alexnet")["weights"], Value::Null);
+    assert_eq!(
+        model("alexnet")["input"]["size"],
+        serde_json::json!([224, 224])
+    );
+    assert_eq!(model("tv_alexnet")["input"]["size"], Value::Null);
+
+    let text = run("text");
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no line for {name} in\n{text}"))
+            .to_string()
+    };
+    assert!(
+        line("resnet50").contains("resnet50-11ad3fa6.pth (cached)"),
+        "{text}"
+    );
+    assert!(line("resnet50").contains("232/224"), "{text}");
+    assert!(line("vgg19_bn").contains("143.7M"), "{text}");
+    assert!(line("alexnet").contains("none"), "{text}");
+}
+
+#[test]
+fn nodes_of_a_zoo_model_are_torchvisions() {
+    let out = featx(&["nodes", "--model", "vgg11_bn", "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("zoo/vgg11_bn.json")).unwrap())
+            .unwrap();
+    assert_eq!(doc["model"], "vgg11_bn");
+    assert_eq!(doc["eval_nodes"], reference["eval_nodes"]);
+    let last = doc["nodes"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["name"], "classifier.6");
+    assert_eq!(last["shape"], serde_json::json!([1, 1000]));
+    // A family name is not a model.
+    assert_eq!(
+        featx(&["nodes", "--model", "resnet"]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn images_get_the_preprocessing_of_the_models_published_weights() {
+    use featx::preprocess::{Preprocess, load_rgb};
+    let dir = tempfile::tempdir().unwrap();
+    let image = fixture("images/chelsea.jpg");
+    let input = |model: &str, extra: &[&str]| {
+        let out_path = dir.path().join(format!("{model}.safetensors"));
+        let mut args = vec![
+            "extract",
+            "--model",
+            model,
+            "--weights",
+            "random",
+            "--input",
+        ];
+        let image = image.to_str().unwrap();
+        let out = out_path.to_str().unwrap();
+        args.extend([image, "--nodes", "x", "--out", out]);
+        args.extend(extra);
+        let run = featx(&args);
+        assert!(run.status.success(), "{}", stderr(&run));
+        read_safetensors(&out_path).remove(0).2
+    };
+    let rgb = load_rgb(&image).unwrap();
+    let expected = |resize: u32| {
+        let pre = Preprocess {
+            resize: Some(resize),
+            ..Preprocess::imagenet()
+        };
+        pre.apply(&rgb).unwrap().values
+    };
+    // ResNet50's V2 weights were evaluated with Resize(232), ResNet18's with Resize(256).
+    assert_eq!(input("resnet50", &[]), expected(232));
+    assert_eq!(input("resnet18", &[]), expected(256));
+    assert_ne!(expected(232), expected(256));
+    // A flag still wins over the model's default.
+    assert_eq!(input("resnet50", &["--resize", "256"]), expected(256));
+}

@@ -40,27 +40,36 @@ enum Behaviour {
 }
 
 /// A one-file HTTP server on 127.0.0.1 that answers `plan.len()` requests, recording each
-/// request's Range header.
+/// request's path and Range header.
 struct Server {
     base: String,
     ranges: Arc<Mutex<Vec<Option<String>>>>,
+    paths: Arc<Mutex<Vec<String>>>,
     handle: JoinHandle<()>,
 }
 
-/// Reads one request's head; returns its Range header, if any.
-fn read_range(stream: &mut std::net::TcpStream) -> Option<String> {
+/// Reads one request's head; returns its path and its Range header, if any.
+fn read_request(stream: &mut std::net::TcpStream) -> (String, Option<String>) {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).ok()? == 1 {
+    while !head.ends_with(b"\r\n\r\n") && matches!(stream.read(&mut byte), Ok(1)) {
         head.push(byte[0]);
     }
-    String::from_utf8_lossy(&head)
+    let head = String::from_utf8_lossy(&head);
+    let path = head
+        .lines()
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .unwrap_or_default()
+        .to_string();
+    let range = head
         .lines()
         .find_map(|l| {
             l.strip_prefix("Range: ")
                 .or_else(|| l.strip_prefix("range: "))
         })
-        .map(str::to_string)
+        .map(str::to_string);
+    (path, range)
 }
 
 /// A bare HTTP/1.1 server (std only, so a connection can really be cut mid-body).
@@ -69,14 +78,16 @@ fn serve(body: Vec<u8>, plan: Vec<Behaviour>) -> Server {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let ranges = Arc::new(Mutex::new(Vec::new()));
-    let seen = ranges.clone();
+    let paths = Arc::new(Mutex::new(Vec::new()));
+    let (seen, seen_paths) = (ranges.clone(), paths.clone());
     let handle = std::thread::spawn(move || {
         for behaviour in plan {
             let Ok((mut stream, _)) = listener.accept() else {
                 return;
             };
-            let range = read_range(&mut stream);
+            let (path, range) = read_request(&mut stream);
             seen.lock().unwrap().push(range.clone());
+            seen_paths.lock().unwrap().push(path);
             let start: usize = range
                 .as_deref()
                 .and_then(|r| r.strip_prefix("bytes="))
@@ -104,6 +115,7 @@ fn serve(body: Vec<u8>, plan: Vec<Behaviour>) -> Server {
     Server {
         base: format!("http://127.0.0.1:{port}/models"),
         ranges,
+        paths,
         handle,
     }
 }
@@ -246,4 +258,69 @@ fn cli_imagenet_weights_use_the_overridable_url_and_cache() {
     assert!(stderr.contains("hint: --weights random"), "{stderr}");
     assert_eq!(files_in(cache.path()), Vec::<String>::new());
     server.handle.join().unwrap();
+}
+
+#[test]
+fn cli_imagenet_weights_of_each_new_family_are_torchvisions_published_file() {
+    // resnet50's DEFAULT weights are the V2 file; torchvision's AlexNet file has two dashes,
+    // and the hash is what follows the last.
+    for (model, file, prefix) in [
+        ("resnet50", "resnet50-11ad3fa6.pth", "11ad3fa6"),
+        ("vgg11_bn", "vgg11_bn-6002323d.pth", "6002323d"),
+        ("tv_alexnet", "alexnet-owt-7be5be79.pth", "7be5be79"),
+    ] {
+        let cache = tempfile::tempdir().unwrap();
+        let server = serve(pth_bytes(), vec![Behaviour::Serve]);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_featx"))
+            .args([
+                "extract",
+                "--model",
+                model,
+                "--weights",
+                "imagenet",
+                "--input",
+            ])
+            .arg(support::fixture("images/chelsea.jpg"))
+            .args(["--nodes", "x", "--out"])
+            .arg(cache.path().join("out.safetensors"))
+            .env("FEATX_WEIGHTS_URL", &server.base)
+            .env("FEATX_CACHE_DIR", cache.path())
+            .output()
+            .unwrap();
+        server.handle.join().unwrap();
+        assert_eq!(*server.paths.lock().unwrap(), [format!("/models/{file}")]);
+        // The served file is not torchvision's, so its hash cannot match: refused, not kept.
+        assert_eq!(out.status.code(), Some(2), "{model}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(file) && stderr.contains(prefix), "{stderr}");
+        assert_eq!(files_in(cache.path()), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn the_articles_alexnet_has_no_published_weights_and_says_which_model_has() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_featx"))
+        .args(["nodes", "--model", "alexnet"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_featx"))
+        .args([
+            "extract",
+            "--model",
+            "alexnet",
+            "--weights",
+            "imagenet",
+            "--input",
+        ])
+        .arg(support::fixture("images/chelsea.jpg"))
+        .args(["--nodes", "x", "--out"])
+        .arg(cache.path().join("out.safetensors"))
+        .env("FEATX_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("tv_alexnet"), "{stderr}");
 }

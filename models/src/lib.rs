@@ -1,17 +1,28 @@
 //! CNNs written as Burn modules whose forward pass is recorded op by op into a
-//! [`featx_graph::Graph`], named exactly as torchvision's FX tracer names them.
+//! [`featx_graph::Graph`], named exactly as torchvision's FX tracer names them, and the
+//! [`registry`] of every architecture featx ships.
 //!
 //! Field names are parameter paths, so a model's parameter keys equal torchvision's
-//! `state_dict` keys (`layer2.0.downsample.0.weight`, `fc.6.bias`) and a torchvision checkpoint
-//! loads without remapping. A model implements [`FeatureModel::forward_trace`] once, in terms of
-//! [`Tracer`] calls; execution is the extractor's job.
+//! `state_dict` keys (`layer2.0.downsample.0.weight`, `features.3.weight`) and a torchvision
+//! checkpoint loads without remapping. A model implements [`FeatureModel::forward_trace`] once,
+//! in terms of [`Tracer`] calls that read like torchvision's `forward`; execution is the
+//! extractor's job.
+//!
+//! One file per family: [`ResNet`] (ResNet, ResNeXt, Wide ResNet), [`Vgg`], and [`AlexNet`]
+//! (the seed article's) beside [`TorchvisionAlexNet`].
 
 mod alexnet;
 mod model;
+pub mod registry;
 mod resnet;
+mod sequential;
 mod tracer;
+pub mod vgg;
 
-pub use alexnet::{AlexNet, AlexNetConfig};
+pub use alexnet::{AlexNet, AlexNetConfig, TorchvisionAlexNet, TorchvisionAlexNetConfig};
 pub use model::{FeatureModel, InputSpec, TracedModel};
-pub use resnet::{BasicBlock, ResNet, ResNetConfig};
+pub use registry::{Architecture, MODELS, find};
+pub use resnet::{BasicBlock, Block, BlockKind, Bottleneck, ResNet, ResNetConfig};
+pub use sequential::{Dropout, MaxPool, SeqModule, sequential};
 pub use tracer::{Layer, Tracer};
+pub use vgg::{Vgg, VggConfig};

@@ -2,9 +2,10 @@
 //! and the torchvision fixtures it wrote.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use featx::burn::prelude::*;
 use featx::burn::store::{BurnToPyTorchAdapter, ModuleSnapshot};
@@ -71,18 +72,29 @@ pub fn write_generated_weights_as(
     dir: &Path,
     dtype: safetensors::Dtype,
 ) -> PathBuf {
-    let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = featx::weights::expected_keys(model)
-        .into_iter()
+    write_generated_state_dict(&featx::weights::expected_keys(model), dir, dtype)
+}
+
+/// Writes the generated values of these torch-layout `(key, shape)`s as a `.safetensors` file
+/// in `dir`.
+pub fn write_generated_state_dict(
+    keys: &[(String, Vec<usize>)],
+    dir: &Path,
+    dtype: safetensors::Dtype,
+) -> PathBuf {
+    let tensors: Vec<(String, Vec<usize>, Arc<Vec<u8>>)> = keys
+        .iter()
         .map(|(key, shape)| {
-            let values = generated(&key, &shape);
             let bytes = match dtype {
-                safetensors::Dtype::F64 => values
-                    .iter()
-                    .flat_map(|v| f64::from(*v).to_le_bytes())
-                    .collect(),
-                _ => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                safetensors::Dtype::F64 => Arc::new(
+                    generated(key, shape)
+                        .iter()
+                        .flat_map(|v| f64::from(*v).to_le_bytes())
+                        .collect(),
+                ),
+                _ => generated_f32_bytes(key, shape),
             };
-            (key, shape, bytes)
+            (key.clone(), shape.clone(), bytes)
         })
         .collect();
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
@@ -96,6 +108,32 @@ pub fn write_generated_weights_as(
     let path = dir.join(format!("generated_{dtype:?}.safetensors"));
     safetensors::serialize_to_file(views, None, &path).expect("write safetensors");
     path
+}
+
+/// The generated float32 values of `key` as little-endian bytes. Large tensors are kept for
+/// the rest of the process: every VGG has the same 120M-value classifier.
+fn generated_f32_bytes(key: &str, shape: &[usize]) -> Arc<Vec<u8>> {
+    type Cache = Mutex<HashMap<(String, Vec<usize>), Arc<Vec<u8>>>>;
+    static LARGE: OnceLock<Cache> = OnceLock::new();
+    let make = || {
+        let values = generated(key, shape);
+        let mut bytes = Vec::with_capacity(values.len() * 4);
+        for v in values {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        Arc::new(bytes)
+    };
+    if shape.iter().product::<usize>() < 1 << 23 {
+        return make();
+    }
+    let cache = LARGE.get_or_init(Cache::default);
+    let id = (key.to_string(), shape.to_vec());
+    if let Some(bytes) = cache.lock().unwrap().get(&id) {
+        return bytes.clone();
+    }
+    let bytes = make();
+    cache.lock().unwrap().insert(id, bytes.clone());
+    bytes
 }
 
 /// `model` with the generated weights, loaded through the SafeTensors loader.
@@ -163,7 +201,7 @@ pub fn node_fixtures_map(json: &str, samples: &str) -> BTreeMap<String, NodeReco
     records
 }
 
-fn fill_samples(records: &mut BTreeMap<String, NodeRecord>, samples: &str) {
+pub fn fill_samples(records: &mut BTreeMap<String, NodeRecord>, samples: &str) {
     let bytes = std::fs::read(fixture(samples)).expect("fixture samples");
     let st = safetensors::SafeTensors::deserialize(&bytes).expect("fixture samples parse");
     for (name, record) in records.iter_mut() {
@@ -257,9 +295,23 @@ pub fn check_nodes(
     assert_eq!(all_nodes.len(), fx.nodes.len());
     let eval_nodes: Vec<String> = all_nodes.into_iter().filter(|n| keep(n)).collect();
     let extractor = featx::create_feature_extractor(model, eval_nodes.as_slice()).unwrap();
+    check_features(&extractor, &eval_nodes, &fx, fixture_stem, device);
+    extractor
+}
+
+/// Runs `extractor` (which returns `nodes`) on the fixture's input and compares every node
+/// with torchvision's record; prints and returns the largest difference as a share of the
+/// tolerance.
+pub fn check_features(
+    extractor: &featx::FeatureExtractor,
+    nodes: &[String],
+    fx: &NodeFixtures,
+    label: &str,
+    device: &Device,
+) -> f64 {
     let shape: [usize; 4] = fx.input_shape.clone().try_into().unwrap();
     let features = extractor.forward(generated_input(shape, device)).unwrap();
-    assert_eq!(features.keys().collect::<Vec<_>>(), eval_nodes);
+    assert_eq!(features.keys().collect::<Vec<_>>(), nodes);
     let mut worst = (0f64, String::new());
     let mut closest = (0f64, String::new());
     for (name, feature) in features.iter() {
@@ -279,14 +331,14 @@ pub fn check_nodes(
         }
     }
     eprintln!(
-        "{fixture_stem}: largest difference to torch {:.3e} at '{}'; closest to the tolerance: \
+        "{label}: largest difference to torch {:.3e} at '{}'; closest to the tolerance: \
          {:.0}% of it at '{}'",
         worst.0,
         worst.1,
         100.0 * closest.0,
         closest.1
     );
-    extractor
+    closest.0
 }
 
 /// Runs the `featx` binary with `args` (and no `BURN_DEVICE` from the environment).

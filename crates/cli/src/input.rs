@@ -4,39 +4,50 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use clap::Args;
 use featx_extract::FeatureExtractor;
+use featx_models::{Architecture, registry::Interpolation};
 use featx_preprocess::{Preprocess, batch_tensor, load_rgb};
 use image::RgbImage;
 
 use crate::error::CliError;
 use crate::npy;
 
-/// How images are turned into model inputs (torchvision's ImageNet transform by default).
+/// How images are turned into model inputs: by default the preprocessing of the model's
+/// published weights (torchvision's `ImageClassification` transform: `Resize(256)` or, for
+/// the V2 weights, `Resize(232)`, then `CenterCrop(224)`, ImageNet mean and std).
 #[derive(Args, Debug)]
 pub struct PreprocessArgs {
-    /// Resize so the shorter side has this many pixels (0: keep the size).
-    #[arg(long, default_value_t = 256)]
-    pub resize: u32,
-    /// Center-crop to this square size (0: no crop).
-    #[arg(long, default_value_t = 224)]
-    pub crop: u32,
-    /// Per-channel mean, `r,g,b`.
-    #[arg(long, value_delimiter = ',', num_args = 3, default_values_t = [0.485, 0.456, 0.406])]
-    pub mean: Vec<f32>,
-    /// Per-channel standard deviation, `r,g,b`.
-    #[arg(long, value_delimiter = ',', num_args = 3, default_values_t = [0.229, 0.224, 0.225])]
-    pub std: Vec<f32>,
+    /// Resize so the shorter side has this many pixels (0: keep the size)
+    /// [default: the model's, e.g. 256; 232 for resnet50]
+    #[arg(long)]
+    pub resize: Option<u32>,
+    /// Center-crop to this square size (0: no crop) [default: the model's, 224]
+    #[arg(long)]
+    pub crop: Option<u32>,
+    /// Per-channel mean, `r,g,b` [default: the model's, 0.485,0.456,0.406]
+    #[arg(long, value_delimiter = ',', num_args = 3)]
+    pub mean: Option<Vec<f32>>,
+    /// Per-channel standard deviation, `r,g,b` [default: the model's, 0.229,0.224,0.225]
+    #[arg(long, value_delimiter = ',', num_args = 3)]
+    pub std: Option<Vec<f32>>,
 }
 
 impl PreprocessArgs {
-    /// The pipeline these flags describe.
-    pub fn pipeline(&self) -> Preprocess {
-        let triple = |v: &[f32], d: [f32; 3]| <[f32; 3]>::try_from(v).unwrap_or(d);
-        let imagenet = Preprocess::imagenet();
+    /// The pipeline these flags describe for `model`: each flag not given is the model's.
+    pub fn pipeline(&self, model: &Architecture) -> Preprocess {
+        let published = model.preprocess();
+        let triple = |v: &Option<Vec<f32>>, d: [f32; 3]| {
+            v.as_deref()
+                .and_then(|v| <[f32; 3]>::try_from(v).ok())
+                .unwrap_or(d)
+        };
+        let size = |flag: Option<u32>, d: u32| Some(flag.unwrap_or(d)).filter(|&s| s > 0);
+        // Bilinear (antialiased, as PIL does) is the only filter featx's models publish.
+        let Interpolation::Bilinear = published.interpolation;
         Preprocess {
-            resize: (self.resize > 0).then_some(self.resize),
-            crop: (self.crop > 0).then_some(self.crop),
-            mean: triple(&self.mean, imagenet.mean),
-            std: triple(&self.std, imagenet.std),
+            resize: size(self.resize, published.resize),
+            crop: size(self.crop, published.crop),
+            mean: triple(&self.mean, published.mean),
+            std: triple(&self.std, published.std),
         }
     }
 }

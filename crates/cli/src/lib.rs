@@ -41,6 +41,8 @@ enum Command {
     Viz(commands::viz::VizArgs),
     /// Describe a weights file (tensors, which model it fits) and the download cache.
     Weights(commands::weights::WeightsArgs),
+    /// List the models: parameters, nodes, input, preprocessing, published weights.
+    Models(commands::models::ModelsArgs),
     /// Time extraction in-process (median/min/max ms, images/s).
     Bench(commands::bench::BenchArgs),
 }
@@ -55,6 +57,7 @@ pub fn main() -> ExitCode {
         Command::Dataset(args) => commands::dataset::run(&args),
         Command::Viz(args) => commands::viz::run(&args),
         Command::Weights(args) => commands::weights::run(&args),
+        Command::Models(args) => commands::models::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
     };
     match result {

@@ -1,24 +1,24 @@
 use std::path::PathBuf;
 
 use burn::prelude::Device;
-use burn::store::ModuleSnapshot;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, ValueEnum};
 use featx_extract::{
     DeviceChoice, FeatureExtractor, Mode, ReturnNodes, select_device, wgpu_adapter,
 };
-use featx_models::{AlexNetConfig, FeatureModel, ResNetConfig, TracedModel};
-use featx_weights::{RemoteWeights, base_url, cache_dir, expected_keys, fetch, load_state_dict};
+use featx_models::{Architecture, MODELS, TracedModel};
+use featx_weights::{base_url, cache_dir, fetch};
 
 use crate::error::CliError;
 
 /// The flags that choose a model, its weights and where it runs.
 #[derive(Args, Debug)]
 pub struct ModelArgs {
-    /// The model to run.
-    #[arg(long, value_enum)]
-    pub model: ModelKind,
+    /// The model to run (`featx models` lists them).
+    #[arg(long, value_parser = model_parser(), hide_possible_values = true)]
+    pub model: &'static Architecture,
     /// A torchvision state dict (.pth, .safetensors); `imagenet` for torchvision's published
-    /// ImageNet weights (ResNet18; downloaded once, verified, cached); `random` for random
+    /// ImageNet weights of the model (downloaded once, verified, cached); `random` for random
     /// initialisation.
     #[arg(long)]
     pub weights: Weights,
@@ -74,13 +74,18 @@ impl ModelArgs {
         }
     }
 
+    /// The model with `--weights` on `device`, traced.
+    pub fn traced(&self, device: &Device) -> Result<TracedModel, CliError> {
+        load(self.model, &self.weights, device)
+    }
+
     /// Loads the model on `device` and builds an extractor for `request` in `--mode`.
     pub fn extractor(
         &self,
         request: &ReturnNodes,
         device: &Device,
     ) -> Result<FeatureExtractor, CliError> {
-        let traced = self.model.load(&self.weights, device)?;
+        let traced = self.traced(device)?;
         Ok(self.with_mode(FeatureExtractor::new(traced, request)?))
     }
 
@@ -91,15 +96,6 @@ impl ModelArgs {
             ModeArg::Train => Mode::Train,
         })
     }
-}
-
-/// The architectures the CLI knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ModelKind {
-    /// torchvision's ResNet18 (1000 classes).
-    Resnet18,
-    /// The seed article's AlexNet (100 classes).
-    Alexnet,
 }
 
 /// Where a model's weights come from.
@@ -125,51 +121,35 @@ impl std::str::FromStr for Weights {
     }
 }
 
-impl ModelKind {
-    /// The model with the requested weights on `device`, traced.
-    pub fn load(self, weights: &Weights, device: &Device) -> Result<TracedModel, CliError> {
-        match self {
-            ModelKind::Resnet18 => self.traced(ResNetConfig::resnet18(1000).init(device), weights),
-            ModelKind::Alexnet => self.traced(AlexNetConfig::new().init(device), weights),
-        }
-    }
+/// `--model NAME`: a name from the registry (`featx models` lists them).
+pub fn model_parser() -> impl TypedValueParser<Value = &'static Architecture> {
+    PossibleValuesParser::new(MODELS.iter().map(|a| a.name))
+        .map(|name| featx_models::find(&name).expect("a registry name"))
+}
 
-    /// The published weights of this architecture, if any.
-    pub fn published(self) -> Option<RemoteWeights> {
-        match self {
-            ModelKind::Resnet18 => Some(RemoteWeights::resnet18_imagenet()),
-            ModelKind::Alexnet => None,
+/// The model `arch` with `weights` on `device`, traced.
+pub fn load(
+    arch: &'static Architecture,
+    weights: &Weights,
+    device: &Device,
+) -> Result<TracedModel, CliError> {
+    Ok(match weights {
+        Weights::Random => arch.random(device),
+        Weights::File(path) => arch.load(device, path)?,
+        Weights::Imagenet => {
+            let published = arch.weights.ok_or_else(|| {
+                let hint = if arch.name == "alexnet" {
+                    " (torchvision's AlexNet is tv_alexnet)"
+                } else {
+                    ""
+                };
+                CliError::Usage(format!(
+                    "no published ImageNet weights for {}{hint}; pass a .pth file or random",
+                    arch.name
+                ))
+            })?;
+            let path = fetch(&published.remote(), &base_url(), &cache_dir(), true)?;
+            arch.load(device, &path)?
         }
-    }
-
-    /// The torchvision `state_dict` keys and shapes this architecture expects.
-    pub fn expected_keys(self) -> Vec<(String, Vec<usize>)> {
-        let device = Device::flex();
-        match self {
-            ModelKind::Resnet18 => expected_keys(&ResNetConfig::resnet18(1000).init(&device)),
-            ModelKind::Alexnet => expected_keys(&AlexNetConfig::new().init(&device)),
-        }
-    }
-
-    fn traced<M: FeatureModel + ModuleSnapshot>(
-        self,
-        model: M,
-        weights: &Weights,
-    ) -> Result<TracedModel, CliError> {
-        let model = match weights {
-            Weights::Random => model,
-            Weights::File(path) => load_state_dict(model, path)?,
-            Weights::Imagenet => {
-                let remote = self.published().ok_or_else(|| {
-                    CliError::Usage(format!(
-                        "no published ImageNet weights for {}; pass a .pth file or random",
-                        model.name()
-                    ))
-                })?;
-                let path = fetch(&remote, &base_url(), &cache_dir(), true)?;
-                load_state_dict(model, &path)?
-            }
-        };
-        Ok(model.trace())
-    }
+    })
 }

@@ -24,16 +24,6 @@ pub struct RemoteWeights {
     pub sha256_prefix: String,
 }
 
-impl RemoteWeights {
-    /// torchvision's `ResNet18_Weights.DEFAULT` (ImageNet-1k, top-1 69.76%).
-    pub fn resnet18_imagenet() -> Self {
-        Self {
-            file_name: "resnet18-f37072fd.pth".into(),
-            sha256_prefix: "f37072fd".into(),
-        }
-    }
-}
-
 /// Where downloads are cached: `$FEATX_CACHE_DIR`, else the platform's cache directory
 /// (`~/.cache/featx/weights` on Linux).
 pub fn cache_dir() -> PathBuf {

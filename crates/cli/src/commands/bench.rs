@@ -59,7 +59,7 @@ struct Report {
 pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     let device = args.model.device()?;
     let started = Instant::now();
-    let traced = args.model.model.load(&args.model.weights, &device)?;
+    let traced = args.model.traced(&device)?;
     let load_ms = ms(started);
     let request = if args.nodes.trim() == "all" {
         ReturnNodes::from(traced.graph.names())

@@ -85,7 +85,7 @@ pub fn run(args: &ExtractArgs) -> Result<(), CliError> {
     let extractor = args.model.extractor(&request, &device)?;
     let batch = load_batch(
         &args.input,
-        &args.preprocess.pipeline(),
+        &args.preprocess.pipeline(args.model.model),
         &extractor,
         &device,
     )?;
@@ -134,7 +134,7 @@ fn run_dataset(args: &ExtractArgs, request: &ReturnNodes) -> Result<(), CliError
         format: args.format.unwrap_or_default(),
         workers: args.workers.unwrap_or(defaults.workers),
         progress: !args.quiet,
-        preprocess: args.preprocess.pipeline(),
+        preprocess: args.preprocess.pipeline(args.model.model),
         weights: args.model.weights_label(),
         command: Some(CommandLine::current()),
     };

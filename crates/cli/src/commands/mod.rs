@@ -14,6 +14,7 @@ pub enum Format {
 pub mod bench;
 pub mod dataset;
 pub mod extract;
+pub mod models;
 pub mod nodes;
 pub mod viz;
 pub mod weights;

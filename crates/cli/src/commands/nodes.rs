@@ -1,17 +1,17 @@
 use clap::Args;
-use featx_models::TracedModel;
+use featx_models::{Architecture, TracedModel};
 use serde::Serialize;
 
 use super::Format;
 use crate::error::CliError;
-use crate::model::{ModeArg, ModelKind, Weights};
+use crate::model::{ModeArg, model_parser};
 
 /// Arguments of `featx nodes`.
 #[derive(Args, Debug)]
 pub struct NodesArgs {
-    /// The model to list.
-    #[arg(long, value_enum)]
-    model: ModelKind,
+    /// The model to list (`featx models` lists them).
+    #[arg(long, value_parser = model_parser(), hide_possible_values = true)]
+    model: &'static Architecture,
     /// Which list to print in text form (both are equal for featx's models).
     #[arg(long, value_enum, default_value = "eval")]
     mode: ModeArg,
@@ -40,9 +40,7 @@ struct NodesJson<'a> {
 /// Prints the node list.
 pub fn run(args: &NodesArgs) -> Result<(), CliError> {
     // Listing needs no weights and no compute: random init on the CPU is enough.
-    let traced = args
-        .model
-        .load(&Weights::Random, &burn::prelude::Device::flex())?;
+    let traced = args.model.random(&burn::prelude::Device::flex());
     // Tracing does not depend on the mode for featx's models: both lists are the graph's.
     let (train_nodes, eval_nodes) = (traced.graph.names(), traced.graph.names());
     match args.format {

@@ -84,7 +84,7 @@ pub fn run(args: &VizArgs) -> Result<(), CliError> {
     let request = ReturnNodes::parse(&queries.join(","))?;
     let device = args.model.device()?;
     let extractor = args.model.extractor(&request, &device)?;
-    let pipeline = args.preprocess.pipeline();
+    let pipeline = args.preprocess.pipeline(args.model.model);
     let batch = load_batch(
         std::slice::from_ref(&args.image),
         &pipeline,

@@ -1,12 +1,12 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use featx_models::{Architecture, MODELS};
 use featx_weights::{FitReport, TensorInfo, cache_dir, inspect, verify};
 use serde::Serialize;
 
 use super::Format;
 use crate::error::CliError;
-use crate::model::ModelKind;
 
 /// Arguments of `featx weights`.
 #[derive(Args, Debug)]
@@ -58,18 +58,16 @@ pub fn run(args: &WeightsArgs) -> Result<(), CliError> {
         None => Vec::new(),
     };
     let models = if args.file.is_some() {
-        [ModelKind::Resnet18, ModelKind::Alexnet]
-            .into_iter()
-            .map(|kind| fit(kind, &tensors))
-            .collect()
+        MODELS.iter().map(|arch| fit(arch, &tensors)).collect()
     } else {
         Vec::new()
     };
     let dir = cache_dir();
-    let cache = [ModelKind::Resnet18, ModelKind::Alexnet]
-        .into_iter()
-        .filter_map(ModelKind::published)
-        .map(|remote| {
+    let cache = MODELS
+        .iter()
+        .filter_map(|arch| arch.weights)
+        .map(|published| {
+            let remote = published.remote();
             let path = dir.join(&remote.file_name);
             let present = path.is_file();
             CacheEntry {
@@ -101,10 +99,10 @@ pub fn run(args: &WeightsArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn fit(kind: ModelKind, tensors: &[TensorInfo]) -> Fit {
-    let report = FitReport::new(&kind.expected_keys(), tensors);
+fn fit(arch: &Architecture, tensors: &[TensorInfo]) -> Fit {
+    let report = FitReport::new(&arch.expected_keys(), tensors);
     Fit {
-        model: format!("{kind:?}").to_lowercase(),
+        model: arch.name.to_string(),
         fits: report.fits(),
         missing: report.missing,
         unexpected: report.unexpected,
@@ -122,18 +120,31 @@ fn print_text(report: &Report<'_>) {
         for t in &report.tensors {
             println!("  {:<40} {:<8} {:?}", t.key, t.dtype, t.shape);
         }
-        for fit in &report.models {
-            if fit.fits {
-                println!("fits {}", fit.model);
-            } else {
+        let fits: Vec<&str> = report
+            .models
+            .iter()
+            .filter(|f| f.fits)
+            .map(|f| f.model.as_str())
+            .collect();
+        if fits.is_empty() {
+            // The closest models: fewest keys missing, unexpected or of the wrong shape.
+            let mut misfits: Vec<&Fit> = report.models.iter().collect();
+            misfits.sort_by_key(|f| f.missing.len() + f.unexpected.len() + f.wrong_shape.len());
+            println!(
+                "fits none of featx's {} models; closest:",
+                report.models.len()
+            );
+            for fit in misfits.iter().take(3) {
                 println!(
-                    "does not fit {}: {} missing, {} unexpected, {} wrong shape",
+                    "  {}: {} missing, {} unexpected, {} wrong shape",
                     fit.model,
                     fit.missing.len(),
                     fit.unexpected.len(),
                     fit.wrong_shape.len()
                 );
             }
+        } else {
+            println!("fits {}", fits.join(", "));
         }
     }
     println!(

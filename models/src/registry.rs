@@ -1,0 +1,485 @@
+//! Every architecture featx ships, in one table: what the command line, the dataset runner and
+//! the weights command offer, and nothing outside this crate lists architectures by hand.
+
+use std::path::Path;
+
+use burn::module::{ModuleVisitor, Param};
+use burn::prelude::*;
+use burn::store::ModuleSnapshot;
+use featx_weights::{RemoteWeights, expected_keys, load_state_dict};
+
+use crate::{
+    AlexNetConfig, FeatureModel, InputSpec, ResNetConfig, TorchvisionAlexNetConfig, TracedModel,
+    VggConfig,
+};
+
+/// One architecture: its name, how to build it, and what torchvision publishes for it.
+pub struct Architecture {
+    /// The name `--model` takes: torchvision's builder name (`resnet50`, `vgg16_bn`), except
+    /// `alexnet` (the seed article's model) and `tv_alexnet` (torchvision's `alexnet`).
+    pub name: &'static str,
+    /// The family (`ResNet`, `VGG`, ...).
+    pub family: &'static str,
+    /// One line about it.
+    pub about: &'static str,
+    /// torchvision's DEFAULT ImageNet weights, if there are any.
+    pub weights: Option<Published>,
+    /// Builds the model, type-erased.
+    model: &'static dyn Constructor,
+}
+
+/// Published weights: torchvision's DEFAULT weights of an architecture.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Published {
+    /// torchvision's name for them (`ResNet50_Weights.IMAGENET1K_V2`).
+    pub name: &'static str,
+    /// The file under torchvision's download URL (`resnet50-11ad3fa6.pth`); the hex after
+    /// its last `-` is the start of its SHA-256.
+    pub file_name: &'static str,
+    /// The preprocessing the weights were evaluated with.
+    pub preprocess: Preprocessing,
+}
+
+/// How images are prepared for a model: `Resize(resize) -> CenterCrop(crop) -> ToTensor ->
+/// Normalize(mean, std)`, as torchvision's `ImageClassification` transform does.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Preprocessing {
+    /// The shorter side is resized to this many pixels.
+    pub resize: u32,
+    /// Then a centred square of this size is cut out.
+    pub crop: u32,
+    /// The resampling filter.
+    pub interpolation: Interpolation,
+    /// Per-channel mean subtracted (RGB, on [0, 1] values).
+    pub mean: [f32; 3],
+    /// Per-channel standard deviation divided by.
+    pub std: [f32; 3],
+}
+
+/// A resampling filter of torchvision's `Resize` (on PIL images, antialiased).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interpolation {
+    /// `InterpolationMode.BILINEAR`.
+    Bilinear,
+}
+
+impl Interpolation {
+    /// torchvision's spelling (`bilinear`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interpolation::Bilinear => "bilinear",
+        }
+    }
+}
+
+impl Preprocessing {
+    /// `Resize(256) -> CenterCrop(224)`, bilinear, ImageNet mean and std: torchvision's
+    /// `ImageClassification(crop_size=224)` and what the older weights use.
+    pub const IMAGENET: Preprocessing = Preprocessing {
+        resize: 256,
+        crop: 224,
+        interpolation: Interpolation::Bilinear,
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+    };
+
+    /// The same with the shorter side resized to `resize` (the V2 weights' 232).
+    pub const fn resized(resize: u32) -> Preprocessing {
+        Preprocessing {
+            resize,
+            ..Self::IMAGENET
+        }
+    }
+}
+
+impl Published {
+    /// The download: file name and expected SHA-256 prefix.
+    pub fn remote(&self) -> RemoteWeights {
+        RemoteWeights {
+            file_name: self.file_name.into(),
+            sha256_prefix: self.sha256_prefix().into(),
+        }
+    }
+
+    /// The hex after the file name's last `-` (torch hub's `check_hash` convention).
+    pub fn sha256_prefix(&self) -> &'static str {
+        let stem = self.file_name.split('.').next().unwrap_or(self.file_name);
+        stem.rsplit('-').next().unwrap_or(stem)
+    }
+}
+
+impl Architecture {
+    /// The model with fresh random weights on `device`, traced.
+    pub fn random(&self, device: &Device) -> TracedModel {
+        self.model.random(device)
+    }
+
+    /// The model with the torchvision state dict at `path` (`.pth`, `.safetensors`) loaded,
+    /// traced.
+    pub fn load(&self, device: &Device, path: &Path) -> featx_weights::Result<TracedModel> {
+        self.model.load(device, path)
+    }
+
+    /// The torchvision `state_dict` keys and shapes the model expects.
+    pub fn expected_keys(&self) -> Vec<(String, Vec<usize>)> {
+        self.model.expected_keys()
+    }
+
+    /// How many parameters the model has, as torchvision counts them (BatchNorm's running
+    /// statistics are buffers, not parameters), without allocating them.
+    pub fn num_params(&self) -> usize {
+        self.model.num_params()
+    }
+
+    /// The input the model accepts.
+    pub fn input_spec(&self) -> InputSpec {
+        self.model.input_spec()
+    }
+
+    /// The preprocessing for images: the published weights', else [`Preprocessing::IMAGENET`].
+    pub fn preprocess(&self) -> Preprocessing {
+        self.weights
+            .map_or(Preprocessing::IMAGENET, |w| w.preprocess)
+    }
+}
+
+impl std::fmt::Debug for Architecture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Architecture")
+            .field("name", &self.name)
+            .field("family", &self.family)
+            .field("weights", &self.weights)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The architecture called `name`, if featx has it.
+pub fn find(name: &str) -> Option<&'static Architecture> {
+    MODELS.iter().find(|a| a.name == name)
+}
+
+/// What an [`Architecture`] needs from a concrete model type, object-safe: each entry holds
+/// one [`Init`] whose methods are compiled for its model type.
+trait Constructor: Sync {
+    fn random(&self, device: &Device) -> TracedModel;
+    fn load(&self, device: &Device, path: &Path) -> featx_weights::Result<TracedModel>;
+    fn expected_keys(&self) -> Vec<(String, Vec<usize>)>;
+    fn num_params(&self) -> usize;
+    fn input_spec(&self) -> InputSpec;
+    #[cfg(test)]
+    fn model_name(&self) -> String;
+}
+
+/// A model constructor (`|device| ResNetConfig::resnet50(1000).init(device)`).
+struct Init<M>(fn(&Device) -> M);
+
+impl<M: FeatureModel + ModuleSnapshot> Constructor for Init<M> {
+    fn random(&self, device: &Device) -> TracedModel {
+        (self.0)(device).trace()
+    }
+
+    fn load(&self, device: &Device, path: &Path) -> featx_weights::Result<TracedModel> {
+        Ok(load_state_dict((self.0)(device), path)?.trace())
+    }
+
+    // Burn initialises parameters lazily: building a model only to read its shapes never
+    // draws its random weights.
+    fn expected_keys(&self) -> Vec<(String, Vec<usize>)> {
+        expected_keys(&(self.0)(&Device::flex()))
+    }
+
+    fn num_params(&self) -> usize {
+        let mut count = ParamCount::default();
+        (self.0)(&Device::flex()).visit(&mut count);
+        count.params
+    }
+
+    fn input_spec(&self) -> InputSpec {
+        (self.0)(&Device::flex()).input_spec()
+    }
+
+    #[cfg(test)]
+    fn model_name(&self) -> String {
+        (self.0)(&Device::flex()).name().to_string()
+    }
+}
+
+/// Counts parameters as torchvision does: BatchNorm's running statistics, which Burn visits
+/// like parameters, are buffers there. Reads shapes only, so nothing is initialised.
+#[derive(Default)]
+struct ParamCount {
+    path: Vec<String>,
+    params: usize,
+}
+
+impl ModuleVisitor for ParamCount {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let buffer = matches!(
+            self.path.last().map(String::as_str),
+            Some("running_mean" | "running_var")
+        );
+        if !buffer {
+            self.params += param.lazy_shape().num_elements();
+        }
+    }
+}
+
+const fn published(name: &'static str, file_name: &'static str, resize: u32) -> Option<Published> {
+    Some(Published {
+        name,
+        file_name,
+        preprocess: Preprocessing::resized(resize),
+    })
+}
+
+const RESNET: &str = "ResNet";
+const RESNEXT: &str = "ResNeXt";
+const WIDE: &str = "Wide ResNet";
+const VGG: &str = "VGG";
+const ALEXNET: &str = "AlexNet";
+
+/// Every architecture, in the order `featx models` lists them.
+pub static MODELS: &[Architecture] = &[
+    Architecture {
+        name: "resnet18",
+        family: RESNET,
+        about: "torchvision's ResNet18 (BasicBlock)",
+        weights: published(
+            "ResNet18_Weights.IMAGENET1K_V1",
+            "resnet18-f37072fd.pth",
+            256,
+        ),
+        model: &Init(|d| ResNetConfig::resnet18(1000).init(d)),
+    },
+    Architecture {
+        name: "resnet34",
+        family: RESNET,
+        about: "torchvision's ResNet34 (BasicBlock)",
+        weights: published(
+            "ResNet34_Weights.IMAGENET1K_V1",
+            "resnet34-b627a593.pth",
+            256,
+        ),
+        model: &Init(|d| ResNetConfig::resnet34(1000).init(d)),
+    },
+    Architecture {
+        name: "resnet50",
+        family: RESNET,
+        about: "torchvision's ResNet50 (Bottleneck)",
+        weights: published(
+            "ResNet50_Weights.IMAGENET1K_V2",
+            "resnet50-11ad3fa6.pth",
+            232,
+        ),
+        model: &Init(|d| ResNetConfig::resnet50(1000).init(d)),
+    },
+    Architecture {
+        name: "resnet101",
+        family: RESNET,
+        about: "torchvision's ResNet101 (Bottleneck)",
+        weights: published(
+            "ResNet101_Weights.IMAGENET1K_V2",
+            "resnet101-cd907fc2.pth",
+            232,
+        ),
+        model: &Init(|d| ResNetConfig::resnet101(1000).init(d)),
+    },
+    Architecture {
+        name: "resnet152",
+        family: RESNET,
+        about: "torchvision's ResNet152 (Bottleneck)",
+        weights: published(
+            "ResNet152_Weights.IMAGENET1K_V2",
+            "resnet152-f82ba261.pth",
+            232,
+        ),
+        model: &Init(|d| ResNetConfig::resnet152(1000).init(d)),
+    },
+    Architecture {
+        name: "resnext50_32x4d",
+        family: RESNEXT,
+        about: "torchvision's ResNeXt50 32x4d (grouped Bottleneck)",
+        weights: published(
+            "ResNeXt50_32X4D_Weights.IMAGENET1K_V2",
+            "resnext50_32x4d-1a0047aa.pth",
+            232,
+        ),
+        model: &Init(|d| ResNetConfig::resnext50_32x4d(1000).init(d)),
+    },
+    Architecture {
+        name: "resnext101_32x8d",
+        family: RESNEXT,
+        about: "torchvision's ResNeXt101 32x8d (grouped Bottleneck)",
+        weights: published(
+            "ResNeXt101_32X8D_Weights.IMAGENET1K_V2",
+            "resnext101_32x8d-110c445d.pth",
+            232,
+        ),
+        model: &Init(|d| ResNetConfig::resnext101_32x8d(1000).init(d)),
+    },
+    Architecture {
+        name: "resnext101_64x4d",
+        family: RESNEXT,
+        about: "torchvision's ResNeXt101 64x4d (grouped Bottleneck)",
+        weights: published(
+            "ResNeXt101_64X4D_Weights.IMAGENET1K_V1",
+            "resnext101_64x4d-173b62eb.pth",
+            232,
+        ),
+        model: &Init(|d| ResNetConfig::resnext101_64x4d(1000).init(d)),
+    },
+    Architecture {
+        name: "wide_resnet50_2",
+        family: WIDE,
+        about: "torchvision's Wide ResNet50-2 (Bottleneck twice as wide)",
+        weights: published(
+            "Wide_ResNet50_2_Weights.IMAGENET1K_V2",
+            "wide_resnet50_2-9ba9bcbe.pth",
+            232,
+        ),
+        model: &Init(|d| ResNetConfig::wide_resnet50_2(1000).init(d)),
+    },
+    Architecture {
+        name: "wide_resnet101_2",
+        family: WIDE,
+        about: "torchvision's Wide ResNet101-2 (Bottleneck twice as wide)",
+        weights: published(
+            "Wide_ResNet101_2_Weights.IMAGENET1K_V2",
+            "wide_resnet101_2-d733dc28.pth",
+            232,
+        ),
+        model: &Init(|d| ResNetConfig::wide_resnet101_2(1000).init(d)),
+    },
+    Architecture {
+        name: "vgg11",
+        family: VGG,
+        about: "torchvision's VGG11",
+        weights: published("VGG11_Weights.IMAGENET1K_V1", "vgg11-8a719046.pth", 256),
+        model: &Init(|d| VggConfig::vgg11(1000).init(d)),
+    },
+    Architecture {
+        name: "vgg11_bn",
+        family: VGG,
+        about: "torchvision's VGG11 with BatchNorm",
+        weights: published(
+            "VGG11_BN_Weights.IMAGENET1K_V1",
+            "vgg11_bn-6002323d.pth",
+            256,
+        ),
+        model: &Init(|d| VggConfig::vgg11_bn(1000).init(d)),
+    },
+    Architecture {
+        name: "vgg13",
+        family: VGG,
+        about: "torchvision's VGG13",
+        weights: published("VGG13_Weights.IMAGENET1K_V1", "vgg13-19584684.pth", 256),
+        model: &Init(|d| VggConfig::vgg13(1000).init(d)),
+    },
+    Architecture {
+        name: "vgg13_bn",
+        family: VGG,
+        about: "torchvision's VGG13 with BatchNorm",
+        weights: published(
+            "VGG13_BN_Weights.IMAGENET1K_V1",
+            "vgg13_bn-abd245e5.pth",
+            256,
+        ),
+        model: &Init(|d| VggConfig::vgg13_bn(1000).init(d)),
+    },
+    Architecture {
+        name: "vgg16",
+        family: VGG,
+        about: "torchvision's VGG16",
+        weights: published("VGG16_Weights.IMAGENET1K_V1", "vgg16-397923af.pth", 256),
+        model: &Init(|d| VggConfig::vgg16(1000).init(d)),
+    },
+    Architecture {
+        name: "vgg16_bn",
+        family: VGG,
+        about: "torchvision's VGG16 with BatchNorm",
+        weights: published(
+            "VGG16_BN_Weights.IMAGENET1K_V1",
+            "vgg16_bn-6c64b313.pth",
+            256,
+        ),
+        model: &Init(|d| VggConfig::vgg16_bn(1000).init(d)),
+    },
+    Architecture {
+        name: "vgg19",
+        family: VGG,
+        about: "torchvision's VGG19",
+        weights: published("VGG19_Weights.IMAGENET1K_V1", "vgg19-dcbb9e9d.pth", 256),
+        model: &Init(|d| VggConfig::vgg19(1000).init(d)),
+    },
+    Architecture {
+        name: "vgg19_bn",
+        family: VGG,
+        about: "torchvision's VGG19 with BatchNorm",
+        weights: published(
+            "VGG19_BN_Weights.IMAGENET1K_V1",
+            "vgg19_bn-c79401a0.pth",
+            256,
+        ),
+        model: &Init(|d| VggConfig::vgg19_bn(1000).init(d)),
+    },
+    Architecture {
+        name: "alexnet",
+        family: ALEXNET,
+        about: "the seed article's AlexNet, 100 classes, 224x224 only (torchvision's: tv_alexnet)",
+        weights: None,
+        model: &Init(|d| AlexNetConfig::new().init(d)),
+    },
+    Architecture {
+        name: "tv_alexnet",
+        family: ALEXNET,
+        about: "torchvision's alexnet",
+        weights: published(
+            "AlexNet_Weights.IMAGENET1K_V1",
+            "alexnet-owt-7be5be79.pth",
+            256,
+        ),
+        model: &Init(|d| TorchvisionAlexNetConfig::new().init(d)),
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_each_model_reports_its_own() {
+        for (i, arch) in MODELS.iter().enumerate() {
+            assert!(
+                MODELS[..i].iter().all(|a| a.name != arch.name),
+                "{} twice",
+                arch.name
+            );
+            assert_eq!(arch.model.model_name(), arch.name);
+        }
+    }
+
+    #[test]
+    fn hash_prefix_is_the_file_name_after_the_last_dash() {
+        let alexnet = find("tv_alexnet").unwrap().weights.unwrap();
+        assert_eq!(alexnet.sha256_prefix(), "7be5be79");
+        for arch in MODELS {
+            if let Some(w) = arch.weights {
+                let prefix = w.sha256_prefix();
+                assert!(
+                    prefix.len() >= 8 && prefix.chars().all(|c| c.is_ascii_hexdigit()),
+                    "{}: {prefix}",
+                    w.file_name
+                );
+                assert!(w.file_name.starts_with(arch.name.trim_start_matches("tv_")));
+            }
+        }
+    }
+}

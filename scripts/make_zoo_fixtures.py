@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Makes the fixtures of featx's model zoo (tests/fixtures/zoo) from torch/torchvision.
+
+    python3 -m venv /tmp/venv && /tmp/venv/bin/pip install torch torchvision safetensors numpy
+    /tmp/venv/bin/python scripts/make_zoo_fixtures.py [MODEL...]
+
+For every architecture below, `zoo/<name>.json` holds what torchvision says about it:
+
+- `train_nodes` / `eval_nodes`: `get_graph_node_names(model)`;
+- `nodes`: the FX trace torchvision's feature extraction makes (NodePathTracer), node by node:
+  name, FX op, target, leaf module type, inputs, and the output shape at 1x3x224x224;
+- `state_dict`: every key with its shape and dtype (what a torchvision `.pth` holds);
+- `weights`: the DEFAULT weights' file name, URL and preprocessing (resize, crop,
+  interpolation, mean, std), as torchvision publishes them;
+- `parity`: each node's output on generated weights and a generated input (the splitmix
+  generator of make_fixtures.py, mirrored in tests/support/mod.rs): shape, float64 sum /
+  mean square / max |x|, with `zoo/<name>.safetensors` holding 256 values per node taken at an
+  even stride. One model per family runs at 1x3x224x224, the others at 2x3x64x64.
+
+The weights are not stored, and the fixtures stay small (about 256 values per node).
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import safetensors.numpy
+import torch
+import torchvision
+from torchvision.models.feature_extraction import (
+    NodePathTracer,
+    _set_default_tracer_kwargs,
+    create_feature_extractor,
+    get_graph_node_names,
+)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_fixtures import OUT, fill_generated, generated, node_record  # noqa: E402
+
+ZOO = os.path.join(OUT, "zoo")
+SAMPLES = 256
+FULL = (1, 3, 224, 224)
+SMALL = (2, 3, 64, 64)
+
+# featx name -> (torchvision builder, parity input shape). One model per family at full size.
+MODELS = {
+    "resnet34": ("resnet34", SMALL),
+    "resnet50": ("resnet50", FULL),
+    "resnet101": ("resnet101", SMALL),
+    "resnet152": ("resnet152", SMALL),
+    "resnext50_32x4d": ("resnext50_32x4d", SMALL),
+    "resnext101_32x8d": ("resnext101_32x8d", SMALL),
+    "resnext101_64x4d": ("resnext101_64x4d", SMALL),
+    "wide_resnet50_2": ("wide_resnet50_2", SMALL),
+    "wide_resnet101_2": ("wide_resnet101_2", SMALL),
+    "vgg11": ("vgg11", SMALL),
+    "vgg11_bn": ("vgg11_bn", FULL),
+    "vgg13": ("vgg13", SMALL),
+    "vgg13_bn": ("vgg13_bn", SMALL),
+    "vgg16": ("vgg16", SMALL),
+    "vgg16_bn": ("vgg16_bn", SMALL),
+    "vgg19": ("vgg19", SMALL),
+    "vgg19_bn": ("vgg19_bn", SMALL),
+    # torchvision's AlexNet; featx's `alexnet` is the seed article's model.
+    "tv_alexnet": ("alexnet", FULL),
+}
+
+
+def fx_nodes(model):
+    """torchvision's FX trace of `model` (eval mode), with each node's shape at 1x3x224x224."""
+    tracer = NodePathTracer(**_set_default_tracer_kwargs(None))
+    graph = tracer.trace(model.eval())
+    names = tracer.node_to_qualname
+    _, eval_nodes = get_graph_node_names(model)
+    extractor = create_feature_extractor(model, return_nodes=eval_nodes[1:])
+    x = torch.zeros(FULL)
+    with torch.no_grad():
+        outs = {"x": x, **extractor(x)}
+    modules = dict(model.named_modules())
+    nodes = []
+    for node in graph.nodes:
+        if node.op == "output":
+            continue
+        name = names[node]
+        if node.op == "call_function":
+            target = f"{node.target.__module__}.{node.target.__name__}"
+            if target.startswith("_operator."):
+                target = target[1:]
+        else:
+            target = str(node.target)
+        nodes.append({
+            "name": name,
+            "op": node.op,
+            "target": target,
+            "module_type": type(modules[node.target]).__name__ if node.op == "call_module" else None,
+            "args": [names[a] if isinstance(a, torch.fx.Node) else a for a in node.args],
+            "shape": list(outs[name].shape),
+        })
+    return nodes
+
+
+def published(builder):
+    weights = torchvision.models.get_model_weights(builder).DEFAULT
+    t = weights.transforms()
+    return {
+        "enum": str(weights),
+        "url": weights.url,
+        "file_name": weights.url.rsplit("/", 1)[-1],
+        "resize": list(t.resize_size),
+        "crop": list(t.crop_size),
+        "interpolation": t.interpolation.value,
+        "mean": list(t.mean),
+        "std": list(t.std),
+        "num_params": weights.meta["num_params"],
+    }
+
+
+def parity(model, shape):
+    """Every node's output on the generated weights for the generated input of `shape`."""
+    fill_generated(model)
+    x = torch.from_numpy(generated("input", shape))
+    _, eval_nodes = get_graph_node_names(model)
+    extractor = create_feature_extractor(model, return_nodes=eval_nodes[1:])
+    with torch.no_grad():
+        outs = {"x": x, **extractor(x)}
+    meta, samples = {}, {}
+    for node in eval_nodes:
+        meta[node], samples[node] = node_record(outs[node], SAMPLES)
+    return {"input_shape": list(shape), "nodes": meta}, samples
+
+
+def make(name):
+    builder, shape = MODELS[name]
+    model = torchvision.models.get_model(builder).eval()
+    train_nodes, eval_nodes = get_graph_node_names(model)
+    doc = {
+        "source": f"torchvision {torchvision.__version__} / torch {torch.__version__}: "
+                  f"torchvision.models.{builder}()",
+        "builder": builder,
+        "train_nodes": train_nodes,
+        "eval_nodes": eval_nodes,
+        "nodes": fx_nodes(model),
+        "state_dict": {k: {"shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")}
+                       for k, v in model.state_dict().items()},
+        "weights": published(builder),
+    }
+    doc["parity"], samples = parity(model, shape)
+    with open(os.path.join(ZOO, f"{name}.json"), "w") as f:
+        # One node or key per line: readable diffs, a fraction of indent=1's size.
+        f.write("{\n")
+        items = list(doc.items())
+        for i, (key, value) in enumerate(items):
+            f.write(f" {json.dumps(key)}: ")
+            if isinstance(value, list) and value and isinstance(value[0], dict):
+                f.write("[\n" + ",\n".join("  " + json.dumps(v) for v in value) + "\n ]")
+            elif key in ("state_dict",):
+                f.write("{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in value.items()) + "\n }")
+            elif key == "parity":
+                nodes = value["nodes"]
+                f.write("{\n  \"input_shape\": " + json.dumps(value["input_shape"]) + ",\n  \"nodes\": {\n")
+                f.write(",\n".join(f"   {json.dumps(k)}: {json.dumps(v)}" for k, v in nodes.items()))
+                f.write("\n  }\n }")
+            else:
+                f.write(json.dumps(value))
+            f.write(",\n" if i + 1 < len(items) else "\n")
+        f.write("}\n")
+    safetensors.numpy.save_file(samples, os.path.join(ZOO, f"{name}.safetensors"))
+    print(f"{name}: {len(eval_nodes)} nodes, parity at {shape}", flush=True)
+
+
+def main():
+    os.makedirs(ZOO, exist_ok=True)
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    names = sys.argv[1:] or list(MODELS)
+    for name in names:
+        make(name)
+    # Shared with make_fixtures.py: the zoo's versions are recorded apart only if they differ.
+    versions_path = os.path.join(OUT, "VERSIONS.json")
+    versions = json.load(open(versions_path)) if os.path.exists(versions_path) else {}
+    zoo = {"torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": np.__version__}
+    versions.pop("zoo", None)
+    if any(versions.get(k) != v for k, v in zoo.items()):
+        versions["zoo"] = zoo
+    with open(versions_path, "w") as f:
+        json.dump(versions, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+//! The model zoo against torchvision (`tests/fixtures/zoo`, made by
+//! `scripts/make_zoo_fixtures.py`): for every architecture, the node lists, each node's FX op,
+//! target, module type, inputs and shape, the state-dict keys and shapes, the published
+//! weights and preprocessing; and every node's values on generated weights, at 224x224 for
+//! one model per family and at 64x64 for the others.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use featx::burn::prelude::*;
+use featx::models::{Architecture, MODELS, TracedModel};
+use featx::{FeatureExtractor, ReturnNodes};
+use serde_json::Value;
+use support::{NodeFixtures, NodeRecord, check_features, fill_samples, fixture};
+
+/// Architectures checked elsewhere against their own reference files
+/// (`tests/node_names.rs`, `tests/parity.rs`).
+const CHECKED_ELSEWHERE: [&str; 2] = ["resnet18", "alexnet"];
+
+fn arch(name: &str) -> &'static Architecture {
+    featx::models::find(name).unwrap_or_else(|| panic!("{name} is in the registry"))
+}
+
+fn reference(name: &str) -> Value {
+    let text = std::fs::read_to_string(fixture(&format!("zoo/{name}.json")))
+        .unwrap_or_else(|e| panic!("zoo/{name}.json: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn dims(v: &Value) -> Vec<usize> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap() as usize)
+        .collect()
+}
+
+#[test]
+fn every_architecture_has_a_torchvision_reference() {
+    for arch in MODELS {
+        if !CHECKED_ELSEWHERE.contains(&arch.name) {
+            assert!(
+                fixture(&format!("zoo/{}.json", arch.name)).is_file(),
+                "no zoo fixture for {}",
+                arch.name
+            );
+        }
+    }
+}
+
+/// Node lists, FX ops, targets, module types, inputs and shapes at 1x3x224x224.
+fn check_nodes(name: &str) {
+    let reference = reference(name);
+    let traced = arch(name).random(&Device::flex());
+    let names = traced.graph.names();
+    // featx's models trace the same graph in both modes, as torchvision's do.
+    assert_eq!(
+        names,
+        strings(&reference["train_nodes"]),
+        "{name} train nodes"
+    );
+    assert_eq!(
+        names,
+        strings(&reference["eval_nodes"]),
+        "{name} eval nodes"
+    );
+    let shapes = traced.graph.infer_shapes(&[1, 3, 224, 224]).unwrap();
+    let torch_nodes = reference["nodes"].as_array().unwrap();
+    assert_eq!(torch_nodes.len(), traced.graph.nodes().len());
+    for ((node, shape), torch) in traced.graph.nodes().iter().zip(&shapes).zip(torch_nodes) {
+        let at = format!("{name} node {}", node.name);
+        assert_eq!(node.name, torch["name"].as_str().unwrap(), "{at}");
+        assert_eq!(node.kind.as_str(), torch["op"].as_str().unwrap(), "{at}");
+        assert_eq!(node.target, torch["target"].as_str().unwrap(), "{at}");
+        if let Some(module_type) = torch["module_type"].as_str() {
+            assert_eq!(node.op.type_name(), module_type, "{at}");
+        }
+        let inputs: Vec<&str> = node
+            .inputs
+            .iter()
+            .map(|i| traced.graph.nodes()[i.0].name.as_str())
+            .collect();
+        let torch_inputs: Vec<&str> = torch["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(inputs, torch_inputs, "inputs of {at}");
+        assert_eq!(shape, &dims(&torch["shape"]), "shape of {at}");
+    }
+}
+
+/// The expected parameter keys and shapes are torchvision's `state_dict` (less BatchNorm's
+/// `num_batches_tracked` counters), so a torchvision `.pth` loads as is; the parameter count
+/// and the published weights and preprocessing are torchvision's DEFAULT weights'.
+fn check_state_dict_and_weights(name: &str) {
+    let reference = reference(name);
+    let arch = arch(name);
+    let mut ours = arch.expected_keys();
+    ours.sort();
+    let mut theirs: Vec<(String, Vec<usize>)> = reference["state_dict"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| !k.ends_with("num_batches_tracked"))
+        .map(|(k, v)| (k.clone(), dims(&v["shape"])))
+        .collect();
+    theirs.sort();
+    assert_eq!(ours, theirs, "{name} state dict");
+
+    let torch = &reference["weights"];
+    assert_eq!(
+        arch.num_params() as u64,
+        torch["num_params"].as_u64().unwrap(),
+        "{name} parameters"
+    );
+    let published = arch.weights.expect("published weights");
+    assert_eq!(published.name, torch["enum"].as_str().unwrap());
+    assert_eq!(published.file_name, torch["file_name"].as_str().unwrap());
+    let pre = arch.preprocess();
+    assert_eq!([pre.resize], [torch["resize"][0].as_u64().unwrap() as u32]);
+    assert_eq!([pre.crop], [torch["crop"][0].as_u64().unwrap() as u32]);
+    assert_eq!(pre.interpolation.as_str(), torch["interpolation"]);
+    for (ours, theirs) in [(pre.mean, &torch["mean"]), (pre.std, &torch["std"])] {
+        for (a, b) in ours.iter().zip(theirs.as_array().unwrap()) {
+            assert!((*a as f64 - b.as_f64().unwrap()).abs() < 1e-6, "{name}");
+        }
+    }
+}
+
+/// Every node's values on the generated weights (loaded through the registry from a
+/// `.safetensors` state dict) against torchvision's; returns the largest share of the
+/// tolerance.
+fn check_values(name: &str) -> f64 {
+    let reference = reference(name);
+    let parity = &reference["parity"];
+    let mut nodes: BTreeMap<String, NodeRecord> =
+        serde_json::from_value(parity["nodes"].clone()).unwrap();
+    fill_samples(&mut nodes, &format!("zoo/{name}.safetensors"));
+    let fx = NodeFixtures {
+        input_shape: dims(&parity["input_shape"]),
+        nodes,
+    };
+    let arch = arch(name);
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let path = support::write_generated_state_dict(
+        &arch.expected_keys(),
+        dir.path(),
+        safetensors::Dtype::F32,
+    );
+    let traced: TracedModel = arch.load(&device, &path).unwrap();
+    drop(dir);
+    let eval_nodes = traced.graph.names();
+    assert_eq!(eval_nodes.len(), fx.nodes.len());
+    let extractor = FeatureExtractor::new(traced, &ReturnNodes::from(eval_nodes.clone())).unwrap();
+    let label = format!("{name} at {:?}", fx.input_shape);
+    check_features(&extractor, &eval_nodes, &fx, &label, &device)
+}
+
+macro_rules! zoo {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn nodes_equal_torchvision() {
+                super::check_nodes(stringify!($name));
+            }
+
+            #[test]
+            fn state_dict_and_published_weights_equal_torchvision() {
+                super::check_state_dict_and_weights(stringify!($name));
+            }
+
+            #[test]
+            fn every_node_matches_torchvision_on_cpu() {
+                super::check_values(stringify!($name));
+            }
+        }
+    )*};
+}
+
+zoo!(
+    resnet34,
+    resnet50,
+    resnet101,
+    resnet152,
+    resnext50_32x4d,
+    resnext101_32x8d,
+    resnext101_64x4d,
+    wide_resnet50_2,
+    wide_resnet101_2,
+    vgg11,
+    vgg11_bn,
+    vgg13,
+    vgg13_bn,
+    vgg16,
+    vgg16_bn,
+    vgg19,
+    vgg19_bn,
+    tv_alexnet,
+);
