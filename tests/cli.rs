@@ -169,6 +169,25 @@ fn bad_usage_and_bad_input_exit_2_with_a_message_and_no_output() {
         featx(&["extract", "--model", "resnet18"]).status.code(),
         Some(2)
     );
+    // --weights is required to extract (random weights are never a silent default)...
+    let missing = featx(&[
+        "extract",
+        "--model",
+        "resnet18",
+        "--input",
+        &s(&good),
+        "--nodes",
+        "fc",
+        "--out",
+        &s(&out_path),
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("--weights is required"),
+        "{}",
+        stderr(&missing)
+    );
+    assert!(!out_path.exists());
     assert_eq!(featx(&["nodes", "--model", "vgg"]).status.code(), Some(2));
 }
 
@@ -322,4 +341,18 @@ fn images_get_the_preprocessing_of_the_models_published_weights() {
     assert_ne!(expected(232), expected(256));
     // A flag still wins over the model's default.
     assert_eq!(input("resnet50", &["--resize", "256"]), expected(256));
+}
+
+#[test]
+fn bench_needs_no_weights_and_reports_json() {
+    // A benchmark's numbers do not depend on the weights' values: random by default.
+    let out = featx(&[
+        "bench", "--model", "resnet18", "--nodes", "layer1", "--size", "64", "--iters", "2",
+        "--warmup", "0", "--format", "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["model"], "resnet18");
+    assert_eq!(report["nodes"], 1);
+    assert!(report["median_ms"].as_f64().unwrap() > 0.0);
 }

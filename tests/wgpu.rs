@@ -170,3 +170,37 @@ fn only_needed_layers_move_to_the_gpu_and_oversized_ones_are_typed_errors() {
         _ => assert!(full.to_device(&gpu).is_ok()),
     }
 }
+
+/// On the command line, a request for an early layer never uploads AlexNet's classifier (over
+/// lavapipe's buffer limit), and a request that needs it there is a typed error, not a panic.
+#[test]
+fn cli_uploads_only_the_layers_a_request_needs() {
+    let Some(gpu) = gpu() else { return };
+    let bench = |nodes: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_featx"))
+            .args([
+                "bench", "--model", "alexnet", "--device", "wgpu", "--nodes", nodes,
+            ])
+            .args(["--iters", "1", "--warmup", "0", "--format", "json"])
+            .output()
+            .unwrap()
+    };
+    let out = bench("conv1");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // No backtrace, and no driver noise (Mesa's XDG_RUNTIME_DIR complaints) either.
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
+    let fc0_bytes = 4 * 9216 * 4096;
+    if featx::max_buffer_bytes(&gpu).is_some_and(|limit| limit < fc0_bytes) {
+        let out = bench("fc");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("fc.0 needs a 150994944-byte buffer"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("hint: --device cpu"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

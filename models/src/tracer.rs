@@ -1,5 +1,7 @@
+use burn::module::Param;
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Linear, PaddingConfig2d};
+use burn::prelude::Tensor;
 use featx_graph::{Graph, GraphBuilder, NodeId, Op, Window2d};
 
 /// A parameter-carrying layer captured while tracing.
@@ -46,7 +48,7 @@ impl Tracer {
 
     /// `nn.Conv2d` at `name`.
     pub fn conv2d(&mut self, name: &str, conv: &Conv2d, x: NodeId) -> NodeId {
-        let [out_channels, group_in, kh, kw] = conv.weight.dims();
+        let [out_channels, group_in, kh, kw] = lazy_dims(&conv.weight);
         let kernel = [kh, kw];
         let op = Op::Conv2d {
             in_channels: group_in * conv.groups,
@@ -65,7 +67,7 @@ impl Tracer {
 
     /// `nn.BatchNorm2d` at `name`.
     pub fn batch_norm(&mut self, name: &str, bn: &BatchNorm, x: NodeId) -> NodeId {
-        let [features] = bn.gamma.dims();
+        let [features] = lazy_dims(&bn.gamma);
         let op = Op::BatchNorm2d {
             features,
             eps: bn.epsilon,
@@ -75,7 +77,7 @@ impl Tracer {
 
     /// `nn.Linear` at `name`.
     pub fn linear(&mut self, name: &str, linear: &Linear, x: NodeId) -> NodeId {
-        let [in_features, out_features] = linear.weight.dims();
+        let [in_features, out_features] = lazy_dims(&linear.weight);
         let op = Op::Linear {
             in_features,
             out_features,
@@ -163,6 +165,12 @@ impl Tracer {
         self.layers.push(layer);
         id
     }
+}
+
+/// A parameter's shape without initialising it: burn fills a fresh parameter with random
+/// values on first use, and tracing (listing nodes, say) needs only the shapes.
+fn lazy_dims<const D: usize>(param: &Param<Tensor<D>>) -> [usize; D] {
+    <[usize; D]>::try_from(param.lazy_shape().as_slice()).unwrap_or_else(|_| param.dims())
 }
 
 /// burn's padding setting as `(before, after)` pairs. `Same` is PyTorch's `padding="same"`

@@ -100,9 +100,9 @@ impl CliError {
             CliError::Weights(WeightsError::Download { .. } | WeightsError::Checksum { .. }) => {
                 Some("--weights random runs with random weights; --weights FILE takes a local file")
             }
-            CliError::Extract(ExtractError::DeviceUnavailable { .. }) => {
-                Some("--device cpu runs on the CPU; --device auto picks the GPU when one works")
-            }
+            CliError::Extract(
+                ExtractError::DeviceUnavailable { .. } | ExtractError::LayerTooLarge { .. },
+            ) => Some("--device cpu runs on the CPU; --device auto picks the GPU when one works"),
             _ => None,
         }
     }

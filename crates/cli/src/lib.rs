@@ -50,6 +50,7 @@ enum Command {
 /// Parses the process arguments, runs the command, prints any error to stderr and returns
 /// the exit code.
 pub fn main() -> ExitCode {
+    give_drivers_a_runtime_dir();
     let cli = Cli::parse();
     let result: Result<(), CliError> = match cli.command {
         Command::Nodes(args) => commands::nodes::run(&args),
@@ -68,6 +69,23 @@ pub fn main() -> ExitCode {
                 eprintln!("hint: {hint}");
             }
             ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+/// Vulkan's window-system layers look for a display server through `XDG_RUNTIME_DIR` and print
+/// an error line for each look when it is unset (servers, containers, CI). featx never draws to
+/// a display: where the variable is unset, point it at a private empty folder so stderr keeps
+/// only featx's own messages.
+fn give_drivers_a_runtime_dir() {
+    #[cfg(unix)]
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = std::env::temp_dir().join("featx-runtime");
+        let made = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        if made.is_ok() || dir.is_dir() {
+            // SAFETY: the first thing `main` does, before any other thread exists.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
         }
     }
 }

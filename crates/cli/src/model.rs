@@ -19,9 +19,9 @@ pub struct ModelArgs {
     pub model: &'static Architecture,
     /// A torchvision state dict (.pth, .safetensors); `imagenet` for torchvision's published
     /// ImageNet weights of the model (downloaded once, verified, cached); `random` for random
-    /// initialisation.
+    /// initialisation. Required, except by `bench`, whose numbers do not depend on the values.
     #[arg(long)]
-    pub weights: Weights,
+    pub weights: Option<Weights>,
     /// Backend: cpu (burn-flex), ndarray, wgpu, or auto (wgpu when an adapter works, else
     /// cpu; the choice is printed).
     #[arg(long, default_value = "cpu", env = "BURN_DEVICE")]
@@ -62,31 +62,61 @@ impl ModelArgs {
             select_device(self.device.parse::<DeviceChoice>()?)?
         };
         device.seed(self.seed);
+        // Models are built (and randomly initialised) on the CPU, then moved.
+        Device::flex().seed(self.seed);
         Ok(device)
+    }
+
+    /// `--weights`, which every command but `bench` requires.
+    pub fn weights(&self) -> Result<&Weights, CliError> {
+        self.weights.as_ref().ok_or_else(|| {
+            CliError::Usage(
+                "--weights is required: a .pth/.safetensors file, imagenet, or random".into(),
+            )
+        })
     }
 
     /// How `--weights` is recorded with a dataset run (a resumed run must name the same).
     pub fn weights_label(&self) -> String {
-        match &self.weights {
+        match self.weights.as_ref().unwrap_or(&Weights::Random) {
             Weights::Random => format!("random (seed {})", self.seed),
             Weights::Imagenet => "imagenet".into(),
             Weights::File(path) => path.display().to_string(),
         }
     }
 
-    /// The model with `--weights` on `device`, traced.
-    pub fn traced(&self, device: &Device) -> Result<TracedModel, CliError> {
-        load(self.model, &self.weights, device)
+    /// The model with `weights`, built and traced on the CPU.
+    pub fn traced(&self, weights: &Weights) -> Result<TracedModel, CliError> {
+        load(self.model, weights, &Device::flex())
     }
 
-    /// Loads the model on `device` and builds an extractor for `request` in `--mode`.
+    /// An extractor of `request` from `traced` on `device` in `--mode`: only the layers the
+    /// request needs move to `device` (the others are never uploaded, so a classifier larger
+    /// than a GPU's buffers does not stop a request for an early layer).
+    pub fn build(
+        &self,
+        traced: TracedModel,
+        request: &ReturnNodes,
+        device: &Device,
+    ) -> Result<FeatureExtractor, CliError> {
+        let extractor = FeatureExtractor::new(traced, request)?;
+        let extractor = if *device == Device::flex() {
+            extractor
+        } else {
+            extractor.to_device(device)?
+        };
+        Ok(self.with_mode(extractor))
+    }
+
+    /// Loads the model with `--weights` and builds an extractor for `request` on `device` in
+    /// `--mode`.
     pub fn extractor(
         &self,
         request: &ReturnNodes,
         device: &Device,
     ) -> Result<FeatureExtractor, CliError> {
-        let traced = self.traced(device)?;
-        Ok(self.with_mode(FeatureExtractor::new(traced, request)?))
+        let traced = self.traced(self.weights()?)?;
+        self.build(traced, request, device)
     }
 
     /// `extractor` switched to `--mode`.

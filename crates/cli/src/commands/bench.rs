@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::Format;
 use crate::error::CliError;
-use crate::model::ModelArgs;
+use crate::model::{ModelArgs, Weights};
 
 /// Arguments of `featx bench`.
 #[derive(Args, Debug)]
@@ -59,7 +59,8 @@ struct Report {
 pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     let device = args.model.device()?;
     let started = Instant::now();
-    let traced = args.model.traced(&device)?;
+    let weights = args.model.weights.clone().unwrap_or(Weights::Random);
+    let traced = args.model.traced(&weights)?;
     let load_ms = ms(started);
     let request = if args.nodes.trim() == "all" {
         ReturnNodes::from(traced.graph.names())
@@ -67,9 +68,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         ReturnNodes::parse(&args.nodes)?
     };
     let started = Instant::now();
-    let extractor = args
-        .model
-        .with_mode(featx_extract::FeatureExtractor::new(traced, &request)?);
+    let extractor = args.model.build(traced, &request, &device)?;
     let build_ms = ms(started);
     let x = Tensor::<4>::random(
         [args.batch, 3, args.size, args.size],
