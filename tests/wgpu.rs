@@ -56,16 +56,18 @@ fn cpu_and_gpu_agree_with_folded_batchnorms() {
         ["layer2", "fc"].map(|k| out.get(k).unwrap().to_vec_f32().unwrap())
     };
     for (a, b) in run(&cpu).iter().zip(run(&gpu)) {
-        let scale = a.iter().fold(1f32, |m, v| m.max(v.abs()));
-        let worst = a
-            .iter()
-            .zip(&b)
-            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-        assert!(
-            worst <= 1e-5 * scale + 1e-4,
-            "cpu and gpu differ by {worst}"
-        );
+        assert_cpu_and_gpu_agree(a, &b);
     }
+}
+
+/// The same values within the parity tolerance (1e-4, or 1e-5 of the largest magnitude).
+fn assert_cpu_and_gpu_agree(a: &[f32], b: &[f32]) {
+    let scale = a.iter().fold(1f32, |m, v| m.max(v.abs()));
+    let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(
+        worst <= 1e-5 * scale + 1e-4,
+        "cpu and gpu differ by {worst}"
+    );
 }
 
 #[test]
@@ -139,15 +141,7 @@ fn only_needed_layers_move_to_the_gpu_and_oversized_ones_are_typed_errors() {
         a.get("conv3").unwrap().to_vec_f32().unwrap(),
         b.get("conv3").unwrap().to_vec_f32().unwrap(),
     );
-    let scale = a.iter().fold(1f32, |m, v| m.max(v.abs()));
-    let worst = a
-        .iter()
-        .zip(&b)
-        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-    assert!(
-        worst <= 1e-5 * scale + 1e-4,
-        "cpu and gpu differ by {worst}"
-    );
+    assert_cpu_and_gpu_agree(&a, &b);
 
     let fc0_bytes = 4 * 9216 * 4096;
     let full = create_feature_extractor(&model, ["fc"]).unwrap();
