@@ -12,7 +12,7 @@ use featx::burn::prelude::Device;
 use featx::models::ResNetConfig;
 use serde_json::Value;
 use support::{
-    CORRUPT_IMAGES, Row, featx, python, read_index, read_safetensors, stderr,
+    CORRUPT_IMAGES, Row, features_by_path, featx, python, read_index, read_safetensors, stderr,
     write_generated_weights, write_image_folder,
 };
 
@@ -86,31 +86,6 @@ impl Dataset {
         let args = self.args_sized(pre, input, out, extra);
         featx(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
-}
-
-/// Every stored row of a run, by image path: output key -> values.
-fn features_by_path(out: &Path, index: &[Row]) -> BTreeMap<String, BTreeMap<String, Vec<f32>>> {
-    let mut parts = BTreeMap::new();
-    let mut by_path = BTreeMap::new();
-    for r in index.iter().filter(|r| r.status == "ok") {
-        let tensors = parts
-            .entry(r.file.clone())
-            .or_insert_with(|| read_safetensors(&out.join(&r.file)));
-        let row = r.row.unwrap();
-        let values = tensors
-            .iter()
-            .map(|(key, shape, values)| {
-                let len: usize = shape[1..].iter().product();
-                (key.clone(), values[row * len..(row + 1) * len].to_vec())
-            })
-            .collect();
-        assert!(
-            by_path.insert(r.path.clone(), values).is_none(),
-            "{} twice",
-            r.path
-        );
-    }
-    by_path
 }
 
 /// The run was refused as bad usage or input (exit 2), saying `needle`.

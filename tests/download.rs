@@ -232,22 +232,7 @@ fn server_down_says_where_to_put_the_file_and_that_random_exists() {
 fn cli_imagenet_weights_use_the_overridable_url_and_cache() {
     let cache = tempfile::tempdir().unwrap();
     let server = serve(pth_bytes(), vec![Behaviour::Serve]);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_featx"))
-        .args([
-            "extract",
-            "--model",
-            "resnet18",
-            "--weights",
-            "imagenet",
-            "--input",
-        ])
-        .arg(support::fixture("images/chelsea.jpg"))
-        .args(["--nodes", "fc", "--out"])
-        .arg(cache.path().join("out.safetensors"))
-        .env("FEATX_WEIGHTS_URL", &server.base)
-        .env("FEATX_CACHE_DIR", cache.path())
-        .output()
-        .unwrap();
+    let out = extract_with_imagenet_weights("resnet18", "fc", &server.base, cache.path());
     // The fixture is not torchvision's ImageNet file, so its hash cannot match f37072fd.
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -271,22 +256,7 @@ fn cli_imagenet_weights_of_each_new_family_are_torchvisions_published_file() {
     ] {
         let cache = tempfile::tempdir().unwrap();
         let server = serve(pth_bytes(), vec![Behaviour::Serve]);
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_featx"))
-            .args([
-                "extract",
-                "--model",
-                model,
-                "--weights",
-                "imagenet",
-                "--input",
-            ])
-            .arg(support::fixture("images/chelsea.jpg"))
-            .args(["--nodes", "x", "--out"])
-            .arg(cache.path().join("out.safetensors"))
-            .env("FEATX_WEIGHTS_URL", &server.base)
-            .env("FEATX_CACHE_DIR", cache.path())
-            .output()
-            .unwrap();
+        let out = extract_with_imagenet_weights(model, "x", &server.base, cache.path());
         server.handle.join().unwrap();
         assert_eq!(*server.paths.lock().unwrap(), [format!("/models/{file}")]);
         // The served file is not torchvision's, so its hash cannot match: refused, not kept.
@@ -323,4 +293,30 @@ fn the_articles_alexnet_has_no_published_weights_and_says_which_model_has() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("tv_alexnet"), "{stderr}");
+}
+
+/// `featx extract --weights imagenet` of `model`'s `nodes` on the fixture photograph, with the
+/// weights served from `base` and cached in `cache`.
+fn extract_with_imagenet_weights(
+    model: &str,
+    nodes: &str,
+    base: &str,
+    cache: &std::path::Path,
+) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_featx"))
+        .args([
+            "extract",
+            "--model",
+            model,
+            "--weights",
+            "imagenet",
+            "--input",
+        ])
+        .arg(support::fixture("images/chelsea.jpg"))
+        .args(["--nodes", nodes, "--out"])
+        .arg(cache.join("out.safetensors"))
+        .env("FEATX_WEIGHTS_URL", base)
+        .env("FEATX_CACHE_DIR", cache)
+        .output()
+        .unwrap()
 }

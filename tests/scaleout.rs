@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -14,7 +13,7 @@ use featx::burn::prelude::Device;
 use featx::models::ResNetConfig;
 use serde_json::Value;
 use support::{
-    CORRUPT_IMAGES, Row, python, read_index, read_safetensors, stderr, write_generated_weights,
+    CORRUPT_IMAGES, Row, features_by_path, python, read_index, stderr, write_generated_weights,
     write_image_folder,
 };
 
@@ -149,29 +148,6 @@ fn strings(value: &Value) -> Vec<String> {
         .unwrap()
         .iter()
         .map(|v| v.as_str().unwrap().to_string())
-        .collect()
-}
-
-/// The stored row of every ok image of an index, by path: key -> values.
-fn rows(dir: &Path, index: &[Row]) -> BTreeMap<String, BTreeMap<String, Vec<f32>>> {
-    let mut parts = BTreeMap::new();
-    index
-        .iter()
-        .filter(|r| r.status == "ok")
-        .map(|r| {
-            let tensors = parts
-                .entry(r.file.clone())
-                .or_insert_with(|| read_safetensors(&dir.join(&r.file)));
-            let row = r.row.unwrap();
-            let values = tensors
-                .iter()
-                .map(|(key, shape, values)| {
-                    let len: usize = shape[1..].iter().product();
-                    (key.clone(), values[row * len..(row + 1) * len].to_vec())
-                })
-                .collect();
-            (r.path.clone(), values)
-        })
         .collect()
 }
 
@@ -348,7 +324,10 @@ fn four_workers_one_killed_and_finished_again_merge_into_the_one_process_dataset
     for r in merged_index.iter().filter(|r| r.status == "ok") {
         assert!(r.file.starts_with("shard-"), "{r:?}");
     }
-    let (one_rows, merged_rows) = (rows(&single, &one_index), rows(&shared, &merged_index));
+    let (one_rows, merged_rows) = (
+        features_by_path(&single, &one_index),
+        features_by_path(&shared, &merged_index),
+    );
     assert_eq!(merged_rows.len(), GOOD);
     assert_eq!(merged_rows, one_rows, "stored values by image");
     let merged_summary = json(&shared.join("summary.json"));

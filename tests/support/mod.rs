@@ -475,3 +475,28 @@ pub fn read_index(path: &Path) -> Vec<Row> {
         })
         .collect()
 }
+
+/// Every stored row of a run (each ok image once), by image path: output key -> values.
+pub fn features_by_path(out: &Path, index: &[Row]) -> BTreeMap<String, BTreeMap<String, Vec<f32>>> {
+    let mut parts = BTreeMap::new();
+    let mut by_path = BTreeMap::new();
+    for r in index.iter().filter(|r| r.status == "ok") {
+        let tensors = parts
+            .entry(r.file.clone())
+            .or_insert_with(|| read_safetensors(&out.join(&r.file)));
+        let row = r.row.unwrap();
+        let values = tensors
+            .iter()
+            .map(|(key, shape, values)| {
+                let len: usize = shape[1..].iter().product();
+                (key.clone(), values[row * len..(row + 1) * len].to_vec())
+            })
+            .collect();
+        assert!(
+            by_path.insert(r.path.clone(), values).is_none(),
+            "{} twice",
+            r.path
+        );
+    }
+    by_path
+}
