@@ -33,8 +33,24 @@
 //! let features = extractor.forward(Tensor::<4>::zeros([1, 3, 224, 224], &device)).unwrap();
 //! assert_eq!(features.get("features").unwrap().dims(), [1, 512, 7, 7]);
 //! ```
+//!
+//! Gradients flow through an extractor ([`FeatureExtractor::backward`]), and [`cam`] turns a
+//! layer and its gradients into a class activation map, as pytorch-grad-cam does:
+//!
+//! ```no_run
+//! use featx::burn::prelude::*;
+//! use featx::cam::{Cam, Target, find};
+//!
+//! let device = Device::flex();
+//! let traced = featx::models::find("resnet18").unwrap().random(&device);
+//! let cam = Cam::new(traced, &["layer4"]).unwrap();
+//! let x = Tensor::<4>::zeros([1, 3, 224, 224], &device);
+//! let out = cam.run(find("gradcam").unwrap(), x, Target::Top).unwrap();
+//! assert_eq!(out.maps.shape, [1, 224, 224]);
+//! ```
 
 pub use burn;
+pub use featx_cam as cam;
 pub use featx_extract::*;
 pub use featx_graph as graph;
 pub use featx_models as models;

@@ -92,7 +92,16 @@ impl Preprocessing {
     }
 }
 
+/// The 1000 ImageNet-1k class names in torchvision's order and spelling (its weights'
+/// `meta["categories"]`), one per line: every published file classifies into them.
+const IMAGENET_CLASSES: &str = include_str!("imagenet_classes.txt");
+
 impl Published {
+    /// The name of class `index` (`281` is `tabby`), if the weights have that many classes.
+    pub fn class_name(&self, index: usize) -> Option<&'static str> {
+        IMAGENET_CLASSES.lines().nth(index)
+    }
+
     /// The download: file name and expected SHA-256 prefix.
     pub fn remote(&self) -> RemoteWeights {
         RemoteWeights {

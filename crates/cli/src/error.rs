@@ -36,6 +36,10 @@ pub enum CliError {
         /// The index that lists them.
         index: PathBuf,
     },
+    /// A class activation map cannot be made (an unknown method, a layer that is not a
+    /// feature map, a model without classifier output, a class out of range).
+    #[error(transparent)]
+    Cam(featx_cam::CamError),
     /// A picture could not be drawn or saved.
     #[error(transparent)]
     Picture(#[from] featx_viz::VizError),
@@ -63,6 +67,15 @@ impl From<featx_output::OutputError> for CliError {
         CliError::Output {
             path: e.path().to_path_buf(),
             reason: e.reason(),
+        }
+    }
+}
+
+impl From<featx_cam::CamError> for CliError {
+    fn from(e: featx_cam::CamError) -> Self {
+        match e {
+            featx_cam::CamError::Extract(e) => CliError::Extract(e),
+            other => CliError::Cam(other),
         }
     }
 }

@@ -39,6 +39,9 @@ enum Command {
     Dataset(commands::dataset::DatasetArgs),
     /// Draw chosen nodes' outputs for an image as PNG pictures.
     Viz(commands::viz::VizArgs),
+    /// Class activation maps (Grad-CAM and its relatives): which part of each image made the
+    /// model score a class, as pytorch-grad-cam computes it, drawn over the image.
+    Cam(commands::cam::CamArgs),
     /// Describe a weights file (tensors, which model it fits) and the download cache.
     Weights(commands::weights::WeightsArgs),
     /// List the models: parameters, nodes, input, preprocessing, published weights.
@@ -57,6 +60,7 @@ pub fn main() -> ExitCode {
         Command::Extract(args) => commands::extract::run(&args),
         Command::Dataset(args) => commands::dataset::run(&args),
         Command::Viz(args) => commands::viz::run(&args),
+        Command::Cam(args) => commands::cam::run(&args),
         Command::Weights(args) => commands::weights::run(&args),
         Command::Models(args) => commands::models::run(&args),
         Command::Bench(args) => commands::bench::run(&args),

@@ -72,6 +72,12 @@ pub enum ExtractError {
         /// What the backend reported.
         reason: String,
     },
+    /// What a backward pass was asked to differentiate is not one number.
+    #[error("the score to differentiate must hold one value, not a tensor of shape {shape:?}")]
+    NotScalar {
+        /// The shape the score function returned.
+        shape: Vec<usize>,
+    },
     /// The traced graph is inconsistent with its layers (a model bug, not a user error).
     #[error("internal error at node '{node}': {reason}")]
     Internal {

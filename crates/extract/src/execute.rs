@@ -6,16 +6,25 @@ use featx_graph::Graph;
 use crate::plan::Plan;
 use crate::{ExtractError, Feature, Result};
 
-/// Runs `plan` on the graph input `input`; returns the value for each of the `requested`
-/// positions (`None` for one no step produced, which a correct plan never leaves). `shapes`
-/// are every node's inferred output shapes for this input.
+/// What a run of a plan produced, by request position (`None` for one no step produced, which
+/// a correct plan never leaves).
+pub(crate) struct Executed {
+    /// The requested values.
+    pub values: Vec<Option<Feature>>,
+    /// For a plan with gradients, the probe added to each requested value (see
+    /// [`Feature::gradient_probe`]); empty otherwise.
+    pub probes: Vec<Option<Feature>>,
+}
+
+/// Runs `plan` on the graph input `input` for `requested` positions. `shapes` are every
+/// node's inferred output shapes for this input.
 pub(crate) fn execute(
     plan: &Plan,
     graph: &Graph,
     input: Feature,
     shapes: &[Vec<usize>],
     requested: usize,
-) -> Result<Vec<Option<Feature>>> {
+) -> Result<Executed> {
     let nodes = graph.nodes();
     let internal = |node: usize, reason: String| ExtractError::Internal {
         node: nodes[node].name.clone(),
@@ -23,6 +32,7 @@ pub(crate) fn execute(
     };
     let mut slots: Vec<Option<Feature>> = vec![None; nodes.len()];
     let mut results: Vec<Option<Feature>> = vec![None; requested];
+    let mut probes: Vec<Option<Feature>> = vec![None; if plan.gradients { requested } else { 0 }];
     let mut input = Some(input);
     for step in &plan.steps {
         let id = step.node.0;
@@ -41,10 +51,21 @@ pub(crate) fn execute(
                 })
                 .collect::<Result<Vec<_>>>()?
         };
-        let value = step
+        let mut value = step
             .kernel
             .run(args, &shapes[id])
             .map_err(|reason| internal(id, format!("{} kernel: {reason}", step.kernel.name())))?;
+        if plan.gradients && !step.outputs.is_empty() {
+            // Everything downstream reads `value + probe`, so the probe's gradient is the
+            // value's total gradient, through every later use.
+            let probe = value.gradient_probe();
+            value = value
+                .checked_add(probe.clone())
+                .ok_or_else(|| internal(id, "a probe of another shape".into()))?;
+            for &pos in &step.outputs {
+                probes[pos] = Some(probe.clone());
+            }
+        }
         for &pos in &step.outputs {
             results[pos] = Some(value.clone());
         }
@@ -52,5 +73,8 @@ pub(crate) fn execute(
             slots[id] = Some(value);
         }
     }
-    Ok(results)
+    Ok(Executed {
+        values: results,
+        probes,
+    })
 }

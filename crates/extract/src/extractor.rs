@@ -26,12 +26,12 @@ pub enum Mode {
 /// intermediate right after its last reader.
 #[derive(Debug, Clone)]
 pub struct FeatureExtractor {
-    model: TracedModel,
-    outputs: Vec<Resolved>,
+    pub(crate) model: TracedModel,
+    pub(crate) outputs: Vec<Resolved>,
     plan: Plan,
-    mode: Mode,
+    pub(crate) mode: Mode,
     /// Where the parameters of the nodes it runs live and inputs are moved.
-    device: Device,
+    pub(crate) device: Device,
 }
 
 impl FeatureExtractor {
@@ -43,7 +43,14 @@ impl FeatureExtractor {
         check_layers(&model)?;
         let outputs = resolve(&model.graph, &model.name, request)?;
         let device = model_device(&model).unwrap_or_else(Device::flex);
-        let plan = Plan::new(&model.graph, &model.layers, &outputs, Mode::Eval, &device);
+        let plan = Plan::new(
+            &model.graph,
+            &model.layers,
+            &outputs,
+            Mode::Eval,
+            &device,
+            false,
+        );
         Ok(Self {
             model,
             outputs,
@@ -61,6 +68,7 @@ impl FeatureExtractor {
             &self.outputs,
             self.mode,
             &self.device,
+            false,
         );
     }
 
@@ -172,7 +180,7 @@ impl FeatureExtractor {
             .collect())
     }
 
-    fn infer_shapes(&self, shape: &[usize]) -> Result<Vec<Vec<usize>>> {
+    pub(crate) fn infer_shapes(&self, shape: &[usize]) -> Result<Vec<Vec<usize>>> {
         let invalid = |reason: String| ExtractError::InvalidInput {
             model: self.model.name.clone(),
             found: shape.to_vec(),
@@ -201,6 +209,20 @@ impl FeatureExtractor {
         if self.outputs.is_empty() {
             return Ok(Features::default());
         }
+        let (x, shapes) = self.accept(x)?;
+        let executed = execute(
+            &self.plan,
+            &self.model.graph,
+            Feature::from(x),
+            &shapes,
+            self.outputs.len(),
+        )?;
+        self.collect(executed.values)
+    }
+
+    /// `x` checked (float32, a shape the model takes) and on the extractor's device, with
+    /// every node's shape for it.
+    pub(crate) fn accept(&self, x: Tensor<4>) -> Result<(Tensor<4>, Vec<Vec<usize>>)> {
         let dims = x.dims();
         if x.dtype() != DType::F32 {
             return Err(ExtractError::InvalidInput {
@@ -215,13 +237,11 @@ impl FeatureExtractor {
         } else {
             x
         };
-        let values = execute(
-            &self.plan,
-            &self.model.graph,
-            Feature::from(x),
-            &shapes,
-            self.outputs.len(),
-        )?;
+        Ok((x, shapes))
+    }
+
+    /// The requested values, keyed in request order.
+    pub(crate) fn collect(&self, values: Vec<Option<Feature>>) -> Result<Features> {
         let mut features = Features::with_capacity(self.outputs.len());
         for (r, value) in self.outputs.iter().zip(values) {
             let value = value.ok_or_else(|| ExtractError::Internal {

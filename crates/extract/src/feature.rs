@@ -1,6 +1,6 @@
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use burn::tensor::activation::relu;
+use burn::tensor::{Gradients, TensorData};
 
 use crate::{ExtractError, Result};
 
@@ -166,6 +166,34 @@ impl Feature {
     /// `max(x, 0)` elementwise.
     pub fn relu(self) -> Feature {
         Feature(map_tensor!(self.0, t => relu(t)))
+    }
+
+    /// The same values without a gradient tape (a no-op on devices without autodiff).
+    pub fn without_autodiff(self) -> Feature {
+        Feature(map_tensor!(self.0, t => t.without_autodiff()))
+    }
+
+    /// Whether the value carries a gradient tape.
+    pub fn is_autodiff(&self) -> bool {
+        with_tensor!(&self.0, t => t.is_autodiff())
+    }
+
+    /// A zero tensor of this shape that keeps its gradient. burn retains the gradients of
+    /// leaves only; a value with a probe added (`value + 0`) passes the probe's gradient, which
+    /// is the value's, to whoever reads it after a backward pass.
+    pub(crate) fn gradient_probe(&self) -> Feature {
+        Feature(map_tensor!(&self.0, t => t.zeros_like().require_grad()))
+    }
+
+    /// The retained gradient of this leaf in `grads`, if it has one.
+    pub(crate) fn grad(&self, grads: &Gradients) -> Option<Feature> {
+        Some(Feature(map_tensor!(&self.0, t => t.grad(grads)?)))
+    }
+
+    /// Zeros of this shape, on this device, without a tape (the gradient of a value the score
+    /// does not depend on).
+    pub(crate) fn zeros(&self) -> Feature {
+        Feature(map_tensor!(&self.0, t => t.zeros_like().without_autodiff()))
     }
 
     /// Applies a rank-preserving tensor function, whatever the rank (dropout masks, scaling).

@@ -13,6 +13,7 @@ mod error;
 mod execute;
 mod extractor;
 mod feature;
+mod gradients;
 mod kernel;
 mod plan;
 mod query;
@@ -22,6 +23,7 @@ pub use device::{DeviceChoice, max_buffer_bytes, select_device, wgpu_adapter};
 pub use error::{ExtractError, Result};
 pub use extractor::{FeatureExtractor, Mode};
 pub use feature::{Feature, Features, MAX_RANK};
+pub use gradients::Backward;
 pub use query::ReturnNodes;
 pub use resolve::Resolved;
 

@@ -9,6 +9,9 @@
 //!   never materialised);
 //! - a ReLU whose input nothing else sees (not requested, not the output, read only by that
 //!   ReLU) runs inside the convolution that produces it, and its own step passes the value on.
+//!
+//! A plan for gradients keeps every node as it is (no folding) and runs everything on burn's
+//! differentiable ops: featx's own CPU kernels have no backward pass, so they step aside.
 
 use std::sync::Arc;
 
@@ -54,16 +57,19 @@ pub(crate) struct Plan {
     pub folded: usize,
     /// How many ReLUs run inside the kernel of the node they read.
     pub fused_relus: usize,
+    /// Whether the plan records a gradient tape: each requested value gets a gradient probe.
+    pub gradients: bool,
 }
 
 impl Plan {
-    /// Plans `requested` on `device` in `mode`.
+    /// Plans `requested` on `device` in `mode`; with `gradients`, for a backward pass.
     pub fn new(
         graph: &Graph,
         layers: &[Option<Layer>],
         requested: &[Resolved],
         mode: Mode,
         device: &Device,
+        gradients: bool,
     ) -> Self {
         let nodes = graph.nodes();
         let n = nodes.len();
@@ -93,7 +99,7 @@ impl Plan {
             .collect();
         let mut skipped = vec![false; n];
         let mut folded = 0;
-        if mode == Mode::Eval {
+        if mode == Mode::Eval && !gradients {
             for i in (0..n).filter(|&i| needed[i]) {
                 if let Some((op, layer, conv)) = fold_batch_norm(graph, layers, NodeId(i), private)
                 {
@@ -139,6 +145,7 @@ impl Plan {
                         device,
                         mode,
                         relu: fused_relu[i],
+                        gradients,
                     })
                 };
                 let reads = inputs
@@ -163,6 +170,7 @@ impl Plan {
             steps,
             folded,
             fused_relus: passes_on.iter().filter(|&&p| p).count(),
+            gradients,
         }
     }
 }

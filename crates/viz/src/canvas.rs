@@ -81,6 +81,8 @@ pub(crate) struct PanelLayout<'a> {
     pub map_size: (usize, usize),
     /// The colour bar's scale.
     pub range: (f32, f32),
+    /// The colour bar's colours: `colors(v, lo, hi)` ([`viridis`] for feature maps).
+    pub colors: fn(f32, f32, f32) -> [u8; 3],
 }
 
 /// Renders title, axes and colour bar, then fills the panel pixel by pixel: `pixel(fx, fy)`
@@ -147,7 +149,7 @@ pub(crate) fn panel_figure(
             .draw_series((0..steps).map(|i| {
                 let a = lo + (hi - lo) * i as f32 / steps as f32;
                 let b = lo + (hi - lo) * (i + 1) as f32 / steps as f32;
-                let [r, g, bl] = viridis((a + b) / 2.0, lo, hi);
+                let [r, g, bl] = (layout.colors)((a + b) / 2.0, lo, hi);
                 Rectangle::new([(0.0, a), (1.0, b)], RGBColor(r, g, bl).filled())
             }))
             .map_err(VizError::render)?;

@@ -16,6 +16,7 @@ pub fn heatmap(map: &FeatureMap<'_>, reduce: Reduce, label: &str) -> Result<Figu
         title: &title,
         map_size: (w, h),
         range: (lo, hi),
+        colors: viridis,
     };
     panel_figure(&layout, |fx, fy| {
         let x = (fx as usize).min(w - 1);

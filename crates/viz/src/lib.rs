@@ -4,11 +4,14 @@
 //!   (`plt.imshow(out[0].sum(0))`), in viridis, with a colour bar and a descriptive title;
 //! - [`grid`]: one tile per channel, each normalised on its own;
 //! - [`overlay`]: the reduced map upsampled and blended over the model's input image;
-//! - [`bars`]: the largest entries of a vector output (`fc`, `avgpool`, `flatten`).
+//! - [`bars`]: the largest entries of a vector output (`fc`, `avgpool`, `flatten`);
+//! - [`show_cam_on_image`] / [`cam_figure`]: a class activation map over the image, as
+//!   pytorch-grad-cam draws it.
 //!
 //! Everything is drawn with plotters into an RGB buffer and encoded with `image`.
 
 mod bars;
+mod cam;
 mod canvas;
 mod error;
 mod grid;
@@ -17,6 +20,7 @@ mod overlay;
 mod reduce;
 
 pub use bars::bars;
+pub use cam::{JET, cam_figure, show_cam_on_image};
 pub use canvas::{Figure, Rect};
 pub use error::{Result, VizError};
 pub use grid::{Channels, grid};

@@ -43,6 +43,7 @@ pub fn overlay(
         title: &title,
         map_size: (bw as usize, bh as usize),
         range: (lo, hi),
+        colors: viridis,
     };
     panel_figure(&layout, |fx, fy| {
         let x = (fx as u32).min(bw - 1);

@@ -12,6 +12,7 @@ pub enum Format {
 }
 
 pub mod bench;
+pub mod cam;
 pub mod dataset;
 pub mod extract;
 pub mod models;

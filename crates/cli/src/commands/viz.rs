@@ -145,7 +145,7 @@ fn draw(
 }
 
 /// `out/dir/stem_key.png` for `out/dir/stem.png`.
-fn sibling(out: &Path, key: &str) -> PathBuf {
+pub(crate) fn sibling(out: &Path, key: &str) -> PathBuf {
     let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("featx");
     let safe: String = key
         .chars()

@@ -1,4 +1,5 @@
-//! Builders for featx's own CPU kernels (`featx-kernels`), on the flex device.
+//! Builders for featx's own CPU kernels (`featx-kernels`), on the flex device. They have no
+//! backward pass: a plan for gradients never picks them.
 
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ pub(super) fn conv2d(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
     else {
         return None;
     };
-    if *spec.device != Device::flex() {
+    if *spec.device != Device::flex() || spec.gradients {
         return None;
     }
     let bias = conv.bias.as_ref().map(|b| b.val());
@@ -62,7 +63,7 @@ pub(super) fn max_pool2d(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
         return None;
     };
     // Its ReLU epilogue is not written; the generic kernel handles that case.
-    if *spec.device != Device::flex() || spec.relu {
+    if *spec.device != Device::flex() || spec.relu || spec.gradients {
         return None;
     }
     Some(Arc::new(Pool(MaxPool2d { window: *window })))

@@ -40,6 +40,8 @@ pub(crate) struct NodeSpec<'a> {
     pub mode: Mode,
     /// Whether the kernel also applies the ReLU that is its only reader.
     pub relu: bool,
+    /// Whether a backward pass will follow: only kernels with one (burn's ops) may run.
+    pub gradients: bool,
 }
 
 /// Builds a kernel for a node, or declines.

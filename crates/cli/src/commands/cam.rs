@@ -1,0 +1,161 @@
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use clap::Args;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use featx_cam::{Cam, CamOutput, METHODS, Method, Target};
+use featx_output::{AtomicWriter, NamedTensor, producer};
+use featx_viz::{cam_figure, show_cam_on_image};
+
+use crate::commands::viz::sibling;
+use crate::error::CliError;
+use crate::input::{PreprocessArgs, load_batch};
+use crate::model::{ModeArg, ModelArgs, Weights};
+
+/// Arguments of `featx cam`.
+#[derive(Args, Debug)]
+pub struct CamArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// What to explain: a float32 NCHW `.npy` batch (already normalised), or image files
+    /// (JPEG, PNG, WebP, BMP) that form one batch.
+    #[arg(long, num_args = 1.., required = true)]
+    input: Vec<PathBuf>,
+    /// Target layers, node queries (`layer4`, `layer3.1.relu_1`), repeated or comma-separated;
+    /// the maps of several layers are averaged, as pytorch-grad-cam does.
+    #[arg(long, value_delimiter = ',', num_args = 1.., required = true)]
+    node: Vec<String>,
+    /// The CAM method (pytorch-grad-cam's class in brackets): gradcam (GradCAM), gradcam++
+    /// (GradCAMPlusPlus), xgradcam, hirescam, layercam, eigencam, scorecam,
+    /// gradcam-elementwise (GradCAMElementWise).
+    #[arg(long, value_parser = method_parser(), hide_possible_values = true)]
+    method: &'static Method,
+    /// The class to explain: `top` (each image's highest logit) or a class index for every
+    /// image. The score is the raw logit.
+    #[arg(long, default_value = "top")]
+    target: Target,
+    /// Output PNG: the CAM over the image. With several images, one file per image:
+    /// `<stem>_<i>.png` beside it.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write the maps as a `.safetensors` file: key `cam`, float32 `[N, H, W]` in [0, 1]
+    /// at the input size, equal to pytorch-grad-cam's `cam(input_tensor=x, targets=...)`.
+    #[arg(long)]
+    raw: Option<PathBuf>,
+    #[command(flatten)]
+    preprocess: PreprocessArgs,
+}
+
+fn method_parser() -> impl TypedValueParser<Value = &'static Method> {
+    PossibleValuesParser::new(METHODS.iter().map(|m| m.name))
+        .map(|name| featx_cam::find(&name).expect("a registry name"))
+}
+
+/// Computes the CAM of every input image and writes one picture per image (and the raw maps).
+pub fn run(args: &CamArgs) -> Result<(), CliError> {
+    if matches!(args.model.mode, ModeArg::Train) {
+        return Err(CliError::Usage(
+            "a CAM explains the model in eval mode (as pytorch-grad-cam does); drop --mode train"
+                .into(),
+        ));
+    }
+    let queries: Vec<&str> = args
+        .node
+        .iter()
+        .map(|q| q.trim())
+        .filter(|q| !q.is_empty())
+        .collect();
+    let weights = args.model.weights()?;
+    let device = args.model.device()?;
+    let traced = args.model.traced(weights)?;
+    let mut cam = Cam::new(traced, &queries)?;
+    if device != burn::prelude::Device::flex() {
+        cam = cam.to_device(&device)?;
+    }
+    let pipeline = args.preprocess.pipeline(args.model.model);
+    let batch = load_batch(&args.input, &pipeline, cam.extractor(), &device)?;
+    let [n, _, h, w] = batch.tensor.dims();
+    let x = batch.tensor.clone();
+    let output = cam.run(args.method, batch.tensor, args.target)?;
+    let nodes = cam.layers().join(",");
+    if let Some(raw) = &args.raw {
+        write_raw(raw, &output, args, &nodes)?;
+    }
+    // The picture's base: the cropped images, or the de-normalised input.
+    let bases: Vec<Vec<f32>> = if batch.images.is_empty() {
+        let values = featx_extract::Feature::from(x).to_vec_f32()?;
+        (0..n)
+            .map(|i| {
+                let plane = |c: usize| &values[(i * 3 + c) * h * w..(i * 3 + c + 1) * h * w];
+                (0..h * w)
+                    .flat_map(|p| {
+                        std::array::from_fn::<f32, 3, _>(|c| {
+                            (plane(c)[p] * pipeline.std[c] + pipeline.mean[c]).clamp(0.0, 1.0)
+                        })
+                    })
+                    .collect()
+            })
+            .collect()
+    } else {
+        batch
+            .images
+            .iter()
+            .map(|im| im.as_raw().iter().map(|&v| f32::from(v) / 255.0).collect())
+            .collect()
+    };
+    let names = match (weights, args.model.model.weights) {
+        (Weights::Imagenet, Some(published)) => Some(published),
+        _ => None,
+    };
+    for (i, base) in bases.iter().enumerate() {
+        let target = output.targets[i];
+        let class = match names.and_then(|p| p.class_name(target)) {
+            Some(name) => format!("class {target} ({name})"),
+            None => format!("class {target}"),
+        };
+        let title = format!(
+            "{} of {}  at {nodes}  for {class}, logit {:.2}",
+            args.method.name, args.model.model.name, output.scores[i]
+        );
+        let blended = show_cam_on_image(base, output.maps.image(i), w, h)?;
+        let path = if n > 1 {
+            sibling(&args.out, &i.to_string())
+        } else {
+            args.out.clone()
+        };
+        cam_figure(&blended, &title)?.save_png(&path)?;
+        println!("{}", path.display());
+    }
+    Ok(())
+}
+
+/// The maps as safetensors key `cam`, with what made them in the metadata.
+fn write_raw(
+    path: &PathBuf,
+    output: &CamOutput,
+    args: &CamArgs,
+    nodes: &str,
+) -> Result<(), CliError> {
+    let metadata = HashMap::from([
+        ("model".to_string(), args.model.model.name.to_string()),
+        ("method".to_string(), args.method.name.to_string()),
+        ("nodes".to_string(), nodes.to_string()),
+        (
+            "targets".to_string(),
+            output
+                .targets
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        ("producer".to_string(), producer()),
+    ]);
+    let tensor = NamedTensor {
+        name: "cam",
+        shape: output.maps.shape.to_vec(),
+        values: &output.maps.values,
+    };
+    AtomicWriter::tagged("cam").safetensors(path, &[tensor], metadata)?;
+    Ok(())
+}

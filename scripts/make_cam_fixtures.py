@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Makes the fixtures of featx's gradients and class activation maps (tests/fixtures/cam).
+
+    python3 -m venv /tmp/venv && /tmp/venv/bin/pip install torch torchvision safetensors numpy grad-cam
+    /tmp/venv/bin/python scripts/make_cam_fixtures.py
+
+Everything runs on the generated weights and inputs of make_fixtures.py (mirrored in
+tests/support/mod.rs), so CI never needs torch:
+
+- `gradients_<case>.json/.safetensors`: torch autograd's gradient of a score with respect to
+  the input and to requested nodes (ResNet18 and the article's AlexNet in eval mode, ResNet18
+  in train mode). The score is `sum_i logits[i, target_i]`, plus `0.01 * sum(layer3)` for
+  ResNet18 (a score read from an intermediate node, whose ancestors then get two paths).
+- `cam_resnet18.json/.safetensors`: what pytorch-grad-cam's `cam(input_tensor=x,
+  targets=...)` returns for ResNet18 on a 2x3x128x128 batch, for every method, with
+  `targets=None` (each image's top logit) and with class 7 for both images, at `layer4`, and
+  for some methods at `layer3` + `layer4` together (the package's mean over layers).
+  EigenCAM's principal component has an arbitrary sign: featx flips it so that the
+  projection's largest magnitude is positive (Seg-Eigen-CAM's rule, which pytorch-grad-cam
+  ships as `get_2d_projection_with_sign_correction`); the fixture is EigenCAM with that
+  function, and records whether the unpatched package agreed.
+
+- `overlay.png`: pytorch-grad-cam's `show_cam_on_image(image, mask, use_rgb=True)` for a
+  generated 64x64 image and mask (both `(uniform + 1) / 2`), the picture featx draws.
+- `jet.json`: OpenCV's COLORMAP_JET table (`cv2.applyColorMap` of 0..255, as RGB), which
+  crates/viz/src/cam.rs holds.
+
+Values are stored as in make_fixtures.py: shape, float64 sum / mean square / max |x|, and up to
+4096 values taken at an even stride.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import pytorch_grad_cam
+import pytorch_grad_cam.eigen_cam as eigen_cam
+import safetensors.numpy
+import torch
+import torchvision
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from pytorch_grad_cam.utils.svd_on_activations import (
+    get_2d_projection,
+    get_2d_projection_with_sign_correction,
+)
+from torchvision.models.feature_extraction import create_feature_extractor
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_fixtures import OUT, AlexNet, fill_generated, generated, node_record, uniform  # noqa: E402
+
+CAM = os.path.join(OUT, "cam")
+
+METHODS = {
+    "gradcam": pytorch_grad_cam.GradCAM,
+    "gradcam++": pytorch_grad_cam.GradCAMPlusPlus,
+    "xgradcam": pytorch_grad_cam.XGradCAM,
+    "hirescam": pytorch_grad_cam.HiResCAM,
+    "layercam": pytorch_grad_cam.LayerCAM,
+    "eigencam": pytorch_grad_cam.EigenCAM,
+    "scorecam": pytorch_grad_cam.ScoreCAM,
+    "gradcam-elementwise": pytorch_grad_cam.GradCAMElementWise,
+}
+
+
+def save(name, doc, samples):
+    with open(os.path.join(CAM, f"{name}.json"), "w") as f:
+        json.dump(doc, f, indent=1)
+    safetensors.numpy.save_file(samples, os.path.join(CAM, f"{name}.safetensors"))
+
+
+def gradients(name, model, nodes, output, targets, shape, mode, extra=None):
+    """d score / d input and d score / d node for each of `nodes`, with torch autograd."""
+    model = model.train() if mode == "train" else model.eval()
+    x = torch.from_numpy(generated("input", shape)).requires_grad_(True)
+    request = list(dict.fromkeys(nodes + [output] + ([extra] if extra else [])))
+    extractor = create_feature_extractor(model, return_nodes=request)
+    extractor = extractor.train() if mode == "train" else extractor.eval()
+    outs = extractor(x)
+    for t in outs.values():
+        t.retain_grad()
+    logits = outs[output]
+    score = sum(logits[i, t] for i, t in enumerate(targets))
+    if extra:
+        score = score + 0.01 * outs[extra].sum()
+    score.backward()
+    meta, samples = {}, {}
+    meta["x"], samples["x"] = node_record(x.grad)
+    for node in nodes:
+        meta[node], samples[node] = node_record(outs[node].grad)
+    doc = {
+        "mode": mode,
+        "input_shape": list(shape),
+        "output": output,
+        "targets": targets,
+        "extra": extra,
+        "score": float(score),
+        "gradients": meta,
+    }
+    save(f"gradients_{name}", doc, samples)
+
+
+def cams():
+    model = fill_generated(torchvision.models.resnet18())
+    x = torch.from_numpy(generated("cam_input", (2, 3, 128, 128)))
+    with torch.no_grad():
+        top = model(x).argmax(dim=1).tolist()
+    cases = [(m, ["layer4"], t) for m in METHODS for t in ("top", 7)]
+    cases += [(m, ["layer3", "layer4"], "top") for m in ("gradcam", "hirescam", "eigencam")]
+    meta, samples = {}, {}
+    for method, layers, target in cases:
+        targets = None if target == "top" else [ClassifierOutputTarget(target)] * x.shape[0]
+        modules = [dict(model.named_modules())[layer] for layer in layers]
+        key = f"{method}/{'+'.join(layers)}/{target}"
+        notes = {}
+        if method == "eigencam":
+            eigen_cam.get_2d_projection = get_2d_projection
+            with METHODS[method](model=model, target_layers=modules) as cam:
+                raw = cam(input_tensor=x, targets=targets)
+            eigen_cam.get_2d_projection = get_2d_projection_with_sign_correction
+            with METHODS[method](model=model, target_layers=modules) as cam:
+                out = cam(input_tensor=x, targets=targets)
+            eigen_cam.get_2d_projection = get_2d_projection
+            notes["unpatched_equal"] = bool(np.abs(raw - out).max() < 1e-5)
+        else:
+            with METHODS[method](model=model, target_layers=modules) as cam:
+                out = cam(input_tensor=x, targets=targets)
+        record, values = node_record(torch.from_numpy(out))
+        meta[key] = {"method": method, "layers": layers, "target": target, **record, **notes}
+        samples[key] = values
+        print(key, record["shape"], f"mean {record['sum'] / out.size:.4f}", notes)
+    doc = {
+        "source": f"grad-cam {pytorch_grad_cam.__version__ if hasattr(pytorch_grad_cam, '__version__') else ''}"
+                  f" / torchvision {torchvision.__version__} / torch {torch.__version__}",
+        "model": "resnet18",
+        "input_key": "cam_input",
+        "input_shape": list(x.shape),
+        "top": top,
+        "cams": meta,
+    }
+    save("cam_resnet18", doc, samples)
+
+
+def overlay():
+    import cv2
+    from PIL import Image
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+
+    image = ((uniform("overlay_image", 64 * 64 * 3) + 1) / 2).reshape(64, 64, 3)
+    mask = ((uniform("overlay_mask", 64 * 64) + 1) / 2).reshape(64, 64)
+    picture = show_cam_on_image(image, mask, use_rgb=True)
+    Image.fromarray(picture).save(os.path.join(CAM, "overlay.png"))
+    ramp = np.arange(256, dtype=np.uint8).reshape(1, -1)
+    jet = cv2.applyColorMap(ramp, cv2.COLORMAP_JET)[0][:, ::-1]
+    with open(os.path.join(CAM, "jet.json"), "w") as f:
+        json.dump({"opencv": cv2.__version__, "rgb": jet.tolist()}, f)
+
+
+def main():
+    os.makedirs(CAM, exist_ok=True)
+    if sys.argv[1:] == ["overlay"]:
+        overlay()
+        return
+    if sys.argv[1:] == ["train"]:
+        resnet = fill_generated(torchvision.models.resnet18())
+        gradients("resnet18_train", resnet, ["layer2", "layer4", "fc"], "fc", [5, 42, 7, 9],
+                  (4, 3, 96, 96), "train")
+        return
+    overlay()
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    resnet = fill_generated(torchvision.models.resnet18())
+    gradients("resnet18", resnet, ["relu", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc"],
+              "fc", [5, 42], (2, 3, 224, 224), "eval", extra="layer3")
+    # Train mode: BatchNorm's batch statistics need enough values per channel (4 images of
+    # 3x3 at layer4) for float32 gradients to be compared at the usual tolerance.
+    gradients("resnet18_train", resnet, ["layer2", "layer4", "fc"], "fc", [5, 42, 7, 9],
+              (4, 3, 96, 96), "train")
+    alexnet = fill_generated(AlexNet())
+    gradients("alexnet", alexnet, ["conv1", "conv2", "conv3.4", "conv3", "fc.0", "fc"], "fc",
+              [5, 42], (2, 3, 224, 224), "eval")
+    cams()
+
+
+if __name__ == "__main__":
+    main()
