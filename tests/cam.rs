@@ -269,7 +269,7 @@ fn featx_cam_writes_raw_maps_and_one_picture_per_image() {
     );
     let out = dir.path().join("cam.png");
     let raw = dir.path().join("cam.safetensors");
-    let run = featx(&[
+    let base = [
         "cam",
         "--model",
         "resnet18",
@@ -277,17 +277,16 @@ fn featx_cam_writes_raw_maps_and_one_picture_per_image() {
         weights.to_str().unwrap(),
         "--input",
         npy.to_str().unwrap(),
-        "--node",
-        "layer4",
-        "--method",
-        "gradcam++",
-        "--target",
-        "7",
         "--out",
         out.to_str().unwrap(),
-        "--raw",
-        raw.to_str().unwrap(),
-    ]);
+    ];
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+    let args = with(&["--node", "layer4", "--method", "gradcam++", "--target", "7"]);
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.extend(["--raw", raw.to_str().unwrap()]);
+    let run = featx(&args);
     assert!(run.status.success(), "{}", stderr(&run));
     let tensors = read_safetensors(&raw);
     let (name, shape, values) = &tensors[0];
@@ -300,17 +299,6 @@ fn featx_cam_writes_raw_maps_and_one_picture_per_image() {
     }
 
     // Bad requests exit with 2 and say what is wrong.
-    let base = [
-        "cam",
-        "--model",
-        "resnet18",
-        "--weights",
-        weights.to_str().unwrap(),
-        "--input",
-        npy.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
     for (extra, says) in [
         (
             [
@@ -333,8 +321,8 @@ fn featx_cam_writes_raw_maps_and_one_picture_per_image() {
             "did you mean layer",
         ),
     ] {
-        let args: Vec<&str> = base.iter().chain(extra.iter()).copied().collect();
-        let run = featx(&args);
+        let args = with(&extra);
+        let run = featx(&args.iter().map(String::as_str).collect::<Vec<_>>());
         assert_eq!(run.status.code(), Some(2), "{extra:?}: {}", stderr(&run));
         assert!(stderr(&run).contains(says), "{extra:?}: {}", stderr(&run));
     }

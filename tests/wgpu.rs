@@ -198,3 +198,30 @@ fn cli_uploads_only_the_layers_a_request_needs() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn grad_cam_runs_on_the_gpu_as_on_the_cpu() {
+    use featx::burn::tensor::TensorData;
+    use featx::cam::{Cam, Target, find};
+    use featx::models::FeatureModel;
+    let Some(gpu) = gpu() else { return };
+    let cpu = Device::flex();
+    let traced = with_generated_weights(ResNetConfig::resnet18(1000).init(&cpu)).trace();
+    let shape = [1, 3, 64, 64];
+    let values = support::generated("cam_input", &shape);
+    let run = |device: &Device| {
+        let cam = Cam::new(traced.clone(), &["layer3", "layer4"]).unwrap();
+        let cam = if *device == cpu {
+            cam
+        } else {
+            cam.to_device(device).unwrap()
+        };
+        let x = Tensor::<4>::from_data(TensorData::new(values.clone(), shape), device);
+        let out = cam
+            .run(find("gradcam").unwrap(), x, Target::Class(3))
+            .unwrap();
+        assert_eq!(out.maps.shape, [1, 64, 64]);
+        out.maps.values
+    };
+    assert_cpu_and_gpu_agree(&run(&cpu), &run(&gpu));
+}

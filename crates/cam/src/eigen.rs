@@ -36,7 +36,7 @@ pub(crate) fn projection(activations: &[f32], channels: usize, positions: usize)
     let a = Tensor::<2>::from_data(TensorData::new(m, [positions, channels]), &device);
     let (_, _, vt) = svd::<2, 1>(a.clone(), SWEEPS);
     // Singular values come sorted: row 0 of Vt is the first component.
-    let direction = vt.slice([0..1]).reshape([channels, 1]);
+    let direction = vt.narrow(0, 0, 1).reshape([channels, 1]);
     let mut projection = a
         .matmul(direction)
         .into_data()

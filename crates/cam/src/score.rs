@@ -33,15 +33,15 @@ pub(crate) fn weights(
         let options = InterpolateOptions::new(InterpolateMode::Bilinear)
             .with_align_corners(true)
             .with_output_size([h, w]);
-        let up = interpolate(maps.clone().slice([i..i + 1]), options).reshape([c, h * w]);
+        let up = interpolate(maps.clone().narrow(0, i, 1), options).reshape([c, h * w]);
         let max = up.clone().max_dim(1);
         let min = up.clone().min_dim(1);
         let masks = ((up - min.clone()) / (max - min + 1e-8)).reshape([c, 1, h, w]);
-        let image = input.clone().slice([i..i + 1]);
+        let image = input.clone().narrow(0, i, 1);
         let mut scores = Vec::with_capacity(c);
         for start in (0..c).step_by(BATCH) {
             let end = (start + BATCH).min(c);
-            let batch = image.clone() * masks.clone().slice([start..end]);
+            let batch = image.clone() * masks.clone().narrow(0, start, end - start);
             let batch = batch.reshape([end - start, channels, h, w]);
             let logits = classifier.forward(batch)?;
             let Some((_, logits)) = logits.iter().next() else {

@@ -1,5 +1,5 @@
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
@@ -59,12 +59,7 @@ pub fn run(args: &CamArgs) -> Result<(), CliError> {
                 .into(),
         ));
     }
-    let queries: Vec<&str> = args
-        .node
-        .iter()
-        .map(|q| q.trim())
-        .filter(|q| !q.is_empty())
-        .collect();
+    let queries = super::node_queries(&args.node);
     let weights = args.model.weights()?;
     let device = args.model.device()?;
     let traced = args.model.traced(weights)?;
@@ -130,12 +125,7 @@ pub fn run(args: &CamArgs) -> Result<(), CliError> {
 }
 
 /// The maps as safetensors key `cam`, with what made them in the metadata.
-fn write_raw(
-    path: &PathBuf,
-    output: &CamOutput,
-    args: &CamArgs,
-    nodes: &str,
-) -> Result<(), CliError> {
+fn write_raw(path: &Path, output: &CamOutput, args: &CamArgs, nodes: &str) -> Result<(), CliError> {
     let metadata = HashMap::from([
         ("model".to_string(), args.model.model.name.to_string()),
         ("method".to_string(), args.method.name.to_string()),

@@ -11,6 +11,14 @@ pub enum Format {
     Json,
 }
 
+/// `--node` values, trimmed, without empty ones (`--node layer1,,layer2` is two queries).
+pub(crate) fn node_queries(node: &[String]) -> Vec<&str> {
+    node.iter()
+        .map(|q| q.trim())
+        .filter(|q| !q.is_empty())
+        .collect()
+}
+
 pub mod bench;
 pub mod cam;
 pub mod dataset;

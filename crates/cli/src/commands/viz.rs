@@ -72,12 +72,7 @@ enum Select {
 
 /// Runs the model on the image and writes one picture per requested node.
 pub fn run(args: &VizArgs) -> Result<(), CliError> {
-    let queries: Vec<&str> = args
-        .node
-        .iter()
-        .map(|q| q.trim())
-        .filter(|q| !q.is_empty())
-        .collect();
+    let queries = super::node_queries(&args.node);
     if queries.is_empty() {
         return Err(CliError::Usage("nothing to draw: --node is empty".into()));
     }
