@@ -208,4 +208,8 @@ zoo!(
     vgg19,
     vgg19_bn,
     tv_alexnet,
+    // Mobile nets (MobileNet, EfficientNet, RegNet).
+    mobilenet_v2,
+    mobilenet_v3_large,
+    mobilenet_v3_small,
 );

@@ -9,9 +9,12 @@
 //! extractor's job.
 //!
 //! One file per family: [`ResNet`] (ResNet, ResNeXt, Wide ResNet), [`Vgg`], and [`AlexNet`]
-//! (the seed article's) beside [`TorchvisionAlexNet`].
+//! (the seed article's) beside [`TorchvisionAlexNet`]; [`MobileNetV2`] and [`MobileNetV3`],
+//! built from torchvision.ops' blocks in [`misc`].
 
 mod alexnet;
+pub mod misc;
+mod mobilenet;
 mod model;
 pub mod registry;
 mod resnet;
@@ -26,3 +29,8 @@ pub use resnet::{BasicBlock, Block, BlockKind, Bottleneck, ResNet, ResNetConfig}
 pub use sequential::{Dropout, MaxPool, SeqModule, sequential};
 pub use tracer::{Layer, Tracer};
 pub use vgg::{Vgg, VggConfig};
+// Mobile nets (MobileNet, EfficientNet, RegNet).
+pub use mobilenet::{
+    InvertedResidualV2, InvertedResidualV3, MobileModule, MobileNetV2, MobileNetV2Config,
+    MobileNetV3, MobileNetV3Config, MobileNetV3Size,
+};

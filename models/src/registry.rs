@@ -9,8 +9,8 @@ use burn::store::ModuleSnapshot;
 use featx_weights::{RemoteWeights, expected_keys, load_state_dict};
 
 use crate::{
-    AlexNetConfig, FeatureModel, InputSpec, ResNetConfig, TorchvisionAlexNetConfig, TracedModel,
-    VggConfig,
+    AlexNetConfig, FeatureModel, InputSpec, MobileNetV2Config, MobileNetV3Config, ResNetConfig,
+    TorchvisionAlexNetConfig, TracedModel, VggConfig,
 };
 
 /// One architecture: its name, how to build it, and what torchvision publishes for it.
@@ -61,6 +61,8 @@ pub struct Preprocessing {
 pub enum Interpolation {
     /// `InterpolationMode.BILINEAR`.
     Bilinear,
+    /// `InterpolationMode.BICUBIC` (EfficientNet's published weights).
+    Bicubic,
 }
 
 impl Interpolation {
@@ -68,6 +70,7 @@ impl Interpolation {
     pub fn as_str(self) -> &'static str {
         match self {
             Interpolation::Bilinear => "bilinear",
+            Interpolation::Bicubic => "bicubic",
         }
     }
 }
@@ -245,6 +248,7 @@ const RESNEXT: &str = "ResNeXt";
 const WIDE: &str = "Wide ResNet";
 const VGG: &str = "VGG";
 const ALEXNET: &str = "AlexNet";
+const MOBILENET: &str = "MobileNet";
 
 /// Every architecture, in the order `featx models` lists them.
 pub static MODELS: &[Architecture] = &[
@@ -447,6 +451,40 @@ pub static MODELS: &[Architecture] = &[
             256,
         ),
         model: &Init(|d| TorchvisionAlexNetConfig::new().init(d)),
+    },
+    // Mobile nets (MobileNet, EfficientNet, RegNet).
+    Architecture {
+        name: "mobilenet_v2",
+        family: MOBILENET,
+        about: "torchvision's MobileNetV2 (inverted residuals, ReLU6)",
+        weights: published(
+            "MobileNet_V2_Weights.IMAGENET1K_V2",
+            "mobilenet_v2-7ebf99e0.pth",
+            232,
+        ),
+        model: &Init(|d| MobileNetV2Config::new(1000).init(d)),
+    },
+    Architecture {
+        name: "mobilenet_v3_large",
+        family: MOBILENET,
+        about: "torchvision's MobileNetV3 large (squeeze-excitation, Hardswish)",
+        weights: published(
+            "MobileNet_V3_Large_Weights.IMAGENET1K_V2",
+            "mobilenet_v3_large-5c1a4163.pth",
+            232,
+        ),
+        model: &Init(|d| MobileNetV3Config::large(1000).init(d)),
+    },
+    Architecture {
+        name: "mobilenet_v3_small",
+        family: MOBILENET,
+        about: "torchvision's MobileNetV3 small (squeeze-excitation, Hardswish)",
+        weights: published(
+            "MobileNet_V3_Small_Weights.IMAGENET1K_V1",
+            "mobilenet_v3_small-047dcff4.pth",
+            256,
+        ),
+        model: &Init(|d| MobileNetV3Config::small(1000).init(d)),
     },
 ];
 

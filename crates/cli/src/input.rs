@@ -41,8 +41,6 @@ impl PreprocessArgs {
                 .unwrap_or(d)
         };
         let size = |flag: Option<u32>, d: u32| Some(flag.unwrap_or(d)).filter(|&s| s > 0);
-        // Bilinear (antialiased, as PIL does) is the only filter featx's models publish.
-        let Interpolation::Bilinear = published.interpolation;
         Preprocess {
             resize: size(self.resize, published.resize),
             crop: size(self.crop, published.crop),

@@ -245,6 +245,8 @@ fn model_device(model: &TracedModel) -> Option<Device> {
             Layer::Conv2d(c) => c.weight.device(),
             Layer::BatchNorm(b) => b.gamma.device(),
             Layer::Linear(l) => l.weight.device(),
+            // Mobile nets (MobileNet, EfficientNet, RegNet).
+            Layer::ConvNorm(c, _) | Layer::SqueezeExcitation(c, _) => c.weight.device(),
         })
 }
 
@@ -263,6 +265,15 @@ fn tensor_bytes(layer: &Layer) -> Vec<(&'static str, u64)> {
             out.extend(l.bias.as_ref().map(|b| ("bias", bytes(&b.dims()))));
             out
         }
+        // Mobile nets (MobileNet, EfficientNet, RegNet).
+        Layer::ConvNorm(c, b) => vec![
+            ("0.weight", bytes(&c.weight.dims())),
+            ("1.weight", bytes(&b.gamma.dims())),
+        ],
+        Layer::SqueezeExcitation(fc1, fc2) => vec![
+            ("fc1.weight", bytes(&fc1.weight.dims())),
+            ("fc2.weight", bytes(&fc2.weight.dims())),
+        ],
     }
 }
 
@@ -273,6 +284,11 @@ fn move_layer(layer: Layer, device: &Device) -> Layer {
         Layer::Conv2d(c) => Layer::Conv2d(c.to_device(device)),
         Layer::BatchNorm(b) => Layer::BatchNorm(b.to_device(device)),
         Layer::Linear(l) => Layer::Linear(l.to_device(device)),
+        // Mobile nets (MobileNet, EfficientNet, RegNet).
+        Layer::ConvNorm(c, b) => Layer::ConvNorm(c.to_device(device), b.to_device(device)),
+        Layer::SqueezeExcitation(fc1, fc2) => {
+            Layer::SqueezeExcitation(fc1.to_device(device), fc2.to_device(device))
+        }
     }
 }
 
@@ -286,6 +302,9 @@ fn check_layers(model: &TracedModel) -> Result<()> {
             Op::Conv2d { .. } => matches!(layer, Some(Layer::Conv2d(_))),
             Op::BatchNorm2d { .. } => matches!(layer, Some(Layer::BatchNorm(_))),
             Op::Linear { .. } => matches!(layer, Some(Layer::Linear(_))),
+            // Mobile nets (MobileNet, EfficientNet, RegNet).
+            Op::ConvNormActivation { .. } => matches!(layer, Some(Layer::ConvNorm(..))),
+            Op::SqueezeExcitation { .. } => matches!(layer, Some(Layer::SqueezeExcitation(..))),
             _ => true,
         };
         if !fits {
