@@ -155,3 +155,14 @@ pub fn make_divisible(v: f64, divisor: usize) -> usize {
     }
     new_v
 }
+
+/// torchvision.ops' `StochasticDepth(p, mode)`: identity in eval mode (no parameters).
+#[derive(Module, Debug)]
+pub struct StochasticDepth {
+    /// Probability of dropping a sample (`row`) or the batch.
+    #[module(skip)]
+    pub p: f64,
+    /// `mode="row"`, else `"batch"`.
+    #[module(skip)]
+    pub row: bool,
+}

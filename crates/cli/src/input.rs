@@ -5,7 +5,7 @@ use burn::tensor::TensorData;
 use clap::Args;
 use featx_extract::FeatureExtractor;
 use featx_models::{Architecture, registry::Interpolation};
-use featx_preprocess::{Preprocess, batch_tensor, load_rgb};
+use featx_preprocess::{Filter, Preprocess, batch_tensor, load_rgb};
 use image::RgbImage;
 
 use crate::error::CliError;
@@ -44,6 +44,10 @@ impl PreprocessArgs {
         Preprocess {
             resize: size(self.resize, published.resize),
             crop: size(self.crop, published.crop),
+            filter: match published.interpolation {
+                Interpolation::Bilinear => Filter::Bilinear,
+                Interpolation::Bicubic => Filter::Bicubic,
+            },
             mean: triple(&self.mean, published.mean),
             std: triple(&self.std, published.std),
         }
