@@ -118,11 +118,14 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--venv", default=None)
+    ap.add_argument("--models", default=None,
+                    help="comma-separated models to time (default: every case's)")
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--baseline", default=None,
                     help="another featx binary (e.g. a build of the previous commit) timed in the "
                          "same run; adds its ms and featx/baseline")
     args = ap.parse_args()
+    cases = [c for c in CASES if not args.models or c[0] in args.models.split(",")]
     ensure_torch(args.venv)
     import torch
     torch.set_num_threads(args.threads)
@@ -130,7 +133,7 @@ def main():
     tmp = tempfile.mkdtemp()
     weights = {}
     models = {}
-    for name in dict.fromkeys(model for model, _, _ in CASES):
+    for name in dict.fromkeys(["resnet18"] + [model for model, _, _ in cases]):
         models[name] = build_model(name)
         weights[name] = os.path.join(tmp, f"{name}.pth")
         torch.save(models[name].state_dict(), weights[name])
@@ -141,7 +144,7 @@ def main():
     print(f"{'model':18} {'case':32} {'batch':>5} {'torch ms':>9} {'featx ms':>9} {'featx/torch':>11}"
           + base_head)
     for batch in [int(b) for b in args.batches.split(",")]:
-        for model, label, nodes in CASES:
+        for model, label, nodes in cases:
             t = torch_median(models[model], nodes, batch, args.iters, args.warmup)
             # torch's OpenMP workers keep spinning for a while after the last parallel region;
             # on a 2-core machine they would take a core from the featx process started next.
