@@ -160,7 +160,6 @@ impl Tracer {
     ) -> NodeId {
         let (conv, bn, act) = module;
         let [out_channels, group_in, kh, kw] = lazy_dims(&conv.weight);
-        let [_features] = lazy_dims(&bn.gamma);
         let kernel = [kh, kw];
         let op = Op::ConvNormActivation {
             class: act.class,
