@@ -31,6 +31,10 @@ CASES = [
     ("resnet18", "all nodes", "all"),
     ("alexnet", "full forward", ["fc"]),
     ("alexnet", "all nodes", "all"),
+    ("mobilenet_v3_large", "full forward", ["classifier.3"]),
+    ("mobilenet_v3_large", "all nodes", "all"),
+    ("efficientnet_b0", "full forward", ["classifier.1"]),
+    ("efficientnet_b0", "all nodes", "all"),
 ]
 
 
@@ -52,8 +56,8 @@ def ensure_torch(venv):
 def build_model(name):
     import torch.nn as nn
     import torchvision
-    if name == "resnet18":
-        return torchvision.models.resnet18().eval()
+    if name != "alexnet":
+        return torchvision.models.get_model(name).eval()
 
     class AlexNet(nn.Module):
         def __init__(self):
@@ -114,11 +118,14 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--venv", default=None)
+    ap.add_argument("--models", default=None,
+                    help="comma-separated models to time (default: every case's)")
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--baseline", default=None,
                     help="another featx binary (e.g. a build of the previous commit) timed in the "
                          "same run; adds its ms and featx/baseline")
     args = ap.parse_args()
+    cases = [c for c in CASES if not args.models or c[0] in args.models.split(",")]
     ensure_torch(args.venv)
     import torch
     torch.set_num_threads(args.threads)
@@ -126,7 +133,7 @@ def main():
     tmp = tempfile.mkdtemp()
     weights = {}
     models = {}
-    for name in ("resnet18", "alexnet"):
+    for name in dict.fromkeys(["resnet18"] + [model for model, _, _ in cases]):
         models[name] = build_model(name)
         weights[name] = os.path.join(tmp, f"{name}.pth")
         torch.save(models[name].state_dict(), weights[name])
@@ -134,10 +141,10 @@ def main():
     rows = []
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.iters} after {args.warmup} warm-up")
     base_head = f" {'base ms':>9} {'featx/base':>10}" if args.baseline else ""
-    print(f"{'model':9} {'case':32} {'batch':>5} {'torch ms':>9} {'featx ms':>9} {'featx/torch':>11}"
+    print(f"{'model':18} {'case':32} {'batch':>5} {'torch ms':>9} {'featx ms':>9} {'featx/torch':>11}"
           + base_head)
     for batch in [int(b) for b in args.batches.split(",")]:
-        for model, label, nodes in CASES:
+        for model, label, nodes in cases:
             t = torch_median(models[model], nodes, batch, args.iters, args.warmup)
             # torch's OpenMP workers keep spinning for a while after the last parallel region;
             # on a 2-core machine they would take a core from the featx process started next.
@@ -150,7 +157,7 @@ def main():
             f = featx_ms(args.featx)
             row = {"model": model, "case": label, "batch": batch, "torch_ms": t,
                    "featx_ms": f, "ratio": f / t}
-            line = f"{model:9} {label:32} {batch:>5} {t:>9.1f} {f:>9.1f} {f / t:>11.2f}"
+            line = f"{model:18} {label:32} {batch:>5} {t:>9.1f} {f:>9.1f} {f / t:>11.2f}"
             if args.baseline:
                 b = featx_ms(args.baseline)
                 row.update(baseline_ms=b, vs_baseline=f / b)

@@ -97,9 +97,11 @@ class AlexNet(nn.Module):
 
 def true_values(model):
     """torchvision's ResNet applies ReLU in place, so an extractor asked for `bn1` and `relu`
-    returns bn1 after the ReLU. featx returns every node's own value: so do the fixtures."""
+    returns bn1 after the ReLU (MobileNetV3's classifier does the same with Hardswish). featx
+    returns every node's own value: so do the fixtures, with every in-place module turned
+    out-of-place."""
     for m in model.modules():
-        if isinstance(m, nn.ReLU):
+        if getattr(m, "inplace", False) is True:
             m.inplace = False
     return model
 

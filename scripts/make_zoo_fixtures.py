@@ -2,7 +2,7 @@
 """Makes the fixtures of featx's model zoo (tests/fixtures/zoo) from torch/torchvision.
 
     python3 -m venv /tmp/venv && /tmp/venv/bin/pip install torch torchvision safetensors numpy
-    /tmp/venv/bin/python scripts/make_zoo_fixtures.py [MODEL...]
+    /tmp/venv/bin/python scripts/make_zoo_fixtures.py [MODEL... | bicubic]
 
 For every architecture below, `zoo/<name>.json` holds what torchvision says about it:
 
@@ -18,7 +18,11 @@ For every architecture below, `zoo/<name>.json` holds what torchvision says abou
   even stride. One model per family runs at 1x3x224x224, the others at 2x3x64x64.
 
 The weights are not stored, and the fixtures stay small (about 256 values per node).
+
+`zoo/bicubic/` holds PIL's bicubic Resize -> CenterCrop of a few test images at EfficientNet's
+published sizes (`bicubic` on the command line makes only these).
 """
+import copy
 import json
 import os
 import sys
@@ -63,6 +67,41 @@ MODELS = {
     "vgg19_bn": ("vgg19_bn", SMALL),
     # torchvision's AlexNet; featx's `alexnet` is the seed article's model.
     "tv_alexnet": ("alexnet", FULL),
+    # Mobile nets (MobileNet, EfficientNet, RegNet).
+    "mobilenet_v2": ("mobilenet_v2", FULL),
+    "mobilenet_v3_large": ("mobilenet_v3_large", FULL),
+    "mobilenet_v3_small": ("mobilenet_v3_small", SMALL),
+    "efficientnet_b0": ("efficientnet_b0", FULL),
+    "efficientnet_b1": ("efficientnet_b1", SMALL),
+    "efficientnet_b2": ("efficientnet_b2", SMALL),
+    "efficientnet_b3": ("efficientnet_b3", SMALL),
+    "efficientnet_b4": ("efficientnet_b4", SMALL),
+    "efficientnet_b5": ("efficientnet_b5", SMALL),
+    "efficientnet_b6": ("efficientnet_b6", SMALL),
+    "efficientnet_b7": ("efficientnet_b7", SMALL),
+    "regnet_y_400mf": ("regnet_y_400mf", FULL),
+    "regnet_y_800mf": ("regnet_y_800mf", SMALL),
+    "regnet_y_1_6gf": ("regnet_y_1_6gf", SMALL),
+    "regnet_y_3_2gf": ("regnet_y_3_2gf", SMALL),
+    "regnet_y_8gf": ("regnet_y_8gf", SMALL),
+    "regnet_y_16gf": ("regnet_y_16gf", SMALL),
+    "regnet_y_32gf": ("regnet_y_32gf", SMALL),
+    "regnet_x_400mf": ("regnet_x_400mf", FULL),
+    "regnet_x_800mf": ("regnet_x_800mf", SMALL),
+    "regnet_x_1_6gf": ("regnet_x_1_6gf", SMALL),
+    "regnet_x_3_2gf": ("regnet_x_3_2gf", SMALL),
+    "regnet_x_8gf": ("regnet_x_8gf", SMALL),
+    "regnet_x_16gf": ("regnet_x_16gf", SMALL),
+    "regnet_x_32gf": ("regnet_x_32gf", SMALL),
+}
+
+# Mobile nets (MobileNet, EfficientNet, RegNet).
+# Models whose values on the generated weights grow past what float32 holds to the fixed
+# tolerance (torch's own float32 result misses it against float64, from EfficientNet-B4 on as
+# depth grows; in RegNetY a large squeeze-excitation logit puts its sigmoid where small errors
+# count): their fixtures also record torch's float32 error per node.
+FP32_ERROR = {"mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small"} | {
+    name for name in MODELS if name.startswith(("efficientnet_", "regnet_y_"))
 }
 
 
@@ -115,7 +154,7 @@ def published(builder):
     }
 
 
-def parity(model, shape):
+def parity(name, model, shape):
     """Every node's output on the generated weights for the generated input of `shape`."""
     fill_generated(model)
     x = torch.from_numpy(generated("input", shape))
@@ -126,6 +165,14 @@ def parity(model, shape):
     meta, samples = {}, {}
     for node in eval_nodes:
         meta[node], samples[node] = node_record(outs[node], SAMPLES)
+    if name in FP32_ERROR:
+        # torch's own float32 error against float64, node by node: the tests allow featx a
+        # few times that where it exceeds the fixed tolerance.
+        exact = create_feature_extractor(copy.deepcopy(model).double(), return_nodes=eval_nodes[1:])
+        with torch.no_grad():
+            outs64 = {"x": x.double(), **exact(x.double())}
+        for node in eval_nodes:
+            meta[node]["fp32_error"] = float((outs[node].double() - outs64[node]).abs().max())
     return {"input_shape": list(shape), "nodes": meta}, samples
 
 
@@ -144,7 +191,7 @@ def make(name):
                        for k, v in model.state_dict().items()},
         "weights": published(builder),
     }
-    doc["parity"], samples = parity(model, shape)
+    doc["parity"], samples = parity(name, model, shape)
     with open(os.path.join(ZOO, f"{name}.json"), "w") as f:
         # One node or key per line: readable diffs, a fraction of indent=1's size.
         f.write("{\n")
@@ -168,13 +215,48 @@ def make(name):
     print(f"{name}: {len(eval_nodes)} nodes, parity at {shape}", flush=True)
 
 
+# Mobile nets (MobileNet, EfficientNet, RegNet).
+# EfficientNet's published preprocessing resizes with PIL's bicubic filter: (image, resize, crop).
+BICUBIC = [
+    ("synthetic.png", 256, 224),
+    ("portrait.png", 320, 300),
+    ("chelsea.jpg", 256, 224),
+    ("large.jpg", 288, 288),
+    ("synthetic.png", 600, 600),
+]
+
+
+def bicubic_fixtures():
+    """torchvision's Resize(n, BICUBIC) -> CenterCrop(c) on PIL images (the test images of
+    make_fixtures.py), the 8-bit crops stored as PNG in zoo/bicubic/."""
+    from PIL import Image
+    import torchvision.transforms.functional as F
+    from torchvision.transforms import InterpolationMode
+
+    out = os.path.join(ZOO, "bicubic")
+    os.makedirs(out, exist_ok=True)
+    cases = []
+    for name, resize, crop in BICUBIC:
+        img = Image.open(os.path.join(OUT, "images", name)).convert("RGB")
+        resized = F.resize(img, resize, interpolation=InterpolationMode.BICUBIC)
+        file = f"{name.replace('.', '_')}_{resize}_{crop}.png"
+        F.center_crop(resized, crop).save(os.path.join(out, file))
+        cases.append({"image": name, "resize": resize, "crop": crop,
+                      "resized_size_wh": list(resized.size), "crop_file": file})
+    with open(os.path.join(out, "cases.json"), "w") as f:
+        json.dump(cases, f, indent=1)
+
+
 def main():
     os.makedirs(ZOO, exist_ok=True)
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    names = sys.argv[1:] or list(MODELS)
+    names = sys.argv[1:] or list(MODELS) + ["bicubic"]
     for name in names:
-        make(name)
+        if name == "bicubic":
+            bicubic_fixtures()
+        else:
+            make(name)
     # Shared with make_fixtures.py: the zoo's versions are recorded apart only if they differ.
     versions_path = os.path.join(OUT, "VERSIONS.json")
     versions = json.load(open(versions_path)) if os.path.exists(versions_path) else {}

@@ -306,7 +306,7 @@ fn nodes_of_a_zoo_model_are_torchvisions() {
 
 #[test]
 fn images_get_the_preprocessing_of_the_models_published_weights() {
-    use featx::preprocess::{Preprocess, load_rgb};
+    use featx::preprocess::{Filter, Preprocess, load_rgb};
     let dir = tempfile::tempdir().unwrap();
     let image = fixture("images/chelsea.jpg");
     let input = |model: &str, extra: &[&str]| {
@@ -328,19 +328,34 @@ fn images_get_the_preprocessing_of_the_models_published_weights() {
         read_safetensors(&out_path).remove(0).2
     };
     let rgb = load_rgb(&image).unwrap();
-    let expected = |resize: u32| {
+    let sized = |resize: u32, crop: u32, filter: Filter| {
         let pre = Preprocess {
             resize: Some(resize),
+            crop: Some(crop),
+            filter,
             ..Preprocess::imagenet()
         };
         pre.apply(&rgb).unwrap().values
     };
+    let expected = |resize: u32| sized(resize, 224, Filter::Bilinear);
     // ResNet50's V2 weights were evaluated with Resize(232), ResNet18's with Resize(256).
     assert_eq!(input("resnet50", &[]), expected(232));
     assert_eq!(input("resnet18", &[]), expected(256));
     assert_ne!(expected(232), expected(256));
     // A flag still wins over the model's default.
     assert_eq!(input("resnet50", &["--resize", "256"]), expected(256));
+    // EfficientNet resizes bicubically, at sizes of its own; B1's DEFAULT (V2) bilinearly.
+    let b0 = sized(256, 224, Filter::Bicubic);
+    assert_eq!(input("efficientnet_b0", &[]), b0);
+    assert_ne!(b0, expected(256));
+    assert_eq!(
+        input("efficientnet_b3", &[]),
+        sized(320, 300, Filter::Bicubic)
+    );
+    assert_eq!(
+        input("efficientnet_b1", &[]),
+        sized(255, 240, Filter::Bilinear)
+    );
 }
 
 #[test]

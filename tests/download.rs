@@ -253,6 +253,17 @@ fn cli_imagenet_weights_of_each_new_family_are_torchvisions_published_file() {
         ("resnet50", "resnet50-11ad3fa6.pth", "11ad3fa6"),
         ("vgg11_bn", "vgg11_bn-6002323d.pth", "6002323d"),
         ("tv_alexnet", "alexnet-owt-7be5be79.pth", "7be5be79"),
+        (
+            "mobilenet_v3_large",
+            "mobilenet_v3_large-5c1a4163.pth",
+            "5c1a4163",
+        ),
+        (
+            "efficientnet_b0",
+            "efficientnet_b0_rwightman-7f5810bc.pth",
+            "7f5810bc",
+        ),
+        ("regnet_y_400mf", "regnet_y_400mf-e6988f5f.pth", "e6988f5f"),
     ] {
         let cache = tempfile::tempdir().unwrap();
         let server = serve(pth_bytes(), vec![Behaviour::Serve]);

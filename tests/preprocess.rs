@@ -4,7 +4,9 @@ mod support;
 
 use std::path::Path;
 
-use featx::preprocess::{DecodeLimits, Preprocess, PreprocessError, load_rgb, load_rgb_with};
+use featx::preprocess::{
+    DecodeLimits, Filter, Preprocess, PreprocessError, load_rgb, load_rgb_with,
+};
 use serde_json::Value;
 use support::fixture;
 
@@ -70,6 +72,50 @@ fn crops_and_tensors_match_pil_and_torchvision() {
         }
         assert!(worst <= 0.02, "{name}: tensor differs by {worst}");
         eprintln!("{name}: max 8-bit difference {worst_level}, max tensor difference {worst:.4}");
+    }
+}
+
+/// PIL's bicubic `Resize(n) -> CenterCrop(c)` at EfficientNet's published sizes
+/// (`zoo/bicubic`, made by `scripts/make_zoo_fixtures.py bicubic`): downscaling
+/// (antialiased) and upscaling.
+#[test]
+fn bicubic_crops_match_pil() {
+    let cases: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("zoo/bicubic/cases.json")).unwrap())
+            .unwrap();
+    for case in cases.as_array().unwrap() {
+        let name = case["image"].as_str().unwrap();
+        let resize = case["resize"].as_u64().unwrap() as u32;
+        let crop = case["crop"].as_u64().unwrap() as u32;
+        let pre = Preprocess {
+            resize: Some(resize),
+            crop: Some(crop),
+            filter: Filter::Bicubic,
+            ..Preprocess::imagenet()
+        };
+        let image = load_rgb(&fixture(&format!("images/{name}"))).unwrap();
+        let (w, h) = pre.resized_size(image.width(), image.height());
+        let size = &case["resized_size_wh"];
+        assert_eq!(
+            [u64::from(w), u64::from(h)],
+            [size[0].as_u64().unwrap(), size[1].as_u64().unwrap()],
+            "{name} at {resize}"
+        );
+        let ours = pre.geometry(&image).unwrap();
+        let file = case["crop_file"].as_str().unwrap();
+        let pil = image::open(fixture(&format!("zoo/bicubic/{file}")))
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(ours.dimensions(), pil.dimensions(), "{file}");
+        let worst = ours
+            .as_raw()
+            .iter()
+            .zip(pil.as_raw())
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert!(worst <= 1, "{file}: differs from PIL by {worst} levels");
+        eprintln!("{file}: max 8-bit difference {worst}");
     }
 }
 

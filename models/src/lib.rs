@@ -9,11 +9,16 @@
 //! extractor's job.
 //!
 //! One file per family: [`ResNet`] (ResNet, ResNeXt, Wide ResNet), [`Vgg`], and [`AlexNet`]
-//! (the seed article's) beside [`TorchvisionAlexNet`].
+//! (the seed article's) beside [`TorchvisionAlexNet`]; [`MobileNetV2`], [`MobileNetV3`],
+//! [`EfficientNet`] and [`RegNet`], built from torchvision.ops' blocks in [`misc`].
 
 mod alexnet;
+mod efficientnet;
+pub mod misc;
+mod mobilenet;
 mod model;
 pub mod registry;
+mod regnet;
 mod resnet;
 mod sequential;
 mod tracer;
@@ -26,3 +31,12 @@ pub use resnet::{BasicBlock, Block, BlockKind, Bottleneck, ResNet, ResNetConfig}
 pub use sequential::{Dropout, MaxPool, SeqModule, sequential};
 pub use tracer::{Layer, Tracer};
 pub use vgg::{Vgg, VggConfig};
+// Mobile nets (MobileNet, EfficientNet, RegNet).
+pub use efficientnet::{EfficientNet, EfficientNetConfig, EfficientNetFeature, MBConv};
+pub use mobilenet::{
+    InvertedResidualV2, InvertedResidualV3, MobileModule, MobileNetV2, MobileNetV2Config,
+    MobileNetV3, MobileNetV3Config, MobileNetV3Size,
+};
+pub use regnet::{
+    AnyStage, BottleneckTransform, RegNet, RegNetConfig, ResBottleneckBlock, TrunkOutput,
+};

@@ -9,7 +9,8 @@ use burn::store::ModuleSnapshot;
 use featx_weights::{RemoteWeights, expected_keys, load_state_dict};
 
 use crate::{
-    AlexNetConfig, FeatureModel, InputSpec, ResNetConfig, TorchvisionAlexNetConfig, TracedModel,
+    AlexNetConfig, EfficientNetConfig, FeatureModel, InputSpec, MobileNetV2Config,
+    MobileNetV3Config, RegNetConfig, ResNetConfig, TorchvisionAlexNetConfig, TracedModel,
     VggConfig,
 };
 
@@ -61,6 +62,8 @@ pub struct Preprocessing {
 pub enum Interpolation {
     /// `InterpolationMode.BILINEAR`.
     Bilinear,
+    /// `InterpolationMode.BICUBIC` (EfficientNet's published weights).
+    Bicubic,
 }
 
 impl Interpolation {
@@ -68,6 +71,7 @@ impl Interpolation {
     pub fn as_str(self) -> &'static str {
         match self {
             Interpolation::Bilinear => "bilinear",
+            Interpolation::Bicubic => "bicubic",
         }
     }
 }
@@ -87,6 +91,17 @@ impl Preprocessing {
     pub const fn resized(resize: u32) -> Preprocessing {
         Preprocessing {
             resize,
+            ..Self::IMAGENET
+        }
+    }
+
+    /// ImageNet's mean and std with `resize`, `crop` and `interpolation` (EfficientNet's
+    /// published sizes and bicubic filter).
+    pub const fn sized(resize: u32, crop: u32, interpolation: Interpolation) -> Preprocessing {
+        Preprocessing {
+            resize,
+            crop,
+            interpolation,
             ..Self::IMAGENET
         }
     }
@@ -254,6 +269,9 @@ const RESNEXT: &str = "ResNeXt";
 const WIDE: &str = "Wide ResNet";
 const VGG: &str = "VGG";
 const ALEXNET: &str = "AlexNet";
+const MOBILENET: &str = "MobileNet";
+const EFFICIENTNET: &str = "EfficientNet";
+const REGNET: &str = "RegNet";
 
 /// Every architecture, in the order `featx models` lists them.
 pub static MODELS: &[Architecture] = &[
@@ -457,7 +475,290 @@ pub static MODELS: &[Architecture] = &[
         ),
         model: &Init(|d| TorchvisionAlexNetConfig::new().init(d)),
     },
+    // Mobile nets (MobileNet, EfficientNet, RegNet).
+    Architecture {
+        name: "mobilenet_v2",
+        family: MOBILENET,
+        about: "torchvision's MobileNetV2 (inverted residuals, ReLU6)",
+        weights: published(
+            "MobileNet_V2_Weights.IMAGENET1K_V2",
+            "mobilenet_v2-7ebf99e0.pth",
+            232,
+        ),
+        model: &Init(|d| MobileNetV2Config::new(1000).init(d)),
+    },
+    Architecture {
+        name: "mobilenet_v3_large",
+        family: MOBILENET,
+        about: "torchvision's MobileNetV3 large (squeeze-excitation, Hardswish)",
+        weights: published(
+            "MobileNet_V3_Large_Weights.IMAGENET1K_V2",
+            "mobilenet_v3_large-5c1a4163.pth",
+            232,
+        ),
+        model: &Init(|d| MobileNetV3Config::large(1000).init(d)),
+    },
+    Architecture {
+        name: "mobilenet_v3_small",
+        family: MOBILENET,
+        about: "torchvision's MobileNetV3 small (squeeze-excitation, Hardswish)",
+        weights: published(
+            "MobileNet_V3_Small_Weights.IMAGENET1K_V1",
+            "mobilenet_v3_small-047dcff4.pth",
+            256,
+        ),
+        model: &Init(|d| MobileNetV3Config::small(1000).init(d)),
+    },
+    Architecture {
+        name: "efficientnet_b0",
+        family: EFFICIENTNET,
+        about: "torchvision's EfficientNet-B0 (MBConv, squeeze-excitation, SiLU)",
+        weights: Some(Published {
+            name: "EfficientNet_B0_Weights.IMAGENET1K_V1",
+            file_name: "efficientnet_b0_rwightman-7f5810bc.pth",
+            preprocess: Preprocessing::sized(256, 224, Interpolation::Bicubic),
+        }),
+        model: &Init(|d| EfficientNetConfig::b(0, 1000).init(d)),
+    },
+    Architecture {
+        name: "efficientnet_b1",
+        family: EFFICIENTNET,
+        about: "torchvision's EfficientNet-B1 (MBConv, squeeze-excitation, SiLU)",
+        weights: Some(Published {
+            name: "EfficientNet_B1_Weights.IMAGENET1K_V2",
+            file_name: "efficientnet_b1-c27df63c.pth",
+            preprocess: Preprocessing::sized(255, 240, Interpolation::Bilinear),
+        }),
+        model: &Init(|d| EfficientNetConfig::b(1, 1000).init(d)),
+    },
+    Architecture {
+        name: "efficientnet_b2",
+        family: EFFICIENTNET,
+        about: "torchvision's EfficientNet-B2 (MBConv, squeeze-excitation, SiLU)",
+        weights: Some(Published {
+            name: "EfficientNet_B2_Weights.IMAGENET1K_V1",
+            file_name: "efficientnet_b2_rwightman-c35c1473.pth",
+            preprocess: Preprocessing::sized(288, 288, Interpolation::Bicubic),
+        }),
+        model: &Init(|d| EfficientNetConfig::b(2, 1000).init(d)),
+    },
+    Architecture {
+        name: "efficientnet_b3",
+        family: EFFICIENTNET,
+        about: "torchvision's EfficientNet-B3 (MBConv, squeeze-excitation, SiLU)",
+        weights: Some(Published {
+            name: "EfficientNet_B3_Weights.IMAGENET1K_V1",
+            file_name: "efficientnet_b3_rwightman-b3899882.pth",
+            preprocess: Preprocessing::sized(320, 300, Interpolation::Bicubic),
+        }),
+        model: &Init(|d| EfficientNetConfig::b(3, 1000).init(d)),
+    },
+    Architecture {
+        name: "efficientnet_b4",
+        family: EFFICIENTNET,
+        about: "torchvision's EfficientNet-B4 (MBConv, squeeze-excitation, SiLU)",
+        weights: Some(Published {
+            name: "EfficientNet_B4_Weights.IMAGENET1K_V1",
+            file_name: "efficientnet_b4_rwightman-23ab8bcd.pth",
+            preprocess: Preprocessing::sized(384, 380, Interpolation::Bicubic),
+        }),
+        model: &Init(|d| EfficientNetConfig::b(4, 1000).init(d)),
+    },
+    Architecture {
+        name: "efficientnet_b5",
+        family: EFFICIENTNET,
+        about: "torchvision's EfficientNet-B5 (MBConv, squeeze-excitation, SiLU)",
+        weights: Some(Published {
+            name: "EfficientNet_B5_Weights.IMAGENET1K_V1",
+            file_name: "efficientnet_b5_lukemelas-1a07897c.pth",
+            preprocess: Preprocessing::sized(456, 456, Interpolation::Bicubic),
+        }),
+        model: &Init(|d| EfficientNetConfig::b(5, 1000).init(d)),
+    },
+    Architecture {
+        name: "efficientnet_b6",
+        family: EFFICIENTNET,
+        about: "torchvision's EfficientNet-B6 (MBConv, squeeze-excitation, SiLU)",
+        weights: Some(Published {
+            name: "EfficientNet_B6_Weights.IMAGENET1K_V1",
+            file_name: "efficientnet_b6_lukemelas-24a108a5.pth",
+            preprocess: Preprocessing::sized(528, 528, Interpolation::Bicubic),
+        }),
+        model: &Init(|d| EfficientNetConfig::b(6, 1000).init(d)),
+    },
+    Architecture {
+        name: "efficientnet_b7",
+        family: EFFICIENTNET,
+        about: "torchvision's EfficientNet-B7 (MBConv, squeeze-excitation, SiLU)",
+        weights: Some(Published {
+            name: "EfficientNet_B7_Weights.IMAGENET1K_V1",
+            file_name: "efficientnet_b7_lukemelas-c5b4e57e.pth",
+            preprocess: Preprocessing::sized(600, 600, Interpolation::Bicubic),
+        }),
+        model: &Init(|d| EfficientNetConfig::b(7, 1000).init(d)),
+    },
+    Architecture {
+        name: "regnet_y_400mf",
+        family: REGNET,
+        about: "torchvision's RegNetY 400MF (squeeze-excitation bottlenecks)",
+        weights: published(
+            "RegNet_Y_400MF_Weights.IMAGENET1K_V2",
+            "regnet_y_400mf-e6988f5f.pth",
+            232,
+        ),
+        model: &Init(|d| regnet(d, "regnet_y_400mf")),
+    },
+    Architecture {
+        name: "regnet_y_800mf",
+        family: REGNET,
+        about: "torchvision's RegNetY 800MF (squeeze-excitation bottlenecks)",
+        weights: published(
+            "RegNet_Y_800MF_Weights.IMAGENET1K_V2",
+            "regnet_y_800mf-58fc7688.pth",
+            232,
+        ),
+        model: &Init(|d| regnet(d, "regnet_y_800mf")),
+    },
+    Architecture {
+        name: "regnet_y_1_6gf",
+        family: REGNET,
+        about: "torchvision's RegNetY 1.6GF (squeeze-excitation bottlenecks)",
+        weights: published(
+            "RegNet_Y_1_6GF_Weights.IMAGENET1K_V2",
+            "regnet_y_1_6gf-0d7bc02a.pth",
+            232,
+        ),
+        model: &Init(|d| regnet(d, "regnet_y_1_6gf")),
+    },
+    Architecture {
+        name: "regnet_y_3_2gf",
+        family: REGNET,
+        about: "torchvision's RegNetY 3.2GF (squeeze-excitation bottlenecks)",
+        weights: published(
+            "RegNet_Y_3_2GF_Weights.IMAGENET1K_V2",
+            "regnet_y_3_2gf-9180c971.pth",
+            232,
+        ),
+        model: &Init(|d| regnet(d, "regnet_y_3_2gf")),
+    },
+    Architecture {
+        name: "regnet_y_8gf",
+        family: REGNET,
+        about: "torchvision's RegNetY 8GF (squeeze-excitation bottlenecks)",
+        weights: published(
+            "RegNet_Y_8GF_Weights.IMAGENET1K_V2",
+            "regnet_y_8gf-dc2b1b54.pth",
+            232,
+        ),
+        model: &Init(|d| regnet(d, "regnet_y_8gf")),
+    },
+    Architecture {
+        name: "regnet_y_16gf",
+        family: REGNET,
+        about: "torchvision's RegNetY 16GF (squeeze-excitation bottlenecks)",
+        weights: published(
+            "RegNet_Y_16GF_Weights.IMAGENET1K_V2",
+            "regnet_y_16gf-3e4a00f9.pth",
+            232,
+        ),
+        model: &Init(|d| regnet(d, "regnet_y_16gf")),
+    },
+    Architecture {
+        name: "regnet_y_32gf",
+        family: REGNET,
+        about: "torchvision's RegNetY 32GF (squeeze-excitation bottlenecks)",
+        weights: published(
+            "RegNet_Y_32GF_Weights.IMAGENET1K_V2",
+            "regnet_y_32gf-8db6d4b5.pth",
+            232,
+        ),
+        model: &Init(|d| regnet(d, "regnet_y_32gf")),
+    },
+    Architecture {
+        name: "regnet_x_400mf",
+        family: REGNET,
+        about: "torchvision's RegNetX 400MF (grouped bottlenecks)",
+        weights: published(
+            "RegNet_X_400MF_Weights.IMAGENET1K_V2",
+            "regnet_x_400mf-62229a5f.pth",
+            232,
+        ),
+        model: &Init(|d| regnet(d, "regnet_x_400mf")),
+    },
+    Architecture {
+        name: "regnet_x_800mf",
+        family: REGNET,
+        about: "torchvision's RegNetX 800MF (grouped bottlenecks)",
+        weights: published(
+            "RegNet_X_800MF_Weights.IMAGENET1K_V2",
+            "regnet_x_800mf-94a99ebd.pth",
+            232,
+        ),
+        model: &Init(|d| regnet(d, "regnet_x_800mf")),
+    },
+    Architecture {
+        name: "regnet_x_1_6gf",
+        family: REGNET,
+        about: "torchvision's RegNetX 1.6GF (grouped bottlenecks)",
+        weights: published(
+            "RegNet_X_1_6GF_Weights.IMAGENET1K_V2",
+            "regnet_x_1_6gf-a12f2b72.pth",
+            232,
+        ),
+        model: &Init(|d| regnet(d, "regnet_x_1_6gf")),
+    },
+    Architecture {
+        name: "regnet_x_3_2gf",
+        family: REGNET,
+        about: "torchvision's RegNetX 3.2GF (grouped bottlenecks)",
+        weights: published(
+            "RegNet_X_3_2GF_Weights.IMAGENET1K_V2",
+            "regnet_x_3_2gf-7071aa85.pth",
+            232,
+        ),
+        model: &Init(|d| regnet(d, "regnet_x_3_2gf")),
+    },
+    Architecture {
+        name: "regnet_x_8gf",
+        family: REGNET,
+        about: "torchvision's RegNetX 8GF (grouped bottlenecks)",
+        weights: published(
+            "RegNet_X_8GF_Weights.IMAGENET1K_V2",
+            "regnet_x_8gf-2b70d774.pth",
+            232,
+        ),
+        model: &Init(|d| regnet(d, "regnet_x_8gf")),
+    },
+    Architecture {
+        name: "regnet_x_16gf",
+        family: REGNET,
+        about: "torchvision's RegNetX 16GF (grouped bottlenecks)",
+        weights: published(
+            "RegNet_X_16GF_Weights.IMAGENET1K_V2",
+            "regnet_x_16gf-ba3796d7.pth",
+            232,
+        ),
+        model: &Init(|d| regnet(d, "regnet_x_16gf")),
+    },
+    Architecture {
+        name: "regnet_x_32gf",
+        family: REGNET,
+        about: "torchvision's RegNetX 32GF (grouped bottlenecks)",
+        weights: published(
+            "RegNet_X_32GF_Weights.IMAGENET1K_V2",
+            "regnet_x_32gf-6eb8fdc6.pth",
+            232,
+        ),
+        model: &Init(|d| regnet(d, "regnet_x_32gf")),
+    },
 ];
+
+/// The RegNet `name` (a name from the table above, so always found).
+fn regnet(device: &Device, name: &str) -> crate::RegNet {
+    RegNetConfig::named(name)
+        .unwrap_or_else(|| unreachable!("{name} is in RegNetConfig::named"))
+        .init(device)
+}
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,9 @@ use burn::module::Param;
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Linear, PaddingConfig2d};
 use burn::prelude::Tensor;
-use featx_graph::{Graph, GraphBuilder, NodeId, Op, Window2d};
+use featx_graph::{Activation, Graph, GraphBuilder, NodeId, Op, Window2d};
+
+use crate::misc::{ConvNormActivation, SqueezeExcitation};
 
 /// A parameter-carrying layer captured while tracing.
 ///
@@ -16,6 +18,11 @@ pub enum Layer {
     BatchNorm(BatchNorm),
     /// Fully connected weights (`[in, out]`, Burn layout) and bias.
     Linear(Linear),
+    // Mobile nets (MobileNet, EfficientNet, RegNet).
+    /// A `Conv2dNormActivation`'s convolution and BatchNorm.
+    ConvNorm(Conv2d, BatchNorm),
+    /// A `SqueezeExcitation`'s `fc1` and `fc2` (1x1 convolutions with bias).
+    SqueezeExcitation(Conv2d, Conv2d),
 }
 
 /// Records a forward pass: wraps a [`GraphBuilder`] and keeps the layer behind each
@@ -139,6 +146,83 @@ impl Tracer {
             dims: dims.to_vec(),
         };
         let id = self.builder.call_method(op, &[x]);
+        self.bind(id, None)
+    }
+
+    // Mobile nets (MobileNet, EfficientNet, RegNet).
+    /// torchvision.ops' `Conv2dNormActivation` at `name`: one leaf node, as FX feature
+    /// extraction traces it.
+    pub fn conv_norm_activation(
+        &mut self,
+        name: &str,
+        module: &ConvNormActivation,
+        x: NodeId,
+    ) -> NodeId {
+        let (conv, bn, act) = module;
+        let [out_channels, group_in, kh, kw] = lazy_dims(&conv.weight);
+        let kernel = [kh, kw];
+        let op = Op::ConvNormActivation {
+            class: act.class,
+            in_channels: group_in * conv.groups,
+            out_channels,
+            window: Window2d {
+                kernel,
+                stride: conv.stride,
+                padding: padding_pairs(&conv.padding, kernel, conv.dilation),
+                dilation: conv.dilation,
+            },
+            groups: conv.groups,
+            bias: conv.bias.is_some(),
+            eps: bn.epsilon,
+            activation: act.activation,
+        };
+        self.layer(name, op, Layer::ConvNorm(conv.clone(), bn.clone()), x)
+    }
+
+    /// torchvision.ops' `SqueezeExcitation` at `name`, one leaf node.
+    pub fn squeeze_excitation(
+        &mut self,
+        name: &str,
+        module: &SqueezeExcitation,
+        x: NodeId,
+    ) -> NodeId {
+        let [squeeze, channels, _, _] = lazy_dims(&module.fc1.weight);
+        let op = Op::SqueezeExcitation {
+            channels,
+            squeeze,
+            activation: module.activation,
+            scale_activation: module.scale_activation,
+        };
+        let layer = Layer::SqueezeExcitation(module.fc1.clone(), module.fc2.clone());
+        self.layer(name, op, layer, x)
+    }
+
+    /// torchvision.ops' `StochasticDepth(p, mode)` at `name`: identity in eval mode.
+    pub fn stochastic_depth(&mut self, name: &str, p: f64, row: bool, x: NodeId) -> NodeId {
+        self.stateless(name, Op::StochasticDepth { p, row }, x)
+    }
+
+    /// An activation module (`nn.Hardswish`, `nn.ReLU6`, ...) at `name`.
+    pub fn activation(&mut self, name: &str, activation: Activation, x: NodeId) -> NodeId {
+        self.stateless(name, activation.op(), x)
+    }
+
+    /// `a * b` (broadcasting) in the current scope.
+    pub fn mul(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        let id = self.builder.call_function(Op::Mul, &[a, b]);
+        self.bind(id, None)
+    }
+
+    /// `nn.functional.adaptive_avg_pool2d(x, output)` in the current scope.
+    pub fn adaptive_avg_pool2d_function(&mut self, output: [usize; 2], x: NodeId) -> NodeId {
+        let op = Op::AdaptiveAvgPool2dFunction { output };
+        let id = self.builder.call_function(op, &[x]);
+        self.bind(id, None)
+    }
+
+    /// `x.flatten(start_dim)` (the method, where [`Tracer::flatten`] is `torch.flatten`).
+    pub fn flatten_method(&mut self, x: NodeId, start_dim: usize) -> NodeId {
+        let id = self.builder.call_method(Op::Flatten { start_dim }, &[x]);
         self.bind(id, None)
     }
 

@@ -173,6 +173,10 @@ pub struct NodeRecord {
     pub sum: f64,
     pub mean_sq: f64,
     pub abs_max: f64,
+    /// torch's own float32 error on this node: the largest |float32 - float64| over all its
+    /// elements, where the fixture records it (the deep mobile nets).
+    #[serde(default)]
+    pub fp32_error: Option<f64>,
     #[serde(skip)]
     pub samples: Vec<f32>,
 }
@@ -214,9 +218,16 @@ pub fn fill_samples(records: &mut BTreeMap<String, NodeRecord>, samples: &str) {
     }
 }
 
-/// The parity tolerance: 1e-4 absolute, or 1e-5 of the node's largest magnitude if larger.
+/// The parity tolerance: 1e-4 absolute, or 1e-5 of the node's largest magnitude if larger;
+/// or, where the fixture records torch's own float32 error against float64 and eight times it
+/// is larger, that. Deep nets on generated weights (MobileNet, EfficientNet) grow values into
+/// the thousands and clamp them again (ReLU6), so torch's float32 result is itself up to five
+/// times the fixed tolerance away from the exact one. Rounding errors compound through the
+/// layers in both implementations, each with its own summation order, so two float32 results
+/// differ by several times either's distance to the exact one.
 pub fn tolerance(record: &NodeRecord) -> f64 {
-    (1e-5 * record.abs_max).max(1e-4)
+    let fixed = (1e-5 * record.abs_max).max(1e-4);
+    record.fp32_error.map_or(fixed, |e| fixed.max(8.0 * e))
 }
 
 /// Compares a node's values with torch's record; returns the largest sampled difference.

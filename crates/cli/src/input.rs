@@ -5,7 +5,7 @@ use burn::tensor::TensorData;
 use clap::Args;
 use featx_extract::FeatureExtractor;
 use featx_models::{Architecture, registry::Interpolation};
-use featx_preprocess::{Preprocess, batch_tensor, load_rgb};
+use featx_preprocess::{Filter, Preprocess, batch_tensor, load_rgb};
 use image::RgbImage;
 
 use crate::error::CliError;
@@ -41,11 +41,13 @@ impl PreprocessArgs {
                 .unwrap_or(d)
         };
         let size = |flag: Option<u32>, d: u32| Some(flag.unwrap_or(d)).filter(|&s| s > 0);
-        // Bilinear (antialiased, as PIL does) is the only filter featx's models publish.
-        let Interpolation::Bilinear = published.interpolation;
         Preprocess {
             resize: size(self.resize, published.resize),
             crop: size(self.crop, published.crop),
+            filter: match published.interpolation {
+                Interpolation::Bilinear => Filter::Bilinear,
+                Interpolation::Bicubic => Filter::Bicubic,
+            },
             mean: triple(&self.mean, published.mean),
             std: triple(&self.std, published.std),
         }

@@ -265,6 +265,8 @@ fn model_device(model: &TracedModel) -> Option<Device> {
             Layer::Conv2d(c) => c.weight.device(),
             Layer::BatchNorm(b) => b.gamma.device(),
             Layer::Linear(l) => l.weight.device(),
+            // Mobile nets (MobileNet, EfficientNet, RegNet).
+            Layer::ConvNorm(c, _) | Layer::SqueezeExcitation(c, _) => c.weight.device(),
         })
 }
 
@@ -283,6 +285,15 @@ fn tensor_bytes(layer: &Layer) -> Vec<(&'static str, u64)> {
             out.extend(l.bias.as_ref().map(|b| ("bias", bytes(&b.dims()))));
             out
         }
+        // Mobile nets (MobileNet, EfficientNet, RegNet).
+        Layer::ConvNorm(c, b) => vec![
+            ("0.weight", bytes(&c.weight.dims())),
+            ("1.weight", bytes(&b.gamma.dims())),
+        ],
+        Layer::SqueezeExcitation(fc1, fc2) => vec![
+            ("fc1.weight", bytes(&fc1.weight.dims())),
+            ("fc2.weight", bytes(&fc2.weight.dims())),
+        ],
     }
 }
 
@@ -293,6 +304,11 @@ fn move_layer(layer: Layer, device: &Device) -> Layer {
         Layer::Conv2d(c) => Layer::Conv2d(c.to_device(device)),
         Layer::BatchNorm(b) => Layer::BatchNorm(b.to_device(device)),
         Layer::Linear(l) => Layer::Linear(l.to_device(device)),
+        // Mobile nets (MobileNet, EfficientNet, RegNet).
+        Layer::ConvNorm(c, b) => Layer::ConvNorm(c.to_device(device), b.to_device(device)),
+        Layer::SqueezeExcitation(fc1, fc2) => {
+            Layer::SqueezeExcitation(fc1.to_device(device), fc2.to_device(device))
+        }
     }
 }
 
@@ -306,6 +322,9 @@ fn check_layers(model: &TracedModel) -> Result<()> {
             Op::Conv2d { .. } => matches!(layer, Some(Layer::Conv2d(_))),
             Op::BatchNorm2d { .. } => matches!(layer, Some(Layer::BatchNorm(_))),
             Op::Linear { .. } => matches!(layer, Some(Layer::Linear(_))),
+            // Mobile nets (MobileNet, EfficientNet, RegNet).
+            Op::ConvNormActivation { .. } => matches!(layer, Some(Layer::ConvNorm(..))),
+            Op::SqueezeExcitation { .. } => matches!(layer, Some(Layer::SqueezeExcitation(..))),
             _ => true,
         };
         if !fits {
@@ -443,5 +462,89 @@ mod tests {
         // Rank 3 input: the placeholder wants rank 4.
         let err = extractor.check_input(&[1, 2, 4]).unwrap_err();
         assert!(matches!(err, ExtractError::InvalidInput { .. }), "{err}");
+    }
+
+    // Mobile nets (MobileNet, EfficientNet, RegNet).
+    /// The mobile nets' parameter-free ops on their own: every activation, a broadcasting
+    /// product with the per-channel mean, and stochastic depth.
+    struct Activations;
+
+    impl FeatureModel for Activations {
+        fn name(&self) -> &str {
+            "activations"
+        }
+
+        fn input_spec(&self) -> InputSpec {
+            InputSpec {
+                channels: 1,
+                size: None,
+                nominal_size: [1, 6],
+            }
+        }
+
+        fn forward_trace(&self, t: &mut Tracer, x: NodeId) -> NodeId {
+            use featx_graph::Activation::*;
+            for (name, a) in [
+                ("relu6", Relu6),
+                ("hardswish", Hardswish),
+                ("hardsigmoid", Hardsigmoid),
+                ("silu", Silu),
+                ("sigmoid", Sigmoid),
+            ] {
+                t.activation(name, a, x);
+            }
+            let mean = t.adaptive_avg_pool2d_function([1, 1], x);
+            let scaled = t.mul(mean, x);
+            t.stochastic_depth("stochastic_depth", 1.0, true, scaled)
+        }
+    }
+
+    #[test]
+    fn activations_mul_and_stochastic_depth_follow_pytorchs_definitions() {
+        let device = Device::flex();
+        let input = [-7.0f32, -2.0, -0.5, 0.0, 1.5, 8.0];
+        let x = || Tensor::<4>::from_data(TensorData::new(input.to_vec(), [1, 1, 1, 6]), &device);
+        let nodes = [
+            "relu6",
+            "hardswish",
+            "hardsigmoid",
+            "silu",
+            "sigmoid",
+            "mul",
+            "stochastic_depth",
+        ];
+        let extractor =
+            FeatureExtractor::new(Activations.trace(), &ReturnNodes::from(nodes.as_slice()))
+                .expect("resolves");
+        let out = extractor.forward(x()).expect("runs");
+        let sigmoid = |v: f32| 1.0 / (1.0 + (-v).exp());
+        let relu6 = |v: f32| v.clamp(0.0, 6.0);
+        let mean = input.iter().sum::<f32>() / 6.0;
+        type Scalar = Box<dyn Fn(f32) -> f32>;
+        let expected: [(&str, Scalar); 6] = [
+            ("relu6", Box::new(relu6)),
+            ("hardswish", Box::new(move |v| v * relu6(v + 3.0) / 6.0)),
+            ("hardsigmoid", Box::new(move |v| relu6(v + 3.0) / 6.0)),
+            ("silu", Box::new(move |v| v * sigmoid(v))),
+            ("sigmoid", Box::new(sigmoid)),
+            ("mul", Box::new(move |v| v * mean)),
+        ];
+        for (name, f) in &expected {
+            let got = out.get(name).expect("requested").to_vec_f32().expect("f32");
+            for (g, v) in got.iter().zip(input) {
+                assert!((g - f(v)).abs() < 1e-6, "{name}({v}): {g} vs {}", f(v));
+            }
+        }
+        // Eval: stochastic depth is the identity; train with p = 1: every sample dropped.
+        let mul = out
+            .get("mul")
+            .expect("requested")
+            .to_vec_f32()
+            .expect("f32");
+        let sd = out.get("stochastic_depth").expect("requested");
+        assert_eq!(sd.to_vec_f32().expect("f32"), mul);
+        let train = extractor.with_mode(Mode::Train).forward(x()).expect("runs");
+        let dropped = train.get("stochastic_depth").expect("requested");
+        assert!(dropped.to_vec_f32().expect("f32").iter().all(|&v| v == 0.0));
     }
 }

@@ -196,6 +196,37 @@ impl Feature {
         Feature(map_tensor!(&self.0, t => t.zeros_like().without_autodiff()))
     }
 
+    // Mobile nets (MobileNet, EfficientNet, RegNet).
+    /// `self * other` elementwise with NumPy broadcasting (the lower-rank operand gains
+    /// leading axes of size 1); `None` when the shapes do not broadcast.
+    pub(crate) fn broadcast_mul(self, other: Feature) -> Option<Feature> {
+        let (a, b) = (self.dims(), other.dims());
+        let rank = a.len().max(b.len());
+        let widen = |f: Feature, dims: &[usize]| {
+            let mut shape = vec![1; rank - dims.len()];
+            shape.extend_from_slice(dims);
+            f.reshape(&shape)
+        };
+        let (x, y) = (widen(self, &a)?, widen(other, &b)?);
+        let (xd, yd) = (x.dims(), y.dims());
+        if xd
+            .iter()
+            .zip(&yd)
+            .any(|(p, q)| p != q && *p != 1 && *q != 1)
+        {
+            return None;
+        }
+        Some(Feature(match (x.0, y.0) {
+            (Repr::R1(a), Repr::R1(b)) => Repr::R1(a * b),
+            (Repr::R2(a), Repr::R2(b)) => Repr::R2(a * b),
+            (Repr::R3(a), Repr::R3(b)) => Repr::R3(a * b),
+            (Repr::R4(a), Repr::R4(b)) => Repr::R4(a * b),
+            (Repr::R5(a), Repr::R5(b)) => Repr::R5(a * b),
+            (Repr::R6(a), Repr::R6(b)) => Repr::R6(a * b),
+            _ => return None,
+        }))
+    }
+
     /// Applies a rank-preserving tensor function, whatever the rank (dropout masks, scaling).
     pub(crate) fn map_float(self, f: impl TensorFn) -> Feature {
         Feature(map_tensor!(self.0, t => f.apply(t)))

@@ -10,16 +10,22 @@
 //! - a ReLU whose input nothing else sees (not requested, not the output, read only by that
 //!   ReLU) runs inside the convolution that produces it, and its own step passes the value on.
 //!
-//! A plan for gradients keeps every node as it is (no folding) and runs everything on burn's
-//! differentiable ops: featx's own CPU kernels have no backward pass, so they step aside.
+//! In eval mode a `Conv2dNormActivation` node (one leaf in torchvision's trace) also runs as
+//! one convolution with its BatchNorm folded in, its activation applied to the output (a ReLU
+//! in the convolution's epilogue); no ReLU node fuses into it.
+//!
+//! A plan for gradients does not fold BatchNorm nodes into the convolutions before them (a
+//! `Conv2dNormActivation` leaf still runs folded in eval mode: the same function of its input,
+//! with the same derivative) and runs on burn's differentiable ops only: featx's own CPU
+//! kernels have no backward pass, so they step aside.
 
 use std::sync::Arc;
 
 use burn::prelude::*;
-use featx_graph::{Graph, NodeId, Op};
+use featx_graph::{Activation, Graph, NodeId, Op};
 use featx_models::Layer;
 
-use crate::kernel::{Kernel, NodeSpec, PassThrough, choose};
+use crate::kernel::{Kernel, NodeSpec, PassThrough, choose_activated};
 use crate::{Mode, Resolved};
 
 /// One node to compute.
@@ -109,11 +115,25 @@ impl Plan {
                 }
             }
         }
+        // Mobile nets (MobileNet, EfficientNet, RegNet).
+        // The activation a folded `Conv2dNormActivation` applies after its convolution.
+        let mut post: Vec<Option<Activation>> = vec![None; n];
+        if mode == Mode::Eval {
+            for i in (0..n).filter(|&i| needed[i]) {
+                if let Some((op, layer, activation)) = fold_conv_norm(&ops[i].0, ops[i].1.as_ref())
+                {
+                    ops[i].0 = op;
+                    ops[i].1 = Some(layer);
+                    post[i] = activation;
+                }
+            }
+        }
         let mut fused_relu = vec![false; n];
         let mut passes_on = vec![false; n];
         for i in (0..n).filter(|&i| needed[i]) {
             if let (Op::Relu, [producer]) = (&ops[i].0, ops[i].2.as_slice())
                 && matches!(ops[producer.0].0, Op::Conv2d { .. })
+                && post[producer.0].is_none()
                 && private(*producer)
             {
                 fused_relu[producer.0] = true;
@@ -139,14 +159,15 @@ impl Plan {
                 let kernel: Arc<dyn Kernel> = if passes_on[i] || matches!(op, Op::Input { .. }) {
                     Arc::new(PassThrough)
                 } else {
-                    choose(&NodeSpec {
+                    let spec = NodeSpec {
                         op,
                         layer: layer.as_ref(),
                         device,
                         mode,
                         relu: fused_relu[i],
                         gradients,
-                    })
+                    };
+                    choose_activated(&spec, post[i])
                 };
                 let reads = inputs
                     .iter()
@@ -207,8 +228,27 @@ fn fold_batch_norm(
     else {
         return None;
     };
-    let scale = bn.gamma.val() / (bn.running_var.value() + *eps).sqrt();
-    let weight = conv.weight.val() * scale.clone().reshape([*out_channels, 1, 1, 1]);
+    let op = Op::Conv2d {
+        in_channels: *in_channels,
+        out_channels: *out_channels,
+        window: *window,
+        groups: *groups,
+        bias: true,
+    };
+    let folded = fold(conv, bn, *eps, *out_channels);
+    Some((op, Layer::Conv2d(folded), conv_id))
+}
+
+/// `bn(conv(x))` in eval mode as one convolution: weights scaled per output channel, and a
+/// bias.
+fn fold(
+    conv: &burn::nn::conv::Conv2d,
+    bn: &burn::nn::BatchNorm,
+    eps: f64,
+    out_channels: usize,
+) -> burn::nn::conv::Conv2d {
+    let scale = bn.gamma.val() / (bn.running_var.value() + eps).sqrt();
+    let weight = conv.weight.val() * scale.clone().reshape([out_channels, 1, 1, 1]);
     let shift = bn.beta.val() - bn.running_mean.value() * scale.clone();
     let bias = match &conv.bias {
         Some(b) => shift + b.val() * scale,
@@ -217,6 +257,28 @@ fn fold_batch_norm(
     let mut folded = conv.clone();
     folded.weight = burn::module::Param::from_tensor(weight);
     folded.bias = Some(burn::module::Param::from_tensor(bias));
+    folded
+}
+
+// Mobile nets (MobileNet, EfficientNet, RegNet).
+/// An eval-mode `Conv2dNormActivation` as a convolution with its BatchNorm folded in, and the
+/// activation to apply after it.
+fn fold_conv_norm(op: &Op, layer: Option<&Layer>) -> Option<(Op, Layer, Option<Activation>)> {
+    let (
+        Op::ConvNormActivation {
+            in_channels,
+            out_channels,
+            window,
+            groups,
+            eps,
+            activation,
+            ..
+        },
+        Some(Layer::ConvNorm(conv, bn)),
+    ) = (op, layer)
+    else {
+        return None;
+    };
     let op = Op::Conv2d {
         in_channels: *in_channels,
         out_channels: *out_channels,
@@ -224,5 +286,6 @@ fn fold_batch_norm(
         groups: *groups,
         bias: true,
     };
-    Some((op, Layer::Conv2d(folded), conv_id))
+    let folded = fold(conv, bn, *eps, *out_channels);
+    Some((op, Layer::Conv2d(folded), *activation))
 }

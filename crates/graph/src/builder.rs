@@ -79,10 +79,16 @@ impl GraphBuilder {
 
     fn call_named(&mut self, kind: NodeKind, op: Op, inputs: &[NodeId]) -> NodeId {
         let name = self.unique(self.qualify(op.type_name()));
+        // A method's target is its bare name (`x.flatten(1)` targets `flatten`), a function's
+        // its qualified one (`torch.flatten`).
+        let target = match kind {
+            NodeKind::CallMethod => op.type_name(),
+            _ => op.function_target(),
+        };
         self.push(Node {
             name,
             kind,
-            target: op.function_target().to_string(),
+            target: target.to_string(),
             op,
             inputs: inputs.to_vec(),
         })

@@ -78,6 +78,108 @@ pub enum Op {
         /// A permutation of the input's axes.
         dims: Vec<usize>,
     },
+    // Mobile nets (MobileNet, EfficientNet, RegNet).
+    /// `operator.mul`: elementwise product with NumPy broadcasting (`scale * input`).
+    Mul,
+    /// `nn.ReLU6`: `min(max(x, 0), 6)`.
+    Relu6,
+    /// `nn.Hardswish`: `x * relu6(x + 3) / 6`.
+    Hardswish,
+    /// `nn.Hardsigmoid`: `relu6(x + 3) / 6`.
+    Hardsigmoid,
+    /// `nn.SiLU`: `x * sigmoid(x)`.
+    Silu,
+    /// `nn.Sigmoid`.
+    Sigmoid,
+    /// torchvision.ops' `StochasticDepth`: identity in eval mode; in train mode each sample
+    /// (`row`) or the whole batch is zeroed with probability `p`, the rest scaled by `1/(1-p)`.
+    StochasticDepth {
+        /// Probability of dropping.
+        p: f64,
+        /// `mode="row"` (per sample) rather than `"batch"`.
+        row: bool,
+    },
+    /// torchvision.ops' `Conv2dNormActivation` (and subclasses such as RegNet's
+    /// `SimpleStemIN`): convolution, BatchNorm, optional activation. FX feature extraction
+    /// keeps torchvision.ops modules as leaves, so this is one node.
+    ConvNormActivation {
+        /// The module class FX reports.
+        class: ConvNormClass,
+        /// Input channels.
+        in_channels: usize,
+        /// Output channels.
+        out_channels: usize,
+        /// Kernel, stride, zero padding and dilation.
+        window: Window2d,
+        /// Channel groups (the channel count for a depthwise convolution).
+        groups: usize,
+        /// Whether the convolution adds a bias.
+        bias: bool,
+        /// BatchNorm's epsilon.
+        eps: f64,
+        /// The activation after the BatchNorm, if any.
+        activation: Option<Activation>,
+    },
+    /// torchvision.ops' `SqueezeExcitation`: `input * scale_activation(fc2(activation(fc1(
+    /// avgpool(input)))))`, with 1x1 convolutions `fc1`, `fc2`. One node, as FX keeps it.
+    SqueezeExcitation {
+        /// Input (and output) channels.
+        channels: usize,
+        /// Channels between `fc1` and `fc2`.
+        squeeze: usize,
+        /// After `fc1`.
+        activation: Activation,
+        /// After `fc2`.
+        scale_activation: Activation,
+    },
+    /// `torch.nn.functional.adaptive_avg_pool2d(x, output)`: [`Op::AdaptiveAvgPool2d`] as a
+    /// function call (MobileNetV2's forward).
+    AdaptiveAvgPool2dFunction {
+        /// Output size `[oh, ow]`.
+        output: [usize; 2],
+    },
+}
+
+// Mobile nets (MobileNet, EfficientNet, RegNet).
+/// An elementwise activation inside a composite module (`Conv2dNormActivation`,
+/// `SqueezeExcitation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Activation {
+    /// `nn.ReLU`.
+    Relu,
+    /// `nn.ReLU6`.
+    Relu6,
+    /// `nn.Hardswish`.
+    Hardswish,
+    /// `nn.Hardsigmoid`.
+    Hardsigmoid,
+    /// `nn.SiLU`.
+    Silu,
+    /// `nn.Sigmoid`.
+    Sigmoid,
+}
+
+impl Activation {
+    /// The op of the activation as a module of its own.
+    pub fn op(self) -> Op {
+        match self {
+            Activation::Relu => Op::Relu,
+            Activation::Relu6 => Op::Relu6,
+            Activation::Hardswish => Op::Hardswish,
+            Activation::Hardsigmoid => Op::Hardsigmoid,
+            Activation::Silu => Op::Silu,
+            Activation::Sigmoid => Op::Sigmoid,
+        }
+    }
+}
+
+/// Which class a [`Op::ConvNormActivation`] node is (the name FX reports as its module type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ConvNormClass {
+    /// `Conv2dNormActivation`.
+    Conv2dNormActivation,
+    /// RegNet's `SimpleStemIN` (a 3x3 stride-2 `Conv2dNormActivation`).
+    SimpleStemIn,
 }
 
 impl Op {
@@ -97,6 +199,20 @@ impl Op {
             Op::Flatten { .. } => "flatten",
             Op::View { .. } => "view",
             Op::Permute { .. } => "permute",
+            // Mobile nets (MobileNet, EfficientNet, RegNet).
+            Op::Mul => "mul",
+            Op::Relu6 => "ReLU6",
+            Op::Hardswish => "Hardswish",
+            Op::Hardsigmoid => "Hardsigmoid",
+            Op::Silu => "SiLU",
+            Op::Sigmoid => "Sigmoid",
+            Op::StochasticDepth { .. } => "StochasticDepth",
+            Op::ConvNormActivation { class, .. } => match class {
+                ConvNormClass::Conv2dNormActivation => "Conv2dNormActivation",
+                ConvNormClass::SimpleStemIn => "SimpleStemIN",
+            },
+            Op::SqueezeExcitation { .. } => "SqueezeExcitation",
+            Op::AdaptiveAvgPool2dFunction { .. } => "adaptive_avg_pool2d",
         }
     }
 
@@ -105,6 +221,9 @@ impl Op {
         match self {
             Op::Add => "operator.add",
             Op::Flatten { .. } => "torch.flatten",
+            // Mobile nets (MobileNet, EfficientNet, RegNet).
+            Op::Mul => "operator.mul",
+            Op::AdaptiveAvgPool2dFunction { .. } => "torch.nn.functional.adaptive_avg_pool2d",
             other => other.type_name(),
         }
     }
@@ -205,8 +324,55 @@ impl Op {
                 }
                 Ok(dims.iter().map(|&d| first[d]).collect())
             }
+            // Mobile nets (MobileNet, EfficientNet, RegNet).
+            Op::Mul => broadcast_shape(first, inputs.get(1).copied().unwrap_or(&[])),
+            Op::Relu6
+            | Op::Hardswish
+            | Op::Hardsigmoid
+            | Op::Silu
+            | Op::Sigmoid
+            | Op::StochasticDepth { .. } => Ok(first.to_vec()),
+            Op::ConvNormActivation {
+                in_channels,
+                out_channels,
+                window,
+                ..
+            } => {
+                let [n, c, h, w] = rank4(first)?;
+                if c != *in_channels {
+                    return Err(format!("expected {in_channels} channels, got {c}"));
+                }
+                let [oh, ow] = window.output_size([h, w], false)?;
+                Ok(vec![n, *out_channels, oh, ow])
+            }
+            Op::SqueezeExcitation { channels, .. } => {
+                let [_, c, _, _] = rank4(first)?;
+                if c != *channels {
+                    return Err(format!("expected {channels} channels, got {c}"));
+                }
+                Ok(first.to_vec())
+            }
+            Op::AdaptiveAvgPool2dFunction { output } => {
+                let [n, c, _, _] = rank4(first)?;
+                Ok(vec![n, c, output[0], output[1]])
+            }
         }
     }
+}
+
+// Mobile nets (MobileNet, EfficientNet, RegNet).
+/// The shape of an elementwise op on `a` and `b` under NumPy broadcasting: shapes aligned at
+/// their last axis, each pair of sizes equal or one of them 1.
+fn broadcast_shape(a: &[usize], b: &[usize]) -> std::result::Result<Vec<usize>, String> {
+    let rank = a.len().max(b.len());
+    let at = |s: &[usize], i: usize| (i + s.len()).checked_sub(rank).map_or(1, |j| s[j]);
+    (0..rank)
+        .map(|i| match (at(a, i), at(b, i)) {
+            (x, y) if x == y || y == 1 => Ok(x),
+            (1, y) => Ok(y),
+            _ => Err(format!("cannot broadcast shapes {a:?} and {b:?}")),
+        })
+        .collect()
 }
 
 fn rank4(shape: &[usize]) -> std::result::Result<[usize; 4], String> {
@@ -296,6 +462,21 @@ mod tests {
             dims: vec![0, 1, 1],
         };
         assert!(repeated.output_shape(&[&[2, 3, 4]]).is_err());
+    }
+
+    #[test]
+    fn mul_broadcasts_like_numpy() {
+        assert_eq!(
+            Op::Mul
+                .output_shape(&[&[2, 8, 1, 1], &[2, 8, 5, 5]])
+                .unwrap(),
+            vec![2, 8, 5, 5]
+        );
+        assert_eq!(
+            Op::Mul.output_shape(&[&[8, 1, 1], &[2, 8, 5, 5]]).unwrap(),
+            vec![2, 8, 5, 5]
+        );
+        assert!(Op::Mul.output_shape(&[&[2, 3], &[2, 4]]).is_err());
     }
 
     #[test]

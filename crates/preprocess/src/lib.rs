@@ -9,5 +9,5 @@ mod transform;
 
 pub use decode::{DecodeLimits, load_rgb, load_rgb_with};
 pub use error::{PreprocessError, Result};
-pub use resample::resize_bilinear;
+pub use resample::{Filter, resize, resize_bilinear};
 pub use transform::{Preprocess, Preprocessed, batch_tensor};

@@ -1,10 +1,11 @@
-//! PIL's antialiased bilinear resampling, reproduced exactly.
+//! PIL's antialiased bilinear and bicubic resampling, reproduced exactly.
 //!
 //! Written by hand because no crate reproduces Pillow bit for bit, and torchvision's
-//! `Resize` on a PIL image *is* Pillow's `ImagingResample`: a triangle filter whose support
-//! grows with the downscaling factor, coefficients normalised and quantised to 22-bit fixed
-//! point, a horizontal pass then a vertical pass, each rounded and clamped to 8 bits. A
-//! generic resizer differs by several levels on edges.
+//! `Resize` on a PIL image *is* Pillow's `ImagingResample`: a filter (triangle for bilinear,
+//! Keys' cubic with `a = -0.5` for bicubic) whose support grows with the downscaling factor,
+//! coefficients normalised and quantised to 22-bit fixed point, a horizontal pass then a
+//! vertical pass, each rounded and clamped to 8 bits. A generic resizer differs by several
+//! levels on edges.
 
 use image::RgbImage;
 
@@ -18,20 +19,60 @@ struct Coefficients {
     weights: Vec<i32>,
 }
 
-fn triangle(x: f64) -> f64 {
-    let x = x.abs();
-    if x < 1.0 { 1.0 - x } else { 0.0 }
+/// A resampling filter of PIL's (`Image.Resampling`), as torchvision's `Resize` passes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Filter {
+    /// `BILINEAR`: the triangle filter, support 1.
+    #[default]
+    Bilinear,
+    /// `BICUBIC`: Keys' cubic convolution with `a = -0.5`, support 2.
+    Bicubic,
+}
+
+impl Filter {
+    /// The filter's half-width at scale 1.
+    fn support(self) -> f64 {
+        match self {
+            Filter::Bilinear => 1.0,
+            Filter::Bicubic => 2.0,
+        }
+    }
+
+    /// Pillow's `bilinear_filter` / `bicubic_filter`.
+    fn weight(self, x: f64) -> f64 {
+        let x = x.abs();
+        match self {
+            Filter::Bilinear => {
+                if x < 1.0 {
+                    1.0 - x
+                } else {
+                    0.0
+                }
+            }
+            Filter::Bicubic => {
+                const A: f64 = -0.5;
+                if x < 1.0 {
+                    ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+                } else if x < 2.0 {
+                    (((x - 5.0) * x + 8.0) * x - 4.0) * A
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
 }
 
 /// Pillow's `precompute_coeffs` followed by `normalize_coeffs_8bpc`.
-fn coefficients(in_size: usize, out_size: usize) -> Coefficients {
+fn coefficients(in_size: usize, out_size: usize, filter: Filter) -> Coefficients {
     let scale = in_size as f64 / out_size as f64;
     let filterscale = scale.max(1.0);
-    let support = filterscale; // the bilinear filter's support is 1
+    let support = filter.support() * filterscale;
     let ksize = support.ceil() as usize * 2 + 1;
     let mut bounds = Vec::with_capacity(out_size);
     let mut weights = vec![0i32; out_size * ksize];
     let mut k = vec![0f64; ksize];
+    let ss = 1.0 / filterscale;
     for xx in 0..out_size {
         let center = (xx as f64 + 0.5) * scale;
         // C's (int) cast truncates toward zero, as `as i64` does.
@@ -39,7 +80,7 @@ fn coefficients(in_size: usize, out_size: usize) -> Coefficients {
         let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize - xmin;
         let mut total = 0.0;
         for (x, w) in k.iter_mut().enumerate().take(xmax) {
-            *w = triangle((x as f64 + xmin as f64 - center + 0.5) / filterscale);
+            *w = filter.weight((x as f64 + xmin as f64 - center + 0.5) * ss);
             total += *w;
         }
         for (x, w) in k.iter().enumerate().take(xmax) {
@@ -103,13 +144,18 @@ fn pass(src: &RgbImage, out_w: u32, out_h: u32, c: &Coefficients, horizontal: bo
 
 /// Resizes like Pillow's `Image.resize((width, height), Image.BILINEAR)`.
 pub fn resize_bilinear(src: &RgbImage, width: u32, height: u32) -> RgbImage {
+    resize(src, width, height, Filter::Bilinear)
+}
+
+/// Resizes like Pillow's `Image.resize((width, height), filter)`.
+pub fn resize(src: &RgbImage, width: u32, height: u32, filter: Filter) -> RgbImage {
     let mut img = src.clone();
     if width != src.width() {
-        let c = coefficients(src.width() as usize, width as usize);
+        let c = coefficients(src.width() as usize, width as usize, filter);
         img = pass(&img, width, img.height(), &c, true);
     }
     if height != src.height() {
-        let c = coefficients(src.height() as usize, height as usize);
+        let c = coefficients(src.height() as usize, height as usize, filter);
         img = pass(&img, width, height, &c, false);
     }
     img
@@ -138,5 +184,21 @@ mod tests {
         // (0*3 + 100*3 + 200*1) / 7 = 71.4 ; (100*1 + 200*3 + 250*3) / 7 = 207.1
         assert_eq!(out.get_pixel(0, 0).0[0], 71);
         assert_eq!(out.get_pixel(1, 0).0[0], 207);
+    }
+
+    #[test]
+    fn bicubic_keeps_constants_and_overshoots_at_edges() {
+        let src = RgbImage::from_pixel(37, 23, image::Rgb([200, 10, 255]));
+        let out = resize(&src, 11, 64, Filter::Bicubic);
+        assert!(out.pixels().all(|p| p.0 == [200, 10, 255]));
+        // A step upscaled: the cubic's negative lobes ring on both sides, clamped to 8 bits.
+        let mut step = RgbImage::new(4, 1);
+        for x in 2..4 {
+            step.put_pixel(x, 0, image::Rgb([200; 3]));
+        }
+        let up = resize(&step, 16, 1, Filter::Bicubic);
+        let row: Vec<u8> = up.pixels().map(|p| p.0[0]).collect();
+        assert_eq!(row[0], 0);
+        assert!(row.iter().any(|&v| v > 200), "{row:?}");
     }
 }

@@ -3,7 +3,7 @@ use burn::tensor::TensorData;
 use image::RgbImage;
 use image::imageops::crop_imm;
 
-use crate::{PreprocessError, Result, resize_bilinear};
+use crate::{Filter, PreprocessError, Result, resize};
 
 /// One image made ready for the model.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +23,8 @@ pub struct Preprocess {
     pub resize: Option<u32>,
     /// `CenterCrop(n)`, or no crop.
     pub crop: Option<u32>,
+    /// The resize's filter (PIL's, antialiased when downscaling).
+    pub filter: Filter,
     /// Per-channel mean subtracted after scaling to `[0, 1]`.
     pub mean: [f32; 3],
     /// Per-channel standard deviation divided by.
@@ -42,6 +44,7 @@ impl Preprocess {
         Self {
             resize: Some(256),
             crop: Some(224),
+            filter: Filter::Bilinear,
             mean: [0.485, 0.456, 0.406],
             std: [0.229, 0.224, 0.225],
         }
@@ -72,7 +75,7 @@ impl Preprocess {
         let resized = if (w, h) == image.dimensions() {
             image.clone()
         } else {
-            resize_bilinear(image, w, h)
+            resize(image, w, h, self.filter)
         };
         let Some(crop) = self.crop else {
             return Ok(resized);

@@ -11,7 +11,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use burn::prelude::Device;
-use featx_graph::Op;
+use featx_graph::{Activation, Op};
 use featx_models::Layer;
 
 use crate::{Feature, Mode};
@@ -83,4 +83,39 @@ fn single<const D: usize>(inputs: Vec<Feature>) -> Result<burn::prelude::Tensor<
     };
     x.into_rank::<D>()
         .map_err(|x| format!("expected a rank-{D} input, got shape {:?}", x.dims()))
+}
+
+// Mobile nets (MobileNet, EfficientNet, RegNet).
+/// The kernel for `spec` followed by `activation`: a ReLU runs in the kernel's epilogue, any
+/// other activation as a second pass over its output.
+pub(crate) fn choose_activated(spec: &NodeSpec, activation: Option<Activation>) -> Arc<dyn Kernel> {
+    match activation {
+        None => choose(spec),
+        Some(Activation::Relu) => choose(&NodeSpec {
+            relu: true,
+            ..*spec
+        }),
+        Some(activation) => Arc::new(Activated {
+            inner: choose(spec),
+            activation,
+        }),
+    }
+}
+
+/// A kernel whose output goes through an activation (a folded `Conv2dNormActivation`).
+#[derive(Debug)]
+struct Activated {
+    inner: Arc<dyn Kernel>,
+    activation: Activation,
+}
+
+impl Kernel for Activated {
+    fn run(&self, inputs: Vec<Feature>, out_shape: &[usize]) -> Result<Feature, String> {
+        let x = self.inner.run(inputs, out_shape)?;
+        Ok(generic::activate(x, self.activation))
+    }
+
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
 }
