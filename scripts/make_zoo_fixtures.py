@@ -63,7 +63,46 @@ MODELS = {
     "vgg19_bn": ("vgg19_bn", SMALL),
     # torchvision's AlexNet; featx's `alexnet` is the seed article's model.
     "tv_alexnet": ("alexnet", FULL),
+    # DenseNet, ConvNeXt, ViT.
+    "densenet121": ("densenet121", FULL),
+    "densenet161": ("densenet161", SMALL),
+    "densenet169": ("densenet169", SMALL),
+    "densenet201": ("densenet201", SMALL),
+    "convnext_tiny": ("convnext_tiny", FULL),
+    "convnext_small": ("convnext_small", SMALL),
+    "convnext_base": ("convnext_base", SMALL),
+    "convnext_large": ("convnext_large", SMALL),
 }
+
+
+def encode(a, names):
+    """An FX argument as JSON: a node by its name, a string constant as {"str": ...} (so it
+    is never mistaken for a node), a slice as {"slice": [start, stop, step]}, a tensor value
+    as {"tensor": shape}, containers element by element."""
+    if isinstance(a, torch.fx.Node):
+        return names[a]
+    if isinstance(a, (list, tuple)):
+        return [encode(v, names) for v in a]
+    if isinstance(a, str):
+        return {"str": a}
+    if isinstance(a, slice):
+        return {"slice": [a.start, a.stop, a.step]}
+    if isinstance(a, torch.Tensor):
+        return {"tensor": list(a.shape)}
+    if a is None or isinstance(a, (bool, int, float)):
+        return a
+    return {"repr": repr(a)}
+
+
+def true_functional_values(extractor):
+    """A functional ReLU with `inplace=True` (DenseNet's last) overwrites its input, so an
+    extractor asked for both returns the input after the ReLU; featx returns every node's own
+    value, so the fixtures do too (as make_fixtures.true_values does for nn.ReLU)."""
+    for node in extractor.graph.nodes:
+        if node.kwargs.get("inplace") is True:
+            node.kwargs = {**node.kwargs, "inplace": False}
+    extractor.recompile()
+    return extractor
 
 
 def fx_nodes(model):
@@ -72,7 +111,8 @@ def fx_nodes(model):
     graph = tracer.trace(model.eval())
     names = tracer.node_to_qualname
     _, eval_nodes = get_graph_node_names(model)
-    extractor = create_feature_extractor(model, return_nodes=eval_nodes[1:])
+    extractor = true_functional_values(
+        create_feature_extractor(model, return_nodes=eval_nodes[1:]))
     x = torch.zeros(FULL)
     with torch.no_grad():
         outs = {"x": x, **extractor(x)}
@@ -88,14 +128,24 @@ def fx_nodes(model):
                 target = target[1:]
         else:
             target = str(node.target)
-        nodes.append({
+        record = {
             "name": name,
             "op": node.op,
             "target": target,
             "module_type": type(modules[node.target]).__name__ if node.op == "call_module" else None,
-            "args": [names[a] if isinstance(a, torch.fx.Node) else a for a in node.args],
-            "shape": list(outs[name].shape),
-        })
+            "args": [encode(a, names) for a in node.args],
+        }
+        if node.kwargs:
+            record["kwargs"] = {k: encode(v, names) for k, v in node.kwargs.items()}
+        out = outs[name]
+        if isinstance(out, torch.Tensor):
+            record["shape"] = list(out.shape)
+        else:
+            # Not a tensor (a shape, an int, a bool, None, a tuple): its Python type and value.
+            record["shape"] = None
+            record["type"] = type(out).__name__
+            record["value"] = encode(out, names)
+        nodes.append(record)
     return nodes
 
 
@@ -120,13 +170,20 @@ def parity(model, shape):
     fill_generated(model)
     x = torch.from_numpy(generated("input", shape))
     _, eval_nodes = get_graph_node_names(model)
-    extractor = create_feature_extractor(model, return_nodes=eval_nodes[1:])
+    extractor = true_functional_values(
+        create_feature_extractor(model, return_nodes=eval_nodes[1:]))
     with torch.no_grad():
         outs = {"x": x, **extractor(x)}
-    meta, samples = {}, {}
+    meta, samples, values = {}, {}, {}
     for node in eval_nodes:
-        meta[node], samples[node] = node_record(outs[node], SAMPLES)
-    return {"input_shape": list(shape), "nodes": meta}, samples
+        if isinstance(outs[node], torch.Tensor):
+            meta[node], samples[node] = node_record(outs[node], SAMPLES)
+        else:
+            values[node] = {"type": type(outs[node]).__name__, "value": encode(outs[node], {})}
+    doc = {"input_shape": list(shape), "nodes": meta}
+    if values:
+        doc["values"] = values
+    return doc, samples
 
 
 def make(name):
@@ -159,7 +216,10 @@ def make(name):
                 nodes = value["nodes"]
                 f.write("{\n  \"input_shape\": " + json.dumps(value["input_shape"]) + ",\n  \"nodes\": {\n")
                 f.write(",\n".join(f"   {json.dumps(k)}: {json.dumps(v)}" for k, v in nodes.items()))
-                f.write("\n  }\n }")
+                f.write("\n  }")
+                if "values" in value:
+                    f.write(",\n  \"values\": " + json.dumps(value["values"]))
+                f.write("\n }")
             else:
                 f.write(json.dumps(value))
             f.write(",\n" if i + 1 < len(items) else "\n")

@@ -44,6 +44,18 @@ fn dims(v: &Value) -> Vec<usize> {
         .collect()
 }
 
+/// The node names anywhere in an FX argument (a string, or in a list or keyword map).
+fn node_refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::String(name) => out.push(name),
+        Value::Array(items) => items.iter().for_each(|i| node_refs(i, out)),
+        Value::Object(map) if !map.contains_key("str") => {
+            map.values().for_each(|i| node_refs(i, out))
+        }
+        _ => {}
+    }
+}
+
 #[test]
 fn every_architecture_has_a_torchvision_reference() {
     for arch in MODELS {
@@ -89,13 +101,23 @@ fn check_nodes(name: &str) {
             .iter()
             .map(|i| traced.graph.nodes()[i.0].name.as_str())
             .collect();
-        let torch_inputs: Vec<&str> = torch["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
-        assert_eq!(inputs, torch_inputs, "inputs of {at}");
+        // Nodes are strings, anywhere in the arguments (`torch.cat`'s list); constants are
+        // numbers or objects (`{"str": ...}`). Keyword arguments' nodes (`weight=`, `bias=`)
+        // come after the positional ones, in any order (JSON objects are read sorted).
+        let mut torch_inputs = Vec::new();
+        node_refs(&torch["args"], &mut torch_inputs);
+        let positional = torch_inputs.len().min(inputs.len());
+        assert_eq!(
+            inputs[..positional],
+            torch_inputs[..],
+            "positional inputs of {at}"
+        );
+        let mut keyword = Vec::new();
+        node_refs(&torch["kwargs"], &mut keyword);
+        let mut ours = inputs[positional..].to_vec();
+        ours.sort_unstable();
+        keyword.sort_unstable();
+        assert_eq!(ours, keyword, "keyword inputs of {at}");
         assert_eq!(shape, &dims(&torch["shape"]), "shape of {at}");
     }
 }
@@ -208,4 +230,9 @@ zoo!(
     vgg19,
     vgg19_bn,
     tv_alexnet,
+    // DenseNet, ConvNeXt, ViT.
+    densenet121,
+    densenet161,
+    densenet169,
+    densenet201,
 );

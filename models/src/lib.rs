@@ -12,6 +12,7 @@
 //! (the seed article's) beside [`TorchvisionAlexNet`].
 
 mod alexnet;
+pub mod densenet;
 mod model;
 pub mod registry;
 mod resnet;
@@ -26,3 +27,5 @@ pub use resnet::{BasicBlock, Block, BlockKind, Bottleneck, ResNet, ResNetConfig}
 pub use sequential::{Dropout, MaxPool, SeqModule, sequential};
 pub use tracer::{Layer, Tracer};
 pub use vgg::{Vgg, VggConfig};
+// DenseNet, ConvNeXt, ViT.
+pub use densenet::{DenseNet, DenseNetConfig};

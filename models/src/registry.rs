@@ -6,12 +6,14 @@ use std::path::Path;
 use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::store::ModuleSnapshot;
-use featx_weights::{RemoteWeights, expected_keys, load_state_dict};
+use featx_weights::{RemoteWeights, expected_keys, load_state_dict, load_state_dict_renamed};
 
 use crate::{
     AlexNetConfig, FeatureModel, InputSpec, ResNetConfig, TorchvisionAlexNetConfig, TracedModel,
     VggConfig,
 };
+// DenseNet, ConvNeXt, ViT.
+use crate::densenet::{DenseNetConfig, legacy_key};
 
 /// One architecture: its name, how to build it, and what torchvision publishes for it.
 pub struct Architecture {
@@ -204,6 +206,39 @@ impl<M: FeatureModel + ModuleSnapshot> Constructor for Init<M> {
     }
 }
 
+// DenseNet, ConvNeXt, ViT.
+
+/// A model constructor whose published files need their keys renamed on load
+/// (DenseNet's legacy `norm.1` keys, see [`crate::densenet::legacy_key`]).
+struct Renamed<M>(fn(&Device) -> M, fn(&str) -> Option<String>);
+
+impl<M: FeatureModel + ModuleSnapshot> Constructor for Renamed<M> {
+    fn random(&self, device: &Device) -> TracedModel {
+        Init(self.0).random(device)
+    }
+
+    fn load(&self, device: &Device, path: &Path) -> featx_weights::Result<TracedModel> {
+        Ok(load_state_dict_renamed((self.0)(device), path, self.1)?.trace())
+    }
+
+    fn expected_keys(&self) -> Vec<(String, Vec<usize>)> {
+        Init(self.0).expected_keys()
+    }
+
+    fn num_params(&self) -> usize {
+        Init(self.0).num_params()
+    }
+
+    fn input_spec(&self) -> InputSpec {
+        Init(self.0).input_spec()
+    }
+
+    #[cfg(test)]
+    fn model_name(&self) -> String {
+        Init(self.0).model_name()
+    }
+}
+
 /// Counts parameters as torchvision does: BatchNorm's running statistics, which Burn visits
 /// like parameters, are buffers there. Reads shapes only, so nothing is initialised.
 #[derive(Default)]
@@ -245,6 +280,8 @@ const RESNEXT: &str = "ResNeXt";
 const WIDE: &str = "Wide ResNet";
 const VGG: &str = "VGG";
 const ALEXNET: &str = "AlexNet";
+// DenseNet, ConvNeXt, ViT.
+const DENSENET: &str = "DenseNet";
 
 /// Every architecture, in the order `featx models` lists them.
 pub static MODELS: &[Architecture] = &[
@@ -447,6 +484,51 @@ pub static MODELS: &[Architecture] = &[
             256,
         ),
         model: &Init(|d| TorchvisionAlexNetConfig::new().init(d)),
+    },
+    // DenseNet, ConvNeXt, ViT.
+    Architecture {
+        name: "densenet121",
+        family: DENSENET,
+        about: "torchvision's DenseNet121 (growth 32)",
+        weights: published(
+            "DenseNet121_Weights.IMAGENET1K_V1",
+            "densenet121-a639ec97.pth",
+            256,
+        ),
+        model: &Renamed(|d| DenseNetConfig::densenet121(1000).init(d), legacy_key),
+    },
+    Architecture {
+        name: "densenet161",
+        family: DENSENET,
+        about: "torchvision's DenseNet161 (growth 48)",
+        weights: published(
+            "DenseNet161_Weights.IMAGENET1K_V1",
+            "densenet161-8d451a50.pth",
+            256,
+        ),
+        model: &Renamed(|d| DenseNetConfig::densenet161(1000).init(d), legacy_key),
+    },
+    Architecture {
+        name: "densenet169",
+        family: DENSENET,
+        about: "torchvision's DenseNet169 (growth 32)",
+        weights: published(
+            "DenseNet169_Weights.IMAGENET1K_V1",
+            "densenet169-b2777c0a.pth",
+            256,
+        ),
+        model: &Renamed(|d| DenseNetConfig::densenet169(1000).init(d), legacy_key),
+    },
+    Architecture {
+        name: "densenet201",
+        family: DENSENET,
+        about: "torchvision's DenseNet201 (growth 32)",
+        weights: published(
+            "DenseNet201_Weights.IMAGENET1K_V1",
+            "densenet201-c1103571.pth",
+            256,
+        ),
+        model: &Renamed(|d| DenseNetConfig::densenet201(1000).init(d), legacy_key),
     },
 ];
 

@@ -165,6 +165,38 @@ impl Tracer {
         self.layers.push(layer);
         id
     }
+
+    // DenseNet, ConvNeXt, ViT.
+
+    /// `torch.cat(xs, dim)` in the current scope.
+    pub fn cat(&mut self, xs: &[NodeId], dim: usize) -> NodeId {
+        let id = self.builder.call_function(Op::Cat { dim }, xs);
+        self.bind(id, None)
+    }
+
+    /// `nn.AvgPool2d` at `name`: the mean of each `window`, zero padding counted.
+    pub fn avg_pool2d(
+        &mut self,
+        name: &str,
+        window: Window2d,
+        ceil_mode: bool,
+        x: NodeId,
+    ) -> NodeId {
+        self.stateless(name, Op::AvgPool2d { window, ceil_mode }, x)
+    }
+
+    /// `F.relu(x)` in the current scope.
+    pub fn functional_relu(&mut self, x: NodeId) -> NodeId {
+        let id = self.builder.call_function(Op::FunctionalRelu, &[x]);
+        self.bind(id, None)
+    }
+
+    /// `F.adaptive_avg_pool2d(x, output)` in the current scope.
+    pub fn functional_adaptive_avg_pool2d(&mut self, output: [usize; 2], x: NodeId) -> NodeId {
+        let op = Op::FunctionalAdaptiveAvgPool2d { output };
+        let id = self.builder.call_function(op, &[x]);
+        self.bind(id, None)
+    }
 }
 
 /// A parameter's shape without initialising it: burn fills a fresh parameter with random

@@ -172,6 +172,44 @@ impl Feature {
     pub(crate) fn map_float(self, f: impl TensorFn) -> Feature {
         Feature(map_tensor!(self.0, t => f.apply(t)))
     }
+
+    // DenseNet, ConvNeXt, ViT.
+
+    /// `torch.cat(features, dim)`; `None` when the ranks differ, `dim` is out of range or
+    /// the other dimensions disagree.
+    pub fn cat(features: Vec<Feature>, dim: usize) -> Option<Feature> {
+        let first = features.first()?.dims();
+        let fits = dim < first.len()
+            && features.iter().all(|f| {
+                let d = f.dims();
+                d.len() == first.len()
+                    && d.iter().zip(&first).enumerate().all(|(i, (a, b))| i == dim || a == b)
+            });
+        if !fits {
+            return None;
+        }
+        macro_rules! cat_rank {
+            ($v:ident) => {{
+                let ts = features
+                    .into_iter()
+                    .map(|f| match f.0 {
+                        Repr::$v(t) => Some(t),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()?;
+                Repr::$v(Tensor::cat(ts, dim))
+            }};
+        }
+        Some(Feature(match first.len() {
+            1 => cat_rank!(R1),
+            2 => cat_rank!(R2),
+            3 => cat_rank!(R3),
+            4 => cat_rank!(R4),
+            5 => cat_rank!(R5),
+            6 => cat_rank!(R6),
+            _ => return None,
+        }))
+    }
 }
 
 /// A function from a tensor to a tensor of the same rank, for every rank (what a closure

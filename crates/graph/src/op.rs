@@ -78,6 +78,26 @@ pub enum Op {
         /// A permutation of the input's axes.
         dims: Vec<usize>,
     },
+    // DenseNet, ConvNeXt, ViT.
+    /// `torch.cat(tensors, dim)`: tensors of equal shape except along `dim`.
+    Cat {
+        /// The dimension the tensors are joined along.
+        dim: usize,
+    },
+    /// `nn.AvgPool2d`, zero padding counted in the average (PyTorch's default).
+    AvgPool2d {
+        /// Window, stride and zero padding.
+        window: Window2d,
+        /// Round the output size up instead of down.
+        ceil_mode: bool,
+    },
+    /// `F.relu(x)`: a ReLU called as a function (DenseNet's last), not a module.
+    FunctionalRelu,
+    /// `F.adaptive_avg_pool2d(x, output)`, called as a function.
+    FunctionalAdaptiveAvgPool2d {
+        /// Output size `[oh, ow]`.
+        output: [usize; 2],
+    },
 }
 
 impl Op {
@@ -97,6 +117,11 @@ impl Op {
             Op::Flatten { .. } => "flatten",
             Op::View { .. } => "view",
             Op::Permute { .. } => "permute",
+            // DenseNet, ConvNeXt, ViT.
+            Op::Cat { .. } => "cat",
+            Op::AvgPool2d { .. } => "AvgPool2d",
+            Op::FunctionalRelu => "relu",
+            Op::FunctionalAdaptiveAvgPool2d { .. } => "adaptive_avg_pool2d",
         }
     }
 
@@ -105,6 +130,10 @@ impl Op {
         match self {
             Op::Add => "operator.add",
             Op::Flatten { .. } => "torch.flatten",
+            // DenseNet, ConvNeXt, ViT.
+            Op::Cat { .. } => "torch.cat",
+            Op::FunctionalRelu => "torch.nn.functional.relu",
+            Op::FunctionalAdaptiveAvgPool2d { .. } => "torch.nn.functional.adaptive_avg_pool2d",
             other => other.type_name(),
         }
     }
@@ -205,12 +234,45 @@ impl Op {
                 }
                 Ok(dims.iter().map(|&d| first[d]).collect())
             }
+            // DenseNet, ConvNeXt, ViT.
+            Op::Cat { dim } => cat_shape(inputs, *dim),
+            Op::AvgPool2d { window, ceil_mode } => {
+                let [n, c, h, w] = rank4(first)?;
+                let [oh, ow] = window.output_size([h, w], *ceil_mode)?;
+                Ok(vec![n, c, oh, ow])
+            }
+            Op::FunctionalRelu => Ok(first.to_vec()),
+            Op::FunctionalAdaptiveAvgPool2d { output } => {
+                let [n, c, _, _] = rank4(first)?;
+                Ok(vec![n, c, output[0], output[1]])
+            }
         }
     }
 }
 
 fn rank4(shape: &[usize]) -> std::result::Result<[usize; 4], String> {
     <[usize; 4]>::try_from(shape).map_err(|_| format!("expected rank 4, got rank {}", shape.len()))
+}
+
+/// `torch.cat`'s output: the inputs' common shape, summed along `dim`.
+fn cat_shape(inputs: &[&[usize]], dim: usize) -> std::result::Result<Vec<usize>, String> {
+    let Some(first) = inputs.first() else {
+        return Err("cat of no tensors".into());
+    };
+    if dim >= first.len() {
+        return Err(format!("cannot join rank-{} tensors along dimension {dim}", first.len()));
+    }
+    let mut out = first.to_vec();
+    out[dim] = 0;
+    for shape in inputs {
+        let fits = shape.len() == first.len()
+            && shape.iter().zip(first.iter()).enumerate().all(|(d, (a, b))| d == dim || a == b);
+        if !fits {
+            return Err(format!("cannot join shapes {first:?} and {shape:?} along dimension {dim}"));
+        }
+        out[dim] += shape[dim];
+    }
+    Ok(out)
 }
 
 fn view_shape(input: &[usize], shape: &[i64]) -> std::result::Result<Vec<usize>, String> {

@@ -4,8 +4,10 @@
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use burn::tensor::module::{adaptive_avg_pool2d, batch_norm, batch_norm_train, conv2d, max_pool2d};
-use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
+use burn::tensor::module::{
+    adaptive_avg_pool2d, avg_pool2d, batch_norm, batch_norm_train, conv2d, max_pool2d,
+};
+use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use featx_graph::Op;
 use featx_models::Layer;
 
@@ -104,6 +106,26 @@ impl Generic {
             }
             (Op::Conv2d { .. } | Op::BatchNorm2d { .. } | Op::Linear { .. }, _) => {
                 return Err("no parameters were traced for this layer".into());
+            }
+            // DenseNet, ConvNeXt, ViT.
+            (Op::Cat { dim }, _) => {
+                let shapes: Vec<Vec<usize>> = inputs.iter().map(Feature::dims).collect();
+                Feature::cat(inputs, *dim)
+                    .ok_or_else(|| format!("cannot join shapes {shapes:?} along {dim}"))?
+            }
+            (Op::AvgPool2d { window, ceil_mode }, _) => {
+                let options = AvgPoolOptions {
+                    kernel_size: window.kernel,
+                    stride: window.stride,
+                    padding: window.padding,
+                    count_include_pad: true,
+                    ceil_mode: *ceil_mode,
+                };
+                avg_pool2d(single(inputs)?, options).into()
+            }
+            (Op::FunctionalRelu, _) => single_any(inputs)?.relu(),
+            (Op::FunctionalAdaptiveAvgPool2d { output }, _) => {
+                adaptive_avg_pool2d(single(inputs)?, *output).into()
             }
         })
     }
