@@ -235,4 +235,8 @@ zoo!(
     densenet161,
     densenet169,
     densenet201,
+    convnext_tiny,
+    convnext_small,
+    convnext_base,
+    convnext_large,
 );

@@ -1,9 +1,9 @@
 //! torchvision's DenseNet (121, 161, 169, 201): dense blocks whose layers each read the
 //! concatenation of every earlier feature map of the block.
 
+use burn::module::{Content, ModuleDisplay, ModuleDisplayDefault, ModuleMapper, ModuleVisitor};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::module::{Content, ModuleDisplay, ModuleDisplayDefault, ModuleMapper, ModuleVisitor};
 use burn::prelude::*;
 use core::fmt::Debug;
 use featx_graph::{NodeId, Window2d};
@@ -356,9 +356,21 @@ impl FeatureModel for DenseNet {
             let x = t.relu("relu0", x);
             let mut x = t.max_pool2d("pool0", Window2d::square(3, 2, 1), false, x);
             let stages = [
-                ("denseblock1", &f.denseblock1, Some(("transition1", &f.transition1))),
-                ("denseblock2", &f.denseblock2, Some(("transition2", &f.transition2))),
-                ("denseblock3", &f.denseblock3, Some(("transition3", &f.transition3))),
+                (
+                    "denseblock1",
+                    &f.denseblock1,
+                    Some(("transition1", &f.transition1)),
+                ),
+                (
+                    "denseblock2",
+                    &f.denseblock2,
+                    Some(("transition2", &f.transition2)),
+                ),
+                (
+                    "denseblock3",
+                    &f.denseblock3,
+                    Some(("transition3", &f.transition3)),
+                ),
                 ("denseblock4", &f.denseblock4, None),
             ];
             for (name, block, transition) in stages {

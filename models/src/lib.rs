@@ -12,6 +12,7 @@
 //! (the seed article's) beside [`TorchvisionAlexNet`].
 
 mod alexnet;
+pub mod convnext;
 pub mod densenet;
 mod model;
 pub mod registry;
@@ -26,6 +27,9 @@ pub use registry::{Architecture, MODELS, find};
 pub use resnet::{BasicBlock, Block, BlockKind, Bottleneck, ResNet, ResNetConfig};
 pub use sequential::{Dropout, MaxPool, SeqModule, sequential};
 pub use tracer::{Layer, Tracer};
+// DenseNet, ConvNeXt, ViT.
+pub use tracer::{Attention, ParamTensor, Size};
 pub use vgg::{Vgg, VggConfig};
 // DenseNet, ConvNeXt, ViT.
+pub use convnext::{ConvNeXt, ConvNeXtConfig};
 pub use densenet::{DenseNet, DenseNetConfig};

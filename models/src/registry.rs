@@ -13,6 +13,7 @@ use crate::{
     VggConfig,
 };
 // DenseNet, ConvNeXt, ViT.
+use crate::ConvNeXtConfig;
 use crate::densenet::{DenseNetConfig, legacy_key};
 
 /// One architecture: its name, how to build it, and what torchvision publishes for it.
@@ -282,6 +283,7 @@ const VGG: &str = "VGG";
 const ALEXNET: &str = "AlexNet";
 // DenseNet, ConvNeXt, ViT.
 const DENSENET: &str = "DenseNet";
+const CONVNEXT: &str = "ConvNeXt";
 
 /// Every architecture, in the order `featx models` lists them.
 pub static MODELS: &[Architecture] = &[
@@ -529,6 +531,50 @@ pub static MODELS: &[Architecture] = &[
             256,
         ),
         model: &Renamed(|d| DenseNetConfig::densenet201(1000).init(d), legacy_key),
+    },
+    Architecture {
+        name: "convnext_tiny",
+        family: CONVNEXT,
+        about: "torchvision's ConvNeXt-Tiny",
+        weights: published(
+            "ConvNeXt_Tiny_Weights.IMAGENET1K_V1",
+            "convnext_tiny-983f1562.pth",
+            236,
+        ),
+        model: &Init(|d| ConvNeXtConfig::convnext_tiny(1000).init(d)),
+    },
+    Architecture {
+        name: "convnext_small",
+        family: CONVNEXT,
+        about: "torchvision's ConvNeXt-Small",
+        weights: published(
+            "ConvNeXt_Small_Weights.IMAGENET1K_V1",
+            "convnext_small-0c510722.pth",
+            230,
+        ),
+        model: &Init(|d| ConvNeXtConfig::convnext_small(1000).init(d)),
+    },
+    Architecture {
+        name: "convnext_base",
+        family: CONVNEXT,
+        about: "torchvision's ConvNeXt-Base",
+        weights: published(
+            "ConvNeXt_Base_Weights.IMAGENET1K_V1",
+            "convnext_base-6075fbad.pth",
+            232,
+        ),
+        model: &Init(|d| ConvNeXtConfig::convnext_base(1000).init(d)),
+    },
+    Architecture {
+        name: "convnext_large",
+        family: CONVNEXT,
+        about: "torchvision's ConvNeXt-Large",
+        weights: published(
+            "ConvNeXt_Large_Weights.IMAGENET1K_V1",
+            "convnext_large-ea097f82.pth",
+            232,
+        ),
+        model: &Init(|d| ConvNeXtConfig::convnext_large(1000).init(d)),
     },
 ];
 

@@ -1,6 +1,6 @@
 use burn::prelude::*;
 use burn::tensor::DType;
-use featx_models::{Layer, TracedModel};
+use featx_models::{Layer, ParamTensor, TracedModel};
 
 use crate::device::max_buffer_bytes;
 use crate::execute::execute;
@@ -42,6 +42,7 @@ impl FeatureExtractor {
     pub fn new(model: TracedModel, request: &ReturnNodes) -> Result<Self> {
         check_layers(&model)?;
         let outputs = resolve(&model.graph, &model.name, request)?;
+        check_tensors(&model, &outputs)?;
         let device = model_device(&model).unwrap_or_else(Device::flex);
         let plan = Plan::new(&model.graph, &model.layers, &outputs, Mode::Eval, &device);
         Ok(Self {
@@ -245,6 +246,12 @@ fn model_device(model: &TracedModel) -> Option<Device> {
             Layer::Conv2d(c) => c.weight.device(),
             Layer::BatchNorm(b) => b.gamma.device(),
             Layer::Linear(l) => l.weight.device(),
+            // DenseNet, ConvNeXt, ViT.
+            Layer::Parameter(ParamTensor::R1(p)) => p.device(),
+            Layer::Parameter(ParamTensor::R3(p)) => p.device(),
+            Layer::LayerNorm(n) | Layer::ConvLayerNorm(_, n) => n.gamma.device(),
+            Layer::Attention(a) => a.in_proj_weight.device(),
+            Layer::Mlp(l, _) => l.weight.device(),
         })
 }
 
@@ -263,6 +270,18 @@ fn tensor_bytes(layer: &Layer) -> Vec<(&'static str, u64)> {
             out.extend(l.bias.as_ref().map(|b| ("bias", bytes(&b.dims()))));
             out
         }
+        // DenseNet, ConvNeXt, ViT.
+        Layer::Parameter(p) => vec![("value", bytes(&p.dims()))],
+        Layer::LayerNorm(n) => vec![("weight", bytes(&n.gamma.dims()))],
+        Layer::ConvLayerNorm(c, _) => vec![("weight", bytes(&c.weight.dims()))],
+        Layer::Attention(a) => vec![
+            ("in_proj_weight", bytes(&a.in_proj_weight.dims())),
+            ("out_proj.weight", bytes(&a.out_proj.weight.dims())),
+        ],
+        Layer::Mlp(fc1, fc2) => vec![
+            ("0.weight", bytes(&fc1.weight.dims())),
+            ("3.weight", bytes(&fc2.weight.dims())),
+        ],
     }
 }
 
@@ -273,7 +292,62 @@ fn move_layer(layer: Layer, device: &Device) -> Layer {
         Layer::Conv2d(c) => Layer::Conv2d(c.to_device(device)),
         Layer::BatchNorm(b) => Layer::BatchNorm(b.to_device(device)),
         Layer::Linear(l) => Layer::Linear(l.to_device(device)),
+        // DenseNet, ConvNeXt, ViT.
+        Layer::Parameter(ParamTensor::R1(p)) => {
+            Layer::Parameter(ParamTensor::R1(p.to_device(device)))
+        }
+        Layer::Parameter(ParamTensor::R3(p)) => {
+            Layer::Parameter(ParamTensor::R3(p.to_device(device)))
+        }
+        Layer::LayerNorm(n) => Layer::LayerNorm(n.to_device(device)),
+        Layer::ConvLayerNorm(c, n) => {
+            Layer::ConvLayerNorm(c.to_device(device), n.to_device(device))
+        }
+        Layer::Attention(a) => Layer::Attention(a.to_device(device)),
+        Layer::Mlp(a, b) => Layer::Mlp(a.to_device(device), b.to_device(device)),
     }
+}
+
+// DenseNet, ConvNeXt, ViT.
+
+/// Every requested node is a tensor: FX also records shape checks (`x.shape`, `h == 224`,
+/// `torch._assert`) and tuples (attention's `(output, None)`), which are not features.
+fn check_tensors(model: &TracedModel, outputs: &[Resolved]) -> Result<()> {
+    for r in outputs {
+        let node = model
+            .graph
+            .node(r.node)
+            .map_err(|e| ExtractError::Internal {
+                node: r.node_name.clone(),
+                reason: e.to_string(),
+            })?;
+        if let Some(what) = non_tensor(&node.op) {
+            return Err(ExtractError::NotATensor {
+                node: node.name.clone(),
+                what: what.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What a node is, when it is not a tensor.
+fn non_tensor(op: &featx_graph::Op) -> Option<&'static str> {
+    use featx_graph::Op;
+    Some(match op {
+        Op::Shape => "a torch.Size (the `x.shape` of an input check)",
+        Op::GetItem { .. } | Op::FloorDiv { .. } | Op::MulInt => {
+            "an int (arithmetic on an input's size)"
+        }
+        Op::Dim => "an int (the rank of an input check)",
+        Op::Eq { .. } => "a bool (the condition of an input check)",
+        Op::Assert { .. } => "None (an input check, `torch._assert`)",
+        Op::NoneItem { .. } => "None (the attention weights, not computed: need_weights=False)",
+        Op::MultiheadAttention { .. } => {
+            "a tuple (attention output, None); its output is the `getitem` node after it"
+        }
+        _ => return None,
+    })
 }
 
 /// Every parameter op has a layer of its kind: a [`featx_models::Tracer`] guarantees it, a
@@ -286,6 +360,12 @@ fn check_layers(model: &TracedModel) -> Result<()> {
             Op::Conv2d { .. } => matches!(layer, Some(Layer::Conv2d(_))),
             Op::BatchNorm2d { .. } => matches!(layer, Some(Layer::BatchNorm(_))),
             Op::Linear { .. } => matches!(layer, Some(Layer::Linear(_))),
+            // DenseNet, ConvNeXt, ViT.
+            Op::Parameter { .. } => matches!(layer, Some(Layer::Parameter(_))),
+            Op::LayerNorm { .. } => matches!(layer, Some(Layer::LayerNorm(_))),
+            Op::ConvLayerNorm2d { .. } => matches!(layer, Some(Layer::ConvLayerNorm(..))),
+            Op::MultiheadAttention { .. } => matches!(layer, Some(Layer::Attention(_))),
+            Op::Mlp { .. } => matches!(layer, Some(Layer::Mlp(..))),
             _ => true,
         };
         if !fits {

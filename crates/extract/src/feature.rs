@@ -183,7 +183,10 @@ impl Feature {
             && features.iter().all(|f| {
                 let d = f.dims();
                 d.len() == first.len()
-                    && d.iter().zip(&first).enumerate().all(|(i, (a, b))| i == dim || a == b)
+                    && d.iter()
+                        .zip(&first)
+                        .enumerate()
+                        .all(|(i, (a, b))| i == dim || a == b)
             });
         if !fits {
             return None;
@@ -210,6 +213,66 @@ impl Feature {
             _ => return None,
         }))
     }
+
+    /// `self * other` elementwise, broadcasting as PyTorch does (a `[C, 1, 1]` scale times
+    /// an `[N, C, H, W]` map); `None` when the shapes do not broadcast.
+    pub fn broadcast_mul(self, other: Feature) -> Option<Feature> {
+        let (a, b) = (self.dims(), other.dims());
+        let rank = a.len().max(b.len());
+        let padded = |s: &[usize]| {
+            let mut out = vec![1; rank - s.len()];
+            out.extend_from_slice(s);
+            out
+        };
+        let (pa, pb) = (padded(&a), padded(&b));
+        if pa
+            .iter()
+            .zip(&pb)
+            .any(|(x, y)| x != y && *x != 1 && *y != 1)
+        {
+            return None;
+        }
+        let (x, y) = (self.reshape(&pa)?, other.reshape(&pb)?);
+        Some(Feature(match (x.0, y.0) {
+            (Repr::R1(a), Repr::R1(b)) => Repr::R1(a * b),
+            (Repr::R2(a), Repr::R2(b)) => Repr::R2(a * b),
+            (Repr::R3(a), Repr::R3(b)) => Repr::R3(a * b),
+            (Repr::R4(a), Repr::R4(b)) => Repr::R4(a * b),
+            (Repr::R5(a), Repr::R5(b)) => Repr::R5(a * b),
+            (Repr::R6(a), Repr::R6(b)) => Repr::R6(a * b),
+            _ => return None,
+        }))
+    }
+
+    /// `x.expand(shape)` to a shape of the same rank (size-1 dimensions repeat); `None`
+    /// otherwise.
+    pub fn expand(self, shape: &[usize]) -> Option<Feature> {
+        let dims = self.dims();
+        let fits =
+            dims.len() == shape.len() && dims.iter().zip(shape).all(|(d, s)| d == s || *d == 1);
+        if !fits {
+            return None;
+        }
+        Some(Feature(map_tensor!(self.0, t => t.expand(sized(shape)))))
+    }
+
+    /// `x[..., index, ...]` along `dim`: that dimension dropped.
+    pub fn select(self, dim: usize, index: usize) -> Option<Feature> {
+        let mut dims = self.dims();
+        if dim >= dims.len() || index >= dims[dim] {
+            return None;
+        }
+        let narrowed = Feature(map_tensor!(self.0, t => t.narrow(dim, index, 1)));
+        dims.remove(dim);
+        narrowed.reshape(&dims)
+    }
+}
+
+/// `shape` as the fixed-size array burn's shape arguments take (same length as `D`).
+fn sized<const D: usize>(shape: &[usize]) -> [usize; D] {
+    let mut out = [0usize; D];
+    out.copy_from_slice(shape);
+    out
 }
 
 /// A function from a tensor to a tensor of the same rank, for every rank (what a closure

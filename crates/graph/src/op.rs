@@ -98,6 +98,189 @@ pub enum Op {
         /// Output size `[oh, ow]`.
         output: [usize; 2],
     },
+    /// A parameter read in `forward` (FX `get_attr`: ConvNeXt's `layer_scale`, ViT's
+    /// `class_token`).
+    Parameter {
+        /// Its shape.
+        shape: Vec<usize>,
+    },
+    /// ConvNeXt's stem, torchvision's `Conv2dNormActivation` leaf: a convolution with bias,
+    /// then LayerNorm over channels (`LayerNorm2d`), no activation.
+    ConvLayerNorm2d {
+        /// Input channels.
+        in_channels: usize,
+        /// Output channels.
+        out_channels: usize,
+        /// Kernel, stride, zero padding and dilation.
+        window: Window2d,
+        /// Added to the variance before the square root.
+        eps: f64,
+    },
+    /// torchvision's `Permute` module (`torchvision.ops.misc.Permute`).
+    PermuteModule {
+        /// A permutation of the input's axes.
+        dims: Vec<usize>,
+    },
+    /// `nn.LayerNorm` over the last dimension.
+    LayerNorm {
+        /// Size of the last dimension.
+        features: usize,
+        /// Added to the variance before the square root.
+        eps: f64,
+    },
+    /// `F.layer_norm(x, (features,), weight, bias, eps)`; inputs `x`, `weight`, `bias`.
+    FunctionalLayerNorm {
+        /// Size of the last dimension.
+        features: usize,
+        /// Added to the variance before the square root.
+        eps: f64,
+    },
+    /// `nn.GELU`, the exact (erf) form.
+    Gelu,
+    /// `operator.mul` of two tensors, broadcasting as PyTorch does.
+    Mul,
+    /// torchvision's `StochasticDepth`: identity in eval mode.
+    StochasticDepth {
+        /// Probability of dropping a sample's residual branch in train mode.
+        p: f64,
+    },
+    /// `nn.Flatten(start_dim)` (a module, unlike `torch.flatten`).
+    FlattenModule {
+        /// First dimension folded into the last.
+        start_dim: usize,
+    },
+    /// `x.shape` (FX `builtins.getattr`): a `torch.Size`.
+    Shape,
+    /// `size[index]` of a `torch.Size`: an int.
+    GetItem {
+        /// The index.
+        index: usize,
+    },
+    /// `a == rhs` of an int: a bool.
+    Eq {
+        /// The constant compared with.
+        rhs: i64,
+    },
+    /// `torch._assert(cond, message)`: `None`, or the message as an error.
+    Assert {
+        /// The message torchvision raises.
+        message: String,
+    },
+    /// `a // rhs` of an int.
+    FloorDiv {
+        /// The divisor.
+        rhs: i64,
+    },
+    /// `a * b` of two ints.
+    MulInt,
+    /// `x.dim()`: the rank, an int.
+    Dim,
+    /// `x.reshape(*shape)`: `None` entries are the int inputs after the tensor, in order.
+    Reshape {
+        /// Target shape; `-1` is inferred.
+        shape: Vec<Option<i64>>,
+    },
+    /// `x.expand(*sizes)`: `None` entries are the int inputs after the tensor; `-1` keeps a
+    /// dimension.
+    Expand {
+        /// Target sizes.
+        sizes: Vec<Option<i64>>,
+    },
+    /// `nn.MultiheadAttention(query, key, value, need_weights=False)`, batch first, self
+    /// attention: a tuple `(output, None)`.
+    MultiheadAttention {
+        /// Model width.
+        embed_dim: usize,
+        /// Attention heads.
+        num_heads: usize,
+    },
+    /// `pair[index]` of a tuple, when that element is a tensor.
+    TupleItem {
+        /// The index.
+        index: usize,
+    },
+    /// `pair[index]` of a tuple, when that element is `None` (attention weights not asked for).
+    NoneItem {
+        /// The index.
+        index: usize,
+    },
+    /// `x[:, index]` (FX `getitem` with a slice and an int): drops dimension `dim`.
+    Select {
+        /// The dimension indexed.
+        dim: usize,
+        /// The index taken.
+        index: usize,
+    },
+    /// torchvision's `MLPBlock` leaf: Linear, GELU, Dropout, Linear, Dropout.
+    Mlp {
+        /// Input (and output) features.
+        in_features: usize,
+        /// Hidden features.
+        hidden_features: usize,
+    },
+}
+
+/// What a node produces: a tensor of some shape, or, for the shape checks FX records as
+/// nodes, a Python value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Value {
+    /// A tensor of this shape.
+    Tensor(Vec<usize>),
+    /// A `torch.Size`.
+    Size(Vec<usize>),
+    /// An `int`.
+    Int(i64),
+    /// A `bool`.
+    Bool(bool),
+    /// `None`.
+    None,
+    /// A tuple.
+    Tuple(Vec<Value>),
+}
+
+impl Value {
+    /// The tensor's shape, if this is a tensor.
+    pub fn shape(&self) -> Option<&[usize]> {
+        match self {
+            Value::Tensor(shape) => Some(shape),
+            _ => None,
+        }
+    }
+
+    /// The Python type name (`Tensor`, `Size`, `int`, `bool`, `NoneType`, `tuple`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Tensor(_) => "Tensor",
+            Value::Size(_) => "Size",
+            Value::Int(_) => "int",
+            Value::Bool(_) => "bool",
+            Value::None => "NoneType",
+            Value::Tuple(_) => "tuple",
+        }
+    }
+
+    fn int(&self) -> std::result::Result<i64, String> {
+        match self {
+            Value::Int(v) => Ok(*v),
+            other => Err(format!("expected an int, got {other}")),
+        }
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Tensor(shape) => write!(f, "Tensor{shape:?}"),
+            Value::Size(shape) => write!(f, "torch.Size({shape:?})"),
+            Value::Int(v) => write!(f, "int {v}"),
+            Value::Bool(v) => write!(f, "bool {}", if *v { "True" } else { "False" }),
+            Value::None => write!(f, "None"),
+            Value::Tuple(items) => {
+                let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+                write!(f, "tuple ({})", items.join(", "))
+            }
+        }
+    }
 }
 
 impl Op {
@@ -122,6 +305,27 @@ impl Op {
             Op::AvgPool2d { .. } => "AvgPool2d",
             Op::FunctionalRelu => "relu",
             Op::FunctionalAdaptiveAvgPool2d { .. } => "adaptive_avg_pool2d",
+            Op::Parameter { .. } => "get_attr",
+            Op::ConvLayerNorm2d { .. } => "Conv2dNormActivation",
+            Op::PermuteModule { .. } => "Permute",
+            Op::LayerNorm { .. } => "LayerNorm",
+            Op::FunctionalLayerNorm { .. } => "layer_norm",
+            Op::Gelu => "GELU",
+            Op::Mul | Op::MulInt => "mul",
+            Op::StochasticDepth { .. } => "StochasticDepth",
+            Op::FlattenModule { .. } => "Flatten",
+            Op::Shape => "getattr",
+            Op::GetItem { .. } | Op::TupleItem { .. } | Op::NoneItem { .. } | Op::Select { .. } => {
+                "getitem"
+            }
+            Op::Eq { .. } => "eq",
+            Op::Assert { .. } => "_assert",
+            Op::FloorDiv { .. } => "floordiv",
+            Op::Dim => "dim",
+            Op::Reshape { .. } => "reshape",
+            Op::Expand { .. } => "expand",
+            Op::MultiheadAttention { .. } => "MultiheadAttention",
+            Op::Mlp { .. } => "MLPBlock",
         }
     }
 
@@ -134,6 +338,15 @@ impl Op {
             Op::Cat { .. } => "torch.cat",
             Op::FunctionalRelu => "torch.nn.functional.relu",
             Op::FunctionalAdaptiveAvgPool2d { .. } => "torch.nn.functional.adaptive_avg_pool2d",
+            Op::FunctionalLayerNorm { .. } => "torch.nn.functional.layer_norm",
+            Op::Mul | Op::MulInt => "operator.mul",
+            Op::Shape => "builtins.getattr",
+            Op::GetItem { .. } | Op::TupleItem { .. } | Op::NoneItem { .. } | Op::Select { .. } => {
+                "operator.getitem"
+            }
+            Op::Eq { .. } => "operator.eq",
+            Op::Assert { .. } => "torch._assert",
+            Op::FloorDiv { .. } => "operator.floordiv",
             other => other.type_name(),
         }
     }
@@ -246,6 +459,63 @@ impl Op {
                 let [n, c, _, _] = rank4(first)?;
                 Ok(vec![n, c, output[0], output[1]])
             }
+            Op::Parameter { shape } => Ok(shape.clone()),
+            Op::ConvLayerNorm2d {
+                in_channels,
+                out_channels,
+                window,
+                ..
+            } => {
+                let [n, c, h, w] = rank4(first)?;
+                if c != *in_channels {
+                    return Err(format!("expected {in_channels} channels, got {c}"));
+                }
+                let [oh, ow] = window.output_size([h, w], false)?;
+                Ok(vec![n, *out_channels, oh, ow])
+            }
+            Op::PermuteModule { dims } => Op::Permute { dims: dims.clone() }.output_shape(inputs),
+            Op::LayerNorm { features, .. } | Op::FunctionalLayerNorm { features, .. } => {
+                match first.last() {
+                    Some(last) if last == features => Ok(first.to_vec()),
+                    _ => Err(format!("expected a last dimension of {features}")),
+                }
+            }
+            Op::Gelu | Op::StochasticDepth { .. } => Ok(first.to_vec()),
+            Op::Mul => broadcast_shape(first, inputs.get(1).copied().unwrap_or(&[])),
+            Op::FlattenModule { start_dim } => Op::Flatten {
+                start_dim: *start_dim,
+            }
+            .output_shape(inputs),
+            Op::MultiheadAttention { embed_dim, .. } => match first {
+                [_, _, e] if e == embed_dim => Ok(first.to_vec()),
+                _ => Err(format!("expected [N, L, {embed_dim}]")),
+            },
+            Op::TupleItem { .. } => Ok(first.to_vec()),
+            Op::Select { dim, index } => {
+                if *dim >= first.len() || *index >= first[*dim] {
+                    return Err(format!("cannot take index {index} of dimension {dim}"));
+                }
+                let mut out = first.to_vec();
+                out.remove(*dim);
+                Ok(out)
+            }
+            Op::Mlp { in_features, .. } => match first.last() {
+                Some(last) if last == in_features => Ok(first.to_vec()),
+                _ => Err(format!("expected a last dimension of {in_features}")),
+            },
+            Op::Shape
+            | Op::GetItem { .. }
+            | Op::Eq { .. }
+            | Op::Assert { .. }
+            | Op::FloorDiv { .. }
+            | Op::MulInt
+            | Op::Dim
+            | Op::Reshape { .. }
+            | Op::Expand { .. }
+            | Op::NoneItem { .. } => Err(format!(
+                "{} takes Python values: see Op::output_value",
+                self.type_name()
+            )),
         }
     }
 }
@@ -254,21 +524,174 @@ fn rank4(shape: &[usize]) -> std::result::Result<[usize; 4], String> {
     <[usize; 4]>::try_from(shape).map_err(|_| format!("expected rank 4, got rank {}", shape.len()))
 }
 
+// DenseNet, ConvNeXt, ViT.
+impl Op {
+    /// What the node produces for these input values (tensors by shape, and the Python
+    /// values of shape checks), or why they are not acceptable. `torch._assert` with a false
+    /// condition is its message as an error: the check the model makes on its input.
+    pub fn output_value(&self, inputs: &[&Value]) -> std::result::Result<Value, String> {
+        let first = inputs.first().copied().unwrap_or(&Value::None);
+        let tensor = |v: &Value| {
+            v.shape()
+                .map(<[usize]>::to_vec)
+                .ok_or_else(|| format!("expected a tensor, got {v}"))
+        };
+        Ok(match self {
+            Op::Shape => Value::Size(tensor(first)?),
+            Op::Dim => Value::Int(tensor(first)?.len() as i64),
+            Op::GetItem { index } => match first {
+                Value::Size(dims) => match dims.get(*index) {
+                    Some(d) => Value::Int(*d as i64),
+                    None => return Err(format!("index {index} of {first}")),
+                },
+                Value::Tuple(items) => match items.get(*index) {
+                    Some(item) => item.clone(),
+                    None => return Err(format!("index {index} of {first}")),
+                },
+                other => return Err(format!("cannot index {other}")),
+            },
+            Op::Eq { rhs } => Value::Bool(first.int()? == *rhs),
+            Op::Assert { message } => match first {
+                Value::Bool(true) => Value::None,
+                Value::Bool(false) => return Err(message.clone()),
+                other => return Err(format!("expected a bool, got {other}")),
+            },
+            Op::FloorDiv { rhs } => {
+                if *rhs == 0 {
+                    return Err("integer division by zero".into());
+                }
+                Value::Int(first.int()?.div_euclid(*rhs))
+            }
+            Op::MulInt => {
+                let second = inputs.get(1).copied().unwrap_or(&Value::None);
+                Value::Int(first.int()? * second.int()?)
+            }
+            Op::Reshape { shape } => {
+                let shape = fill_ints(shape, &inputs[1.min(inputs.len())..])?;
+                Value::Tensor(view_shape(&tensor(first)?, &shape)?)
+            }
+            Op::Expand { sizes } => {
+                let sizes = fill_ints(sizes, &inputs[1.min(inputs.len())..])?;
+                Value::Tensor(expand_shape(&tensor(first)?, &sizes)?)
+            }
+            Op::MultiheadAttention { .. } => {
+                let shapes: Vec<Vec<usize>> =
+                    inputs.iter().map(|v| tensor(v)).collect::<Result<_, _>>()?;
+                if shapes.iter().any(|s| s != &shapes[0]) || shapes.len() != 3 {
+                    return Err("self attention takes three equal inputs".into());
+                }
+                let shapes: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
+                Value::Tuple(vec![
+                    Value::Tensor(self.output_shape(&shapes)?),
+                    Value::None,
+                ])
+            }
+            Op::TupleItem { index } | Op::NoneItem { index } => match first {
+                Value::Tuple(items) => match items.get(*index) {
+                    Some(item) => item.clone(),
+                    None => return Err(format!("index {index} of {first}")),
+                },
+                other => return Err(format!("cannot index {other}")),
+            },
+            _ => {
+                let shapes: Vec<Vec<usize>> =
+                    inputs.iter().map(|v| tensor(v)).collect::<Result<_, _>>()?;
+                let shapes: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
+                Value::Tensor(self.output_shape(&shapes)?)
+            }
+        })
+    }
+
+    /// Whether the node's value is known from the input's shape alone (the shape checks and
+    /// their arithmetic): it is computed while checking the input, and never runs.
+    pub fn is_static(&self) -> bool {
+        matches!(
+            self,
+            Op::Shape
+                | Op::GetItem { .. }
+                | Op::Eq { .. }
+                | Op::Assert { .. }
+                | Op::FloorDiv { .. }
+                | Op::MulInt
+                | Op::Dim
+                | Op::NoneItem { .. }
+        )
+    }
+}
+
+/// `spec` with each `None` replaced by the next int of `values`.
+fn fill_ints(spec: &[Option<i64>], values: &[&Value]) -> std::result::Result<Vec<i64>, String> {
+    let mut values = values.iter();
+    spec.iter()
+        .map(|d| match d {
+            Some(d) => Ok(*d),
+            None => values
+                .next()
+                .ok_or_else(|| "missing a size argument".to_string())?
+                .int(),
+        })
+        .collect()
+}
+
+/// `x.expand(*sizes)`: `-1` keeps a dimension, a size-1 dimension may grow; new leading
+/// dimensions are allowed.
+fn expand_shape(input: &[usize], sizes: &[i64]) -> std::result::Result<Vec<usize>, String> {
+    if sizes.len() < input.len() {
+        return Err(format!("cannot expand {input:?} to {sizes:?}"));
+    }
+    let lead = sizes.len() - input.len();
+    sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| {
+            let current = i.checked_sub(lead).map(|j| input[j]);
+            match (s, current) {
+                (-1, Some(c)) => Ok(c),
+                (s, Some(c)) if s >= 0 && (c == 1 || c as i64 == s) => Ok(s as usize),
+                (s, None) if s >= 0 => Ok(s as usize),
+                _ => Err(format!("cannot expand {input:?} to {sizes:?}")),
+            }
+        })
+        .collect()
+}
+
+/// PyTorch's broadcasting of two shapes.
+fn broadcast_shape(a: &[usize], b: &[usize]) -> std::result::Result<Vec<usize>, String> {
+    let rank = a.len().max(b.len());
+    let dim = |s: &[usize], i: usize| (i + s.len()).checked_sub(rank).map_or(1, |j| s[j]);
+    (0..rank)
+        .map(|i| match (dim(a, i), dim(b, i)) {
+            (x, y) if x == y || y == 1 => Ok(x),
+            (1, y) => Ok(y),
+            _ => Err(format!("cannot broadcast {a:?} with {b:?}")),
+        })
+        .collect()
+}
+
 /// `torch.cat`'s output: the inputs' common shape, summed along `dim`.
 fn cat_shape(inputs: &[&[usize]], dim: usize) -> std::result::Result<Vec<usize>, String> {
     let Some(first) = inputs.first() else {
         return Err("cat of no tensors".into());
     };
     if dim >= first.len() {
-        return Err(format!("cannot join rank-{} tensors along dimension {dim}", first.len()));
+        return Err(format!(
+            "cannot join rank-{} tensors along dimension {dim}",
+            first.len()
+        ));
     }
     let mut out = first.to_vec();
     out[dim] = 0;
     for shape in inputs {
         let fits = shape.len() == first.len()
-            && shape.iter().zip(first.iter()).enumerate().all(|(d, (a, b))| d == dim || a == b);
+            && shape
+                .iter()
+                .zip(first.iter())
+                .enumerate()
+                .all(|(d, (a, b))| d == dim || a == b);
         if !fits {
-            return Err(format!("cannot join shapes {first:?} and {shape:?} along dimension {dim}"));
+            return Err(format!(
+                "cannot join shapes {first:?} and {shape:?} along dimension {dim}"
+            ));
         }
         out[dim] += shape[dim];
     }

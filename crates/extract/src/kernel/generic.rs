@@ -4,12 +4,13 @@
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::module::{
-    adaptive_avg_pool2d, avg_pool2d, batch_norm, batch_norm_train, conv2d, max_pool2d,
+    adaptive_avg_pool2d, avg_pool2d, batch_norm, batch_norm_train, conv2d, layer_norm, max_pool2d,
 };
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use featx_graph::Op;
-use featx_models::Layer;
+use featx_models::{Attention, Layer, ParamTensor};
 
 use super::{Kernel, NodeSpec, single};
 use crate::feature::TensorFn;
@@ -127,6 +128,119 @@ impl Generic {
             (Op::FunctionalAdaptiveAvgPool2d { output }, _) => {
                 adaptive_avg_pool2d(single(inputs)?, *output).into()
             }
+            (Op::Parameter { .. }, Some(Layer::Parameter(param))) => match param {
+                ParamTensor::R1(p) => p.val().into(),
+                ParamTensor::R3(p) => p.val().into(),
+            },
+            (Op::ConvLayerNorm2d { window, eps, .. }, Some(Layer::ConvLayerNorm(conv, norm))) => {
+                let options = ConvOptions::new_with_padding(
+                    window.stride,
+                    window.padding,
+                    window.dilation,
+                    1,
+                );
+                let bias = conv.bias.as_ref().map(|b| b.val());
+                let x = conv2d(single(inputs)?, conv.weight.val(), bias, options);
+                let beta = norm.beta.as_ref().map(|b| b.val());
+                let x = layer_norm(x.permute([0, 2, 3, 1]), norm.gamma.val(), beta, *eps);
+                x.permute([0, 3, 1, 2]).into()
+            }
+            (Op::PermuteModule { dims }, _) => {
+                let x = single_any(inputs)?;
+                let from = x.dims();
+                x.permute(dims)
+                    .ok_or_else(|| format!("cannot permute {from:?} by {dims:?}"))?
+            }
+            (Op::LayerNorm { eps, .. }, Some(Layer::LayerNorm(norm))) => {
+                let beta = norm.beta.as_ref().map(|b| b.val());
+                single_any(inputs)?.map_float(LayerNormFn {
+                    gamma: norm.gamma.val(),
+                    beta,
+                    eps: *eps,
+                })
+            }
+            (Op::FunctionalLayerNorm { eps, .. }, _) => {
+                let mut inputs = inputs.into_iter();
+                let (Some(x), Some(w), Some(b)) = (inputs.next(), inputs.next(), inputs.next())
+                else {
+                    return Err("layer_norm takes an input, a weight and a bias".into());
+                };
+                let vector = |f: Feature| {
+                    f.into_rank::<1>()
+                        .map_err(|f| format!("expected a vector, got {:?}", f.dims()))
+                };
+                x.map_float(LayerNormFn {
+                    gamma: vector(w)?,
+                    beta: Some(vector(b)?),
+                    eps: *eps,
+                })
+            }
+            (Op::Gelu, _) => single_any(inputs)?.map_float(Gelu),
+            (Op::Mul, _) => {
+                let (Some(b), Some(a), true) = (inputs.pop(), inputs.pop(), inputs.is_empty())
+                else {
+                    return Err("mul takes two inputs".into());
+                };
+                let shapes = (a.dims(), b.dims());
+                a.broadcast_mul(b).ok_or_else(|| {
+                    format!("cannot multiply shapes {:?} and {:?}", shapes.0, shapes.1)
+                })?
+            }
+            (Op::StochasticDepth { p }, _) => {
+                let x = single_any(inputs)?;
+                match self.mode {
+                    Mode::Eval => x,
+                    Mode::Train => x.map_float(RowDrop(*p)),
+                }
+            }
+            (Op::FlattenModule { .. } | Op::Reshape { .. }, _) => {
+                let x = single_any(inputs)?;
+                let from = x.dims();
+                x.reshape(out_shape)
+                    .ok_or_else(|| format!("cannot reshape {from:?} to {out_shape:?}"))?
+            }
+            (Op::Expand { .. }, _) => {
+                let x = single_any(inputs)?;
+                let from = x.dims();
+                x.expand(out_shape)
+                    .ok_or_else(|| format!("cannot expand {from:?} to {out_shape:?}"))?
+            }
+            (Op::MultiheadAttention { num_heads, .. }, Some(Layer::Attention(attn))) => {
+                // Self attention: query, key and value are one tensor.
+                let x: Tensor<3> = single(inputs)?;
+                attention(x, attn, *num_heads).into()
+            }
+            (Op::TupleItem { .. }, _) => single_any(inputs)?,
+            (Op::Select { dim, index }, _) => {
+                let x = single_any(inputs)?;
+                let from = x.dims();
+                x.select(*dim, *index)
+                    .ok_or_else(|| format!("cannot take index {index} of {dim} in {from:?}"))?
+            }
+            (Op::Mlp { .. }, Some(Layer::Mlp(fc1, fc2))) => {
+                single_any(inputs)?.map_float(MlpFn(fc1, fc2))
+            }
+            (
+                Op::Parameter { .. }
+                | Op::ConvLayerNorm2d { .. }
+                | Op::LayerNorm { .. }
+                | Op::MultiheadAttention { .. }
+                | Op::Mlp { .. },
+                _,
+            ) => {
+                return Err("no parameters were traced for this layer".into());
+            }
+            (
+                Op::Shape
+                | Op::GetItem { .. }
+                | Op::Eq { .. }
+                | Op::Assert { .. }
+                | Op::FloorDiv { .. }
+                | Op::MulInt
+                | Op::Dim
+                | Op::NoneItem { .. },
+                _,
+            ) => return Err("a shape check is not computed on tensors".into()),
         })
     }
 }
@@ -154,6 +268,77 @@ impl TensorFn for &Linear {
     fn apply<const D: usize>(&self, t: Tensor<D>) -> Tensor<D> {
         self.forward(t)
     }
+}
+
+// DenseNet, ConvNeXt, ViT.
+
+/// LayerNorm over the last dimension, as `F.layer_norm`.
+struct LayerNormFn {
+    gamma: Tensor<1>,
+    beta: Option<Tensor<1>>,
+    eps: f64,
+}
+
+impl TensorFn for LayerNormFn {
+    fn apply<const D: usize>(&self, t: Tensor<D>) -> Tensor<D> {
+        layer_norm(t, self.gamma.clone(), self.beta.clone(), self.eps)
+    }
+}
+
+/// The exact GELU, `x * Φ(x)` with the error function (`nn.GELU()`'s default).
+struct Gelu;
+
+impl TensorFn for Gelu {
+    fn apply<const D: usize>(&self, t: Tensor<D>) -> Tensor<D> {
+        gelu(t)
+    }
+}
+
+/// torchvision's `MLPBlock` in eval mode: `fc2(gelu(fc1(x)))`.
+struct MlpFn<'a>(&'a Linear, &'a Linear);
+
+impl TensorFn for MlpFn<'_> {
+    fn apply<const D: usize>(&self, t: Tensor<D>) -> Tensor<D> {
+        self.1.forward(gelu(self.0.forward(t)))
+    }
+}
+
+/// torchvision's `stochastic_depth(mode="row")` in train mode: each sample's value is zeroed
+/// with probability `p`, the others scaled by `1 / (1 - p)`.
+struct RowDrop(f64);
+
+impl TensorFn for RowDrop {
+    fn apply<const D: usize>(&self, t: Tensor<D>) -> Tensor<D> {
+        let p = self.0;
+        if p <= 0.0 {
+            return t;
+        }
+        let keep = 1.0 - p;
+        let scale = if keep > 0.0 { 1.0 / keep } else { 0.0 };
+        let mut shape = [1usize; D];
+        shape[0] = t.dims()[0];
+        let mask = Tensor::<D>::random(shape, Distribution::Bernoulli(keep), &t.device());
+        t * mask * scale
+    }
+}
+
+/// `nn.MultiheadAttention(x, x, x, need_weights=False)` in eval mode, batch first, no mask:
+/// project to queries, keys and values, `softmax(q k^T / sqrt(d)) v` per head, project out.
+fn attention(x: Tensor<3>, attn: &Attention, heads: usize) -> Tensor<3> {
+    let [n, l, e] = x.dims();
+    let d = e / heads.max(1);
+    let rows = x.reshape([n * l, e]);
+    let qkv = rows.matmul(attn.in_proj_weight.val().transpose())
+        + attn.in_proj_bias.val().reshape([1, 3 * e]);
+    // [n*l, 3e] -> [3, n, heads, l, d]
+    let qkv = qkv.reshape([n, l, 3, heads, d]).permute([2, 0, 3, 1, 4]);
+    let part = |i: usize| -> Tensor<4> { qkv.clone().narrow(0, i, 1).reshape([n, heads, l, d]) };
+    let (q, k, v) = (part(0), part(1), part(2));
+    let q = q * (1.0 / (d as f64).sqrt());
+    let weights = softmax(q.matmul(k.swap_dims(2, 3)), 3);
+    let out = weights.matmul(v).swap_dims(1, 2).reshape([n * l, e]);
+    let out = attn.out_proj.forward(out);
+    out.reshape([n, l, e])
 }
 
 /// Inverted dropout as `nn.Dropout` in train mode: zero with probability `p`, scale the rest.
