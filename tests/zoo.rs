@@ -9,9 +9,10 @@ mod support;
 use std::collections::BTreeMap;
 
 use featx::burn::prelude::*;
+use featx::graph::Value;
 use featx::models::{Architecture, MODELS, TracedModel};
 use featx::{FeatureExtractor, ReturnNodes};
-use serde_json::Value;
+use serde_json::Value as Json;
 use support::{NodeFixtures, NodeRecord, check_features, fill_samples, fixture};
 
 /// Architectures checked elsewhere against their own reference files
@@ -22,13 +23,13 @@ fn arch(name: &str) -> &'static Architecture {
     featx::models::find(name).unwrap_or_else(|| panic!("{name} is in the registry"))
 }
 
-fn reference(name: &str) -> Value {
+fn reference(name: &str) -> Json {
     let text = std::fs::read_to_string(fixture(&format!("zoo/{name}.json")))
         .unwrap_or_else(|e| panic!("zoo/{name}.json: {e}"));
     serde_json::from_str(&text).unwrap()
 }
 
-fn strings(v: &Value) -> Vec<String> {
+fn strings(v: &Json) -> Vec<String> {
     v.as_array()
         .unwrap()
         .iter()
@@ -36,7 +37,7 @@ fn strings(v: &Value) -> Vec<String> {
         .collect()
 }
 
-fn dims(v: &Value) -> Vec<usize> {
+fn dims(v: &Json) -> Vec<usize> {
     v.as_array()
         .unwrap()
         .iter()
@@ -44,12 +45,25 @@ fn dims(v: &Value) -> Vec<usize> {
         .collect()
 }
 
+/// A node's value as the fixture script encodes Python values (`torch.Size` and tuples as
+/// lists, a tensor inside a tuple as `{"tensor": shape}`).
+fn python_value(value: &Value) -> Json {
+    match value {
+        Value::Tensor(shape) => serde_json::json!({ "tensor": shape }),
+        Value::Size(shape) => serde_json::json!(shape),
+        Value::Int(v) => serde_json::json!(v),
+        Value::Bool(v) => serde_json::json!(v),
+        Value::None => Json::Null,
+        Value::Tuple(items) => Json::Array(items.iter().map(python_value).collect()),
+    }
+}
+
 /// The node names anywhere in an FX argument (a string, or in a list or keyword map).
-fn node_refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+fn node_refs<'a>(v: &'a Json, out: &mut Vec<&'a str>) {
     match v {
-        Value::String(name) => out.push(name),
-        Value::Array(items) => items.iter().for_each(|i| node_refs(i, out)),
-        Value::Object(map) if !map.contains_key("str") => {
+        Json::String(name) => out.push(name),
+        Json::Array(items) => items.iter().for_each(|i| node_refs(i, out)),
+        Json::Object(map) if !map.contains_key("str") => {
             map.values().for_each(|i| node_refs(i, out))
         }
         _ => {}
@@ -85,10 +99,10 @@ fn check_nodes(name: &str) {
         strings(&reference["eval_nodes"]),
         "{name} eval nodes"
     );
-    let shapes = traced.graph.infer_shapes(&[1, 3, 224, 224]).unwrap();
+    let values = traced.graph.infer_values(&[1, 3, 224, 224]).unwrap();
     let torch_nodes = reference["nodes"].as_array().unwrap();
     assert_eq!(torch_nodes.len(), traced.graph.nodes().len());
-    for ((node, shape), torch) in traced.graph.nodes().iter().zip(&shapes).zip(torch_nodes) {
+    for ((node, value), torch) in traced.graph.nodes().iter().zip(&values).zip(torch_nodes) {
         let at = format!("{name} node {}", node.name);
         assert_eq!(node.name, torch["name"].as_str().unwrap(), "{at}");
         assert_eq!(node.kind.as_str(), torch["op"].as_str().unwrap(), "{at}");
@@ -118,7 +132,17 @@ fn check_nodes(name: &str) {
         ours.sort_unstable();
         keyword.sort_unstable();
         assert_eq!(ours, keyword, "keyword inputs of {at}");
-        assert_eq!(shape, &dims(&torch["shape"]), "shape of {at}");
+        if torch["shape"].is_null() {
+            // Not a tensor: a shape check's Python value, or a tuple.
+            assert_eq!(value.type_name(), torch["type"], "type of {at}");
+            assert_eq!(python_value(value), torch["value"], "value of {at}");
+        } else {
+            assert_eq!(
+                value,
+                &Value::Tensor(dims(&torch["shape"])),
+                "shape of {at}"
+            );
+        }
     }
 }
 
@@ -183,11 +207,38 @@ fn check_values(name: &str) -> f64 {
     );
     let traced: TracedModel = arch.load(&device, &path).unwrap();
     drop(dir);
-    let eval_nodes = traced.graph.names();
+    // Every tensor node; the shape checks' values are compared by `check_nodes`.
+    let values = traced.graph.infer_values(&fx.input_shape).unwrap();
+    let eval_nodes: Vec<String> = traced
+        .graph
+        .names()
+        .into_iter()
+        .zip(&values)
+        .filter(|(_, v)| v.shape().is_some())
+        .map(|(name, _)| name)
+        .collect();
     assert_eq!(eval_nodes.len(), fx.nodes.len());
     let extractor = FeatureExtractor::new(traced, &ReturnNodes::from(eval_nodes.clone())).unwrap();
     let label = format!("{name} at {:?}", fx.input_shape);
     check_features(&extractor, &eval_nodes, &fx, &label, &device)
+}
+
+/// Models whose values are not checked (no `parity` in their fixture): node lists, shapes and
+/// state-dict keys only.
+macro_rules! zoo_without_values {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn nodes_equal_torchvision() {
+                super::check_nodes(stringify!($name));
+            }
+
+            #[test]
+            fn state_dict_and_published_weights_equal_torchvision() {
+                super::check_state_dict_and_weights(stringify!($name));
+            }
+        }
+    )*};
 }
 
 macro_rules! zoo {
@@ -239,4 +290,10 @@ zoo!(
     convnext_small,
     convnext_base,
     convnext_large,
+    vit_b_16,
+    vit_b_32,
 );
+
+// ViT-L/16: 304M parameters and 61 GFLOPs per image at its only size, 224x224; its blocks are
+// ViT-B/16's, wider.
+zoo_without_values!(vit_l_16);

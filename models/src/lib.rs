@@ -20,6 +20,7 @@ mod resnet;
 mod sequential;
 mod tracer;
 pub mod vgg;
+pub mod vit;
 
 pub use alexnet::{AlexNet, AlexNetConfig, TorchvisionAlexNet, TorchvisionAlexNetConfig};
 pub use model::{FeatureModel, InputSpec, TracedModel};
@@ -33,3 +34,4 @@ pub use vgg::{Vgg, VggConfig};
 // DenseNet, ConvNeXt, ViT.
 pub use convnext::{ConvNeXt, ConvNeXtConfig};
 pub use densenet::{DenseNet, DenseNetConfig};
+pub use vit::{VisionTransformer, VitConfig};

@@ -13,8 +13,8 @@ use crate::{
     VggConfig,
 };
 // DenseNet, ConvNeXt, ViT.
-use crate::ConvNeXtConfig;
 use crate::densenet::{DenseNetConfig, legacy_key};
+use crate::{ConvNeXtConfig, VitConfig};
 
 /// One architecture: its name, how to build it, and what torchvision publishes for it.
 pub struct Architecture {
@@ -284,6 +284,7 @@ const ALEXNET: &str = "AlexNet";
 // DenseNet, ConvNeXt, ViT.
 const DENSENET: &str = "DenseNet";
 const CONVNEXT: &str = "ConvNeXt";
+const VIT: &str = "ViT";
 
 /// Every architecture, in the order `featx models` lists them.
 pub static MODELS: &[Architecture] = &[
@@ -575,6 +576,39 @@ pub static MODELS: &[Architecture] = &[
             232,
         ),
         model: &Init(|d| ConvNeXtConfig::convnext_large(1000).init(d)),
+    },
+    Architecture {
+        name: "vit_b_16",
+        family: VIT,
+        about: "torchvision's ViT-B/16 (224x224 only)",
+        weights: published(
+            "ViT_B_16_Weights.IMAGENET1K_V1",
+            "vit_b_16-c867db91.pth",
+            256,
+        ),
+        model: &Init(|d| VitConfig::vit_b_16(1000).init(d)),
+    },
+    Architecture {
+        name: "vit_b_32",
+        family: VIT,
+        about: "torchvision's ViT-B/32 (224x224 only)",
+        weights: published(
+            "ViT_B_32_Weights.IMAGENET1K_V1",
+            "vit_b_32-d86f8d99.pth",
+            256,
+        ),
+        model: &Init(|d| VitConfig::vit_b_32(1000).init(d)),
+    },
+    Architecture {
+        name: "vit_l_16",
+        family: VIT,
+        about: "torchvision's ViT-L/16 (224x224 only)",
+        weights: published(
+            "ViT_L_16_Weights.IMAGENET1K_V1",
+            "vit_l_16-852ce7e3.pth",
+            242,
+        ),
+        model: &Init(|d| VitConfig::vit_l_16(1000).init(d)),
     },
 ];
 

@@ -324,6 +324,12 @@ impl Tracer {
         self.bind(id, None)
     }
 
+    /// `a + b` of two tensors whose shapes broadcast, in the current scope.
+    pub fn add_broadcast(&mut self, a: NodeId, b: NodeId) -> NodeId {
+        let id = self.builder.call_function(Op::AddBroadcast, &[a, b]);
+        self.bind(id, None)
+    }
+
     /// torchvision's `StochasticDepth(p, "row")` at `name`.
     pub fn stochastic_depth(&mut self, name: &str, p: f64, x: NodeId) -> NodeId {
         self.stateless(name, Op::StochasticDepth { p }, x)

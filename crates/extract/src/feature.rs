@@ -217,6 +217,18 @@ impl Feature {
     /// `self * other` elementwise, broadcasting as PyTorch does (a `[C, 1, 1]` scale times
     /// an `[N, C, H, W]` map); `None` when the shapes do not broadcast.
     pub fn broadcast_mul(self, other: Feature) -> Option<Feature> {
+        self.broadcast_with(other, MulFn)
+    }
+
+    /// `self + other` elementwise, broadcasting as PyTorch does (`[N, L, D]` tokens plus a
+    /// `[1, L, D]` position embedding); `None` when the shapes do not broadcast.
+    pub fn broadcast_add(self, other: Feature) -> Option<Feature> {
+        self.broadcast_with(other, AddFn)
+    }
+
+    /// `f(self, other)` after both are brought to one rank (leading 1s), when the shapes
+    /// broadcast.
+    fn broadcast_with(self, other: Feature, f: impl BinaryFn) -> Option<Feature> {
         let (a, b) = (self.dims(), other.dims());
         let rank = a.len().max(b.len());
         let padded = |s: &[usize]| {
@@ -234,12 +246,12 @@ impl Feature {
         }
         let (x, y) = (self.reshape(&pa)?, other.reshape(&pb)?);
         Some(Feature(match (x.0, y.0) {
-            (Repr::R1(a), Repr::R1(b)) => Repr::R1(a * b),
-            (Repr::R2(a), Repr::R2(b)) => Repr::R2(a * b),
-            (Repr::R3(a), Repr::R3(b)) => Repr::R3(a * b),
-            (Repr::R4(a), Repr::R4(b)) => Repr::R4(a * b),
-            (Repr::R5(a), Repr::R5(b)) => Repr::R5(a * b),
-            (Repr::R6(a), Repr::R6(b)) => Repr::R6(a * b),
+            (Repr::R1(a), Repr::R1(b)) => Repr::R1(f.apply(a, b)),
+            (Repr::R2(a), Repr::R2(b)) => Repr::R2(f.apply(a, b)),
+            (Repr::R3(a), Repr::R3(b)) => Repr::R3(f.apply(a, b)),
+            (Repr::R4(a), Repr::R4(b)) => Repr::R4(f.apply(a, b)),
+            (Repr::R5(a), Repr::R5(b)) => Repr::R5(f.apply(a, b)),
+            (Repr::R6(a), Repr::R6(b)) => Repr::R6(f.apply(a, b)),
             _ => return None,
         }))
     }
@@ -265,6 +277,29 @@ impl Feature {
         let narrowed = Feature(map_tensor!(self.0, t => t.narrow(dim, index, 1)));
         dims.remove(dim);
         narrowed.reshape(&dims)
+    }
+}
+
+/// An elementwise function of two same-rank tensors, for every rank.
+trait BinaryFn {
+    fn apply<const D: usize>(&self, a: Tensor<D>, b: Tensor<D>) -> Tensor<D>;
+}
+
+/// `a * b`.
+struct MulFn;
+
+impl BinaryFn for MulFn {
+    fn apply<const D: usize>(&self, a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
+        a * b
+    }
+}
+
+/// `a + b`.
+struct AddFn;
+
+impl BinaryFn for AddFn {
+    fn apply<const D: usize>(&self, a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
+        a + b
     }
 }
 

@@ -139,6 +139,9 @@ pub enum Op {
     Gelu,
     /// `operator.mul` of two tensors, broadcasting as PyTorch does.
     Mul,
+    /// `operator.add` of two tensors, broadcasting as PyTorch does (ViT's tokens plus the
+    /// `[1, tokens, dim]` position embedding).
+    AddBroadcast,
     /// torchvision's `StochasticDepth`: identity in eval mode.
     StochasticDepth {
         /// Probability of dropping a sample's residual branch in train mode.
@@ -312,6 +315,7 @@ impl Op {
             Op::FunctionalLayerNorm { .. } => "layer_norm",
             Op::Gelu => "GELU",
             Op::Mul | Op::MulInt => "mul",
+            Op::AddBroadcast => "add",
             Op::StochasticDepth { .. } => "StochasticDepth",
             Op::FlattenModule { .. } => "Flatten",
             Op::Shape => "getattr",
@@ -340,6 +344,7 @@ impl Op {
             Op::FunctionalAdaptiveAvgPool2d { .. } => "torch.nn.functional.adaptive_avg_pool2d",
             Op::FunctionalLayerNorm { .. } => "torch.nn.functional.layer_norm",
             Op::Mul | Op::MulInt => "operator.mul",
+            Op::AddBroadcast => "operator.add",
             Op::Shape => "builtins.getattr",
             Op::GetItem { .. } | Op::TupleItem { .. } | Op::NoneItem { .. } | Op::Select { .. } => {
                 "operator.getitem"
@@ -481,7 +486,9 @@ impl Op {
                 }
             }
             Op::Gelu | Op::StochasticDepth { .. } => Ok(first.to_vec()),
-            Op::Mul => broadcast_shape(first, inputs.get(1).copied().unwrap_or(&[])),
+            Op::Mul | Op::AddBroadcast => {
+                broadcast_shape(first, inputs.get(1).copied().unwrap_or(&[]))
+            }
             Op::FlattenModule { start_dim } => Op::Flatten {
                 start_dim: *start_dim,
             }

@@ -186,6 +186,15 @@ impl Generic {
                     format!("cannot multiply shapes {:?} and {:?}", shapes.0, shapes.1)
                 })?
             }
+            (Op::AddBroadcast, _) => {
+                let (Some(b), Some(a), true) = (inputs.pop(), inputs.pop(), inputs.is_empty())
+                else {
+                    return Err("add takes two inputs".into());
+                };
+                let shapes = (a.dims(), b.dims());
+                a.broadcast_add(b)
+                    .ok_or_else(|| format!("cannot add shapes {:?} and {:?}", shapes.0, shapes.1))?
+            }
             (Op::StochasticDepth { p }, _) => {
                 let x = single_any(inputs)?;
                 match self.mode {
