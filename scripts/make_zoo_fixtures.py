@@ -8,14 +8,21 @@ For every architecture below, `zoo/<name>.json` holds what torchvision says abou
 
 - `train_nodes` / `eval_nodes`: `get_graph_node_names(model)`;
 - `nodes`: the FX trace torchvision's feature extraction makes (NodePathTracer), node by node:
-  name, FX op, target, leaf module type, inputs, and the output shape at 1x3x224x224;
+  name, FX op, target, leaf module type, arguments (`args`, and `kwargs` when there are any:
+  nodes by name, string constants as {"str": ...}), and the output shape at 1x3x224x224; a
+  node that is not a tensor (ViT's `x.shape`, `getitem`, `eq`, `_assert`, attention's tuple)
+  has `shape: null` and its Python `type` and `value` instead;
 - `state_dict`: every key with its shape and dtype (what a torchvision `.pth` holds);
 - `weights`: the DEFAULT weights' file name, URL and preprocessing (resize, crop,
   interpolation, mean, std), as torchvision publishes them;
 - `parity`: each node's output on generated weights and a generated input (the splitmix
   generator of make_fixtures.py, mirrored in tests/support/mod.rs): shape, float64 sum /
   mean square / max |x|, with `zoo/<name>.safetensors` holding 256 values per node taken at an
-  even stride. One model per family runs at 1x3x224x224, the others at 2x3x64x64.
+  even stride (non-tensor nodes under `values`, with their type and value). One model per
+  family runs at 1x3x224x224, the others at 2x3x64x64 (ViT only takes 224x224; a model
+  whose shape is `None` below has no `parity`). An in-place functional ReLU is made
+  out-of-place first, so every node's own value is recorded (as make_fixtures.true_values
+  does for nn.ReLU modules).
 
 The weights are not stored, and the fixtures stay small (about 256 values per node).
 """

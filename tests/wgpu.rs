@@ -132,6 +132,7 @@ fn only_needed_layers_move_to_the_gpu_and_oversized_ones_are_typed_errors() {
         featx::models::Layer::Conv2d(c) => c.weight.device(),
         featx::models::Layer::Linear(l) => l.weight.device(),
         featx::models::Layer::BatchNorm(b) => b.gamma.device(),
+        _ => unreachable!("AlexNet has convolutions and linear layers only"),
     };
     assert_eq!(device_of(node("conv3.4")), gpu);
     assert_eq!(device_of(node("fc.0")), cpu);

@@ -297,3 +297,146 @@ zoo!(
 // ViT-L/16: 304M parameters and 61 GFLOPs per image at its only size, 224x224; its blocks are
 // ViT-B/16's, wider.
 zoo_without_values!(vit_l_16);
+
+// DenseNet, ConvNeXt, ViT.
+
+/// torchvision's published DenseNet files use the keys before its module renames
+/// (`denselayer1.norm.1.weight`); featx loads them as torchvision does, renaming on load.
+#[test]
+fn densenet_loads_published_files_with_legacy_keys() {
+    let arch = arch("densenet121");
+    let legacy: Vec<(String, Vec<usize>)> = arch
+        .expected_keys()
+        .into_iter()
+        .map(|(key, shape)| {
+            let mut parts: Vec<String> = key.split('.').map(str::to_string).collect();
+            let n = parts.len();
+            let is_layer = n >= 3 && parts[n - 3].starts_with("denselayer");
+            let renamed = is_layer
+                && ["norm1", "norm2", "conv1", "conv2"].contains(&parts[n - 2].as_str());
+            if renamed {
+                let (kind, digit) = parts[n - 2].split_at(4);
+                parts[n - 2] = format!("{kind}.{digit}");
+            }
+            (parts.join("."), shape)
+        })
+        .collect();
+    assert!(
+        legacy
+            .iter()
+            .any(|(k, _)| k == "features.denseblock1.denselayer1.norm.1.weight")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = support::write_generated_state_dict(&legacy, dir.path(), safetensors::Dtype::F32);
+    let traced = arch.load(&Device::flex(), &path).unwrap();
+    assert_eq!(traced.name, "densenet121");
+}
+
+/// A batch of two through ViT (class token expanded to the batch, position embedding
+/// broadcast over it) equals each image alone.
+#[test]
+fn vit_batch_of_two_equals_each_image_alone() {
+    let device = Device::flex();
+    let traced = arch("vit_b_32").random(&device);
+    let request = ReturnNodes::from(["cat", "encoder.add", "heads.head"]);
+    let extractor = FeatureExtractor::new(traced, &request).unwrap();
+    let x = support::generated_input([2, 3, 224, 224], &device);
+    let both = extractor.forward(x.clone()).unwrap();
+    for i in 0..2 {
+        let one = extractor.forward(x.clone().narrow(0, i, 1)).unwrap();
+        for (key, feature) in one.iter() {
+            let pair = both.get(key).unwrap().to_vec_f32().unwrap();
+            let alone = feature.to_vec_f32().unwrap();
+            let part = &pair[i * alone.len()..(i + 1) * alone.len()];
+            let worst = part
+                .iter()
+                .zip(&alone)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-4, "{key} of image {i}: {worst}");
+        }
+    }
+}
+
+/// FX's shape checks and attention's `(output, None)` tuple are nodes, but not tensors:
+/// asking for one is a typed error that says what it is. Parameters read in `forward`
+/// (`get_attr`) are tensors and come back as they are.
+#[test]
+fn vit_non_tensor_nodes_are_typed_errors_and_parameters_are_features() {
+    let device = Device::flex();
+    let traced = arch("vit_b_32").random(&device);
+    for (node, what) in [
+        ("getattr", "torch.Size"),
+        ("getitem_2", "an int"),
+        ("eq", "a bool"),
+        ("_assert", "input check"),
+        ("encoder.layers.encoder_layer_0.self_attention", "a tuple"),
+        ("encoder.layers.encoder_layer_0.getitem_1", "None"),
+    ] {
+        let err = FeatureExtractor::new(traced.clone(), &ReturnNodes::from([node])).unwrap_err();
+        assert!(
+            matches!(&err, featx::ExtractError::NotATensor { node: n, .. } if n == node),
+            "{node}: {err}"
+        );
+        assert!(err.to_string().contains(what), "{node}: {err}");
+    }
+    let request = ReturnNodes::from(["class_token", "encoder.encoder_pos_embedding"]);
+    let extractor = FeatureExtractor::new(traced, &request).unwrap();
+    let features = extractor
+        .forward(support::generated_input([1, 3, 224, 224], &device))
+        .unwrap();
+    assert_eq!(features.get("class_token").unwrap().dims(), [1, 1, 768]);
+    assert_eq!(
+        features.get("encoder.encoder_pos_embedding").unwrap().dims(),
+        [1, 50, 768]
+    );
+    // ViT's position embedding has one entry per patch of a 224x224 image.
+    let err = extractor
+        .forward(support::generated_input([1, 3, 64, 64], &device))
+        .unwrap_err();
+    assert!(
+        matches!(err, featx::ExtractError::InvalidInput { .. }),
+        "{err}"
+    );
+}
+
+/// DenseNet's layers run BN → ReLU → conv1 → BN → ReLU → conv2: only `conv1 → norm2` (and the
+/// stem's `conv0 → norm0`) may fold, never a BatchNorm into the convolution after it. With
+/// only late nodes requested the folds and fused ReLUs happen, and the values are still
+/// torchvision's.
+#[test]
+fn densenet_folds_only_convolutions_followed_by_their_batch_norm() {
+    let name = "densenet169";
+    let reference = reference(name);
+    let parity = &reference["parity"];
+    let mut nodes: BTreeMap<String, NodeRecord> =
+        serde_json::from_value(parity["nodes"].clone()).unwrap();
+    fill_samples(&mut nodes, &format!("zoo/{name}.safetensors"));
+    let fx = NodeFixtures {
+        input_shape: dims(&parity["input_shape"]),
+        nodes,
+    };
+    let arch = arch(name);
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let path = support::write_generated_state_dict(
+        &arch.expected_keys(),
+        dir.path(),
+        safetensors::Dtype::F32,
+    );
+    let traced = arch.load(&device, &path).unwrap();
+    let requested: Vec<String> = [
+        "features.denseblock2.denselayer3.norm1",
+        "features.transition2.pool",
+        "relu",
+        "classifier",
+    ]
+    .map(String::from)
+    .to_vec();
+    let extractor = FeatureExtractor::new(traced, &ReturnNodes::from(requested.clone())).unwrap();
+    // 1 stem + one per dense layer (6 + 12 + 32 + 32); transitions' convolutions feed a pool.
+    assert_eq!(extractor.folded_convolutions(), 1 + 6 + 12 + 32 + 32);
+    assert_eq!(extractor.fused_relus(), 1 + 6 + 12 + 32 + 32);
+    let share = check_features(&extractor, &requested, &fx, name, &device);
+    assert!(share <= 1.0, "{share}");
+}

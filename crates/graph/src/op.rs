@@ -609,6 +609,12 @@ impl Op {
         })
     }
 
+    /// Whether the node's value is a tensor (a feature that can be extracted): not a shape
+    /// check, not attention's `(output, None)` tuple.
+    pub fn is_tensor(&self) -> bool {
+        !self.is_static() && !matches!(self, Op::MultiheadAttention { .. })
+    }
+
     /// Whether the node's value is known from the input's shape alone (the shape checks and
     /// their arithmetic): it is computed while checking the input, and never runs.
     pub fn is_static(&self) -> bool {
