@@ -312,8 +312,8 @@ fn densenet_loads_published_files_with_legacy_keys() {
             let mut parts: Vec<String> = key.split('.').map(str::to_string).collect();
             let n = parts.len();
             let is_layer = n >= 3 && parts[n - 3].starts_with("denselayer");
-            let renamed = is_layer
-                && ["norm1", "norm2", "conv1", "conv2"].contains(&parts[n - 2].as_str());
+            let renamed =
+                is_layer && ["norm1", "norm2", "conv1", "conv2"].contains(&parts[n - 2].as_str());
             if renamed {
                 let (kind, digit) = parts[n - 2].split_at(4);
                 parts[n - 2] = format!("{kind}.{digit}");
@@ -387,7 +387,10 @@ fn vit_non_tensor_nodes_are_typed_errors_and_parameters_are_features() {
         .unwrap();
     assert_eq!(features.get("class_token").unwrap().dims(), [1, 1, 768]);
     assert_eq!(
-        features.get("encoder.encoder_pos_embedding").unwrap().dims(),
+        features
+            .get("encoder.encoder_pos_embedding")
+            .unwrap()
+            .dims(),
         [1, 50, 768]
     );
     // ViT's position embedding has one entry per patch of a 224x224 image.

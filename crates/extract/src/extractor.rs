@@ -270,17 +270,24 @@ fn tensor_bytes(layer: &Layer) -> Vec<(&'static str, u64)> {
             out.extend(l.bias.as_ref().map(|b| ("bias", bytes(&b.dims()))));
             out
         }
-        // DenseNet, ConvNeXt, ViT.
+        // DenseNet, ConvNeXt, ViT. Shapes are read without initialising lazy parameters, so
+        // this check never changes the order random weights are drawn in.
         Layer::Parameter(p) => vec![("value", bytes(&p.dims()))],
-        Layer::LayerNorm(n) => vec![("weight", bytes(&n.gamma.dims()))],
-        Layer::ConvLayerNorm(c, _) => vec![("weight", bytes(&c.weight.dims()))],
+        Layer::LayerNorm(n) => vec![("weight", bytes(n.gamma.lazy_shape().as_slice()))],
+        Layer::ConvLayerNorm(c, _) => vec![("weight", bytes(c.weight.lazy_shape().as_slice()))],
         Layer::Attention(a) => vec![
-            ("in_proj_weight", bytes(&a.in_proj_weight.dims())),
-            ("out_proj.weight", bytes(&a.out_proj.weight.dims())),
+            (
+                "in_proj_weight",
+                bytes(a.in_proj_weight.lazy_shape().as_slice()),
+            ),
+            (
+                "out_proj.weight",
+                bytes(a.out_proj.weight.lazy_shape().as_slice()),
+            ),
         ],
         Layer::Mlp(fc1, fc2) => vec![
-            ("0.weight", bytes(&fc1.weight.dims())),
-            ("3.weight", bytes(&fc2.weight.dims())),
+            ("0.weight", bytes(fc1.weight.lazy_shape().as_slice())),
+            ("3.weight", bytes(fc2.weight.lazy_shape().as_slice())),
         ],
     }
 }
