@@ -808,4 +808,84 @@ mod tests {
         let err = conv.output_shape(&[&[1, 3, 4, 4]]).unwrap_err();
         assert!(err.contains("smaller than the window"), "{err}");
     }
+
+    // DenseNet, ConvNeXt, ViT.
+
+    #[test]
+    fn cat_sums_the_joined_dimension_and_checks_the_others() {
+        let cat = Op::Cat { dim: 1 };
+        assert_eq!(
+            cat.output_shape(&[&[2, 64, 8, 8], &[2, 32, 8, 8]]).unwrap(),
+            vec![2, 96, 8, 8]
+        );
+        assert!(cat.output_shape(&[&[2, 64, 8, 8], &[2, 32, 4, 4]]).is_err());
+    }
+
+    #[test]
+    fn mul_and_add_broadcast_as_pytorch() {
+        assert_eq!(
+            Op::Mul
+                .output_shape(&[&[96, 1, 1], &[2, 96, 56, 56]])
+                .unwrap(),
+            vec![2, 96, 56, 56]
+        );
+        assert_eq!(
+            Op::AddBroadcast
+                .output_shape(&[&[4, 197, 768], &[1, 197, 768]])
+                .unwrap(),
+            vec![4, 197, 768]
+        );
+        assert!(Op::Mul.output_shape(&[&[3, 1], &[2, 4]]).is_err());
+    }
+
+    #[test]
+    fn shape_checks_compute_python_values() {
+        let x = Value::Tensor(vec![2, 3, 224, 224]);
+        let size = Op::Shape.output_value(&[&x]).unwrap();
+        assert_eq!(size, Value::Size(vec![2, 3, 224, 224]));
+        let h = Op::GetItem { index: 2 }.output_value(&[&size]).unwrap();
+        assert_eq!(h, Value::Int(224));
+        let ok = Op::Eq { rhs: 224 }.output_value(&[&h]).unwrap();
+        assert_eq!(ok, Value::Bool(true));
+        let assert = Op::Assert {
+            message: "Wrong image height!".into(),
+        };
+        assert_eq!(assert.output_value(&[&ok]).unwrap(), Value::None);
+        let bad = Value::Bool(false);
+        assert_eq!(
+            assert.output_value(&[&bad]).unwrap_err(),
+            "Wrong image height!"
+        );
+        let n = Op::FloorDiv { rhs: 16 }.output_value(&[&h]).unwrap();
+        assert_eq!(n, Value::Int(14));
+        let patches = Op::MulInt.output_value(&[&n, &n]).unwrap();
+        let conv = Value::Tensor(vec![2, 768, 14, 14]);
+        let batch = Value::Int(2);
+        let reshape = Op::Reshape {
+            shape: vec![None, Some(768), None],
+        };
+        assert_eq!(
+            reshape.output_value(&[&conv, &batch, &patches]).unwrap(),
+            Value::Tensor(vec![2, 768, 196])
+        );
+        let token = Value::Tensor(vec![1, 1, 768]);
+        let expand = Op::Expand {
+            sizes: vec![None, Some(-1), Some(-1)],
+        };
+        assert_eq!(
+            expand.output_value(&[&token, &batch]).unwrap(),
+            Value::Tensor(vec![2, 1, 768])
+        );
+        let tokens = Value::Tensor(vec![2, 197, 768]);
+        let attention = Op::MultiheadAttention {
+            embed_dim: 768,
+            num_heads: 12,
+        };
+        let pair = attention
+            .output_value(&[&tokens, &tokens, &tokens])
+            .unwrap();
+        assert_eq!(pair, Value::Tuple(vec![tokens.clone(), Value::None]));
+        assert_eq!(pair.to_string(), "tuple (Tensor[2, 197, 768], None)");
+        assert!(!attention.is_tensor() && Op::Dim.is_static() && Op::Gelu.is_tensor());
+    }
 }
