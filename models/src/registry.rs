@@ -139,6 +139,15 @@ impl Architecture {
         self.model.input_spec()
     }
 
+    /// The state-dict key `key` of a weights file as this model names it: torchvision's
+    /// published DenseNet files use keys older than its module names (`norm.1.weight` for
+    /// `norm1.weight`), renamed on load as torchvision renames them. Other keys are kept.
+    pub fn current_key(&self, key: &str) -> String {
+        self.model
+            .current_key(key)
+            .unwrap_or_else(|| key.to_string())
+    }
+
     /// The preprocessing for images: the published weights', else [`Preprocessing::IMAGENET`].
     pub fn preprocess(&self) -> Preprocessing {
         self.weights
@@ -171,6 +180,11 @@ trait Constructor: Sync {
     fn input_spec(&self) -> InputSpec;
     #[cfg(test)]
     fn model_name(&self) -> String;
+    // DenseNet, ConvNeXt, ViT.
+    /// A key of a published file as the model names it now (DenseNet's legacy keys).
+    fn current_key(&self, _key: &str) -> Option<String> {
+        None
+    }
 }
 
 /// A model constructor (`|device| ResNetConfig::resnet50(1000).init(device)`).
@@ -237,6 +251,10 @@ impl<M: FeatureModel + ModuleSnapshot> Constructor for Renamed<M> {
     #[cfg(test)]
     fn model_name(&self) -> String {
         Init(self.0).model_name()
+    }
+
+    fn current_key(&self, key: &str) -> Option<String> {
+        (self.1)(key)
     }
 }
 
@@ -643,5 +661,19 @@ mod tests {
                 assert!(w.file_name.starts_with(arch.name.trim_start_matches("tv_")));
             }
         }
+    }
+
+    // DenseNet, ConvNeXt, ViT.
+
+    #[test]
+    fn only_densenet_renames_legacy_keys() {
+        let legacy = "features.denseblock1.denselayer1.norm.1.weight";
+        for name in ["densenet121", "densenet161", "densenet169", "densenet201"] {
+            assert_eq!(
+                find(name).unwrap().current_key(legacy),
+                "features.denseblock1.denselayer1.norm1.weight"
+            );
+        }
+        assert_eq!(find("convnext_tiny").unwrap().current_key(legacy), legacy);
     }
 }
