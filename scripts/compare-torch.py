@@ -9,7 +9,8 @@ Both sides get the same weights (torch writes them, featx loads the .pth), the s
 size, the same thread count, and warm-up runs before timing. featx is timed in-process by
 `featx bench` (weight loading and tracing excluded, as for torch). Prints median ms per case and
 the ratio featx/torch (below 1 means featx is faster), then peak memory (max RSS of a fresh
-process) for extracting every node at batch 8. Not part of CI.
+process) for extracting every node at batch 8 (every tensor node: ViT's shape checks are nodes
+but not features, and torch returns them as Python values). Not part of CI.
 """
 import argparse
 import json
@@ -35,7 +36,16 @@ CASES = [
     ("mobilenet_v3_large", "all nodes", "all"),
     ("efficientnet_b0", "full forward", ["classifier.1"]),
     ("efficientnet_b0", "all nodes", "all"),
+    ("resnet50", "full forward", ["fc"]),
+    ("resnet50", "all nodes", "all"),
+    ("convnext_tiny", "full forward", ["classifier.2"]),
+    ("convnext_tiny", "all nodes", "all"),
+    ("vit_b_16", "full forward", ["heads.head"]),
+    ("vit_b_16", "all nodes", "all"),
 ]
+
+# Models whose all-nodes extraction peak memory is measured (batch 8).
+PEAK_MODELS = ["resnet18", "resnet50", "convnext_tiny", "vit_b_16"]
 
 
 def ensure_torch(venv):
@@ -165,20 +175,23 @@ def main():
             rows.append(row)
             print(line)
 
-    snippet = ("import torch,importlib.util as u;"
-               "s=u.spec_from_file_location('c',%r);m=u.module_from_spec(s);s.loader.exec_module(m);"
-               "torch.set_num_threads(%d);m.torch_median(m.build_model('resnet18'),'all',8,3,1);"
-               "print(m.vm_hwm_mb())" % (os.path.abspath(__file__), args.threads))
-    torch_mb = float(subprocess.run([sys.executable, "-c", snippet], env=env, check=True,
-                                    capture_output=True, text=True).stdout.split()[-1])
-    out = subprocess.run(featx_args(args.featx, "resnet18", weights["resnet18"], "all", 8, 3, 1),
-                         env=env, check=True, capture_output=True, text=True)
-    featx_mb = json.loads(out.stdout)["peak_rss_mb"]
-    print(f"peak RSS, resnet18 all nodes, batch 8: torch {torch_mb:.0f} MB, featx {featx_mb:.0f} MB "
-          f"(ratio {featx_mb / torch_mb:.2f})")
+    peaks = {}
+    for name in [m for m in PEAK_MODELS if m in weights]:
+        snippet = ("import torch,importlib.util as u;"
+                   "s=u.spec_from_file_location('c',%r);m=u.module_from_spec(s);s.loader.exec_module(m);"
+                   "torch.set_num_threads(%d);m.torch_median(m.build_model(%r),'all',8,3,1);"
+                   "print(m.vm_hwm_mb())" % (os.path.abspath(__file__), args.threads, name))
+        torch_mb = float(subprocess.run([sys.executable, "-c", snippet], env=env, check=True,
+                                        capture_output=True, text=True).stdout.split()[-1])
+        out = subprocess.run(featx_args(args.featx, name, weights[name], "all", 8, 3, 1),
+                             env=env, check=True, capture_output=True, text=True)
+        featx_mb = json.loads(out.stdout)["peak_rss_mb"]
+        peaks[name] = {"torch": torch_mb, "featx": featx_mb}
+        print(f"peak RSS, {name} all nodes, batch 8: torch {torch_mb:.0f} MB, featx {featx_mb:.0f} MB "
+              f"(ratio {featx_mb / torch_mb:.2f})")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"rows": rows, "peak_rss_mb": {"torch": torch_mb, "featx": featx_mb}}, fh, indent=1)
+            json.dump({"rows": rows, "peak_rss_mb": peaks}, fh, indent=1)
 
 
 if __name__ == "__main__":

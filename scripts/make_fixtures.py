@@ -62,9 +62,9 @@ def generated(key: str, shape) -> np.ndarray:
         v = u * np.float32(0.5) + np.float32(1.0)
     elif leaf == "weight" and len(shape) == 1:  # BatchNorm gamma
         v = u * np.float32(0.25) + np.float32(1.0)
-    elif leaf in ("bias", "running_mean"):
+    elif leaf in ("bias", "running_mean", "in_proj_bias"):
         v = u * np.float32(0.1)
-    elif leaf == "weight":
+    elif leaf in ("weight", "in_proj_weight"):
         fan_in = int(np.prod(shape[1:]))
         v = u * np.float32(np.sqrt(6.0 / fan_in))
     else:

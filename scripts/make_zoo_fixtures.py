@@ -8,14 +8,21 @@ For every architecture below, `zoo/<name>.json` holds what torchvision says abou
 
 - `train_nodes` / `eval_nodes`: `get_graph_node_names(model)`;
 - `nodes`: the FX trace torchvision's feature extraction makes (NodePathTracer), node by node:
-  name, FX op, target, leaf module type, inputs, and the output shape at 1x3x224x224;
+  name, FX op, target, leaf module type, arguments (`args`, and `kwargs` when there are any:
+  nodes by name, string constants as {"str": ...}), and the output shape at 1x3x224x224; a
+  node that is not a tensor (ViT's `x.shape`, `getitem`, `eq`, `_assert`, attention's tuple)
+  has `shape: null` and its Python `type` and `value` instead;
 - `state_dict`: every key with its shape and dtype (what a torchvision `.pth` holds);
 - `weights`: the DEFAULT weights' file name, URL and preprocessing (resize, crop,
   interpolation, mean, std), as torchvision publishes them;
 - `parity`: each node's output on generated weights and a generated input (the splitmix
   generator of make_fixtures.py, mirrored in tests/support/mod.rs): shape, float64 sum /
   mean square / max |x|, with `zoo/<name>.safetensors` holding 256 values per node taken at an
-  even stride. One model per family runs at 1x3x224x224, the others at 2x3x64x64.
+  even stride (non-tensor nodes under `values`, with their type and value). One model per
+  family runs at 1x3x224x224, the others at 2x3x64x64 (ViT only takes 224x224; a model
+  whose shape is `None` below has no `parity`). An in-place functional ReLU is made
+  out-of-place first, so every node's own value is recorded (as make_fixtures.true_values
+  does for nn.ReLU modules).
 
 The weights are not stored, and the fixtures stay small (about 256 values per node).
 
@@ -93,6 +100,20 @@ MODELS = {
     "regnet_x_8gf": ("regnet_x_8gf", SMALL),
     "regnet_x_16gf": ("regnet_x_16gf", SMALL),
     "regnet_x_32gf": ("regnet_x_32gf", SMALL),
+    # DenseNet, ConvNeXt, ViT.
+    "densenet121": ("densenet121", FULL),
+    "densenet161": ("densenet161", SMALL),
+    "densenet169": ("densenet169", SMALL),
+    "densenet201": ("densenet201", SMALL),
+    "convnext_tiny": ("convnext_tiny", FULL),
+    "convnext_small": ("convnext_small", SMALL),
+    "convnext_base": ("convnext_base", SMALL),
+    "convnext_large": ("convnext_large", SMALL),
+    # ViT takes 224x224 only. ViT-L/16 (304M parameters, 61 GFLOPs) is checked by node names,
+    # shapes and state-dict keys, not by values (`None`): too slow for the test suite.
+    "vit_b_16": ("vit_b_16", FULL),
+    "vit_b_32": ("vit_b_32", FULL),
+    "vit_l_16": ("vit_l_16", None),
 }
 
 # Mobile nets (MobileNet, EfficientNet, RegNet).
@@ -105,13 +126,44 @@ FP32_ERROR = {"mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small"} | {
 }
 
 
+def encode(a, names):
+    """An FX argument as JSON: a node by its name, a string constant as {"str": ...} (so it
+    is never mistaken for a node), a slice as {"slice": [start, stop, step]}, a tensor value
+    as {"tensor": shape}, containers element by element."""
+    if isinstance(a, torch.fx.Node):
+        return names[a]
+    if isinstance(a, (list, tuple)):
+        return [encode(v, names) for v in a]
+    if isinstance(a, str):
+        return {"str": a}
+    if isinstance(a, slice):
+        return {"slice": [a.start, a.stop, a.step]}
+    if isinstance(a, torch.Tensor):
+        return {"tensor": list(a.shape)}
+    if a is None or isinstance(a, (bool, int, float)):
+        return a
+    return {"repr": repr(a)}
+
+
+def true_functional_values(extractor):
+    """A functional ReLU with `inplace=True` (DenseNet's last) overwrites its input, so an
+    extractor asked for both returns the input after the ReLU; featx returns every node's own
+    value, so the fixtures do too (as make_fixtures.true_values does for nn.ReLU)."""
+    for node in extractor.graph.nodes:
+        if node.kwargs.get("inplace") is True:
+            node.kwargs = {**node.kwargs, "inplace": False}
+    extractor.recompile()
+    return extractor
+
+
 def fx_nodes(model):
     """torchvision's FX trace of `model` (eval mode), with each node's shape at 1x3x224x224."""
     tracer = NodePathTracer(**_set_default_tracer_kwargs(None))
     graph = tracer.trace(model.eval())
     names = tracer.node_to_qualname
     _, eval_nodes = get_graph_node_names(model)
-    extractor = create_feature_extractor(model, return_nodes=eval_nodes[1:])
+    extractor = true_functional_values(
+        create_feature_extractor(model, return_nodes=eval_nodes[1:]))
     x = torch.zeros(FULL)
     with torch.no_grad():
         outs = {"x": x, **extractor(x)}
@@ -127,14 +179,24 @@ def fx_nodes(model):
                 target = target[1:]
         else:
             target = str(node.target)
-        nodes.append({
+        record = {
             "name": name,
             "op": node.op,
             "target": target,
             "module_type": type(modules[node.target]).__name__ if node.op == "call_module" else None,
-            "args": [names[a] if isinstance(a, torch.fx.Node) else a for a in node.args],
-            "shape": list(outs[name].shape),
-        })
+            "args": [encode(a, names) for a in node.args],
+        }
+        if node.kwargs:
+            record["kwargs"] = {k: encode(v, names) for k, v in node.kwargs.items()}
+        out = outs[name]
+        if isinstance(out, torch.Tensor):
+            record["shape"] = list(out.shape)
+        else:
+            # Not a tensor (a shape, an int, a bool, None, a tuple): its Python type and value.
+            record["shape"] = None
+            record["type"] = type(out).__name__
+            record["value"] = encode(out, names)
+        nodes.append(record)
     return nodes
 
 
@@ -159,21 +221,28 @@ def parity(name, model, shape):
     fill_generated(model)
     x = torch.from_numpy(generated("input", shape))
     _, eval_nodes = get_graph_node_names(model)
-    extractor = create_feature_extractor(model, return_nodes=eval_nodes[1:])
+    extractor = true_functional_values(
+        create_feature_extractor(model, return_nodes=eval_nodes[1:]))
     with torch.no_grad():
         outs = {"x": x, **extractor(x)}
-    meta, samples = {}, {}
+    meta, samples, values = {}, {}, {}
     for node in eval_nodes:
-        meta[node], samples[node] = node_record(outs[node], SAMPLES)
+        if isinstance(outs[node], torch.Tensor):
+            meta[node], samples[node] = node_record(outs[node], SAMPLES)
+        else:
+            values[node] = {"type": type(outs[node]).__name__, "value": encode(outs[node], {})}
     if name in FP32_ERROR:
         # torch's own float32 error against float64, node by node: the tests allow featx a
         # few times that where it exceeds the fixed tolerance.
         exact = create_feature_extractor(copy.deepcopy(model).double(), return_nodes=eval_nodes[1:])
         with torch.no_grad():
             outs64 = {"x": x.double(), **exact(x.double())}
-        for node in eval_nodes:
+        for node in meta:
             meta[node]["fp32_error"] = float((outs[node].double() - outs64[node]).abs().max())
-    return {"input_shape": list(shape), "nodes": meta}, samples
+    doc = {"input_shape": list(shape), "nodes": meta}
+    if values:
+        doc["values"] = values
+    return doc, samples
 
 
 def make(name):
@@ -191,7 +260,9 @@ def make(name):
                        for k, v in model.state_dict().items()},
         "weights": published(builder),
     }
-    doc["parity"], samples = parity(name, model, shape)
+    samples = None
+    if shape is not None:
+        doc["parity"], samples = parity(name, model, shape)
     with open(os.path.join(ZOO, f"{name}.json"), "w") as f:
         # One node or key per line: readable diffs, a fraction of indent=1's size.
         f.write("{\n")
@@ -206,12 +277,16 @@ def make(name):
                 nodes = value["nodes"]
                 f.write("{\n  \"input_shape\": " + json.dumps(value["input_shape"]) + ",\n  \"nodes\": {\n")
                 f.write(",\n".join(f"   {json.dumps(k)}: {json.dumps(v)}" for k, v in nodes.items()))
-                f.write("\n  }\n }")
+                f.write("\n  }")
+                if "values" in value:
+                    f.write(",\n  \"values\": " + json.dumps(value["values"]))
+                f.write("\n }")
             else:
                 f.write(json.dumps(value))
             f.write(",\n" if i + 1 < len(items) else "\n")
         f.write("}\n")
-    safetensors.numpy.save_file(samples, os.path.join(ZOO, f"{name}.safetensors"))
+    if samples is not None:
+        safetensors.numpy.save_file(samples, os.path.join(ZOO, f"{name}.safetensors"))
     print(f"{name}: {len(eval_nodes)} nodes, parity at {shape}", flush=True)
 
 

@@ -179,6 +179,7 @@ fn only_needed_layers_move_to_the_gpu_and_oversized_ones_are_typed_errors() {
         featx::models::Layer::ConvNorm(c, _) | featx::models::Layer::SqueezeExcitation(c, _) => {
             c.weight.device()
         }
+        _ => unreachable!("AlexNet has convolutions and linear layers only"),
     };
     assert_eq!(device_of(node("conv3.4")), gpu);
     assert_eq!(device_of(node("fc.0")), cpu);

@@ -9,9 +9,10 @@ mod support;
 use std::collections::BTreeMap;
 
 use featx::burn::prelude::*;
+use featx::graph::Value;
 use featx::models::{Architecture, MODELS, TracedModel};
 use featx::{FeatureExtractor, ReturnNodes};
-use serde_json::Value;
+use serde_json::Value as Json;
 use support::{NodeFixtures, NodeRecord, check_features, fill_samples, fixture};
 
 /// Architectures checked elsewhere against their own reference files
@@ -22,13 +23,13 @@ fn arch(name: &str) -> &'static Architecture {
     featx::models::find(name).unwrap_or_else(|| panic!("{name} is in the registry"))
 }
 
-fn reference(name: &str) -> Value {
+fn reference(name: &str) -> Json {
     let text = std::fs::read_to_string(fixture(&format!("zoo/{name}.json")))
         .unwrap_or_else(|e| panic!("zoo/{name}.json: {e}"));
     serde_json::from_str(&text).unwrap()
 }
 
-fn strings(v: &Value) -> Vec<String> {
+fn strings(v: &Json) -> Vec<String> {
     v.as_array()
         .unwrap()
         .iter()
@@ -36,12 +37,37 @@ fn strings(v: &Value) -> Vec<String> {
         .collect()
 }
 
-fn dims(v: &Value) -> Vec<usize> {
+fn dims(v: &Json) -> Vec<usize> {
     v.as_array()
         .unwrap()
         .iter()
         .map(|d| d.as_u64().unwrap() as usize)
         .collect()
+}
+
+/// A node's value as the fixture script encodes Python values (`torch.Size` and tuples as
+/// lists, a tensor inside a tuple as `{"tensor": shape}`).
+fn python_value(value: &Value) -> Json {
+    match value {
+        Value::Tensor(shape) => serde_json::json!({ "tensor": shape }),
+        Value::Size(shape) => serde_json::json!(shape),
+        Value::Int(v) => serde_json::json!(v),
+        Value::Bool(v) => serde_json::json!(v),
+        Value::None => Json::Null,
+        Value::Tuple(items) => Json::Array(items.iter().map(python_value).collect()),
+    }
+}
+
+/// The node names anywhere in an FX argument (a string, or in a list or keyword map).
+fn node_refs<'a>(v: &'a Json, out: &mut Vec<&'a str>) {
+    match v {
+        Json::String(name) => out.push(name),
+        Json::Array(items) => items.iter().for_each(|i| node_refs(i, out)),
+        Json::Object(map) if !map.contains_key("str") => {
+            map.values().for_each(|i| node_refs(i, out))
+        }
+        _ => {}
+    }
 }
 
 #[test]
@@ -73,10 +99,10 @@ fn check_nodes(name: &str) {
         strings(&reference["eval_nodes"]),
         "{name} eval nodes"
     );
-    let shapes = traced.graph.infer_shapes(&[1, 3, 224, 224]).unwrap();
+    let values = traced.graph.infer_values(&[1, 3, 224, 224]).unwrap();
     let torch_nodes = reference["nodes"].as_array().unwrap();
     assert_eq!(torch_nodes.len(), traced.graph.nodes().len());
-    for ((node, shape), torch) in traced.graph.nodes().iter().zip(&shapes).zip(torch_nodes) {
+    for ((node, value), torch) in traced.graph.nodes().iter().zip(&values).zip(torch_nodes) {
         let at = format!("{name} node {}", node.name);
         assert_eq!(node.name, torch["name"].as_str().unwrap(), "{at}");
         assert_eq!(node.kind.as_str(), torch["op"].as_str().unwrap(), "{at}");
@@ -89,14 +115,34 @@ fn check_nodes(name: &str) {
             .iter()
             .map(|i| traced.graph.nodes()[i.0].name.as_str())
             .collect();
-        let torch_inputs: Vec<&str> = torch["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
-        assert_eq!(inputs, torch_inputs, "inputs of {at}");
-        assert_eq!(shape, &dims(&torch["shape"]), "shape of {at}");
+        // Nodes are strings, anywhere in the arguments (`torch.cat`'s list); constants are
+        // numbers or objects (`{"str": ...}`). Keyword arguments' nodes (`weight=`, `bias=`)
+        // come after the positional ones, in any order (JSON objects are read sorted).
+        let mut torch_inputs = Vec::new();
+        node_refs(&torch["args"], &mut torch_inputs);
+        let positional = torch_inputs.len().min(inputs.len());
+        assert_eq!(
+            inputs[..positional],
+            torch_inputs[..],
+            "positional inputs of {at}"
+        );
+        let mut keyword = Vec::new();
+        node_refs(&torch["kwargs"], &mut keyword);
+        let mut ours = inputs[positional..].to_vec();
+        ours.sort_unstable();
+        keyword.sort_unstable();
+        assert_eq!(ours, keyword, "keyword inputs of {at}");
+        if torch["shape"].is_null() {
+            // Not a tensor: a shape check's Python value, or a tuple.
+            assert_eq!(value.type_name(), torch["type"], "type of {at}");
+            assert_eq!(python_value(value), torch["value"], "value of {at}");
+        } else {
+            assert_eq!(
+                value,
+                &Value::Tensor(dims(&torch["shape"])),
+                "shape of {at}"
+            );
+        }
     }
 }
 
@@ -161,11 +207,38 @@ fn check_values(name: &str) -> f64 {
     );
     let traced: TracedModel = arch.load(&device, &path).unwrap();
     drop(dir);
-    let eval_nodes = traced.graph.names();
+    // Every tensor node; the shape checks' values are compared by `check_nodes`.
+    let values = traced.graph.infer_values(&fx.input_shape).unwrap();
+    let eval_nodes: Vec<String> = traced
+        .graph
+        .names()
+        .into_iter()
+        .zip(&values)
+        .filter(|(_, v)| v.shape().is_some())
+        .map(|(name, _)| name)
+        .collect();
     assert_eq!(eval_nodes.len(), fx.nodes.len());
     let extractor = FeatureExtractor::new(traced, &ReturnNodes::from(eval_nodes.clone())).unwrap();
     let label = format!("{name} at {:?}", fx.input_shape);
     check_features(&extractor, &eval_nodes, &fx, &label, &device)
+}
+
+/// Models whose values are not checked (no `parity` in their fixture): node lists, shapes and
+/// state-dict keys only.
+macro_rules! zoo_without_values {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn nodes_equal_torchvision() {
+                super::check_nodes(stringify!($name));
+            }
+
+            #[test]
+            fn state_dict_and_published_weights_equal_torchvision() {
+                super::check_state_dict_and_weights(stringify!($name));
+            }
+        }
+    )*};
 }
 
 macro_rules! zoo {
@@ -234,4 +307,165 @@ zoo!(
     regnet_x_8gf,
     regnet_x_16gf,
     regnet_x_32gf,
+    // DenseNet, ConvNeXt, ViT.
+    densenet121,
+    densenet161,
+    densenet169,
+    densenet201,
+    convnext_tiny,
+    convnext_small,
+    convnext_base,
+    convnext_large,
+    vit_b_16,
+    vit_b_32,
 );
+
+// ViT-L/16: 304M parameters and 61 GFLOPs per image at its only size, 224x224; its blocks are
+// ViT-B/16's, wider.
+zoo_without_values!(vit_l_16);
+
+// DenseNet, ConvNeXt, ViT.
+
+/// torchvision's published DenseNet files use the keys before its module renames
+/// (`denselayer1.norm.1.weight`); featx loads them as torchvision does, renaming on load.
+#[test]
+fn densenet_loads_published_files_with_legacy_keys() {
+    let arch = arch("densenet121");
+    let legacy: Vec<(String, Vec<usize>)> = arch
+        .expected_keys()
+        .into_iter()
+        .map(|(key, shape)| {
+            let mut parts: Vec<String> = key.split('.').map(str::to_string).collect();
+            let n = parts.len();
+            let is_layer = n >= 3 && parts[n - 3].starts_with("denselayer");
+            let renamed =
+                is_layer && ["norm1", "norm2", "conv1", "conv2"].contains(&parts[n - 2].as_str());
+            if renamed {
+                let (kind, digit) = parts[n - 2].split_at(4);
+                parts[n - 2] = format!("{kind}.{digit}");
+            }
+            (parts.join("."), shape)
+        })
+        .collect();
+    assert!(
+        legacy
+            .iter()
+            .any(|(k, _)| k == "features.denseblock1.denselayer1.norm.1.weight")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = support::write_generated_state_dict(&legacy, dir.path(), safetensors::Dtype::F32);
+    let traced = arch.load(&Device::flex(), &path).unwrap();
+    assert_eq!(traced.name, "densenet121");
+}
+
+/// A batch of two through ViT (class token expanded to the batch, position embedding
+/// broadcast over it) equals each image alone.
+#[test]
+fn vit_batch_of_two_equals_each_image_alone() {
+    let device = Device::flex();
+    let traced = arch("vit_b_32").random(&device);
+    let request = ReturnNodes::from(["cat", "encoder.add", "heads.head"]);
+    let extractor = FeatureExtractor::new(traced, &request).unwrap();
+    let x = support::generated_input([2, 3, 224, 224], &device);
+    let both = extractor.forward(x.clone()).unwrap();
+    for i in 0..2 {
+        let one = extractor.forward(x.clone().narrow(0, i, 1)).unwrap();
+        for (key, feature) in one.iter() {
+            let pair = both.get(key).unwrap().to_vec_f32().unwrap();
+            let alone = feature.to_vec_f32().unwrap();
+            let part = &pair[i * alone.len()..(i + 1) * alone.len()];
+            let worst = part
+                .iter()
+                .zip(&alone)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-4, "{key} of image {i}: {worst}");
+        }
+    }
+}
+
+/// FX's shape checks and attention's `(output, None)` tuple are nodes, but not tensors:
+/// asking for one is a typed error that says what it is. Parameters read in `forward`
+/// (`get_attr`) are tensors and come back as they are.
+#[test]
+fn vit_non_tensor_nodes_are_typed_errors_and_parameters_are_features() {
+    let device = Device::flex();
+    let traced = arch("vit_b_32").random(&device);
+    for (node, what) in [
+        ("getattr", "torch.Size"),
+        ("getitem_2", "an int"),
+        ("eq", "a bool"),
+        ("_assert", "input check"),
+        ("encoder.layers.encoder_layer_0.self_attention", "a tuple"),
+        ("encoder.layers.encoder_layer_0.getitem_1", "None"),
+    ] {
+        let err = FeatureExtractor::new(traced.clone(), &ReturnNodes::from([node])).unwrap_err();
+        assert!(
+            matches!(&err, featx::ExtractError::NotATensor { node: n, .. } if n == node),
+            "{node}: {err}"
+        );
+        assert!(err.to_string().contains(what), "{node}: {err}");
+    }
+    let request = ReturnNodes::from(["class_token", "encoder.encoder_pos_embedding"]);
+    let extractor = FeatureExtractor::new(traced, &request).unwrap();
+    let features = extractor
+        .forward(support::generated_input([1, 3, 224, 224], &device))
+        .unwrap();
+    assert_eq!(features.get("class_token").unwrap().dims(), [1, 1, 768]);
+    assert_eq!(
+        features
+            .get("encoder.encoder_pos_embedding")
+            .unwrap()
+            .dims(),
+        [1, 50, 768]
+    );
+    // ViT's position embedding has one entry per patch of a 224x224 image.
+    let err = extractor
+        .forward(support::generated_input([1, 3, 64, 64], &device))
+        .unwrap_err();
+    assert!(
+        matches!(err, featx::ExtractError::InvalidInput { .. }),
+        "{err}"
+    );
+}
+
+/// DenseNet's layers run BN → ReLU → conv1 → BN → ReLU → conv2: only `conv1 → norm2` (and the
+/// stem's `conv0 → norm0`) may fold, never a BatchNorm into the convolution after it. With
+/// only late nodes requested the folds and fused ReLUs happen, and the values are still
+/// torchvision's.
+#[test]
+fn densenet_folds_only_convolutions_followed_by_their_batch_norm() {
+    let name = "densenet169";
+    let reference = reference(name);
+    let parity = &reference["parity"];
+    let mut nodes: BTreeMap<String, NodeRecord> =
+        serde_json::from_value(parity["nodes"].clone()).unwrap();
+    fill_samples(&mut nodes, &format!("zoo/{name}.safetensors"));
+    let fx = NodeFixtures {
+        input_shape: dims(&parity["input_shape"]),
+        nodes,
+    };
+    let arch = arch(name);
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let path = support::write_generated_state_dict(
+        &arch.expected_keys(),
+        dir.path(),
+        safetensors::Dtype::F32,
+    );
+    let traced = arch.load(&device, &path).unwrap();
+    let requested: Vec<String> = [
+        "features.denseblock2.denselayer3.norm1",
+        "features.transition2.pool",
+        "relu",
+        "classifier",
+    ]
+    .map(String::from)
+    .to_vec();
+    let extractor = FeatureExtractor::new(traced, &ReturnNodes::from(requested.clone())).unwrap();
+    // 1 stem + one per dense layer (6 + 12 + 32 + 32); transitions' convolutions feed a pool.
+    assert_eq!(extractor.folded_convolutions(), 1 + 6 + 12 + 32 + 32);
+    assert_eq!(extractor.fused_relus(), 1 + 6 + 12 + 32 + 32);
+    let share = check_features(&extractor, &requested, &fx, name, &device);
+    assert!(share <= 1.0, "{share}");
+}

@@ -13,6 +13,8 @@
 //! [`EfficientNet`] and [`RegNet`], built from torchvision.ops' blocks in [`misc`].
 
 mod alexnet;
+pub mod convnext;
+pub mod densenet;
 mod efficientnet;
 pub mod misc;
 mod mobilenet;
@@ -23,6 +25,7 @@ mod resnet;
 mod sequential;
 mod tracer;
 pub mod vgg;
+pub mod vit;
 
 pub use alexnet::{AlexNet, AlexNetConfig, TorchvisionAlexNet, TorchvisionAlexNetConfig};
 pub use model::{FeatureModel, InputSpec, TracedModel};
@@ -30,6 +33,8 @@ pub use registry::{Architecture, MODELS, find};
 pub use resnet::{BasicBlock, Block, BlockKind, Bottleneck, ResNet, ResNetConfig};
 pub use sequential::{Dropout, MaxPool, SeqModule, sequential};
 pub use tracer::{Layer, Tracer};
+// DenseNet, ConvNeXt, ViT.
+pub use tracer::{Attention, ParamTensor, Size};
 pub use vgg::{Vgg, VggConfig};
 // Mobile nets (MobileNet, EfficientNet, RegNet).
 pub use efficientnet::{EfficientNet, EfficientNetConfig, EfficientNetFeature, MBConv};
@@ -40,3 +45,7 @@ pub use mobilenet::{
 pub use regnet::{
     AnyStage, BottleneckTransform, RegNet, RegNetConfig, ResBottleneckBlock, TrunkOutput,
 };
+// DenseNet, ConvNeXt, ViT.
+pub use convnext::{ConvNeXt, ConvNeXtConfig};
+pub use densenet::{DenseNet, DenseNetConfig};
+pub use vit::{VisionTransformer, VitConfig};

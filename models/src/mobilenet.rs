@@ -246,7 +246,7 @@ impl FeatureModel for MobileNetV2 {
 
     fn forward_trace(&self, t: &mut Tracer, x: NodeId) -> NodeId {
         let x = sequence(t, "features", &self.features, x);
-        let x = t.adaptive_avg_pool2d_function([1, 1], x);
+        let x = t.functional_adaptive_avg_pool2d([1, 1], x);
         let x = t.flatten(x, 1);
         t.scope("classifier", |t| {
             let x = t.dropout("0", self.classifier.0.p, x);

@@ -6,13 +6,16 @@ use std::path::Path;
 use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::store::ModuleSnapshot;
-use featx_weights::{RemoteWeights, expected_keys, load_state_dict};
+use featx_weights::{RemoteWeights, expected_keys, load_state_dict, load_state_dict_renamed};
 
 use crate::{
     AlexNetConfig, EfficientNetConfig, FeatureModel, InputSpec, MobileNetV2Config,
     MobileNetV3Config, RegNetConfig, ResNetConfig, TorchvisionAlexNetConfig, TracedModel,
     VggConfig,
 };
+// DenseNet, ConvNeXt, ViT.
+use crate::densenet::{DenseNetConfig, legacy_key};
+use crate::{ConvNeXtConfig, VitConfig};
 
 /// One architecture: its name, how to build it, and what torchvision publishes for it.
 pub struct Architecture {
@@ -160,6 +163,15 @@ impl Architecture {
         self.model.input_spec()
     }
 
+    /// The state-dict key `key` of a weights file as this model names it: torchvision's
+    /// published DenseNet files use keys older than its module names (`norm.1.weight` for
+    /// `norm1.weight`), renamed on load as torchvision renames them. Other keys are kept.
+    pub fn current_key(&self, key: &str) -> String {
+        self.model
+            .current_key(key)
+            .unwrap_or_else(|| key.to_string())
+    }
+
     /// The preprocessing for images: the published weights', else [`Preprocessing::IMAGENET`].
     pub fn preprocess(&self) -> Preprocessing {
         self.weights
@@ -192,6 +204,11 @@ trait Constructor: Sync {
     fn input_spec(&self) -> InputSpec;
     #[cfg(test)]
     fn model_name(&self) -> String;
+    // DenseNet, ConvNeXt, ViT.
+    /// A key of a published file as the model names it now (DenseNet's legacy keys).
+    fn current_key(&self, _key: &str) -> Option<String> {
+        None
+    }
 }
 
 /// A model constructor (`|device| ResNetConfig::resnet50(1000).init(device)`).
@@ -225,6 +242,43 @@ impl<M: FeatureModel + ModuleSnapshot> Constructor for Init<M> {
     #[cfg(test)]
     fn model_name(&self) -> String {
         (self.0)(&Device::flex()).name().to_string()
+    }
+}
+
+// DenseNet, ConvNeXt, ViT.
+
+/// A model constructor whose published files need their keys renamed on load
+/// (DenseNet's legacy `norm.1` keys, see [`crate::densenet::legacy_key`]).
+struct Renamed<M>(fn(&Device) -> M, fn(&str) -> Option<String>);
+
+impl<M: FeatureModel + ModuleSnapshot> Constructor for Renamed<M> {
+    fn random(&self, device: &Device) -> TracedModel {
+        Init(self.0).random(device)
+    }
+
+    fn load(&self, device: &Device, path: &Path) -> featx_weights::Result<TracedModel> {
+        Ok(load_state_dict_renamed((self.0)(device), path, self.1)?.trace())
+    }
+
+    fn expected_keys(&self) -> Vec<(String, Vec<usize>)> {
+        Init(self.0).expected_keys()
+    }
+
+    fn num_params(&self) -> usize {
+        Init(self.0).num_params()
+    }
+
+    fn input_spec(&self) -> InputSpec {
+        Init(self.0).input_spec()
+    }
+
+    #[cfg(test)]
+    fn model_name(&self) -> String {
+        Init(self.0).model_name()
+    }
+
+    fn current_key(&self, key: &str) -> Option<String> {
+        (self.1)(key)
     }
 }
 
@@ -272,6 +326,10 @@ const ALEXNET: &str = "AlexNet";
 const MOBILENET: &str = "MobileNet";
 const EFFICIENTNET: &str = "EfficientNet";
 const REGNET: &str = "RegNet";
+// DenseNet, ConvNeXt, ViT.
+const DENSENET: &str = "DenseNet";
+const CONVNEXT: &str = "ConvNeXt";
+const VIT: &str = "ViT";
 
 /// Every architecture, in the order `featx models` lists them.
 pub static MODELS: &[Architecture] = &[
@@ -751,6 +809,128 @@ pub static MODELS: &[Architecture] = &[
         ),
         model: &Init(|d| regnet(d, "regnet_x_32gf")),
     },
+    // DenseNet, ConvNeXt, ViT.
+    Architecture {
+        name: "densenet121",
+        family: DENSENET,
+        about: "torchvision's DenseNet121 (growth 32)",
+        weights: published(
+            "DenseNet121_Weights.IMAGENET1K_V1",
+            "densenet121-a639ec97.pth",
+            256,
+        ),
+        model: &Renamed(|d| DenseNetConfig::densenet121(1000).init(d), legacy_key),
+    },
+    Architecture {
+        name: "densenet161",
+        family: DENSENET,
+        about: "torchvision's DenseNet161 (growth 48)",
+        weights: published(
+            "DenseNet161_Weights.IMAGENET1K_V1",
+            "densenet161-8d451a50.pth",
+            256,
+        ),
+        model: &Renamed(|d| DenseNetConfig::densenet161(1000).init(d), legacy_key),
+    },
+    Architecture {
+        name: "densenet169",
+        family: DENSENET,
+        about: "torchvision's DenseNet169 (growth 32)",
+        weights: published(
+            "DenseNet169_Weights.IMAGENET1K_V1",
+            "densenet169-b2777c0a.pth",
+            256,
+        ),
+        model: &Renamed(|d| DenseNetConfig::densenet169(1000).init(d), legacy_key),
+    },
+    Architecture {
+        name: "densenet201",
+        family: DENSENET,
+        about: "torchvision's DenseNet201 (growth 32)",
+        weights: published(
+            "DenseNet201_Weights.IMAGENET1K_V1",
+            "densenet201-c1103571.pth",
+            256,
+        ),
+        model: &Renamed(|d| DenseNetConfig::densenet201(1000).init(d), legacy_key),
+    },
+    Architecture {
+        name: "convnext_tiny",
+        family: CONVNEXT,
+        about: "torchvision's ConvNeXt-Tiny",
+        weights: published(
+            "ConvNeXt_Tiny_Weights.IMAGENET1K_V1",
+            "convnext_tiny-983f1562.pth",
+            236,
+        ),
+        model: &Init(|d| ConvNeXtConfig::convnext_tiny(1000).init(d)),
+    },
+    Architecture {
+        name: "convnext_small",
+        family: CONVNEXT,
+        about: "torchvision's ConvNeXt-Small",
+        weights: published(
+            "ConvNeXt_Small_Weights.IMAGENET1K_V1",
+            "convnext_small-0c510722.pth",
+            230,
+        ),
+        model: &Init(|d| ConvNeXtConfig::convnext_small(1000).init(d)),
+    },
+    Architecture {
+        name: "convnext_base",
+        family: CONVNEXT,
+        about: "torchvision's ConvNeXt-Base",
+        weights: published(
+            "ConvNeXt_Base_Weights.IMAGENET1K_V1",
+            "convnext_base-6075fbad.pth",
+            232,
+        ),
+        model: &Init(|d| ConvNeXtConfig::convnext_base(1000).init(d)),
+    },
+    Architecture {
+        name: "convnext_large",
+        family: CONVNEXT,
+        about: "torchvision's ConvNeXt-Large",
+        weights: published(
+            "ConvNeXt_Large_Weights.IMAGENET1K_V1",
+            "convnext_large-ea097f82.pth",
+            232,
+        ),
+        model: &Init(|d| ConvNeXtConfig::convnext_large(1000).init(d)),
+    },
+    Architecture {
+        name: "vit_b_16",
+        family: VIT,
+        about: "torchvision's ViT-B/16 (224x224 only)",
+        weights: published(
+            "ViT_B_16_Weights.IMAGENET1K_V1",
+            "vit_b_16-c867db91.pth",
+            256,
+        ),
+        model: &Init(|d| VitConfig::vit_b_16(1000).init(d)),
+    },
+    Architecture {
+        name: "vit_b_32",
+        family: VIT,
+        about: "torchvision's ViT-B/32 (224x224 only)",
+        weights: published(
+            "ViT_B_32_Weights.IMAGENET1K_V1",
+            "vit_b_32-d86f8d99.pth",
+            256,
+        ),
+        model: &Init(|d| VitConfig::vit_b_32(1000).init(d)),
+    },
+    Architecture {
+        name: "vit_l_16",
+        family: VIT,
+        about: "torchvision's ViT-L/16 (224x224 only)",
+        weights: published(
+            "ViT_L_16_Weights.IMAGENET1K_V1",
+            "vit_l_16-852ce7e3.pth",
+            242,
+        ),
+        model: &Init(|d| VitConfig::vit_l_16(1000).init(d)),
+    },
 ];
 
 /// The RegNet `name` (a name from the table above, so always found).
@@ -791,5 +971,19 @@ mod tests {
                 assert!(w.file_name.starts_with(arch.name.trim_start_matches("tv_")));
             }
         }
+    }
+
+    // DenseNet, ConvNeXt, ViT.
+
+    #[test]
+    fn only_densenet_renames_legacy_keys() {
+        let legacy = "features.denseblock1.denselayer1.norm.1.weight";
+        for name in ["densenet121", "densenet161", "densenet169", "densenet201"] {
+            assert_eq!(
+                find(name).unwrap().current_key(legacy),
+                "features.denseblock1.denselayer1.norm1.weight"
+            );
+        }
+        assert_eq!(find("convnext_tiny").unwrap().current_key(legacy), legacy);
     }
 }

@@ -38,8 +38,8 @@ pub fn generated(key: &str, shape: &[usize]) -> Vec<f32> {
     let (scale, offset) = match leaf {
         "running_var" => (0.5, 1.0),
         "weight" if shape.len() == 1 => (0.25, 1.0),
-        "bias" | "running_mean" => (0.1, 0.0),
-        "weight" => {
+        "bias" | "running_mean" | "in_proj_bias" => (0.1, 0.0),
+        "weight" | "in_proj_weight" => {
             let fan_in: usize = shape[1..].iter().product();
             ((6.0f64 / fan_in as f64).sqrt() as f32, 0.0)
         }

@@ -78,6 +78,16 @@ pub enum ExtractError {
         /// The shape the score function returned.
         shape: Vec<usize>,
     },
+    // DenseNet, ConvNeXt, ViT.
+    /// A requested node is not a tensor (a shape check such as `x.shape` or
+    /// `torch._assert`, or a tuple), so it has no feature to return.
+    #[error("node '{node}' is not a tensor: it is {what}")]
+    NotATensor {
+        /// The node.
+        node: String,
+        /// What it is instead.
+        what: String,
+    },
     /// The traced graph is inconsistent with its layers (a model bug, not a user error).
     #[error("internal error at node '{node}': {reason}")]
     Internal {

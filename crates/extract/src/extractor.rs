@@ -1,6 +1,6 @@
 use burn::prelude::*;
 use burn::tensor::DType;
-use featx_models::{Layer, TracedModel};
+use featx_models::{Layer, ParamTensor, TracedModel};
 
 use crate::device::max_buffer_bytes;
 use crate::execute::execute;
@@ -42,6 +42,7 @@ impl FeatureExtractor {
     pub fn new(model: TracedModel, request: &ReturnNodes) -> Result<Self> {
         check_layers(&model)?;
         let outputs = resolve(&model.graph, &model.name, request)?;
+        check_tensors(&model, &outputs)?;
         let device = model_device(&model).unwrap_or_else(Device::flex);
         let plan = Plan::new(
             &model.graph,
@@ -267,6 +268,12 @@ fn model_device(model: &TracedModel) -> Option<Device> {
             Layer::Linear(l) => l.weight.device(),
             // Mobile nets (MobileNet, EfficientNet, RegNet).
             Layer::ConvNorm(c, _) | Layer::SqueezeExcitation(c, _) => c.weight.device(),
+            // DenseNet, ConvNeXt, ViT.
+            Layer::Parameter(ParamTensor::R1(p)) => p.device(),
+            Layer::Parameter(ParamTensor::R3(p)) => p.device(),
+            Layer::LayerNorm(n) | Layer::ConvLayerNorm(_, n) => n.gamma.device(),
+            Layer::Attention(a) => a.in_proj_weight.device(),
+            Layer::Mlp(l, _) => l.weight.device(),
         })
 }
 
@@ -294,6 +301,25 @@ fn tensor_bytes(layer: &Layer) -> Vec<(&'static str, u64)> {
             ("fc1.weight", bytes(&fc1.weight.dims())),
             ("fc2.weight", bytes(&fc2.weight.dims())),
         ],
+        // DenseNet, ConvNeXt, ViT. Shapes are read without initialising lazy parameters, so
+        // this check never changes the order random weights are drawn in.
+        Layer::Parameter(p) => vec![("value", bytes(&p.dims()))],
+        Layer::LayerNorm(n) => vec![("weight", bytes(n.gamma.lazy_shape().as_slice()))],
+        Layer::ConvLayerNorm(c, _) => vec![("weight", bytes(c.weight.lazy_shape().as_slice()))],
+        Layer::Attention(a) => vec![
+            (
+                "in_proj_weight",
+                bytes(a.in_proj_weight.lazy_shape().as_slice()),
+            ),
+            (
+                "out_proj.weight",
+                bytes(a.out_proj.weight.lazy_shape().as_slice()),
+            ),
+        ],
+        Layer::Mlp(fc1, fc2) => vec![
+            ("0.weight", bytes(fc1.weight.lazy_shape().as_slice())),
+            ("3.weight", bytes(fc2.weight.lazy_shape().as_slice())),
+        ],
     }
 }
 
@@ -309,7 +335,62 @@ fn move_layer(layer: Layer, device: &Device) -> Layer {
         Layer::SqueezeExcitation(fc1, fc2) => {
             Layer::SqueezeExcitation(fc1.to_device(device), fc2.to_device(device))
         }
+        // DenseNet, ConvNeXt, ViT.
+        Layer::Parameter(ParamTensor::R1(p)) => {
+            Layer::Parameter(ParamTensor::R1(p.to_device(device)))
+        }
+        Layer::Parameter(ParamTensor::R3(p)) => {
+            Layer::Parameter(ParamTensor::R3(p.to_device(device)))
+        }
+        Layer::LayerNorm(n) => Layer::LayerNorm(n.to_device(device)),
+        Layer::ConvLayerNorm(c, n) => {
+            Layer::ConvLayerNorm(c.to_device(device), n.to_device(device))
+        }
+        Layer::Attention(a) => Layer::Attention(a.to_device(device)),
+        Layer::Mlp(a, b) => Layer::Mlp(a.to_device(device), b.to_device(device)),
     }
+}
+
+// DenseNet, ConvNeXt, ViT.
+
+/// Every requested node is a tensor: FX also records shape checks (`x.shape`, `h == 224`,
+/// `torch._assert`) and tuples (attention's `(output, None)`), which are not features.
+fn check_tensors(model: &TracedModel, outputs: &[Resolved]) -> Result<()> {
+    for r in outputs {
+        let node = model
+            .graph
+            .node(r.node)
+            .map_err(|e| ExtractError::Internal {
+                node: r.node_name.clone(),
+                reason: e.to_string(),
+            })?;
+        if let Some(what) = non_tensor(&node.op) {
+            return Err(ExtractError::NotATensor {
+                node: node.name.clone(),
+                what: what.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What a node is, when it is not a tensor.
+fn non_tensor(op: &featx_graph::Op) -> Option<&'static str> {
+    use featx_graph::Op;
+    Some(match op {
+        Op::Shape => "a torch.Size (the `x.shape` of an input check)",
+        Op::GetItem { .. } | Op::FloorDiv { .. } | Op::MulInt => {
+            "an int (arithmetic on an input's size)"
+        }
+        Op::Dim => "an int (the rank of an input check)",
+        Op::Eq { .. } => "a bool (the condition of an input check)",
+        Op::Assert { .. } => "None (an input check, `torch._assert`)",
+        Op::NoneItem { .. } => "None (the attention weights, not computed: need_weights=False)",
+        Op::MultiheadAttention { .. } => {
+            "a tuple (attention output, None); its output is the `getitem` node after it"
+        }
+        _ => return None,
+    })
 }
 
 /// Every parameter op has a layer of its kind: a [`featx_models::Tracer`] guarantees it, a
@@ -325,6 +406,12 @@ fn check_layers(model: &TracedModel) -> Result<()> {
             // Mobile nets (MobileNet, EfficientNet, RegNet).
             Op::ConvNormActivation { .. } => matches!(layer, Some(Layer::ConvNorm(..))),
             Op::SqueezeExcitation { .. } => matches!(layer, Some(Layer::SqueezeExcitation(..))),
+            // DenseNet, ConvNeXt, ViT.
+            Op::Parameter { .. } => matches!(layer, Some(Layer::Parameter(_))),
+            Op::LayerNorm { .. } => matches!(layer, Some(Layer::LayerNorm(_))),
+            Op::ConvLayerNorm2d { .. } => matches!(layer, Some(Layer::ConvLayerNorm(..))),
+            Op::MultiheadAttention { .. } => matches!(layer, Some(Layer::Attention(_))),
+            Op::Mlp { .. } => matches!(layer, Some(Layer::Mlp(..))),
             _ => true,
         };
         if !fits {
@@ -493,7 +580,7 @@ mod tests {
             ] {
                 t.activation(name, a, x);
             }
-            let mean = t.adaptive_avg_pool2d_function([1, 1], x);
+            let mean = t.functional_adaptive_avg_pool2d([1, 1], x);
             let scaled = t.mul(mean, x);
             t.stochastic_depth("stochastic_depth", 1.0, true, scaled)
         }

@@ -196,41 +196,146 @@ impl Feature {
         Feature(map_tensor!(&self.0, t => t.zeros_like().without_autodiff()))
     }
 
-    // Mobile nets (MobileNet, EfficientNet, RegNet).
-    /// `self * other` elementwise with NumPy broadcasting (the lower-rank operand gains
-    /// leading axes of size 1); `None` when the shapes do not broadcast.
-    pub(crate) fn broadcast_mul(self, other: Feature) -> Option<Feature> {
-        let (a, b) = (self.dims(), other.dims());
-        let rank = a.len().max(b.len());
-        let widen = |f: Feature, dims: &[usize]| {
-            let mut shape = vec![1; rank - dims.len()];
-            shape.extend_from_slice(dims);
-            f.reshape(&shape)
-        };
-        let (x, y) = (widen(self, &a)?, widen(other, &b)?);
-        let (xd, yd) = (x.dims(), y.dims());
-        if xd
-            .iter()
-            .zip(&yd)
-            .any(|(p, q)| p != q && *p != 1 && *q != 1)
-        {
-            return None;
-        }
-        Some(Feature(match (x.0, y.0) {
-            (Repr::R1(a), Repr::R1(b)) => Repr::R1(a * b),
-            (Repr::R2(a), Repr::R2(b)) => Repr::R2(a * b),
-            (Repr::R3(a), Repr::R3(b)) => Repr::R3(a * b),
-            (Repr::R4(a), Repr::R4(b)) => Repr::R4(a * b),
-            (Repr::R5(a), Repr::R5(b)) => Repr::R5(a * b),
-            (Repr::R6(a), Repr::R6(b)) => Repr::R6(a * b),
-            _ => return None,
-        }))
-    }
-
     /// Applies a rank-preserving tensor function, whatever the rank (dropout masks, scaling).
     pub(crate) fn map_float(self, f: impl TensorFn) -> Feature {
         Feature(map_tensor!(self.0, t => f.apply(t)))
     }
+
+    // DenseNet, ConvNeXt, ViT.
+
+    /// `torch.cat(features, dim)`; `None` when the ranks differ, `dim` is out of range or
+    /// the other dimensions disagree.
+    pub fn cat(features: Vec<Feature>, dim: usize) -> Option<Feature> {
+        let first = features.first()?.dims();
+        let fits = dim < first.len()
+            && features.iter().all(|f| {
+                let d = f.dims();
+                d.len() == first.len()
+                    && d.iter()
+                        .zip(&first)
+                        .enumerate()
+                        .all(|(i, (a, b))| i == dim || a == b)
+            });
+        if !fits {
+            return None;
+        }
+        macro_rules! cat_rank {
+            ($v:ident) => {{
+                let ts = features
+                    .into_iter()
+                    .map(|f| match f.0 {
+                        Repr::$v(t) => Some(t),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()?;
+                Repr::$v(Tensor::cat(ts, dim))
+            }};
+        }
+        Some(Feature(match first.len() {
+            1 => cat_rank!(R1),
+            2 => cat_rank!(R2),
+            3 => cat_rank!(R3),
+            4 => cat_rank!(R4),
+            5 => cat_rank!(R5),
+            6 => cat_rank!(R6),
+            _ => return None,
+        }))
+    }
+
+    /// `self * other` elementwise, broadcasting as PyTorch does (a `[C, 1, 1]` scale times
+    /// an `[N, C, H, W]` map); `None` when the shapes do not broadcast.
+    pub fn broadcast_mul(self, other: Feature) -> Option<Feature> {
+        self.broadcast_with(other, MulFn)
+    }
+
+    /// `self + other` elementwise, broadcasting as PyTorch does (`[N, L, D]` tokens plus a
+    /// `[1, L, D]` position embedding); `None` when the shapes do not broadcast.
+    pub fn broadcast_add(self, other: Feature) -> Option<Feature> {
+        self.broadcast_with(other, AddFn)
+    }
+
+    /// `f(self, other)` after both are brought to one rank (leading 1s), when the shapes
+    /// broadcast.
+    fn broadcast_with(self, other: Feature, f: impl BinaryFn) -> Option<Feature> {
+        let (a, b) = (self.dims(), other.dims());
+        let rank = a.len().max(b.len());
+        let padded = |s: &[usize]| {
+            let mut out = vec![1; rank - s.len()];
+            out.extend_from_slice(s);
+            out
+        };
+        let (pa, pb) = (padded(&a), padded(&b));
+        if pa
+            .iter()
+            .zip(&pb)
+            .any(|(x, y)| x != y && *x != 1 && *y != 1)
+        {
+            return None;
+        }
+        let (x, y) = (self.reshape(&pa)?, other.reshape(&pb)?);
+        Some(Feature(match (x.0, y.0) {
+            (Repr::R1(a), Repr::R1(b)) => Repr::R1(f.apply(a, b)),
+            (Repr::R2(a), Repr::R2(b)) => Repr::R2(f.apply(a, b)),
+            (Repr::R3(a), Repr::R3(b)) => Repr::R3(f.apply(a, b)),
+            (Repr::R4(a), Repr::R4(b)) => Repr::R4(f.apply(a, b)),
+            (Repr::R5(a), Repr::R5(b)) => Repr::R5(f.apply(a, b)),
+            (Repr::R6(a), Repr::R6(b)) => Repr::R6(f.apply(a, b)),
+            _ => return None,
+        }))
+    }
+
+    /// `x.expand(shape)` to a shape of the same rank (size-1 dimensions repeat); `None`
+    /// otherwise.
+    pub fn expand(self, shape: &[usize]) -> Option<Feature> {
+        let dims = self.dims();
+        let fits =
+            dims.len() == shape.len() && dims.iter().zip(shape).all(|(d, s)| d == s || *d == 1);
+        if !fits {
+            return None;
+        }
+        Some(Feature(map_tensor!(self.0, t => t.expand(sized(shape)))))
+    }
+
+    /// `x[..., index, ...]` along `dim`: that dimension dropped.
+    pub fn select(self, dim: usize, index: usize) -> Option<Feature> {
+        let mut dims = self.dims();
+        if dim >= dims.len() || index >= dims[dim] {
+            return None;
+        }
+        let narrowed = Feature(map_tensor!(self.0, t => t.narrow(dim, index, 1)));
+        dims.remove(dim);
+        narrowed.reshape(&dims)
+    }
+}
+
+/// An elementwise function of two same-rank tensors, for every rank.
+trait BinaryFn {
+    fn apply<const D: usize>(&self, a: Tensor<D>, b: Tensor<D>) -> Tensor<D>;
+}
+
+/// `a * b`.
+struct MulFn;
+
+impl BinaryFn for MulFn {
+    fn apply<const D: usize>(&self, a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
+        a * b
+    }
+}
+
+/// `a + b`.
+struct AddFn;
+
+impl BinaryFn for AddFn {
+    fn apply<const D: usize>(&self, a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
+        a + b
+    }
+}
+
+/// `shape` as the fixed-size array burn's shape arguments take (same length as `D`).
+fn sized<const D: usize>(shape: &[usize]) -> [usize; D] {
+    let mut out = [0usize; D];
+    out.copy_from_slice(shape);
+    out
 }
 
 /// A function from a tensor to a tensor of the same rank, for every rank (what a closure

@@ -141,6 +141,18 @@ impl Plan {
             }
         }
 
+        // Shape checks are values of the input's shape, computed while checking it: they
+        // never run, and no kernel reads them.
+        for (i, node) in nodes.iter().enumerate() {
+            if node.op.is_static() {
+                skipped[i] = true;
+            }
+        }
+        for (op, _, inputs) in &mut ops {
+            if !matches!(op, Op::Input { .. }) {
+                inputs.retain(|input| !nodes[input.0].op.is_static());
+            }
+        }
         let order: Vec<usize> = (0..n).filter(|&i| needed[i] && !skipped[i]).collect();
         let mut last_read = vec![None; n];
         for &i in &order {

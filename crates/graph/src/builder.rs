@@ -77,6 +77,23 @@ impl GraphBuilder {
         }
     }
 
+    // DenseNet, ConvNeXt, ViT.
+
+    /// Records a read of the parameter `attr` (relative to the current scope) in `forward`:
+    /// an FX `get_attr` node, named `<scope>.<its path with dots as underscores>`
+    /// (`features.1.0.features_1_0_layer_scale`).
+    pub fn get_attr(&mut self, attr: &str, op: Op) -> NodeId {
+        let target = self.qualify(attr);
+        let name = self.unique(self.qualify(&target.replace('.', "_")));
+        self.push(Node {
+            name,
+            kind: NodeKind::GetAttr,
+            target,
+            op,
+            inputs: Vec::new(),
+        })
+    }
+
     fn call_named(&mut self, kind: NodeKind, op: Op, inputs: &[NodeId]) -> NodeId {
         let name = self.unique(self.qualify(op.type_name()));
         // A method's target is its bare name (`x.flatten(1)` targets `flatten`), a function's
@@ -102,8 +119,20 @@ impl GraphBuilder {
         }
     }
 
-    /// `base`, then `base_1`, `base_2`, ... for repeats.
+    /// `base`, then `base_1`, `base_2`, ... for repeats. As torchvision's `NodePathTracer`, a
+    /// name already ending in `_<digits>` is first cut there: the module `ln_2` after `ln_1`
+    /// is the node `ln_1`, after `ln`.
     fn unique(&mut self, base: String) -> String {
+        let base = match base.rsplit_once('_') {
+            Some((head, digits))
+                if !head.is_empty()
+                    && !digits.is_empty()
+                    && digits.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                head.to_string()
+            }
+            _ => base,
+        };
         let count = self.uses.entry(base.clone()).or_insert(0);
         let name = if *count == 0 {
             base

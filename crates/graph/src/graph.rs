@@ -1,6 +1,6 @@
 use serde::Serialize;
 
-use crate::{GraphError, Op, Result};
+use crate::{GraphError, Op, Result, Value};
 
 /// Index of a node in its [`Graph`], in execution order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -18,6 +18,9 @@ pub enum NodeKind {
     CallFunction,
     /// A tensor method such as `view`.
     CallMethod,
+    // DenseNet, ConvNeXt, ViT.
+    /// A parameter read in `forward` (`layer_scale`, `class_token`).
+    GetAttr,
 }
 
 impl NodeKind {
@@ -28,6 +31,7 @@ impl NodeKind {
             NodeKind::CallModule => "call_module",
             NodeKind::CallFunction => "call_function",
             NodeKind::CallMethod => "call_method",
+            NodeKind::GetAttr => "get_attr",
         }
     }
 }
@@ -84,25 +88,55 @@ impl Graph {
     ///
     /// This is how inputs are checked before any compute: the first node that cannot take
     /// the shape reaching it is reported with that shape and the reason.
+    ///
+    /// A node that is not a tensor (a shape check) gets the shape of the tensor it carries
+    /// (the output of a `(output, None)` attention tuple), else an empty shape; see
+    /// [`Graph::infer_values`].
     pub fn infer_shapes(&self, input: &[usize]) -> Result<Vec<Vec<usize>>> {
-        let mut shapes: Vec<Vec<usize>> = Vec::with_capacity(self.nodes.len());
+        Ok(self
+            .infer_values(input)?
+            .into_iter()
+            .map(|v| match v {
+                Value::Tensor(shape) => shape,
+                Value::Tuple(items) => items
+                    .into_iter()
+                    .find_map(|i| match i {
+                        Value::Tensor(shape) => Some(shape),
+                        _ => None,
+                    })
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            })
+            .collect())
+    }
+
+    /// What every node produces, in execution order, for an input of shape `input`: tensor
+    /// shapes, and the Python values of the shape checks FX records (`x.shape`, `size[2]`,
+    /// `h == 224`, `torch._assert(...)`). A failing check is an error with its message.
+    pub fn infer_values(&self, input: &[usize]) -> Result<Vec<Value>> {
+        let mut values: Vec<Value> = Vec::with_capacity(self.nodes.len());
+        let input = Value::Tensor(input.to_vec());
         for node in &self.nodes {
-            let inputs: Vec<&[usize]> = if node.kind == NodeKind::Placeholder {
-                vec![input]
+            let inputs: Vec<&Value> = if node.kind == NodeKind::Placeholder {
+                vec![&input]
             } else {
-                node.inputs.iter().map(|i| shapes[i.0].as_slice()).collect()
+                node.inputs.iter().map(|i| &values[i.0]).collect()
             };
-            let shape = node
+            let value = node
                 .op
-                .output_shape(&inputs)
+                .output_value(&inputs)
                 .map_err(|reason| GraphError::Shape {
                     node: node.name.clone(),
-                    input: inputs.first().map(|s| s.to_vec()).unwrap_or_default(),
+                    input: inputs
+                        .first()
+                        .and_then(|v| v.shape())
+                        .map(<[usize]>::to_vec)
+                        .unwrap_or_default(),
                     reason,
                 })?;
-            shapes.push(shape);
+            values.push(value);
         }
-        Ok(shapes)
+        Ok(values)
     }
 
     /// For each node, whether it must run to produce all of `targets`.

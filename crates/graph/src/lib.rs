@@ -22,5 +22,5 @@ mod window;
 pub use builder::GraphBuilder;
 pub use error::{GraphError, Result};
 pub use graph::{Graph, Node, NodeId, NodeKind};
-pub use op::{Activation, ConvNormClass, Op};
+pub use op::{Activation, ConvNormClass, Op, Value};
 pub use window::Window2d;

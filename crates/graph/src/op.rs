@@ -132,12 +132,205 @@ pub enum Op {
         /// After `fc2`.
         scale_activation: Activation,
     },
-    /// `torch.nn.functional.adaptive_avg_pool2d(x, output)`: [`Op::AdaptiveAvgPool2d`] as a
-    /// function call (MobileNetV2's forward).
-    AdaptiveAvgPool2dFunction {
+    // DenseNet, ConvNeXt, ViT.
+    /// `torch.cat(tensors, dim)`: tensors of equal shape except along `dim`.
+    Cat {
+        /// The dimension the tensors are joined along.
+        dim: usize,
+    },
+    /// `nn.AvgPool2d`, zero padding counted in the average (PyTorch's default).
+    AvgPool2d {
+        /// Window, stride and zero padding.
+        window: Window2d,
+        /// Round the output size up instead of down.
+        ceil_mode: bool,
+    },
+    /// `F.relu(x)`: a ReLU called as a function (DenseNet's last), not a module.
+    FunctionalRelu,
+    /// `F.adaptive_avg_pool2d(x, output)`, called as a function.
+    FunctionalAdaptiveAvgPool2d {
         /// Output size `[oh, ow]`.
         output: [usize; 2],
     },
+    /// A parameter read in `forward` (FX `get_attr`: ConvNeXt's `layer_scale`, ViT's
+    /// `class_token`).
+    Parameter {
+        /// Its shape.
+        shape: Vec<usize>,
+    },
+    /// ConvNeXt's stem, torchvision's `Conv2dNormActivation` leaf: a convolution with bias,
+    /// then LayerNorm over channels (`LayerNorm2d`), no activation.
+    ConvLayerNorm2d {
+        /// Input channels.
+        in_channels: usize,
+        /// Output channels.
+        out_channels: usize,
+        /// Kernel, stride, zero padding and dilation.
+        window: Window2d,
+        /// Added to the variance before the square root.
+        eps: f64,
+    },
+    /// torchvision's `Permute` module (`torchvision.ops.misc.Permute`).
+    PermuteModule {
+        /// A permutation of the input's axes.
+        dims: Vec<usize>,
+    },
+    /// `nn.LayerNorm` over the last dimension.
+    LayerNorm {
+        /// Size of the last dimension.
+        features: usize,
+        /// Added to the variance before the square root.
+        eps: f64,
+    },
+    /// `F.layer_norm(x, (features,), weight, bias, eps)`; inputs `x`, `weight`, `bias`.
+    FunctionalLayerNorm {
+        /// Size of the last dimension.
+        features: usize,
+        /// Added to the variance before the square root.
+        eps: f64,
+    },
+    /// `nn.GELU`, the exact (erf) form.
+    Gelu,
+    /// `operator.add` of two tensors, broadcasting as PyTorch does (ViT's tokens plus the
+    /// `[1, tokens, dim]` position embedding).
+    AddBroadcast,
+    /// `nn.Flatten(start_dim)` (a module, unlike `torch.flatten`).
+    FlattenModule {
+        /// First dimension folded into the last.
+        start_dim: usize,
+    },
+    /// `x.shape` (FX `builtins.getattr`): a `torch.Size`.
+    Shape,
+    /// `size[index]` of a `torch.Size`: an int.
+    GetItem {
+        /// The index.
+        index: usize,
+    },
+    /// `a == rhs` of an int: a bool.
+    Eq {
+        /// The constant compared with.
+        rhs: i64,
+    },
+    /// `torch._assert(cond, message)`: `None`, or the message as an error.
+    Assert {
+        /// The message torchvision raises.
+        message: String,
+    },
+    /// `a // rhs` of an int.
+    FloorDiv {
+        /// The divisor.
+        rhs: i64,
+    },
+    /// `a * b` of two ints.
+    MulInt,
+    /// `x.dim()`: the rank, an int.
+    Dim,
+    /// `x.reshape(*shape)`: `None` entries are the int inputs after the tensor, in order.
+    Reshape {
+        /// Target shape; `-1` is inferred.
+        shape: Vec<Option<i64>>,
+    },
+    /// `x.expand(*sizes)`: `None` entries are the int inputs after the tensor; `-1` keeps a
+    /// dimension.
+    Expand {
+        /// Target sizes.
+        sizes: Vec<Option<i64>>,
+    },
+    /// `nn.MultiheadAttention(query, key, value, need_weights=False)`, batch first, self
+    /// attention: a tuple `(output, None)`.
+    MultiheadAttention {
+        /// Model width.
+        embed_dim: usize,
+        /// Attention heads.
+        num_heads: usize,
+    },
+    /// `pair[index]` of a tuple, when that element is a tensor.
+    TupleItem {
+        /// The index.
+        index: usize,
+    },
+    /// `pair[index]` of a tuple, when that element is `None` (attention weights not asked for).
+    NoneItem {
+        /// The index.
+        index: usize,
+    },
+    /// `x[:, index]` (FX `getitem` with a slice and an int): drops dimension `dim`.
+    Select {
+        /// The dimension indexed.
+        dim: usize,
+        /// The index taken.
+        index: usize,
+    },
+    /// torchvision's `MLPBlock` leaf: Linear, GELU, Dropout, Linear, Dropout.
+    Mlp {
+        /// Input (and output) features.
+        in_features: usize,
+        /// Hidden features.
+        hidden_features: usize,
+    },
+}
+
+/// What a node produces: a tensor of some shape, or, for the shape checks FX records as
+/// nodes, a Python value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Value {
+    /// A tensor of this shape.
+    Tensor(Vec<usize>),
+    /// A `torch.Size`.
+    Size(Vec<usize>),
+    /// An `int`.
+    Int(i64),
+    /// A `bool`.
+    Bool(bool),
+    /// `None`.
+    None,
+    /// A tuple.
+    Tuple(Vec<Value>),
+}
+
+impl Value {
+    /// The tensor's shape, if this is a tensor.
+    pub fn shape(&self) -> Option<&[usize]> {
+        match self {
+            Value::Tensor(shape) => Some(shape),
+            _ => None,
+        }
+    }
+
+    /// The Python type name (`Tensor`, `Size`, `int`, `bool`, `NoneType`, `tuple`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Tensor(_) => "Tensor",
+            Value::Size(_) => "Size",
+            Value::Int(_) => "int",
+            Value::Bool(_) => "bool",
+            Value::None => "NoneType",
+            Value::Tuple(_) => "tuple",
+        }
+    }
+
+    fn int(&self) -> std::result::Result<i64, String> {
+        match self {
+            Value::Int(v) => Ok(*v),
+            other => Err(format!("expected an int, got {other}")),
+        }
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Tensor(shape) => write!(f, "Tensor{shape:?}"),
+            Value::Size(shape) => write!(f, "torch.Size({shape:?})"),
+            Value::Int(v) => write!(f, "int {v}"),
+            Value::Bool(v) => write!(f, "bool {}", if *v { "True" } else { "False" }),
+            Value::None => write!(f, "None"),
+            Value::Tuple(items) => {
+                let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+                write!(f, "tuple ({})", items.join(", "))
+            }
+        }
+    }
 }
 
 // Mobile nets (MobileNet, EfficientNet, RegNet).
@@ -212,7 +405,32 @@ impl Op {
                 ConvNormClass::SimpleStemIn => "SimpleStemIN",
             },
             Op::SqueezeExcitation { .. } => "SqueezeExcitation",
-            Op::AdaptiveAvgPool2dFunction { .. } => "adaptive_avg_pool2d",
+            // DenseNet, ConvNeXt, ViT.
+            Op::Cat { .. } => "cat",
+            Op::AvgPool2d { .. } => "AvgPool2d",
+            Op::FunctionalRelu => "relu",
+            Op::FunctionalAdaptiveAvgPool2d { .. } => "adaptive_avg_pool2d",
+            Op::Parameter { .. } => "get_attr",
+            Op::ConvLayerNorm2d { .. } => "Conv2dNormActivation",
+            Op::PermuteModule { .. } => "Permute",
+            Op::LayerNorm { .. } => "LayerNorm",
+            Op::FunctionalLayerNorm { .. } => "layer_norm",
+            Op::Gelu => "GELU",
+            Op::MulInt => "mul",
+            Op::AddBroadcast => "add",
+            Op::FlattenModule { .. } => "Flatten",
+            Op::Shape => "getattr",
+            Op::GetItem { .. } | Op::TupleItem { .. } | Op::NoneItem { .. } | Op::Select { .. } => {
+                "getitem"
+            }
+            Op::Eq { .. } => "eq",
+            Op::Assert { .. } => "_assert",
+            Op::FloorDiv { .. } => "floordiv",
+            Op::Dim => "dim",
+            Op::Reshape { .. } => "reshape",
+            Op::Expand { .. } => "expand",
+            Op::MultiheadAttention { .. } => "MultiheadAttention",
+            Op::Mlp { .. } => "MLPBlock",
         }
     }
 
@@ -223,7 +441,20 @@ impl Op {
             Op::Flatten { .. } => "torch.flatten",
             // Mobile nets (MobileNet, EfficientNet, RegNet).
             Op::Mul => "operator.mul",
-            Op::AdaptiveAvgPool2dFunction { .. } => "torch.nn.functional.adaptive_avg_pool2d",
+            // DenseNet, ConvNeXt, ViT.
+            Op::Cat { .. } => "torch.cat",
+            Op::FunctionalRelu => "torch.nn.functional.relu",
+            Op::FunctionalAdaptiveAvgPool2d { .. } => "torch.nn.functional.adaptive_avg_pool2d",
+            Op::FunctionalLayerNorm { .. } => "torch.nn.functional.layer_norm",
+            Op::MulInt => "operator.mul",
+            Op::AddBroadcast => "operator.add",
+            Op::Shape => "builtins.getattr",
+            Op::GetItem { .. } | Op::TupleItem { .. } | Op::NoneItem { .. } | Op::Select { .. } => {
+                "operator.getitem"
+            }
+            Op::Eq { .. } => "operator.eq",
+            Op::Assert { .. } => "torch._assert",
+            Op::FloorDiv { .. } => "operator.floordiv",
             other => other.type_name(),
         }
     }
@@ -352,10 +583,75 @@ impl Op {
                 }
                 Ok(first.to_vec())
             }
-            Op::AdaptiveAvgPool2dFunction { output } => {
+            // DenseNet, ConvNeXt, ViT.
+            Op::Cat { dim } => cat_shape(inputs, *dim),
+            Op::AvgPool2d { window, ceil_mode } => {
+                let [n, c, h, w] = rank4(first)?;
+                let [oh, ow] = window.output_size([h, w], *ceil_mode)?;
+                Ok(vec![n, c, oh, ow])
+            }
+            Op::FunctionalRelu => Ok(first.to_vec()),
+            Op::FunctionalAdaptiveAvgPool2d { output } => {
                 let [n, c, _, _] = rank4(first)?;
                 Ok(vec![n, c, output[0], output[1]])
             }
+            Op::Parameter { shape } => Ok(shape.clone()),
+            Op::ConvLayerNorm2d {
+                in_channels,
+                out_channels,
+                window,
+                ..
+            } => {
+                let [n, c, h, w] = rank4(first)?;
+                if c != *in_channels {
+                    return Err(format!("expected {in_channels} channels, got {c}"));
+                }
+                let [oh, ow] = window.output_size([h, w], false)?;
+                Ok(vec![n, *out_channels, oh, ow])
+            }
+            Op::PermuteModule { dims } => Op::Permute { dims: dims.clone() }.output_shape(inputs),
+            Op::LayerNorm { features, .. } | Op::FunctionalLayerNorm { features, .. } => {
+                match first.last() {
+                    Some(last) if last == features => Ok(first.to_vec()),
+                    _ => Err(format!("expected a last dimension of {features}")),
+                }
+            }
+            Op::Gelu => Ok(first.to_vec()),
+            Op::AddBroadcast => broadcast_shape(first, inputs.get(1).copied().unwrap_or(&[])),
+            Op::FlattenModule { start_dim } => Op::Flatten {
+                start_dim: *start_dim,
+            }
+            .output_shape(inputs),
+            Op::MultiheadAttention { embed_dim, .. } => match first {
+                [_, _, e] if e == embed_dim => Ok(first.to_vec()),
+                _ => Err(format!("expected [N, L, {embed_dim}]")),
+            },
+            Op::TupleItem { .. } => Ok(first.to_vec()),
+            Op::Select { dim, index } => {
+                if *dim >= first.len() || *index >= first[*dim] {
+                    return Err(format!("cannot take index {index} of dimension {dim}"));
+                }
+                let mut out = first.to_vec();
+                out.remove(*dim);
+                Ok(out)
+            }
+            Op::Mlp { in_features, .. } => match first.last() {
+                Some(last) if last == in_features => Ok(first.to_vec()),
+                _ => Err(format!("expected a last dimension of {in_features}")),
+            },
+            Op::Shape
+            | Op::GetItem { .. }
+            | Op::Eq { .. }
+            | Op::Assert { .. }
+            | Op::FloorDiv { .. }
+            | Op::MulInt
+            | Op::Dim
+            | Op::Reshape { .. }
+            | Op::Expand { .. }
+            | Op::NoneItem { .. } => Err(format!(
+                "{} takes Python values: see Op::output_value",
+                self.type_name()
+            )),
         }
     }
 }
@@ -377,6 +673,173 @@ fn broadcast_shape(a: &[usize], b: &[usize]) -> std::result::Result<Vec<usize>, 
 
 fn rank4(shape: &[usize]) -> std::result::Result<[usize; 4], String> {
     <[usize; 4]>::try_from(shape).map_err(|_| format!("expected rank 4, got rank {}", shape.len()))
+}
+
+// DenseNet, ConvNeXt, ViT.
+impl Op {
+    /// What the node produces for these input values (tensors by shape, and the Python
+    /// values of shape checks), or why they are not acceptable. `torch._assert` with a false
+    /// condition is its message as an error: the check the model makes on its input.
+    pub fn output_value(&self, inputs: &[&Value]) -> std::result::Result<Value, String> {
+        let first = inputs.first().copied().unwrap_or(&Value::None);
+        let tensor = |v: &Value| {
+            v.shape()
+                .map(<[usize]>::to_vec)
+                .ok_or_else(|| format!("expected a tensor, got {v}"))
+        };
+        Ok(match self {
+            Op::Shape => Value::Size(tensor(first)?),
+            Op::Dim => Value::Int(tensor(first)?.len() as i64),
+            Op::GetItem { index } => match first {
+                Value::Size(dims) => match dims.get(*index) {
+                    Some(d) => Value::Int(*d as i64),
+                    None => return Err(format!("index {index} of {first}")),
+                },
+                Value::Tuple(items) => match items.get(*index) {
+                    Some(item) => item.clone(),
+                    None => return Err(format!("index {index} of {first}")),
+                },
+                other => return Err(format!("cannot index {other}")),
+            },
+            Op::Eq { rhs } => Value::Bool(first.int()? == *rhs),
+            Op::Assert { message } => match first {
+                Value::Bool(true) => Value::None,
+                Value::Bool(false) => return Err(message.clone()),
+                other => return Err(format!("expected a bool, got {other}")),
+            },
+            Op::FloorDiv { rhs } => {
+                if *rhs == 0 {
+                    return Err("integer division by zero".into());
+                }
+                Value::Int(first.int()?.div_euclid(*rhs))
+            }
+            Op::MulInt => {
+                let second = inputs.get(1).copied().unwrap_or(&Value::None);
+                Value::Int(first.int()? * second.int()?)
+            }
+            Op::Reshape { shape } => {
+                let shape = fill_ints(shape, &inputs[1.min(inputs.len())..])?;
+                Value::Tensor(view_shape(&tensor(first)?, &shape)?)
+            }
+            Op::Expand { sizes } => {
+                let sizes = fill_ints(sizes, &inputs[1.min(inputs.len())..])?;
+                Value::Tensor(expand_shape(&tensor(first)?, &sizes)?)
+            }
+            Op::MultiheadAttention { .. } => {
+                let shapes: Vec<Vec<usize>> =
+                    inputs.iter().map(|v| tensor(v)).collect::<Result<_, _>>()?;
+                if shapes.iter().any(|s| s != &shapes[0]) || shapes.len() != 3 {
+                    return Err("self attention takes three equal inputs".into());
+                }
+                let shapes: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
+                Value::Tuple(vec![
+                    Value::Tensor(self.output_shape(&shapes)?),
+                    Value::None,
+                ])
+            }
+            Op::TupleItem { index } | Op::NoneItem { index } => match first {
+                Value::Tuple(items) => match items.get(*index) {
+                    Some(item) => item.clone(),
+                    None => return Err(format!("index {index} of {first}")),
+                },
+                other => return Err(format!("cannot index {other}")),
+            },
+            _ => {
+                let shapes: Vec<Vec<usize>> =
+                    inputs.iter().map(|v| tensor(v)).collect::<Result<_, _>>()?;
+                let shapes: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
+                Value::Tensor(self.output_shape(&shapes)?)
+            }
+        })
+    }
+
+    /// Whether the node's value is a tensor (a feature that can be extracted): not a shape
+    /// check, not attention's `(output, None)` tuple.
+    pub fn is_tensor(&self) -> bool {
+        !self.is_static() && !matches!(self, Op::MultiheadAttention { .. })
+    }
+
+    /// Whether the node's value is known from the input's shape alone (the shape checks and
+    /// their arithmetic): it is computed while checking the input, and never runs.
+    pub fn is_static(&self) -> bool {
+        matches!(
+            self,
+            Op::Shape
+                | Op::GetItem { .. }
+                | Op::Eq { .. }
+                | Op::Assert { .. }
+                | Op::FloorDiv { .. }
+                | Op::MulInt
+                | Op::Dim
+                | Op::NoneItem { .. }
+        )
+    }
+}
+
+/// `spec` with each `None` replaced by the next int of `values`.
+fn fill_ints(spec: &[Option<i64>], values: &[&Value]) -> std::result::Result<Vec<i64>, String> {
+    let mut values = values.iter();
+    spec.iter()
+        .map(|d| match d {
+            Some(d) => Ok(*d),
+            None => values
+                .next()
+                .ok_or_else(|| "missing a size argument".to_string())?
+                .int(),
+        })
+        .collect()
+}
+
+/// `x.expand(*sizes)`: `-1` keeps a dimension, a size-1 dimension may grow; new leading
+/// dimensions are allowed.
+fn expand_shape(input: &[usize], sizes: &[i64]) -> std::result::Result<Vec<usize>, String> {
+    if sizes.len() < input.len() {
+        return Err(format!("cannot expand {input:?} to {sizes:?}"));
+    }
+    let lead = sizes.len() - input.len();
+    sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| {
+            let current = i.checked_sub(lead).map(|j| input[j]);
+            match (s, current) {
+                (-1, Some(c)) => Ok(c),
+                (s, Some(c)) if s >= 0 && (c == 1 || c as i64 == s) => Ok(s as usize),
+                (s, None) if s >= 0 => Ok(s as usize),
+                _ => Err(format!("cannot expand {input:?} to {sizes:?}")),
+            }
+        })
+        .collect()
+}
+
+/// `torch.cat`'s output: the inputs' common shape, summed along `dim`.
+fn cat_shape(inputs: &[&[usize]], dim: usize) -> std::result::Result<Vec<usize>, String> {
+    let Some(first) = inputs.first() else {
+        return Err("cat of no tensors".into());
+    };
+    if dim >= first.len() {
+        return Err(format!(
+            "cannot join rank-{} tensors along dimension {dim}",
+            first.len()
+        ));
+    }
+    let mut out = first.to_vec();
+    out[dim] = 0;
+    for shape in inputs {
+        let fits = shape.len() == first.len()
+            && shape
+                .iter()
+                .zip(first.iter())
+                .enumerate()
+                .all(|(d, (a, b))| d == dim || a == b);
+        if !fits {
+            return Err(format!(
+                "cannot join shapes {first:?} and {shape:?} along dimension {dim}"
+            ));
+        }
+        out[dim] += shape[dim];
+    }
+    Ok(out)
 }
 
 fn view_shape(input: &[usize], shape: &[i64]) -> std::result::Result<Vec<usize>, String> {
@@ -490,5 +953,85 @@ mod tests {
         };
         let err = conv.output_shape(&[&[1, 3, 4, 4]]).unwrap_err();
         assert!(err.contains("smaller than the window"), "{err}");
+    }
+
+    // DenseNet, ConvNeXt, ViT.
+
+    #[test]
+    fn cat_sums_the_joined_dimension_and_checks_the_others() {
+        let cat = Op::Cat { dim: 1 };
+        assert_eq!(
+            cat.output_shape(&[&[2, 64, 8, 8], &[2, 32, 8, 8]]).unwrap(),
+            vec![2, 96, 8, 8]
+        );
+        assert!(cat.output_shape(&[&[2, 64, 8, 8], &[2, 32, 4, 4]]).is_err());
+    }
+
+    #[test]
+    fn mul_and_add_broadcast_as_pytorch() {
+        assert_eq!(
+            Op::Mul
+                .output_shape(&[&[96, 1, 1], &[2, 96, 56, 56]])
+                .unwrap(),
+            vec![2, 96, 56, 56]
+        );
+        assert_eq!(
+            Op::AddBroadcast
+                .output_shape(&[&[4, 197, 768], &[1, 197, 768]])
+                .unwrap(),
+            vec![4, 197, 768]
+        );
+        assert!(Op::Mul.output_shape(&[&[3, 1], &[2, 4]]).is_err());
+    }
+
+    #[test]
+    fn shape_checks_compute_python_values() {
+        let x = Value::Tensor(vec![2, 3, 224, 224]);
+        let size = Op::Shape.output_value(&[&x]).unwrap();
+        assert_eq!(size, Value::Size(vec![2, 3, 224, 224]));
+        let h = Op::GetItem { index: 2 }.output_value(&[&size]).unwrap();
+        assert_eq!(h, Value::Int(224));
+        let ok = Op::Eq { rhs: 224 }.output_value(&[&h]).unwrap();
+        assert_eq!(ok, Value::Bool(true));
+        let assert = Op::Assert {
+            message: "Wrong image height!".into(),
+        };
+        assert_eq!(assert.output_value(&[&ok]).unwrap(), Value::None);
+        let bad = Value::Bool(false);
+        assert_eq!(
+            assert.output_value(&[&bad]).unwrap_err(),
+            "Wrong image height!"
+        );
+        let n = Op::FloorDiv { rhs: 16 }.output_value(&[&h]).unwrap();
+        assert_eq!(n, Value::Int(14));
+        let patches = Op::MulInt.output_value(&[&n, &n]).unwrap();
+        let conv = Value::Tensor(vec![2, 768, 14, 14]);
+        let batch = Value::Int(2);
+        let reshape = Op::Reshape {
+            shape: vec![None, Some(768), None],
+        };
+        assert_eq!(
+            reshape.output_value(&[&conv, &batch, &patches]).unwrap(),
+            Value::Tensor(vec![2, 768, 196])
+        );
+        let token = Value::Tensor(vec![1, 1, 768]);
+        let expand = Op::Expand {
+            sizes: vec![None, Some(-1), Some(-1)],
+        };
+        assert_eq!(
+            expand.output_value(&[&token, &batch]).unwrap(),
+            Value::Tensor(vec![2, 1, 768])
+        );
+        let tokens = Value::Tensor(vec![2, 197, 768]);
+        let attention = Op::MultiheadAttention {
+            embed_dim: 768,
+            num_heads: 12,
+        };
+        let pair = attention
+            .output_value(&[&tokens, &tokens, &tokens])
+            .unwrap();
+        assert_eq!(pair, Value::Tuple(vec![tokens.clone(), Value::None]));
+        assert_eq!(pair.to_string(), "tuple (Tensor[2, 197, 768], None)");
+        assert!(!attention.is_tensor() && Op::Dim.is_static() && Op::Gelu.is_tensor());
     }
 }

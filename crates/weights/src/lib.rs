@@ -23,5 +23,5 @@ pub use download::{
 };
 pub use error::{DownloadError, ReadError, Result, WeightsError};
 pub use fit::{FitReport, KeyMismatch, is_ignored_key};
-pub use load::{expected_keys, load_state_dict};
+pub use load::{expected_keys, load_state_dict, load_state_dict_renamed};
 pub use store::{TensorInfo, WeightsFormat, inspect};

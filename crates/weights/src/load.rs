@@ -13,10 +13,22 @@ use crate::store::WeightsFile;
 /// parameter was found with the right shape and a float type, and no tensor was left over
 /// (BatchNorm's `num_batches_tracked` counters excepted). On error the model is dropped, so
 /// a partly loaded model can never be used by mistake.
-pub fn load_state_dict<M: ModuleSnapshot>(mut model: M, path: &Path) -> Result<M> {
+pub fn load_state_dict<M: ModuleSnapshot>(model: M, path: &Path) -> Result<M> {
+    load_state_dict_renamed(model, path, |_| None)
+}
+
+/// [`load_state_dict`] for files whose keys need renaming first: `rename` gives a file key's
+/// current name, or `None` to keep it (DenseNet's published files use keys older than
+/// torchvision's module names, which torchvision renames on load too).
+pub fn load_state_dict_renamed<M: ModuleSnapshot>(
+    mut model: M,
+    path: &Path,
+    rename: fn(&str) -> Option<String>,
+) -> Result<M> {
     let expected = expected_keys(&model);
     let keys: Vec<String> = expected.iter().map(|(k, _)| k.clone()).collect();
-    let file = WeightsFile::open(path, &keys)?;
+    let mut file = WeightsFile::open(path, &keys)?;
+    file.rename(rename);
     let mut report = FitReport::new(&expected, &file.tensors());
     if let Some(error) = report.error(path) {
         return Err(error);

@@ -118,6 +118,15 @@ impl WeightsFile {
     }
 
     /// Keys, shapes and dtypes, as stored.
+    /// Renames every tensor `rename` gives a new name.
+    pub fn rename(&mut self, rename: fn(&str) -> Option<String>) {
+        for tensor in &mut self.tensors {
+            if let Some(name) = rename(&tensor.name) {
+                tensor.name = name;
+            }
+        }
+    }
+
     pub fn tensors(&self) -> Vec<TensorInfo> {
         self.tensors
             .iter()

@@ -63,7 +63,15 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     let traced = args.model.traced(&weights)?;
     let load_ms = ms(started);
     let request = if args.nodes.trim() == "all" {
-        ReturnNodes::from(traced.graph.names())
+        // Every tensor node: ViT's shape checks are nodes too, but not features.
+        let names: Vec<String> = traced
+            .graph
+            .nodes()
+            .iter()
+            .filter(|n| n.op.is_tensor())
+            .map(|n| n.name.clone())
+            .collect();
+        ReturnNodes::from(names)
     } else {
         ReturnNodes::parse(&args.nodes)?
     };

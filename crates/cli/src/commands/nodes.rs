@@ -1,4 +1,5 @@
 use clap::Args;
+use featx_graph::NodeKind;
 use featx_models::{Architecture, TracedModel};
 use serde::Serialize;
 
@@ -26,7 +27,16 @@ struct NodeJson<'a> {
     op: &'a str,
     target: &'a str,
     inputs: Vec<&'a str>,
-    shape: &'a [usize],
+    /// The tensor's shape; `null` for a node that is not a tensor.
+    shape: Option<&'a [usize]>,
+    // DenseNet, ConvNeXt, ViT.
+    /// The module's class for a `call_module` node (`Conv2d`, `MultiheadAttention`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    module_type: Option<&'static str>,
+    /// What a node that is not a tensor holds (`int 14`, `torch.Size([1, 3, 224, 224])`,
+    /// `tuple (Tensor[1, 197, 768], None)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -64,15 +74,15 @@ fn nodes_json(
     eval_nodes: Vec<String>,
 ) -> Result<String, CliError> {
     let [h, w] = traced.input.nominal_size;
-    let shapes = traced
+    let values = traced
         .graph
-        .infer_shapes(&[1, traced.input.channels, h, w])?;
+        .infer_values(&[1, traced.input.channels, h, w])?;
     let graph = &traced.graph;
     let nodes = graph
         .nodes()
         .iter()
-        .zip(&shapes)
-        .map(|(node, shape)| NodeJson {
+        .zip(&values)
+        .map(|(node, value)| NodeJson {
             name: &node.name,
             op: node.kind.as_str(),
             target: &node.target,
@@ -81,7 +91,9 @@ fn nodes_json(
                 .iter()
                 .map(|i| graph.nodes()[i.0].name.as_str())
                 .collect(),
-            shape,
+            shape: value.shape(),
+            module_type: (node.kind == NodeKind::CallModule).then(|| node.op.type_name()),
+            value: value.shape().is_none().then(|| value.to_string()),
         })
         .collect();
     let doc = NodesJson {

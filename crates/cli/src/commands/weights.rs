@@ -100,7 +100,15 @@ pub fn run(args: &WeightsArgs) -> Result<(), CliError> {
 }
 
 fn fit(arch: &Architecture, tensors: &[TensorInfo]) -> Fit {
-    let report = FitReport::new(&arch.expected_keys(), tensors);
+    // Keys as the model names them (DenseNet's published files have older names).
+    let tensors: Vec<TensorInfo> = tensors
+        .iter()
+        .map(|t| TensorInfo {
+            key: arch.current_key(&t.key),
+            ..t.clone()
+        })
+        .collect();
+    let report = FitReport::new(&arch.expected_keys(), &tensors);
     Fit {
         model: arch.name.to_string(),
         fits: report.fits(),

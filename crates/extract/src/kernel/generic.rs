@@ -6,11 +6,13 @@ use burn::nn::Linear;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use burn::tensor::activation::{sigmoid, silu};
-use burn::tensor::module::{adaptive_avg_pool2d, batch_norm, batch_norm_train, conv2d, max_pool2d};
-use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
+use burn::tensor::activation::{gelu, sigmoid, silu, softmax};
+use burn::tensor::module::{
+    adaptive_avg_pool2d, avg_pool2d, batch_norm, batch_norm_train, conv2d, layer_norm, max_pool2d,
+};
+use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use featx_graph::{Activation, Op, Window2d};
-use featx_models::Layer;
+use featx_models::{Attention, Layer, ParamTensor};
 
 use super::{Kernel, NodeSpec, single};
 use crate::feature::TensorFn;
@@ -143,9 +145,6 @@ impl Generic {
                 let scale = activated(convolve(scale, fc2, &one, 1), *scale_activation);
                 (x * scale).into()
             }
-            (Op::AdaptiveAvgPool2dFunction { output }, _) => {
-                adaptive_avg_pool2d(single(inputs)?, *output).into()
-            }
             (
                 Op::Conv2d { .. }
                 | Op::BatchNorm2d { .. }
@@ -156,6 +155,131 @@ impl Generic {
             ) => {
                 return Err("no parameters were traced for this layer".into());
             }
+            // DenseNet, ConvNeXt, ViT.
+            (Op::Cat { dim }, _) => {
+                let shapes: Vec<Vec<usize>> = inputs.iter().map(Feature::dims).collect();
+                Feature::cat(inputs, *dim)
+                    .ok_or_else(|| format!("cannot join shapes {shapes:?} along {dim}"))?
+            }
+            (Op::AvgPool2d { window, ceil_mode }, _) => {
+                let options = AvgPoolOptions {
+                    kernel_size: window.kernel,
+                    stride: window.stride,
+                    padding: window.padding,
+                    count_include_pad: true,
+                    ceil_mode: *ceil_mode,
+                };
+                avg_pool2d(single(inputs)?, options).into()
+            }
+            (Op::FunctionalRelu, _) => single_any(inputs)?.relu(),
+            (Op::FunctionalAdaptiveAvgPool2d { output }, _) => {
+                adaptive_avg_pool2d(single(inputs)?, *output).into()
+            }
+            (Op::Parameter { .. }, Some(Layer::Parameter(param))) => match param {
+                ParamTensor::R1(p) => p.val().into(),
+                ParamTensor::R3(p) => p.val().into(),
+            },
+            (Op::ConvLayerNorm2d { window, eps, .. }, Some(Layer::ConvLayerNorm(conv, norm))) => {
+                let options = ConvOptions::new_with_padding(
+                    window.stride,
+                    window.padding,
+                    window.dilation,
+                    1,
+                );
+                let bias = conv.bias.as_ref().map(|b| b.val());
+                let x = conv2d(single(inputs)?, conv.weight.val(), bias, options);
+                let beta = norm.beta.as_ref().map(|b| b.val());
+                let x = layer_norm(x.permute([0, 2, 3, 1]), norm.gamma.val(), beta, *eps);
+                x.permute([0, 3, 1, 2]).into()
+            }
+            (Op::PermuteModule { dims }, _) => {
+                let x = single_any(inputs)?;
+                let from = x.dims();
+                x.permute(dims)
+                    .ok_or_else(|| format!("cannot permute {from:?} by {dims:?}"))?
+            }
+            (Op::LayerNorm { eps, .. }, Some(Layer::LayerNorm(norm))) => {
+                let beta = norm.beta.as_ref().map(|b| b.val());
+                single_any(inputs)?.map_float(LayerNormFn {
+                    gamma: norm.gamma.val(),
+                    beta,
+                    eps: *eps,
+                })
+            }
+            (Op::FunctionalLayerNorm { eps, .. }, _) => {
+                let mut inputs = inputs.into_iter();
+                let (Some(x), Some(w), Some(b)) = (inputs.next(), inputs.next(), inputs.next())
+                else {
+                    return Err("layer_norm takes an input, a weight and a bias".into());
+                };
+                let vector = |f: Feature| {
+                    f.into_rank::<1>()
+                        .map_err(|f| format!("expected a vector, got {:?}", f.dims()))
+                };
+                x.map_float(LayerNormFn {
+                    gamma: vector(w)?,
+                    beta: Some(vector(b)?),
+                    eps: *eps,
+                })
+            }
+            (Op::Gelu, _) => single_any(inputs)?.map_float(Gelu),
+            (Op::AddBroadcast, _) => {
+                let (Some(b), Some(a), true) = (inputs.pop(), inputs.pop(), inputs.is_empty())
+                else {
+                    return Err("add takes two inputs".into());
+                };
+                let shapes = (a.dims(), b.dims());
+                a.broadcast_add(b)
+                    .ok_or_else(|| format!("cannot add shapes {:?} and {:?}", shapes.0, shapes.1))?
+            }
+            (Op::FlattenModule { .. } | Op::Reshape { .. }, _) => {
+                let x = single_any(inputs)?;
+                let from = x.dims();
+                x.reshape(out_shape)
+                    .ok_or_else(|| format!("cannot reshape {from:?} to {out_shape:?}"))?
+            }
+            (Op::Expand { .. }, _) => {
+                let x = single_any(inputs)?;
+                let from = x.dims();
+                x.expand(out_shape)
+                    .ok_or_else(|| format!("cannot expand {from:?} to {out_shape:?}"))?
+            }
+            (Op::MultiheadAttention { num_heads, .. }, Some(Layer::Attention(attn))) => {
+                // Self attention: query, key and value are one tensor.
+                let x: Tensor<3> = single(inputs)?;
+                attention(x, attn, *num_heads).into()
+            }
+            (Op::TupleItem { .. }, _) => single_any(inputs)?,
+            (Op::Select { dim, index }, _) => {
+                let x = single_any(inputs)?;
+                let from = x.dims();
+                x.select(*dim, *index)
+                    .ok_or_else(|| format!("cannot take index {index} of {dim} in {from:?}"))?
+            }
+            (Op::Mlp { .. }, Some(Layer::Mlp(fc1, fc2))) => {
+                single_any(inputs)?.map_float(MlpFn(fc1, fc2))
+            }
+            (
+                Op::Parameter { .. }
+                | Op::ConvLayerNorm2d { .. }
+                | Op::LayerNorm { .. }
+                | Op::MultiheadAttention { .. }
+                | Op::Mlp { .. },
+                _,
+            ) => {
+                return Err("no parameters were traced for this layer".into());
+            }
+            (
+                Op::Shape
+                | Op::GetItem { .. }
+                | Op::Eq { .. }
+                | Op::Assert { .. }
+                | Op::FloorDiv { .. }
+                | Op::MulInt
+                | Op::Dim
+                | Op::NoneItem { .. },
+                _,
+            ) => return Err("a shape check is not computed on tensors".into()),
         })
     }
 
@@ -203,6 +327,58 @@ impl TensorFn for &Linear {
     fn apply<const D: usize>(&self, t: Tensor<D>) -> Tensor<D> {
         self.forward(t)
     }
+}
+
+// DenseNet, ConvNeXt, ViT.
+
+/// LayerNorm over the last dimension, as `F.layer_norm`.
+struct LayerNormFn {
+    gamma: Tensor<1>,
+    beta: Option<Tensor<1>>,
+    eps: f64,
+}
+
+impl TensorFn for LayerNormFn {
+    fn apply<const D: usize>(&self, t: Tensor<D>) -> Tensor<D> {
+        layer_norm(t, self.gamma.clone(), self.beta.clone(), self.eps)
+    }
+}
+
+/// The exact GELU, `x * Φ(x)` with the error function (`nn.GELU()`'s default).
+struct Gelu;
+
+impl TensorFn for Gelu {
+    fn apply<const D: usize>(&self, t: Tensor<D>) -> Tensor<D> {
+        gelu(t)
+    }
+}
+
+/// torchvision's `MLPBlock` in eval mode: `fc2(gelu(fc1(x)))`.
+struct MlpFn<'a>(&'a Linear, &'a Linear);
+
+impl TensorFn for MlpFn<'_> {
+    fn apply<const D: usize>(&self, t: Tensor<D>) -> Tensor<D> {
+        self.1.forward(gelu(self.0.forward(t)))
+    }
+}
+
+/// `nn.MultiheadAttention(x, x, x, need_weights=False)` in eval mode, batch first, no mask:
+/// project to queries, keys and values, `softmax(q k^T / sqrt(d)) v` per head, project out.
+fn attention(x: Tensor<3>, attn: &Attention, heads: usize) -> Tensor<3> {
+    let [n, l, e] = x.dims();
+    let d = e / heads.max(1);
+    let rows = x.reshape([n * l, e]);
+    let qkv = rows.matmul(attn.in_proj_weight.val().transpose())
+        + attn.in_proj_bias.val().reshape([1, 3 * e]);
+    // [n*l, 3e] -> [3, n, heads, l, d]
+    let qkv = qkv.reshape([n, l, 3, heads, d]).permute([2, 0, 3, 1, 4]);
+    let part = |i: usize| -> Tensor<4> { qkv.clone().narrow(0, i, 1).reshape([n, heads, l, d]) };
+    let (q, k, v) = (part(0), part(1), part(2));
+    let q = q * (1.0 / (d as f64).sqrt());
+    let weights = softmax(q.matmul(k.swap_dims(2, 3)), 3);
+    let out = weights.matmul(v).swap_dims(1, 2).reshape([n * l, e]);
+    let out = attn.out_proj.forward(out);
+    out.reshape([n, l, e])
 }
 
 /// Inverted dropout as `nn.Dropout` in train mode: zero with probability `p`, scale the rest.
