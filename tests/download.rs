@@ -264,6 +264,9 @@ fn cli_imagenet_weights_of_each_new_family_are_torchvisions_published_file() {
             "7f5810bc",
         ),
         ("regnet_y_400mf", "regnet_y_400mf-e6988f5f.pth", "e6988f5f"),
+        ("densenet121", "densenet121-a639ec97.pth", "a639ec97"),
+        ("convnext_tiny", "convnext_tiny-983f1562.pth", "983f1562"),
+        ("vit_b_16", "vit_b_16-c867db91.pth", "c867db91"),
     ] {
         let cache = tempfile::tempdir().unwrap();
         let server = serve(pth_bytes(), vec![Behaviour::Serve]);
