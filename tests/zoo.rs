@@ -188,6 +188,12 @@ fn check_state_dict_and_weights(name: &str) {
 /// `.safetensors` state dict) against torchvision's; returns the largest share of the
 /// tolerance.
 fn check_values(name: &str) -> f64 {
+    check_values_through(name, None)
+}
+
+/// [`check_values`] for the tensor nodes up to and including the last one inside module
+/// `through` (all of them for `None`): only that part of the graph runs.
+fn check_values_through(name: &str, through: Option<&str>) -> f64 {
     let reference = reference(name);
     let parity = &reference["parity"];
     let mut nodes: BTreeMap<String, NodeRecord> =
@@ -218,6 +224,17 @@ fn check_values(name: &str) -> f64 {
         .map(|(name, _)| name)
         .collect();
     assert_eq!(eval_nodes.len(), fx.nodes.len());
+    let eval_nodes = match through {
+        None => eval_nodes,
+        Some(module) => {
+            let prefix = format!("{module}.");
+            let last = eval_nodes
+                .iter()
+                .rposition(|n| n.starts_with(&prefix))
+                .unwrap_or_else(|| panic!("no node inside {module}"));
+            eval_nodes[..=last].to_vec()
+        }
+    };
     let extractor = FeatureExtractor::new(traced, &ReturnNodes::from(eval_nodes.clone())).unwrap();
     let label = format!("{name} at {:?}", fx.input_shape);
     check_features(&extractor, &eval_nodes, &fx, &label, &device)
@@ -321,8 +338,14 @@ zoo!(
 );
 
 // ViT-L/16: 304M parameters and 61 GFLOPs per image at its only size, 224x224; its blocks are
-// ViT-B/16's, wider.
+// ViT-B/16's, wider. Its values are checked through the second of its 24 encoder layers, the
+// same code as the rest: only that part runs.
 zoo_without_values!(vit_l_16);
+
+#[test]
+fn vit_l_16_values_match_torchvision_through_two_encoder_layers() {
+    check_values_through("vit_l_16", Some("encoder.layers.encoder_layer_1"));
+}
 
 // DenseNet, ConvNeXt, ViT.
 
