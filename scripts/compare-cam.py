@@ -7,9 +7,10 @@
 Both sides explain the same ResNet18 (torchvision's, randomly initialised, saved as .pth) on
 the same 1x3x224x224 input at `layer4`, for each image's top class, with `--threads` threads
 (default 2). The torch side is the `cam(input_tensor=x, targets=None)` call alone, after one
-warm-up; the featx side is the whole `featx cam` process (loading the weights, running, writing
-the PNG and the raw maps), so the ratio is conservative. Median of `--iters` runs (ScoreCAM:
-512 masked forward passes per image; pytorch-grad-cam batches 16, featx 32).
+warm-up; the featx side is the same computation in `featx cam --repeat` (one warm-up run, then
+the median of `--iters`; loading and drawing excluded), and, for reference, the whole `featx
+cam` process once (loading the weights, running, writing the PNG and the raw maps). ScoreCAM is
+512 masked forward passes per image (pytorch-grad-cam batches 16, featx 32).
 """
 import argparse
 import os
@@ -63,7 +64,7 @@ def main():
 
     print(f"torch {torch.__version__}, {args.threads} threads, resnet18 layer4, 1x3x224x224, "
           f"median of {args.iters}")
-    print(f"{'method':10} {'torch s':>9} {'featx s':>9} {'featx/torch':>11} {'mean |diff|':>12}")
+    print(f"{'method':10} {'torch s':>9} {'featx s':>9} {'featx/torch':>11} {'process s':>10} {'mean |diff|':>12}")
     for method, cls in (("gradcam", pytorch_grad_cam.GradCAM), ("scorecam", pytorch_grad_cam.ScoreCAM)):
         with cls(model=model, target_layers=[model.layer4]) as cam:
             cam.batch_size = 16
@@ -79,15 +80,17 @@ def main():
         cmd = [args.featx, "cam", "--model", "resnet18", "--weights", weights, "--input", npy,
                "--node", "layer4", "--method", method, "--target", "top",
                "--out", os.path.join(tmp, f"{method}.png"), "--raw", raw]
-        ftimes = []
-        for _ in range(args.iters):
-            start = time.perf_counter()
-            subprocess.run(cmd, env=env, check=True, capture_output=True)
-            ftimes.append(time.perf_counter() - start)
-        f = statistics.median(ftimes)
+        out = subprocess.run(cmd + ["--repeat", str(args.iters + 1)], env=env, check=True,
+                             capture_output=True, text=True)
+        line = [l for l in out.stderr.splitlines() if l.startswith("cam: median")][-1]
+        # The first of the runs warms up; the median of all is what `--repeat` reports.
+        f = float(line.split()[2]) / 1e3
+        start = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        process = time.perf_counter() - start
         ours = safetensors.numpy.load_file(raw)["cam"]
         diff = float(np.abs(ours - ref).mean())
-        print(f"{method:10} {t:>9.2f} {f:>9.2f} {f / t:>11.2f} {diff:>12.2e}")
+        print(f"{method:10} {t:>9.3f} {f:>9.3f} {f / t:>11.2f} {process:>10.2f} {diff:>12.2e}")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,10 @@ pub struct CamArgs {
     /// at the input size, equal to pytorch-grad-cam's `cam(input_tensor=x, targets=...)`.
     #[arg(long)]
     raw: Option<PathBuf>,
+    /// Compute the maps this many times and print the median, minimum and maximum time of one
+    /// computation to stderr (model loading and pictures excluded), for benchmarks.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
     #[command(flatten)]
     preprocess: PreprocessArgs,
 }
@@ -71,7 +75,24 @@ pub fn run(args: &CamArgs) -> Result<(), CliError> {
     let batch = load_batch(&args.input, &pipeline, cam.extractor(), &device)?;
     let [n, _, h, w] = batch.tensor.dims();
     let x = batch.tensor.clone();
-    let output = cam.run(args.method, batch.tensor, args.target)?;
+    let mut times = Vec::with_capacity(args.repeat as usize);
+    let mut output = None;
+    for _ in 0..args.repeat {
+        let start = std::time::Instant::now();
+        output = Some(cam.run(args.method, batch.tensor.clone(), args.target)?);
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    let output = output.ok_or_else(|| CliError::Usage("--repeat must be at least 1".into()))?;
+    if args.repeat > 1 {
+        times.sort_by(f64::total_cmp);
+        eprintln!(
+            "cam: median {:.1} ms, min {:.1}, max {:.1} over {} runs",
+            times[times.len() / 2],
+            times[0],
+            times[times.len() - 1],
+            times.len()
+        );
+    }
     let nodes = cam.layers().join(",");
     if let Some(raw) = &args.raw {
         write_raw(raw, &output, args, &nodes)?;
