@@ -178,7 +178,7 @@ impl Cam {
         let (features, grads) = if gradients {
             let backward = self
                 .maps
-                .backward(x.clone(), |features| target_score(features, target))?;
+                .feature_gradients(x.clone(), |features| target_score(features, target))?;
             (backward.features, Some(backward.gradients))
         } else {
             (self.maps.forward(x.clone())?, None)

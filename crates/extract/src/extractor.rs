@@ -4,7 +4,7 @@ use featx_models::{Layer, ParamTensor, TracedModel};
 
 use crate::device::max_buffer_bytes;
 use crate::execute::execute;
-use crate::plan::Plan;
+use crate::plan::{Plan, Tape};
 use crate::resolve::resolve;
 use crate::{ExtractError, Feature, Features, Resolved, Result, ReturnNodes};
 
@@ -50,7 +50,7 @@ impl FeatureExtractor {
             &outputs,
             Mode::Eval,
             &device,
-            false,
+            Tape::Off,
         );
         Ok(Self {
             model,
@@ -69,7 +69,7 @@ impl FeatureExtractor {
             &self.outputs,
             self.mode,
             &self.device,
-            false,
+            Tape::Off,
         );
     }
 

@@ -182,7 +182,7 @@ impl Feature {
     /// leaves only; a value with a probe added (`value + 0`) passes the probe's gradient, which
     /// is the value's, to whoever reads it after a backward pass.
     pub(crate) fn gradient_probe(&self) -> Feature {
-        Feature(map_tensor!(&self.0, t => t.zeros_like().require_grad()))
+        Feature(map_tensor!(&self.0, t => t.zeros_like().autodiff().require_grad()))
     }
 
     /// The retained gradient of this leaf in `grads`, if it has one.

@@ -6,7 +6,7 @@
 use burn::prelude::*;
 
 use crate::execute::execute;
-use crate::plan::Plan;
+use crate::plan::{Plan, Tape};
 use crate::{ExtractError, Feature, FeatureExtractor, Features, Result};
 
 /// What one backward pass gives: the requested values, the scalar that was differentiated,
@@ -19,8 +19,9 @@ pub struct Backward {
     /// `d score / d value` for every requested value: the same keys, order and shapes (zeros
     /// where the score does not depend on the value).
     pub gradients: Features,
-    /// `d score / d input`, the input's shape.
-    pub input: Tensor<4>,
+    /// `d score / d input`, the input's shape ([`FeatureExtractor::backward`]; `None` from
+    /// [`FeatureExtractor::feature_gradients`]).
+    pub input: Option<Tensor<4>>,
     /// The score's value.
     pub score: f32,
 }
@@ -44,8 +45,33 @@ impl FeatureExtractor {
         x: Tensor<4>,
         score: impl FnOnce(&Features) -> Tensor<1>,
     ) -> Result<Backward> {
+        self.run_backward(x, score, Tape::FromInput)
+    }
+
+    /// [`FeatureExtractor::backward`] without the input's gradient: only what depends on a
+    /// requested node is recorded and differentiated, and everything before runs on the fast
+    /// forward path (BatchNorm folding, featx's CPU kernels). The requested nodes' gradients
+    /// are the same; for a node late in the network (Grad-CAM's `layer4`) this is most of a
+    /// forward pass cheaper.
+    pub fn feature_gradients(
+        &self,
+        x: Tensor<4>,
+        score: impl FnOnce(&Features) -> Tensor<1>,
+    ) -> Result<Backward> {
+        self.run_backward(x, score, Tape::FromRequested)
+    }
+
+    fn run_backward(
+        &self,
+        x: Tensor<4>,
+        score: impl FnOnce(&Features) -> Tensor<1>,
+        tape: Tape,
+    ) -> Result<Backward> {
         let (x, shapes) = self.accept(x)?;
-        let x = x.autodiff().require_grad();
+        let x = match tape {
+            Tape::FromInput => x.autodiff().require_grad(),
+            Tape::FromRequested | Tape::Off => x,
+        };
         let model = &self.model;
         let plan = Plan::new(
             &model.graph,
@@ -53,7 +79,7 @@ impl FeatureExtractor {
             &self.outputs,
             self.mode,
             &self.device,
-            true,
+            tape,
         );
         let executed = execute(
             &plan,
@@ -70,9 +96,13 @@ impl FeatureExtractor {
         }
         let grads = score.backward();
         let value = Feature::from(score.without_autodiff()).to_vec_f32()?[0];
-        let input = x
-            .grad(&grads)
-            .unwrap_or_else(|| x.zeros_like().without_autodiff());
+        let input = match tape {
+            Tape::FromInput => Some(
+                x.grad(&grads)
+                    .unwrap_or_else(|| x.zeros_like().without_autodiff()),
+            ),
+            Tape::FromRequested | Tape::Off => None,
+        };
         let mut gradients = Features::with_capacity(self.outputs.len());
         for ((key, feature), probe) in features.iter().zip(&executed.probes) {
             let grad = probe

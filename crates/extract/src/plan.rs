@@ -14,10 +14,13 @@
 //! one convolution with its BatchNorm folded in, its activation applied to the output (a ReLU
 //! in the convolution's epilogue); no ReLU node fuses into it.
 //!
-//! A plan for gradients does not fold BatchNorm nodes into the convolutions before them (a
+//! A plan for gradients ([`Tape`]) records the nodes whose values the gradients flow through:
+//! every node for gradients down to the input, only the requested nodes' descendants for
+//! gradients of the requested nodes alone (a value that does not depend on any of them is a
+//! constant of the backward pass). Recorded nodes run on burn's differentiable ops, unfolded:
+//! featx's own CPU kernels have no backward pass, so they step aside there and only there. (A
 //! `Conv2dNormActivation` leaf still runs folded in eval mode: the same function of its input,
-//! with the same derivative) and runs on burn's differentiable ops only: featx's own CPU
-//! kernels have no backward pass, so they step aside.
+//! with the same derivative.)
 
 use std::sync::Arc;
 
@@ -67,15 +70,28 @@ pub(crate) struct Plan {
     pub gradients: bool,
 }
 
+/// Which part of a run a gradient tape records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tape {
+    /// None: a plain forward pass.
+    Off,
+    /// Everything from the input on: gradients of the input and of every requested node.
+    FromInput,
+    /// The requested nodes and what depends on them: their gradients only, the rest of the
+    /// run on the fast kernels.
+    FromRequested,
+}
+
 impl Plan {
-    /// Plans `requested` on `device` in `mode`; with `gradients`, for a backward pass.
+    /// Plans `requested` on `device` in `mode`, recording what `tape` says for a backward
+    /// pass.
     pub fn new(
         graph: &Graph,
         layers: &[Option<Layer>],
         requested: &[Resolved],
         mode: Mode,
         device: &Device,
-        gradients: bool,
+        tape: Tape,
     ) -> Self {
         let nodes = graph.nodes();
         let n = nodes.len();
@@ -96,6 +112,17 @@ impl Plan {
         }
         let private =
             |id: NodeId| readers[id.0] == 1 && !is_requested[id.0] && graph.output() != id;
+        // Nodes whose kernel sees a recorded value (and must be differentiable), and nodes
+        // whose value is recorded (those, and the requested ones with their probes).
+        let mut differentiable = vec![tape == Tape::FromInput; n];
+        let mut recorded = vec![tape == Tape::FromInput; n];
+        if tape == Tape::FromRequested {
+            for (i, node) in nodes.iter().enumerate() {
+                differentiable[i] = node.inputs.iter().any(|p| recorded[p.0]);
+                recorded[i] = differentiable[i] || is_requested[i];
+            }
+        }
+        let gradients = tape != Tape::Off;
 
         // What each node computes, after folding: (op, layer, inputs).
         let mut ops: Vec<(Op, Option<Layer>, Vec<NodeId>)> = nodes
@@ -105,8 +132,8 @@ impl Plan {
             .collect();
         let mut skipped = vec![false; n];
         let mut folded = 0;
-        if mode == Mode::Eval && !gradients {
-            for i in (0..n).filter(|&i| needed[i]) {
+        if mode == Mode::Eval {
+            for i in (0..n).filter(|&i| needed[i] && !differentiable[i]) {
                 if let Some((op, layer, conv)) = fold_batch_norm(graph, layers, NodeId(i), private)
                 {
                     ops[i] = (op, Some(layer), nodes[conv.0].inputs.clone());
@@ -177,7 +204,7 @@ impl Plan {
                         device,
                         mode,
                         relu: fused_relu[i],
-                        gradients,
+                        gradients: differentiable[i],
                     };
                     choose_activated(&spec, post[i])
                 };
