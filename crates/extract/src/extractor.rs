@@ -1,3 +1,5 @@
+use std::sync::OnceLock;
+
 use burn::prelude::*;
 use burn::tensor::DType;
 use featx_models::{Layer, ParamTensor, TracedModel};
@@ -29,6 +31,9 @@ pub struct FeatureExtractor {
     pub(crate) model: TracedModel,
     pub(crate) outputs: Vec<Resolved>,
     plan: Plan,
+    /// The plans of backward passes, from the input and from the requested nodes, made on
+    /// first use (folding and weight packing happen once, as for `plan`).
+    tape_plans: [OnceLock<Plan>; 2],
     pub(crate) mode: Mode,
     /// Where the parameters of the nodes it runs live and inputs are moved.
     pub(crate) device: Device,
@@ -56,6 +61,7 @@ impl FeatureExtractor {
             model,
             outputs,
             plan,
+            tape_plans: Default::default(),
             mode: Mode::Eval,
             device,
         })
@@ -71,6 +77,27 @@ impl FeatureExtractor {
             &self.device,
             Tape::Off,
         );
+        self.tape_plans = Default::default();
+    }
+
+    /// The plan that records `tape` (made once).
+    pub(crate) fn tape_plan(&self, tape: Tape) -> &Plan {
+        let slot = match tape {
+            Tape::Off => return &self.plan,
+            Tape::FromInput => &self.tape_plans[0],
+            Tape::FromRequested => &self.tape_plans[1],
+        };
+        slot.get_or_init(|| {
+            let model = &self.model;
+            Plan::new(
+                &model.graph,
+                &model.layers,
+                &self.outputs,
+                self.mode,
+                &self.device,
+                tape,
+            )
+        })
     }
 
     /// The same extractor running on `device`: the parameters of the nodes it runs move

@@ -6,7 +6,7 @@
 use burn::prelude::*;
 
 use crate::execute::execute;
-use crate::plan::{Plan, Tape};
+use crate::plan::Tape;
 use crate::{ExtractError, Feature, FeatureExtractor, Features, Result};
 
 /// What one backward pass gives: the requested values, the scalar that was differentiated,
@@ -72,18 +72,9 @@ impl FeatureExtractor {
             Tape::FromInput => x.autodiff().require_grad(),
             Tape::FromRequested | Tape::Off => x,
         };
-        let model = &self.model;
-        let plan = Plan::new(
-            &model.graph,
-            &model.layers,
-            &self.outputs,
-            self.mode,
-            &self.device,
-            tape,
-        );
         let executed = execute(
-            &plan,
-            &model.graph,
+            self.tape_plan(tape),
+            &self.model.graph,
             Feature::from(x.clone()),
             &shapes,
             self.outputs.len(),
