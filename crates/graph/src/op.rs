@@ -483,7 +483,14 @@ impl Op {
                 }
                 Ok(first.to_vec())
             }
+            // A `Conv2dNormActivation` has its convolution's geometry.
             Op::Conv2d {
+                in_channels,
+                out_channels,
+                window,
+                ..
+            }
+            | Op::ConvNormActivation {
                 in_channels,
                 out_channels,
                 window,
@@ -496,7 +503,10 @@ impl Op {
                 let [oh, ow] = window.output_size([h, w], false)?;
                 Ok(vec![n, *out_channels, oh, ow])
             }
-            Op::BatchNorm2d { features, .. } => {
+            Op::BatchNorm2d { features, .. }
+            | Op::SqueezeExcitation {
+                channels: features, ..
+            } => {
                 let [_, c, _, _] = rank4(first)?;
                 if c != *features {
                     return Err(format!("expected {features} channels, got {c}"));
@@ -563,26 +573,6 @@ impl Op {
             | Op::Silu
             | Op::Sigmoid
             | Op::StochasticDepth { .. } => Ok(first.to_vec()),
-            Op::ConvNormActivation {
-                in_channels,
-                out_channels,
-                window,
-                ..
-            } => {
-                let [n, c, h, w] = rank4(first)?;
-                if c != *in_channels {
-                    return Err(format!("expected {in_channels} channels, got {c}"));
-                }
-                let [oh, ow] = window.output_size([h, w], false)?;
-                Ok(vec![n, *out_channels, oh, ow])
-            }
-            Op::SqueezeExcitation { channels, .. } => {
-                let [_, c, _, _] = rank4(first)?;
-                if c != *channels {
-                    return Err(format!("expected {channels} channels, got {c}"));
-                }
-                Ok(first.to_vec())
-            }
             // DenseNet, ConvNeXt, ViT.
             Op::Cat { dim } => cat_shape(inputs, *dim),
             Op::AvgPool2d { window, ceil_mode } => {
