@@ -184,6 +184,31 @@ fn check_state_dict_and_weights(name: &str) {
     }
 }
 
+/// torchvision's values of `name`'s nodes on the generated weights (its fixture's `parity`).
+fn value_fixtures(name: &str) -> NodeFixtures {
+    let reference = reference(name);
+    let parity = &reference["parity"];
+    let mut nodes: BTreeMap<String, NodeRecord> =
+        serde_json::from_value(parity["nodes"].clone()).unwrap();
+    fill_samples(&mut nodes, &format!("zoo/{name}.safetensors"));
+    NodeFixtures {
+        input_shape: dims(&parity["input_shape"]),
+        nodes,
+    }
+}
+
+/// The registry's `name` with the generated weights, loaded from a `.safetensors` state dict.
+fn generated_model(name: &str, device: &Device) -> TracedModel {
+    let arch = arch(name);
+    let dir = tempfile::tempdir().unwrap();
+    let path = support::write_generated_state_dict(
+        &arch.expected_keys(),
+        dir.path(),
+        safetensors::Dtype::F32,
+    );
+    arch.load(device, &path).unwrap()
+}
+
 /// Every node's values on the generated weights (loaded through the registry from a
 /// `.safetensors` state dict) against torchvision's; returns the largest share of the
 /// tolerance.
@@ -194,25 +219,9 @@ fn check_values(name: &str) -> f64 {
 /// [`check_values`] for the tensor nodes up to and including the last one inside module
 /// `through` (all of them for `None`): only that part of the graph runs.
 fn check_values_through(name: &str, through: Option<&str>) -> f64 {
-    let reference = reference(name);
-    let parity = &reference["parity"];
-    let mut nodes: BTreeMap<String, NodeRecord> =
-        serde_json::from_value(parity["nodes"].clone()).unwrap();
-    fill_samples(&mut nodes, &format!("zoo/{name}.safetensors"));
-    let fx = NodeFixtures {
-        input_shape: dims(&parity["input_shape"]),
-        nodes,
-    };
-    let arch = arch(name);
+    let fx = value_fixtures(name);
     let device = Device::flex();
-    let dir = tempfile::tempdir().unwrap();
-    let path = support::write_generated_state_dict(
-        &arch.expected_keys(),
-        dir.path(),
-        safetensors::Dtype::F32,
-    );
-    let traced: TracedModel = arch.load(&device, &path).unwrap();
-    drop(dir);
+    let traced = generated_model(name, &device);
     // Every tensor node; the shape checks' values are compared by `check_nodes`.
     let values = traced.graph.infer_values(&fx.input_shape).unwrap();
     let eval_nodes: Vec<String> = traced
@@ -459,24 +468,9 @@ fn vit_non_tensor_nodes_are_typed_errors_and_parameters_are_features() {
 #[test]
 fn densenet_folds_only_convolutions_followed_by_their_batch_norm() {
     let name = "densenet169";
-    let reference = reference(name);
-    let parity = &reference["parity"];
-    let mut nodes: BTreeMap<String, NodeRecord> =
-        serde_json::from_value(parity["nodes"].clone()).unwrap();
-    fill_samples(&mut nodes, &format!("zoo/{name}.safetensors"));
-    let fx = NodeFixtures {
-        input_shape: dims(&parity["input_shape"]),
-        nodes,
-    };
-    let arch = arch(name);
+    let fx = value_fixtures(name);
     let device = Device::flex();
-    let dir = tempfile::tempdir().unwrap();
-    let path = support::write_generated_state_dict(
-        &arch.expected_keys(),
-        dir.path(),
-        safetensors::Dtype::F32,
-    );
-    let traced = arch.load(&device, &path).unwrap();
+    let traced = generated_model(name, &device);
     let requested: Vec<String> = [
         "features.denseblock2.denselayer3.norm1",
         "features.transition2.pool",

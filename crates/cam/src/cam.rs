@@ -3,6 +3,8 @@
 //! passes), the class to explain, and the per-method maps turned into pytorch-grad-cam's
 //! final maps.
 
+use std::sync::OnceLock;
+
 use burn::prelude::*;
 use featx_extract::{Feature, FeatureExtractor, Features, ReturnNodes};
 use featx_models::TracedModel;
@@ -42,8 +44,9 @@ impl std::str::FromStr for Target {
 pub struct Cam {
     /// The target layers and the classifier output.
     maps: FeatureExtractor,
-    /// The classifier output alone (the fast forward path).
-    classifier: FeatureExtractor,
+    /// The classifier output alone (the fast forward path), for ScoreCAM's masked passes:
+    /// made from `maps`' model on first use, so the other methods never plan it.
+    classifier: OnceLock<FeatureExtractor>,
     /// The output node's name.
     output: String,
 }
@@ -105,10 +108,9 @@ impl Cam {
         );
         let [h, w] = model.input.size.unwrap_or(model.input.nominal_size);
         let channels = model.input.channels;
-        let classifier = FeatureExtractor::new(model.clone(), &ReturnNodes::from([&output]))?;
         let cam = Self {
             maps: FeatureExtractor::new(model, &request)?,
-            classifier,
+            classifier: OnceLock::new(),
             output,
         };
         cam.check(&[1, channels, h, w])?;
@@ -119,9 +121,19 @@ impl Cam {
     pub fn to_device(self, device: &Device) -> Result<Self> {
         Ok(Self {
             maps: self.maps.to_device(device)?,
-            classifier: self.classifier.to_device(device)?,
+            classifier: OnceLock::new(),
             output: self.output,
         })
+    }
+
+    /// The extractor of the output alone, on `maps`' device.
+    fn classifier(&self) -> Result<&FeatureExtractor> {
+        if let Some(classifier) = self.classifier.get() {
+            return Ok(classifier);
+        }
+        let request = ReturnNodes::from([&self.output]);
+        let built = FeatureExtractor::new(self.maps.model().clone(), &request)?;
+        Ok(self.classifier.get_or_init(|| built))
     }
 
     /// The extractor of the target layers and the output.
@@ -314,7 +326,7 @@ impl Cam {
                         }
                     })?;
                     let weights = score::weights(
-                        &self.classifier,
+                        self.classifier()?,
                         &activations.input,
                         maps,
                         &activations.targets,

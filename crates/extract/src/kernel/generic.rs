@@ -37,7 +37,7 @@ impl Generic {
         }
     }
 
-    fn compute(&self, mut inputs: Vec<Feature>, out_shape: &[usize]) -> Result<Feature, String> {
+    fn compute(&self, inputs: Vec<Feature>, out_shape: &[usize]) -> Result<Feature, String> {
         Ok(match (&self.op, &self.layer) {
             (Op::Input { .. }, _) => return super::PassThrough.run(inputs, out_shape),
             (Op::Conv2d { window, groups, .. }, Some(Layer::Conv2d(conv))) => {
@@ -70,15 +70,7 @@ impl Generic {
                     Mode::Train => x.map_float(Dropout(*p)),
                 }
             }
-            (Op::Add, _) => {
-                let (Some(b), Some(a), true) = (inputs.pop(), inputs.pop(), inputs.is_empty())
-                else {
-                    return Err("add takes two inputs".into());
-                };
-                let shapes = (a.dims(), b.dims());
-                a.checked_add(b)
-                    .ok_or_else(|| format!("cannot add shapes {:?} and {:?}", shapes.0, shapes.1))?
-            }
+            (Op::Add, _) => binary(inputs, "add", Feature::checked_add)?,
             (Op::Flatten { .. } | Op::View { .. }, _) => {
                 let x = single_any(inputs)?;
                 let from = x.dims();
@@ -92,16 +84,7 @@ impl Generic {
                     .ok_or_else(|| format!("cannot permute {from:?} by {dims:?}"))?
             }
             // Mobile nets (MobileNet, EfficientNet, RegNet).
-            (Op::Mul, _) => {
-                let (Some(b), Some(a), true) = (inputs.pop(), inputs.pop(), inputs.is_empty())
-                else {
-                    return Err("mul takes two inputs".into());
-                };
-                let shapes = (a.dims(), b.dims());
-                a.broadcast_mul(b).ok_or_else(|| {
-                    format!("cannot multiply shapes {:?} and {:?}", shapes.0, shapes.1)
-                })?
-            }
+            (Op::Mul, _) => binary(inputs, "multiply", Feature::broadcast_mul)?,
             (Op::Relu6, _) => activate(single_any(inputs)?, Activation::Relu6),
             (Op::Hardswish, _) => activate(single_any(inputs)?, Activation::Hardswish),
             (Op::Hardsigmoid, _) => activate(single_any(inputs)?, Activation::Hardsigmoid),
@@ -223,15 +206,7 @@ impl Generic {
                 })
             }
             (Op::Gelu, _) => single_any(inputs)?.map_float(Gelu),
-            (Op::AddBroadcast, _) => {
-                let (Some(b), Some(a), true) = (inputs.pop(), inputs.pop(), inputs.is_empty())
-                else {
-                    return Err("add takes two inputs".into());
-                };
-                let shapes = (a.dims(), b.dims());
-                a.broadcast_add(b)
-                    .ok_or_else(|| format!("cannot add shapes {:?} and {:?}", shapes.0, shapes.1))?
-            }
+            (Op::AddBroadcast, _) => binary(inputs, "add", Feature::broadcast_add)?,
             (Op::FlattenModule { .. } | Op::Reshape { .. }, _) => {
                 let x = single_any(inputs)?;
                 let from = x.dims();
@@ -313,6 +288,19 @@ impl Kernel for Generic {
     fn name(&self) -> &'static str {
         "burn"
     }
+}
+
+/// `f(a, b)` of a two-input op, or why not (`verb` names it: "cannot add shapes ...").
+fn binary(
+    inputs: Vec<Feature>,
+    verb: &str,
+    f: impl FnOnce(Feature, Feature) -> Option<Feature>,
+) -> Result<Feature, String> {
+    let Ok([a, b]) = <[Feature; 2]>::try_from(inputs) else {
+        return Err(format!("{verb} takes two inputs"));
+    };
+    let shapes = (a.dims(), b.dims());
+    f(a, b).ok_or_else(|| format!("cannot {verb} shapes {:?} and {:?}", shapes.0, shapes.1))
 }
 
 /// The one input, whatever its rank.
