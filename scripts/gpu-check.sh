@@ -1,83 +1,138 @@
 #!/usr/bin/env bash
-# One-command GPU check for a machine with a real GPU and a Vulkan driver: builds featx in
-# release with wgpu (or takes prebuilt binaries), runs the wgpu parity tests (every node of both
-# models against torchvision's fixtures, CPU/GPU agreement), then a short benchmark, and prints
-# one summary table naming the adapter.
+# One-command GPU check for a machine with a real GPU and a Vulkan driver. Takes the prebuilt
+# binaries of scripts/build-gpu-steps.sh (a GPU machine may have no network and no Rust), and
+# prints tables naming the adapter:
+#   1. parity: the wgpu tests (every node against torchvision's fixtures, CPU/GPU agreement,
+#      the f16 tolerance) with the card's large bindings;
+#   2. steps: ResNet18 batch 1/8/64 for each GPU build step (plain, autotune, fusion,
+#      autotune+fusion, +spirv), f32;
+#   3. precision: the fastest build in f32 and f16;
+#   4. warm start: the first call in a fresh process with empty caches, then in a second
+#      process (driver shader cache plus persisted autotune results);
+#   5. a dataset run on the GPU (a folder of JPEGs, --pool avg): images/s and its limit;
+#   6. torchvision on CUDA on the same card, fp32 (TF32 convolutions, cuDNN's default) and
+#      fp16, when torch with CUDA is installed;
+#   7. benches/ on wgpu (criterion), when the bench binary is there.
 #
-# Usage: scripts/gpu-check.sh [output-dir]
-#   FEATX_BIN=path/to/featx FEATX_WGPU_TEST=path/to/wgpu-test-binary  use prebuilt binaries
-#   (built with `cargo build --release --features wgpu` and
-#   `cargo test --release --features wgpu --test wgpu --no-run`; the test binary finds the
-#   fixtures and the featx binary at the paths it was built with).
-set -euo pipefail
+# Usage: scripts/gpu-check.sh [bins-dir] [output-dir]     (default: gpu-bins gpu-check-out)
+set -uo pipefail
 cd "$(dirname "$0")/.."
-out="${1:-gpu-check-out}"
+bins="${1:-gpu-bins}"
+out="${2:-gpu-check-out}"
 mkdir -p "$out"
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
-bin="${FEATX_BIN:-}"
-tests="${FEATX_WGPU_TEST:-}"
-if [ -z "$bin" ] || [ -z "$tests" ]; then
-  echo "== build (release, wgpu)"
-  start=$(date +%s)
-  cargo build --release --features wgpu 2>&1 | tail -1
-  tests=$(cargo test --release --features wgpu --test wgpu --no-run 2>&1 \
-    | grep -oE 'target/release/deps/wgpu-[0-9a-f]+' | tail -1)
-  bin=target/release/featx
-  echo "release build: $(( $(date +%s) - start )) s" | tee "$out/build.txt"
+steps=()
+for step in plain autotune fusion wgpu spirv; do
+  [ -x "$bins/featx-$step" ] && steps+=("$step")
+done
+if [ ${#steps[@]} -eq 0 ]; then
+  echo "no featx-<step> binaries in $bins: run scripts/build-gpu-steps.sh first" >&2
+  exit 2
 fi
+best="${steps[-1]}"
+bin="$bins/featx-$best"
+# Each step tunes into its own cache, so one step's tuning never warms another's first call.
+cache_of() { echo "$out/cache-$1"; }
 
 echo "== adapter"
-# --device auto names the adapter it picked; a tiny run is enough.
-"$bin" bench --model resnet18 --weights random --device auto --batch 1 --nodes conv1 --iters 1 \
-  --format json 2>&1 >/dev/null | grep '^device:' | tee "$out/adapter.txt" || true
+FEATX_CACHE_DIR=$(cache_of probe) "$bin" bench --model resnet18 --device auto --batch 1 \
+  --nodes conv1 --iters 1 --format json 2>&1 >/dev/null | grep '^device:' | tee "$out/adapter.txt"
 
-echo "== wgpu parity tests"
-# On a real GPU the 144 MiB fc.0 binding of AlexNet fits, so every node is checked.
-start=$(date +%s)
-FEATX_REQUIRE_GPU=1 FEATX_GPU_LARGE_BUFFERS=1 "$tests" --nocapture --test-threads 1 2>&1 \
-  | tee "$out/parity.log" | grep -E "largest|test result|panicked|^test " || true
-echo "parity tests: $(( $(date +%s) - start )) s" | tee -a "$out/parity.log"
+if [ -x "$bins/wgpu-test" ]; then
+  echo "== 1. parity (wgpu tests, build $best)"
+  start=$(date +%s)
+  FEATX_REQUIRE_GPU=1 FEATX_GPU_LARGE_BUFFERS=1 FEATX_CACHE_DIR=$(cache_of tests) \
+    "$bins/wgpu-test" --nocapture --test-threads 1 2>&1 \
+    | tee "$out/parity.log" | grep -E "largest|closest|test result|panicked|^test " || true
+  echo "parity tests: $(( $(date +%s) - start )) s" | tee -a "$out/parity.log"
+fi
 
-echo "== benchmark"
-printf "%-8s %-6s %-10s %6s %10s %10s %10s %12s\n" model device nodes batch first_ms median_ms min_ms images_per_s | tee "$out/bench.txt"
-run() { # device batch nodes iters; a failed case is reported and the rest still run
-  if ! json=$("$bin" bench --model resnet18 --weights random --device "$1" --batch "$2" --nodes "$3" \
-      --iters "$4" --format json 2>"$out/bench-stderr.txt"); then
-    echo "resnet18 $1 $3 batch $2: FAILED: $(tail -1 "$out/bench-stderr.txt")" | tee -a "$out/bench.txt"
+header() {
+  printf "%-10s %-9s %6s %10s %10s %10s %12s\n" build precision batch first_ms median_ms \
+    min_ms images_per_s | tee -a "$1"
+}
+# run TABLE STEP PRECISION BATCH ITERS: one featx bench process; a failed case is reported and
+# the rest still run.
+run() {
+  local table=$1 step=$2 precision=$3 batch=$4 iters=$5 json
+  if ! json=$(FEATX_CACHE_DIR=$(cache_of "$step") "$bins/featx-$step" bench --model resnet18 \
+      --device wgpu --precision "$precision" --batch "$batch" --nodes fc --iters "$iters" \
+      --format json 2>"$out/stderr.txt"); then
+    echo "$step $precision batch $batch: FAILED: $(tail -1 "$out/stderr.txt")" | tee -a "$table"
     return 0
   fi
   echo "$json" >>"$out/bench.jsonl"
-  echo "$json" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("%-8s %-6s %-10s %6d %10.1f %10.2f %10.2f %12.1f" % (r["model"], r["device"], sys.argv[1], r["batch"], r["first_ms"], r["median_ms"], r["min_ms"], r["images_per_s"]))' "$3" \
-    | tee -a "$out/bench.txt"
+  echo "$json" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("%-10s %-9s %6d %10.1f %10.2f %10.2f %12.1f" % (sys.argv[1], r["precision"], r["batch"], r["first_ms"], r["median_ms"], r["min_ms"], r["images_per_s"]))' "$step" \
+    | tee -a "$table"
 }
-for batch in 1 8 64; do
-  run wgpu "$batch" fc 10
-  run wgpu "$batch" layer3 10
-done
-# The same shapes again in a new process: first_ms now shows what the driver's on-disk shader
-# cache saves (burn's in-process cache is gone).
-run wgpu 8 fc 10
-for batch in 1 8; do
-  run cpu "$batch" fc 5
-  run cpu "$batch" layer3 5
+
+echo "== 2. steps (ResNet18 to fc, f32)"
+header "$out/steps.txt"
+for step in "${steps[@]}"; do
+  for batch in 1 8 64; do run "$out/steps.txt" "$step" f32 "$batch" 20; done
 done
 
+echo "== 3. precision (build $best)"
+header "$out/precision.txt"
+for precision in f32 f16; do
+  for batch in 1 8 64; do run "$out/precision.txt" "$best" "$precision" "$batch" 20; done
+done
+
+echo "== 4. warm start (build $best, batch 8; first_ms is the first forward of the process)"
+for step in "$best"; do
+  rm -rf "$(cache_of warm)"
+  mkdir -p "$(cache_of warm)/shaders"
+  # NVIDIA's and Mesa's on-disk shader caches, emptied for the fresh process.
+  export __GL_SHADER_DISK_CACHE_PATH="$(cache_of warm)/shaders" MESA_SHADER_CACHE_DIR="$(cache_of warm)/shaders"
+  for process in fresh second; do
+    printf "%-7s " "$process" | tee -a "$out/warm.txt"
+    FEATX_CACHE_DIR=$(cache_of warm) "$bins/featx-$step" bench --model resnet18 --device wgpu \
+      --batch 8 --nodes fc --iters 5 --format json 2>/dev/null \
+      | python3 -c 'import json,sys; r=json.load(sys.stdin); print("first %.0f ms, then median %.2f ms" % (r["first_ms"], r["median_ms"]))' \
+      | tee -a "$out/warm.txt"
+  done
+  unset __GL_SHADER_DISK_CACHE_PATH MESA_SHADER_CACHE_DIR
+done
+
+echo "== 5. dataset run on the GPU (build $best, 512 JPEGs, --pool avg)"
+images="$out/images"
+if [ ! -d "$images" ]; then
+  mkdir -p "$images"
+  for i in $(seq 0 511); do
+    cp tests/fixtures/images/chelsea.jpg "$images/img$(printf %04d "$i").jpg"
+  done
+fi
+rm -rf "$out/dataset"
+FEATX_CACHE_DIR=$(cache_of "$best") "$bin" extract --model resnet18 --weights random \
+  --device wgpu --input "$images" --nodes layer4 --pool avg --batch-size 64 \
+  --out "$out/dataset" --quiet 2>&1 | tee "$out/dataset.txt" || true
+
 if python3 -c 'import torch, torchvision; assert torch.cuda.is_available()' 2>/dev/null; then
-  echo "== torchvision on CUDA (reference, same machine)"
+  echo "== 6. torchvision on CUDA (reference, same card)"
   python3 - <<'PY' | tee "$out/torch.txt" || true
 import time, torch, torchvision
-m = torchvision.models.resnet18().cuda().eval()
-print(torch.__version__, torch.cuda.get_device_name())
-for b in (1, 8, 64):
-    x = torch.randn(b, 3, 224, 224, device="cuda")
-    with torch.no_grad():
-        for _ in range(5): m(x)
-        torch.cuda.synchronize(); ts = []
-        for _ in range(20):
-            t = time.perf_counter(); m(x); torch.cuda.synchronize(); ts.append(time.perf_counter() - t)
-    ts.sort(); print("torch cuda fp32 resnet18 fc batch %d: median %.2f ms, %.1f images/s" % (b, ts[10]*1e3, b / ts[10]))
+print(torch.__version__, torch.cuda.get_device_name(), "cudnn.allow_tf32 =", torch.backends.cudnn.allow_tf32)
+for dtype in (torch.float32, torch.float16):
+    m = torchvision.models.resnet18().cuda().eval().to(dtype)
+    for b in (1, 8, 64):
+        x = torch.randn(b, 3, 224, 224, device="cuda", dtype=dtype)
+        with torch.no_grad():
+            for _ in range(5): m(x)
+            torch.cuda.synchronize(); ts = []
+            for _ in range(20):
+                t = time.perf_counter(); m(x); torch.cuda.synchronize(); ts.append(time.perf_counter() - t)
+        ts.sort(); print("torch cuda %s resnet18 fc batch %d: median %.2f ms, %.1f images/s" % (str(dtype).split(".")[1], b, ts[10]*1e3, b / ts[10]))
 PY
 fi
+
+if [ -x "$bins/extract-bench" ]; then
+  echo "== 7. benches/ on wgpu (criterion, resnet18)"
+  FEATX_CACHE_DIR=$(cache_of "$best") "$bins/extract-bench" --bench 'resnet18/wgpu' 2>&1 \
+    | grep -E "^resnet18|time:" | tee "$out/criterion.txt" || true
+fi
+
 echo "== summary"
-cat "$out/adapter.txt" "$out/bench.txt"
-grep -E "test result|largest" "$out/parity.log" || true
+cat "$out/adapter.txt" "$out/steps.txt" "$out/precision.txt" "$out/warm.txt" 2>/dev/null
+tail -2 "$out/dataset.txt" 2>/dev/null
+cat "$out/torch.txt" 2>/dev/null

@@ -142,6 +142,24 @@ fn bad_usage_and_bad_input_exit_2_with_a_message_and_no_output() {
             ],
             "unknown device",
         ),
+        (
+            vec![
+                "--nodes".into(),
+                "fc".into(),
+                "--precision".into(),
+                "f16".into(),
+            ],
+            "reduced precision runs on GPU devices only",
+        ),
+        (
+            vec![
+                "--nodes".into(),
+                "fc".into(),
+                "--precision".into(),
+                "bf8".into(),
+            ],
+            "[possible values: f32, f16]",
+        ),
     ];
     for (extra, expected) in cases {
         let mut args: Vec<String> = ["extract", "--model", "resnet18", "--out"]

@@ -175,6 +175,28 @@ fn a_folder_run_stores_every_good_image_once_in_order_and_reports_the_bad_ones()
     );
     assert_eq!(s["outputs"][0]["shape"], serde_json::json!([240, 256]));
     assert_eq!(s["outputs"][0]["node"], "layer3.1.relu_1");
+    // Where the time went: three parts within the run's time, the largest named as its limit
+    // and reported on stderr.
+    let t = &s["timing"];
+    let parts = ["waiting_for_images_s", "model_s", "writing_s"].map(|k| t[k].as_f64().unwrap());
+    assert!(parts.iter().all(|&p| p >= 0.0), "{t}");
+    assert!(
+        parts.iter().sum::<f64>() <= s["elapsed_s"].as_f64().unwrap(),
+        "{t}"
+    );
+    assert!(parts[1] > 0.0, "the model ran: {t}");
+    let largest = ["decoding", "model", "writing"][parts
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .unwrap()
+        .0];
+    assert_eq!(t["limit"], largest, "{t}");
+    assert!(
+        stderr(&result).contains(&format!("the limit is {largest}")),
+        "{}",
+        stderr(&result)
+    );
     let features = features_by_path(&out, &index);
     let all_layer3: Vec<f32> = features
         .values()

@@ -4,7 +4,7 @@ use burn::prelude::Device;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, ValueEnum};
 use featx_extract::{
-    DeviceChoice, FeatureExtractor, Mode, ReturnNodes, select_device, wgpu_adapter,
+    DeviceChoice, FeatureExtractor, Mode, Precision, ReturnNodes, select_device, wgpu_adapter,
 };
 use featx_models::{Architecture, MODELS, TracedModel};
 use featx_weights::{base_url, cache_dir, fetch};
@@ -29,6 +29,11 @@ pub struct ModelArgs {
     /// Eval (running statistics, no dropout) or train behaviour.
     #[arg(long, value_enum, default_value = "eval")]
     pub mode: ModeArg,
+    /// Float precision on GPU devices: f32 (torchvision's numbers to the parity tolerance), or
+    /// f16 (half the memory traffic, faster where the GPU has f16 arithmetic; its own
+    /// tolerance, in the README). Outputs are written as float32 either way.
+    #[arg(long, default_value = "f32", value_parser = precision_parser())]
+    pub precision: Precision,
     /// Seed for `--weights random` (and train-mode dropout), for reproducible runs.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -76,12 +81,17 @@ impl ModelArgs {
         })
     }
 
-    /// How `--weights` is recorded with a dataset run (a resumed run must name the same).
+    /// How `--weights` is recorded with a dataset run (a resumed run must name the same), with
+    /// a reduced `--precision` after it: parts computed in another precision are other numbers.
     pub fn weights_label(&self) -> String {
-        match self.weights.as_ref().unwrap_or(&Weights::Random) {
+        let weights = match self.weights.as_ref().unwrap_or(&Weights::Random) {
             Weights::Random => format!("random (seed {})", self.seed),
             Weights::Imagenet => "imagenet".into(),
             Weights::File(path) => path.display().to_string(),
+        };
+        match self.precision {
+            Precision::F32 => weights,
+            p => format!("{weights}, {p}"),
         }
     }
 
@@ -105,7 +115,7 @@ impl ModelArgs {
         } else {
             extractor.to_device(device)?
         };
-        Ok(self.with_mode(extractor))
+        Ok(self.with_mode(extractor).with_precision(self.precision)?)
     }
 
     /// Loads the model with `--weights` and builds an extractor for `request` on `device` in
@@ -155,6 +165,12 @@ impl std::str::FromStr for Weights {
 pub fn model_parser() -> impl TypedValueParser<Value = &'static Architecture> {
     PossibleValuesParser::new(MODELS.iter().map(|a| a.name))
         .map(|name| featx_models::find(&name).expect("a registry name"))
+}
+
+/// `--precision NAME`: `f32` or `f16`.
+fn precision_parser() -> impl TypedValueParser<Value = Precision> {
+    PossibleValuesParser::new(Precision::ALL.map(Precision::name))
+        .try_map(|name| name.parse::<Precision>())
 }
 
 /// The model `arch` with `weights` on `device`, traced.

@@ -35,7 +35,7 @@ pub use part::{
     ListingSpec, Manifest, OutputFormat, OutputSpec, PreprocessSpec, Record, RunConfig, Status,
 };
 pub use pool::Pool;
-pub use run::{DatasetOptions, OutputSummary, Summary, extract_dataset};
+pub use run::{DatasetOptions, Limit, OutputSummary, Summary, Timing, extract_dataset};
 pub use scheduler::{
     KUBERNETES_INDEX, KUBERNETES_SHARDS, SLURM_TASK_COUNT, SLURM_TASK_ID, SLURM_TASK_MAX,
     SLURM_TASK_MIN, SLURM_TASK_STEP, ShardSource, ShardSpec,

@@ -51,6 +51,7 @@ fn shards_timing(folder: &DatasetFolder) -> Invocation {
         resumed_parts: summaries.iter().map(|s| s.resumed_parts).sum(),
         processed: summaries.iter().map(|s| s.processed).sum(),
         elapsed_s: summaries.iter().map(|s| s.elapsed_s).fold(0.0, f64::max),
+        timing: None,
         command: folder.command.clone(),
     }
 }

@@ -141,6 +141,10 @@ pub struct Summary {
     pub index: String,
     /// The part data files or folders, in order.
     pub files: Vec<String>,
+    /// Where this invocation's time went, and so what limits its rate (absent in merged
+    /// summaries and in those of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<Timing>,
     /// For a merged dataset: how many shards it combines. Its timing fields then describe the
     /// shards' last runs together (images computed by all, the longest time, the images over
     /// that time).
@@ -149,6 +153,63 @@ pub struct Summary {
     /// The command line of the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<CommandLine>,
+}
+
+/// Where a run's time went: decoding runs on worker threads while the model computes, so the
+/// time the model loop waits for decoded images says whether decoding or the model sets the
+/// rate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    /// Seconds the model loop waited for the next decoded batch.
+    pub waiting_for_images_s: f64,
+    /// Seconds in the model: upload, forward pass, read-back and pooling.
+    pub model_s: f64,
+    /// Seconds writing and committing parts.
+    pub writing_s: f64,
+    /// The largest of the three.
+    pub limit: Limit,
+}
+
+/// What limits a run's rate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Limit {
+    /// Decoding and preprocessing images (more `--workers`, or a faster disk, would help).
+    Decoding,
+    /// The model (a faster device, a larger batch or a reduced precision would help).
+    #[default]
+    Model,
+    /// Writing parts.
+    Writing,
+}
+
+impl Limit {
+    /// The name in reports (`decoding`, `model`, `writing`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::Decoding => "decoding",
+            Limit::Model => "model",
+            Limit::Writing => "writing",
+        }
+    }
+}
+
+impl Timing {
+    /// `self` with `limit` set to the largest of its parts.
+    fn with_limit(mut self) -> Self {
+        let parts = [
+            (self.waiting_for_images_s, Limit::Decoding),
+            (self.model_s, Limit::Model),
+            (self.writing_s, Limit::Writing),
+        ];
+        self.limit = parts
+            .into_iter()
+            .fold((f64::MIN, Limit::Model), |best, p| {
+                if p.0 > best.0 { p } else { best }
+            })
+            .1;
+        self
+    }
 }
 
 /// Parts keep near this many bytes when `--part-size` is not given.
@@ -198,25 +259,36 @@ pub fn extract_dataset(
     let crop = run.preprocess.crop as usize;
     let mut filling: Option<PartBuffer> = None;
     let mut failed_now = 0;
+    let mut timing = Timing::default();
     let outcome = (|| -> Result<()> {
-        for batch in batches.iter() {
+        let mut batches = batches.iter();
+        loop {
+            let waiting = Instant::now();
+            let Some(batch) = batches.next() else { break };
+            timing.waiting_for_images_s += waiting.elapsed().as_secs_f64();
             if filling.as_ref().is_some_and(|p| p.part() != batch.part)
                 && let Some(done) = filling.take()
             {
+                let writing = Instant::now();
                 let k = done.part();
                 manifests[k] = Some(done.commit(&layout, &run, options.command.as_ref())?);
+                timing.writing_s += writing.elapsed().as_secs_f64();
             }
             let part = filling.get_or_insert_with(|| {
                 PartBuffer::new(batch.part, parts[batch.part].clone(), run.outputs.len())
             });
             let count = batch.images.len() as u64;
+            let model = Instant::now();
             failed_now += run_batch(extractor, device, &run, [crop, crop], batch, part)?;
+            timing.model_s += model.elapsed().as_secs_f64();
             bar.inc(count);
             bar.set_message(format!("{failed_now} failed"));
         }
         if let Some(done) = filling.take() {
+            let writing = Instant::now();
             let k = done.part();
             manifests[k] = Some(done.commit(&layout, &run, options.command.as_ref())?);
+            timing.writing_s += writing.elapsed().as_secs_f64();
         }
         Ok(())
     })();
@@ -232,6 +304,7 @@ pub fn extract_dataset(
         resumed_parts,
         processed,
         elapsed_s: started.elapsed().as_secs_f64(),
+        timing: (processed > 0).then(|| timing.with_limit()),
         command: options.command.clone(),
     };
     let summary = summarize(&run, &layout, &manifests, this_run);
@@ -462,6 +535,7 @@ pub(crate) struct Invocation {
     pub resumed_parts: usize,
     pub processed: usize,
     pub elapsed_s: f64,
+    pub timing: Option<Timing>,
     pub command: Option<CommandLine>,
 }
 
@@ -526,6 +600,7 @@ pub(crate) fn summarize(
         outputs,
         index: file_name(layout.index()),
         files: manifests.iter().filter_map(|m| m.data.clone()).collect(),
+        timing: this_run.timing,
         merged_shards: None,
         command: this_run.command,
     }

@@ -49,6 +49,14 @@ pub enum ExtractError {
         /// Why, and what to do instead.
         reason: String,
     },
+    /// The precision asked for is unknown, or the device cannot compute in it.
+    #[error("precision '{precision}' is not available here: {reason}")]
+    PrecisionUnsupported {
+        /// The precision asked for (`f16`).
+        precision: String,
+        /// Why, and what to use instead.
+        reason: String,
+    },
     /// A parameter the request needs is larger than the device's largest buffer; nothing was
     /// moved.
     #[error(

@@ -2,13 +2,14 @@ use std::sync::OnceLock;
 
 use burn::prelude::*;
 use burn::tensor::DType;
-use featx_models::{Layer, ParamTensor, TracedModel};
+use featx_models::{Layer, TracedModel};
 
 use crate::device::max_buffer_bytes;
 use crate::execute::execute;
+use crate::layers::{model_device, move_layer, tensor_bytes};
 use crate::plan::{Plan, Tape};
 use crate::resolve::resolve;
-use crate::{ExtractError, Feature, Features, Resolved, Result, ReturnNodes};
+use crate::{ExtractError, Feature, Features, Precision, Resolved, Result, ReturnNodes};
 
 /// How BatchNorm and Dropout behave, as `model.eval()` / `model.train()` in PyTorch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -35,6 +36,8 @@ pub struct FeatureExtractor {
     /// first use (folding and weight packing happen once, as for `plan`).
     tape_plans: [OnceLock<Plan>; 2],
     pub(crate) mode: Mode,
+    /// The float precision the device computes in (returned values are float32 always).
+    precision: Precision,
     /// Where the parameters of the nodes it runs live and inputs are moved.
     pub(crate) device: Device,
 }
@@ -55,6 +58,7 @@ impl FeatureExtractor {
             &outputs,
             Mode::Eval,
             &device,
+            Precision::F32,
             Tape::Off,
         );
         Ok(Self {
@@ -63,6 +67,7 @@ impl FeatureExtractor {
             plan,
             tape_plans: Default::default(),
             mode: Mode::Eval,
+            precision: Precision::F32,
             device,
         })
     }
@@ -75,6 +80,7 @@ impl FeatureExtractor {
             &self.outputs,
             self.mode,
             &self.device,
+            self.precision,
             Tape::Off,
         );
         self.tape_plans = Default::default();
@@ -95,6 +101,7 @@ impl FeatureExtractor {
                 &self.outputs,
                 self.mode,
                 &self.device,
+                self.precision,
                 tape,
             )
         })
@@ -103,8 +110,10 @@ impl FeatureExtractor {
     /// The same extractor running on `device`: the parameters of the nodes it runs move
     /// there, the others are never uploaded (extracting `conv1` leaves the classifier's
     /// weights where they are). A needed parameter larger than the device's largest buffer is
-    /// [`ExtractError::LayerTooLarge`], found before anything moves.
+    /// [`ExtractError::LayerTooLarge`], found before anything moves; a device that cannot
+    /// compute in the extractor's precision is [`ExtractError::PrecisionUnsupported`].
     pub fn to_device(mut self, device: &Device) -> Result<Self> {
+        self.precision.check(device)?;
         let targets: Vec<_> = self.outputs.iter().map(|r| r.node).collect();
         let needed = self.model.graph.needed_for(&targets);
         let nodes = self.model.graph.nodes();
@@ -147,6 +156,24 @@ impl FeatureExtractor {
             self.replan();
         }
         self
+    }
+
+    /// The same extractor computing in `precision` on its device: parameters are cast once
+    /// (after BatchNorm folding, which stays float32), inputs as they arrive, and returned
+    /// values back to float32. Move it to its device first: a precision the device cannot
+    /// compute in (any reduced one on the CPU) is [`ExtractError::PrecisionUnsupported`].
+    pub fn with_precision(mut self, precision: Precision) -> Result<Self> {
+        precision.check(&self.device)?;
+        if precision != self.precision {
+            self.precision = precision;
+            self.replan();
+        }
+        Ok(self)
+    }
+
+    /// The precision it computes in.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The current mode.
@@ -265,7 +292,7 @@ impl FeatureExtractor {
         } else {
             x
         };
-        Ok((x, shapes))
+        Ok((self.precision.cast(x), shapes))
     }
 
     /// The requested values, keyed in request order.
@@ -276,109 +303,15 @@ impl FeatureExtractor {
                 node: r.node_name.clone(),
                 reason: "requested node was not computed".into(),
             })?;
+            let value = match self.precision {
+                Precision::F32 => value,
+                _ => value.map_float(Precision::F32),
+            };
             features.push(r.key.clone(), value);
         }
         Ok(features)
     }
 }
-
-/// The device of the model's first parameter.
-fn model_device(model: &TracedModel) -> Option<Device> {
-    model
-        .layers
-        .iter()
-        .flatten()
-        .next()
-        .map(|layer| match layer {
-            Layer::Conv2d(c) => c.weight.device(),
-            Layer::BatchNorm(b) => b.gamma.device(),
-            Layer::Linear(l) => l.weight.device(),
-            // Mobile nets (MobileNet, EfficientNet, RegNet).
-            Layer::ConvNorm(c, _) | Layer::SqueezeExcitation(c, _) => c.weight.device(),
-            // DenseNet, ConvNeXt, ViT.
-            Layer::Parameter(ParamTensor::R1(p)) => p.device(),
-            Layer::Parameter(ParamTensor::R3(p)) => p.device(),
-            Layer::LayerNorm(n) | Layer::ConvLayerNorm(_, n) => n.gamma.device(),
-            Layer::Attention(a) => a.in_proj_weight.device(),
-            Layer::Mlp(l, _) => l.weight.device(),
-        })
-}
-
-/// Each parameter tensor of `layer` as `(name, float32 bytes)`.
-fn tensor_bytes(layer: &Layer) -> Vec<(&'static str, u64)> {
-    let bytes = |dims: &[usize]| 4 * dims.iter().product::<usize>() as u64;
-    match layer {
-        Layer::Conv2d(c) => {
-            let mut out = vec![("weight", bytes(&c.weight.dims()))];
-            out.extend(c.bias.as_ref().map(|b| ("bias", bytes(&b.dims()))));
-            out
-        }
-        Layer::BatchNorm(b) => vec![("weight", bytes(&b.gamma.dims()))],
-        Layer::Linear(l) => {
-            let mut out = vec![("weight", bytes(&l.weight.dims()))];
-            out.extend(l.bias.as_ref().map(|b| ("bias", bytes(&b.dims()))));
-            out
-        }
-        // Mobile nets (MobileNet, EfficientNet, RegNet).
-        Layer::ConvNorm(c, b) => vec![
-            ("0.weight", bytes(&c.weight.dims())),
-            ("1.weight", bytes(&b.gamma.dims())),
-        ],
-        Layer::SqueezeExcitation(fc1, fc2) => vec![
-            ("fc1.weight", bytes(&fc1.weight.dims())),
-            ("fc2.weight", bytes(&fc2.weight.dims())),
-        ],
-        // DenseNet, ConvNeXt, ViT. Shapes are read without initialising lazy parameters, so
-        // this check never changes the order random weights are drawn in.
-        Layer::Parameter(p) => vec![("value", bytes(&p.dims()))],
-        Layer::LayerNorm(n) => vec![("weight", bytes(n.gamma.lazy_shape().as_slice()))],
-        Layer::ConvLayerNorm(c, _) => vec![("weight", bytes(c.weight.lazy_shape().as_slice()))],
-        Layer::Attention(a) => vec![
-            (
-                "in_proj_weight",
-                bytes(a.in_proj_weight.lazy_shape().as_slice()),
-            ),
-            (
-                "out_proj.weight",
-                bytes(a.out_proj.weight.lazy_shape().as_slice()),
-            ),
-        ],
-        Layer::Mlp(fc1, fc2) => vec![
-            ("0.weight", bytes(fc1.weight.lazy_shape().as_slice())),
-            ("3.weight", bytes(fc2.weight.lazy_shape().as_slice())),
-        ],
-    }
-}
-
-/// `layer` with its parameters on `device`.
-fn move_layer(layer: Layer, device: &Device) -> Layer {
-    use burn::module::Module;
-    match layer {
-        Layer::Conv2d(c) => Layer::Conv2d(c.to_device(device)),
-        Layer::BatchNorm(b) => Layer::BatchNorm(b.to_device(device)),
-        Layer::Linear(l) => Layer::Linear(l.to_device(device)),
-        // Mobile nets (MobileNet, EfficientNet, RegNet).
-        Layer::ConvNorm(c, b) => Layer::ConvNorm(c.to_device(device), b.to_device(device)),
-        Layer::SqueezeExcitation(fc1, fc2) => {
-            Layer::SqueezeExcitation(fc1.to_device(device), fc2.to_device(device))
-        }
-        // DenseNet, ConvNeXt, ViT.
-        Layer::Parameter(ParamTensor::R1(p)) => {
-            Layer::Parameter(ParamTensor::R1(p.to_device(device)))
-        }
-        Layer::Parameter(ParamTensor::R3(p)) => {
-            Layer::Parameter(ParamTensor::R3(p.to_device(device)))
-        }
-        Layer::LayerNorm(n) => Layer::LayerNorm(n.to_device(device)),
-        Layer::ConvLayerNorm(c, n) => {
-            Layer::ConvLayerNorm(c.to_device(device), n.to_device(device))
-        }
-        Layer::Attention(a) => Layer::Attention(a.to_device(device)),
-        Layer::Mlp(a, b) => Layer::Mlp(a.to_device(device), b.to_device(device)),
-    }
-}
-
-// DenseNet, ConvNeXt, ViT.
 
 /// Every requested node is a tensor: FX also records shape checks (`x.shape`, `h == 224`,
 /// `torch._assert`) and tuples (attention's `(output, None)`), which are not features.

@@ -15,15 +15,20 @@ mod extractor;
 mod feature;
 mod gradients;
 mod kernel;
+mod layers;
 mod plan;
+mod precision;
 mod query;
 mod resolve;
 
-pub use device::{DeviceChoice, max_buffer_bytes, select_device, wgpu_adapter};
+pub use device::{
+    DeviceChoice, GPU_BUILD, gpu_cache_dir, max_buffer_bytes, select_device, wgpu_adapter,
+};
 pub use error::{ExtractError, Result};
 pub use extractor::{FeatureExtractor, Mode};
 pub use feature::{Feature, Features, MAX_RANK};
 pub use gradients::Backward;
+pub use precision::Precision;
 pub use query::ReturnNodes;
 pub use resolve::Resolved;
 

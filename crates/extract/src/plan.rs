@@ -29,7 +29,8 @@ use featx_graph::{Activation, Graph, NodeId, Op};
 use featx_models::Layer;
 
 use crate::kernel::{Kernel, NodeSpec, PassThrough, choose_activated};
-use crate::{Mode, Resolved};
+use crate::layers::cast_layer;
+use crate::{Mode, Precision, Resolved};
 
 /// One node to compute.
 #[derive(Debug, Clone)]
@@ -83,7 +84,7 @@ pub(crate) enum Tape {
 }
 
 impl Plan {
-    /// Plans `requested` on `device` in `mode`, recording what `tape` says for a backward
+    /// Plans `requested` on `device` in `mode` and `precision`, recording what `tape` says for a backward
     /// pass.
     pub fn new(
         graph: &Graph,
@@ -91,6 +92,7 @@ impl Plan {
         requested: &[Resolved],
         mode: Mode,
         device: &Device,
+        precision: Precision,
         tape: Tape,
     ) -> Self {
         let nodes = graph.nodes();
@@ -153,6 +155,12 @@ impl Plan {
                     ops[i].1 = Some(layer);
                     post[i] = activation;
                 }
+            }
+        }
+        // Parameters in the run's precision, cast after folding (folded in float32).
+        if precision != Precision::F32 {
+            for i in (0..n).filter(|&i| needed[i]) {
+                ops[i].1 = ops[i].1.take().map(|layer| cast_layer(layer, precision));
             }
         }
         let mut fused_relu = vec![false; n];

@@ -39,6 +39,10 @@ pub struct BenchArgs {
 struct Report {
     model: String,
     device: String,
+    /// `f32` or a reduced GPU precision.
+    precision: String,
+    /// What this build's GPU backend has (`autotune+fusion+spirv`, `plain`, `none`).
+    gpu_build: &'static str,
     batch: usize,
     nodes: usize,
     planned_nodes: usize,
@@ -105,6 +109,8 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     let report = Report {
         model: extractor.model().name.clone(),
         device: args.model.device.clone(),
+        precision: extractor.precision().to_string(),
+        gpu_build: featx_extract::GPU_BUILD,
         batch: args.batch,
         nodes: extractor.outputs().len(),
         planned_nodes: extractor.planned_nodes(),
@@ -121,9 +127,10 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     match args.format {
         Format::Json => println!("{}", serde_json::to_string(&report)?),
         Format::Text => println!(
-            "{} on {}, batch {}, {} outputs ({} nodes run): median {:.2} ms (min {:.2}, max {:.2}), {:.1} images/s; load {:.0} ms, build {:.1} ms, first run {:.1} ms",
+            "{} on {} ({}), batch {}, {} outputs ({} nodes run): median {:.2} ms (min {:.2}, max {:.2}), {:.1} images/s; load {:.0} ms, build {:.1} ms, first run {:.1} ms",
             report.model,
             report.device,
+            report.precision,
             report.batch,
             report.nodes,
             report.planned_nodes,

@@ -63,6 +63,11 @@ pub fn run(args: &CamArgs) -> Result<(), CliError> {
                 .into(),
         ));
     }
+    if args.model.precision != featx_extract::Precision::F32 {
+        return Err(CliError::Usage(
+            "a CAM's gradients are computed in f32 only; drop --precision".into(),
+        ));
+    }
     let queries = super::node_queries(&args.node);
     let weights = args.model.weights()?;
     let device = args.model.device()?;

@@ -150,6 +150,16 @@ fn run_dataset(args: &ExtractArgs, request: &ReturnNodes) -> Result<(), CliError
         summary.images_per_s,
         index.display()
     );
+    if let Some(t) = summary.timing {
+        eprintln!(
+            "time: {:.1} s waiting for decoded images, {:.1} s in the model, {:.1} s writing: \
+             the limit is {}",
+            t.waiting_for_images_s,
+            t.model_s,
+            t.writing_s,
+            t.limit.name()
+        );
+    }
     if summary.failed > 0 {
         return Err(CliError::Incomplete {
             failed: summary.failed,

@@ -430,7 +430,8 @@ impl TensorFn for StochasticDepth {
         if self.row {
             shape[0] = t.dims()[0];
         }
-        let noise = Tensor::<D>::random(shape, Distribution::Bernoulli(keep), &t.device());
+        let noise = Tensor::<D>::random(shape, Distribution::Bernoulli(keep), &t.device())
+            .cast(burn::tensor::FloatDType::from(t.dtype()));
         let noise = if keep > 0.0 { noise / keep } else { noise };
         t * noise
     }

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Builds the release binaries scripts/gpu-check.sh compares, one per step of the GPU build, so
+# that each step's effect is measured on the same card in one run:
+#
+#   featx-plain     burn's wgpu backend alone (WGSL, no autotune, no fusion)
+#   featx-autotune  + autotune (kernels picked per shape, results persisted between processes)
+#   featx-fusion    + fusion alone (element-wise ops fused into one launch), no autotune
+#   featx-wgpu      autotune + fusion: the `wgpu` build the tests run
+#   featx-spirv     autotune + fusion + the SPIR-V compiler on Vulkan adapters (`wgpu-spirv`)
+#
+# plus the wgpu parity test binary and the criterion bench binary of the `wgpu-spirv` build
+# (`wgpu` where spirv is not among the steps).
+#
+# Usage: scripts/build-gpu-steps.sh [out-dir] [step ...]    (default: gpu-bins, every step)
+# Each step builds in its own target folder (target/gpu-<step>), so rebuilding one does not
+# invalidate the others. Expect 15-25 minutes per step on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-gpu-bins}"
+shift || true
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(plain autotune fusion wgpu spirv)
+mkdir -p "$out"
+
+features_of() {
+  case "$1" in
+    plain) echo wgpu-plain ;;
+    autotune) echo wgpu-autotune ;;
+    fusion) echo wgpu-fusion ;;
+    wgpu) echo wgpu ;;
+    spirv) echo wgpu-spirv ;;
+    *) echo "unknown step '$1' (plain, autotune, fusion, wgpu, spirv)" >&2; exit 2 ;;
+  esac
+}
+
+last=""
+for step in "${steps[@]}"; do
+  features=$(features_of "$step")
+  target="target/gpu-$step"
+  start=$(date +%s)
+  echo "== $step (--features $features)"
+  CARGO_TARGET_DIR="$target" cargo build --release --features "$features" --bin featx
+  cp "$target/release/featx" "$out/featx-$step"
+  echo "$step: $(( $(date +%s) - start )) s"
+  if [ "$step" = wgpu ] || [ "$step" = spirv ]; then last="$step"; fi
+done
+
+if [ -n "$last" ]; then
+  features=$(features_of "$last")
+  target="target/gpu-$last"
+  echo "== test and bench binaries (--features $features)"
+  test_bin=$(CARGO_TARGET_DIR="$target" cargo test --release --features "$features" --test wgpu \
+    --no-run 2>&1 | grep -oE "$target/release/deps/wgpu-[0-9a-f]+" | tail -1)
+  bench_bin=$(CARGO_TARGET_DIR="$target" cargo bench --features "$features" --bench extract \
+    --no-run 2>&1 | grep -oE "$target/release/deps/extract-[0-9a-f]+" | tail -1)
+  cp "$test_bin" "$out/wgpu-test"
+  cp "$bench_bin" "$out/extract-bench"
+fi
+ls -la "$out"
