@@ -15,11 +15,16 @@
 #   7. benches/ on wgpu (criterion), when the bench binary is there.
 #
 # Usage: scripts/gpu-check.sh [bins-dir] [output-dir]     (default: gpu-bins gpu-check-out)
+#   GPU_CHECK_BATCHES="1 8 64" GPU_CHECK_ITERS=20 GPU_CHECK_IMAGES=512   the defaults; smaller
+#   values make a quick smoke run (on lavapipe, say) that exercises every section.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bins="${1:-gpu-bins}"
 out="${2:-gpu-check-out}"
 mkdir -p "$out"
+batches="${GPU_CHECK_BATCHES:-1 8 64}"
+iters="${GPU_CHECK_ITERS:-20}"
+n_images="${GPU_CHECK_IMAGES:-512}"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
 steps=()
@@ -70,13 +75,13 @@ run() {
 echo "== 2. steps (ResNet18 to fc, f32)"
 header "$out/steps.txt"
 for step in "${steps[@]}"; do
-  for batch in 1 8 64; do run "$out/steps.txt" "$step" f32 "$batch" 20; done
+  for batch in $batches; do run "$out/steps.txt" "$step" f32 "$batch" "$iters"; done
 done
 
 echo "== 3. precision (build $best)"
 header "$out/precision.txt"
 for precision in f32 f16; do
-  for batch in 1 8 64; do run "$out/precision.txt" "$best" "$precision" "$batch" 20; done
+  for batch in $batches; do run "$out/precision.txt" "$best" "$precision" "$batch" "$iters"; done
 done
 
 echo "== 4. warm start (build $best, batch 8; first_ms is the first forward of the process)"
@@ -88,18 +93,18 @@ for step in "$best"; do
   for process in fresh second; do
     printf "%-7s " "$process" | tee -a "$out/warm.txt"
     FEATX_CACHE_DIR=$(cache_of warm) "$bins/featx-$step" bench --model resnet18 --device wgpu \
-      --batch 8 --nodes fc --iters 5 --format json 2>/dev/null \
+      --batch 8 --nodes fc --iters "$iters" --format json 2>/dev/null \
       | python3 -c 'import json,sys; r=json.load(sys.stdin); print("first %.0f ms, then median %.2f ms" % (r["first_ms"], r["median_ms"]))' \
       | tee -a "$out/warm.txt"
   done
   unset __GL_SHADER_DISK_CACHE_PATH MESA_SHADER_CACHE_DIR
 done
 
-echo "== 5. dataset run on the GPU (build $best, 512 JPEGs, --pool avg)"
-images="$out/images"
+echo "== 5. dataset run on the GPU (build $best, $n_images JPEGs, --pool avg)"
+images="$out/images-$n_images"
 if [ ! -d "$images" ]; then
   mkdir -p "$images"
-  for i in $(seq 0 511); do
+  for i in $(seq 1 "$n_images"); do
     cp tests/fixtures/images/chelsea.jpg "$images/img$(printf %04d "$i").jpg"
   done
 fi
