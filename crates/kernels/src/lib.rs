@@ -5,5 +5,12 @@
 //!
 //! - [`cpu`]: the flex (CPU) device: im2col + gemm and Winograd F(2x2, 3x3) convolutions with
 //!   a fused bias and ReLU, and max pooling without argmax indices.
+//! - `gpu` (feature `wgpu`): CubeCL devices: a tiled implicit-GEMM convolution with the bias,
+//!   residual add and ReLU fused into its epilogue.
 
 pub mod cpu;
+mod error;
+#[cfg(feature = "wgpu")]
+pub mod gpu;
+
+pub use error::{KernelError, Result};

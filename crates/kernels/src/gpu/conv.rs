@@ -1,0 +1,314 @@
+//! featx's GPU convolution on burn tensors: weights packed once, shapes checked before every
+//! launch (the kernel itself trusts them), the call routed through burn's backend extension.
+
+use burn::backend::{Dispatch, DispatchDevice};
+use burn::prelude::*;
+use featx_graph::Window2d;
+
+use super::extension::{ConvCall, FusedConv};
+use crate::{KernelError, Result};
+
+/// Whether featx's GPU kernels run on `device`: a CubeCL device (wgpu in featx's builds)
+/// without a gradient tape (the kernels have no backward pass).
+pub fn supports(device: &Device) -> bool {
+    matches!(device.as_dispatch(), DispatchDevice::Cube(_)) && !device.is_autodiff()
+}
+
+/// A convolution's weights packed once for [`PackedConv2d::forward`]: `[C*KH*KW, K]`, the
+/// layout in which the kernel's weight tile loads with neighbouring units reading neighbouring
+/// addresses.
+#[derive(Debug, Clone)]
+pub struct PackedConv2d {
+    packed: Tensor<2>,
+    bias: Tensor<1>,
+    in_channels: usize,
+    out_channels: usize,
+    window: Window2d,
+}
+
+impl PackedConv2d {
+    /// Packs `weight` (`[K, C, KH, KW]`, its kernel size must equal `window`'s) and `bias`
+    /// (zeros when absent); declines (`None`) grouped convolutions and devices featx's GPU
+    /// kernels do not run on ([`supports`]), which keep burn's path.
+    pub fn new(
+        weight: &Tensor<4>,
+        bias: Option<&Tensor<1>>,
+        window: Window2d,
+        groups: usize,
+    ) -> Option<Self> {
+        let [out_channels, in_channels, kh, kw] = weight.dims();
+        let device = weight.device();
+        if groups != 1 || !supports(&device) || window.kernel != [kh, kw] {
+            return None;
+        }
+        let packed = weight
+            .clone()
+            .reshape([out_channels, in_channels * kh * kw])
+            .transpose()
+            // A fresh contiguous buffer: the kernel reads the transposed layout directly.
+            .add_scalar(0.0);
+        let bias = match bias {
+            Some(b) if b.dims() == [out_channels] => b.clone(),
+            Some(_) => return None,
+            None => Tensor::zeros([out_channels], (&device, weight.dtype())),
+        };
+        Some(Self {
+            packed,
+            bias,
+            in_channels,
+            out_channels,
+            window,
+        })
+    }
+
+    /// `relu?(conv(x) + bias (+ residual))` for `x` `[N, C, H, W]` on the weights' device;
+    /// `residual`, when given, must have the output's shape (a ResNet block's identity).
+    pub fn forward(
+        &self,
+        x: Tensor<4>,
+        residual: Option<Tensor<4>>,
+        relu: bool,
+    ) -> Result<Tensor<4>> {
+        let [n, c, h, w] = x.dims();
+        if c != self.in_channels || x.device() != self.packed.device() {
+            return Err(KernelError::Input {
+                expected_channels: self.in_channels,
+                shape: x.dims().to_vec(),
+            });
+        }
+        let [oh, ow] =
+            self.window
+                .output_size([h, w], false)
+                .map_err(|reason| KernelError::Window {
+                    shape: x.dims().to_vec(),
+                    reason,
+                })?;
+        let out = [n, self.out_channels, oh, ow];
+        let call = ConvCall {
+            kernel: self.window.kernel,
+            stride: self.window.stride,
+            padding: [self.window.padding[0].0, self.window.padding[1].0],
+            dilation: self.window.dilation,
+            output: [oh, ow],
+            relu,
+        };
+        let x = x.into_dispatch();
+        let packed = self.packed.clone().into_dispatch();
+        let bias = self.bias.clone().into_dispatch();
+        let y = match residual {
+            None => <Dispatch as FusedConv>::featx_conv2d(x, packed, bias, call),
+            Some(r) if r.dims() == out && r.device() == self.packed.device() => {
+                <Dispatch as FusedConv>::featx_conv2d_add(x, packed, bias, r.into_dispatch(), call)
+            }
+            Some(r) => {
+                return Err(KernelError::Residual {
+                    expected: out.to_vec(),
+                    shape: r.dims().to_vec(),
+                });
+            }
+        };
+        Ok(Tensor::from_dispatch(y))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    use burn::tensor::{DeviceKind, Distribution};
+
+    use super::*;
+
+    /// The wgpu device if an adapter computes on it; `None` (the tests skip, saying so) where
+    /// none does, unless `FEATX_REQUIRE_GPU=1` makes that a failure.
+    fn gpu() -> Option<Device> {
+        let device = Device::wgpu(DeviceKind::DefaultDevice);
+        let probe = device.clone();
+        let works = std::panic::catch_unwind(move || {
+            let x = Tensor::<1>::from_floats([1.0, 2.0], &probe);
+            (x * 2.0).into_data().to_vec::<f32>().ok() == Some(vec![2.0, 4.0])
+        })
+        .unwrap_or(false);
+        if works {
+            return Some(device);
+        }
+        assert!(
+            std::env::var("FEATX_REQUIRE_GPU").as_deref() != Ok("1"),
+            "FEATX_REQUIRE_GPU=1 but no wgpu adapter works"
+        );
+        eprintln!("skipped: no wgpu adapter");
+        None
+    }
+
+    /// One layer of a test: input `[n, c, h, w]`, `k` output channels, a window.
+    struct Case {
+        input: [usize; 4],
+        out_channels: usize,
+        window: Window2d,
+        bias: bool,
+        residual: bool,
+        relu: bool,
+    }
+
+    /// featx's kernel against burn's `conv2d` (then the add and ReLU as tensor ops) on the same
+    /// random operands; returns the largest difference relative to `max(1, max |reference|)`.
+    fn relative_error(device: &Device, case: &Case) -> f32 {
+        let [n, c, h, w] = case.input;
+        let [kh, kw] = case.window.kernel;
+        let normal = Distribution::Normal(0.0, 1.0);
+        let x = Tensor::<4>::random([n, c, h, w], normal, device);
+        let weight = Tensor::<4>::random([case.out_channels, c, kh, kw], normal, device);
+        let bias = case
+            .bias
+            .then(|| Tensor::<1>::random([case.out_channels], normal, device));
+        let options = ConvOptions::new_with_padding(
+            case.window.stride,
+            case.window.padding,
+            case.window.dilation,
+            1,
+        );
+        let mut expected = conv2d(x.clone(), weight.clone(), bias.clone(), options);
+        let residual = case
+            .residual
+            .then(|| Tensor::<4>::random(expected.dims(), normal, device));
+        if let Some(r) = &residual {
+            expected = expected + r.clone();
+        }
+        if case.relu {
+            expected = burn::tensor::activation::relu(expected);
+        }
+        let conv = PackedConv2d::new(&weight, bias.as_ref(), case.window, 1)
+            .expect("a wgpu device and an ungrouped convolution are accepted");
+        let actual = conv.forward(x, residual, case.relu).expect("operands fit");
+        assert_eq!(actual.dims(), expected.dims());
+        let scale = expected.clone().abs().max().into_scalar::<f32>().max(1.0);
+        let diff = (actual - expected).abs().max().into_scalar::<f32>();
+        diff / scale
+    }
+
+    fn check(case: Case) {
+        let Some(device) = gpu() else { return };
+        let error = relative_error(&device, &case);
+        eprintln!(
+            "{:?} {:?}: relative error {error:e}",
+            case.input, case.window
+        );
+        assert!(error <= 1e-4, "relative error {error} over 1e-4");
+    }
+
+    #[test]
+    fn resnet_3x3_stride_1_with_bias_and_relu() {
+        check(Case {
+            input: [2, 16, 14, 14],
+            out_channels: 24,
+            window: Window2d::square(3, 1, 1),
+            bias: true,
+            residual: false,
+            relu: true,
+        });
+    }
+
+    #[test]
+    fn resnet_stem_7x7_stride_2_on_three_channels() {
+        check(Case {
+            input: [1, 3, 32, 32],
+            out_channels: 16,
+            window: Window2d::square(7, 2, 3),
+            bias: false,
+            residual: false,
+            relu: false,
+        });
+    }
+
+    #[test]
+    fn downsample_1x1_stride_2() {
+        check(Case {
+            input: [2, 32, 9, 9],
+            out_channels: 40,
+            window: Window2d::square(1, 2, 0),
+            bias: true,
+            residual: false,
+            relu: false,
+        });
+    }
+
+    #[test]
+    fn block_end_3x3_stride_2_with_residual_and_relu() {
+        check(Case {
+            input: [2, 8, 15, 15],
+            out_channels: 20,
+            window: Window2d::square(3, 2, 1),
+            bias: true,
+            residual: true,
+            relu: true,
+        });
+    }
+
+    #[test]
+    fn odd_sizes_dilation_and_asymmetric_padding() {
+        let mut window = Window2d::square(3, 1, 2);
+        window.dilation = [2, 1];
+        window.padding = [(2, 1), (0, 3)];
+        check(Case {
+            input: [1, 5, 13, 11],
+            out_channels: 7,
+            window,
+            bias: true,
+            residual: true,
+            relu: false,
+        });
+    }
+
+    #[test]
+    fn large_layer_takes_the_8x8_blocks() {
+        check(Case {
+            input: [1, 8, 64, 64],
+            out_channels: 256,
+            window: Window2d::square(3, 1, 1),
+            bias: true,
+            residual: false,
+            relu: true,
+        });
+    }
+
+    #[test]
+    fn shapes_that_do_not_fit_are_typed_errors() {
+        let Some(device) = gpu() else { return };
+        let weight = Tensor::<4>::ones([4, 3, 3, 3], &device);
+        let conv = PackedConv2d::new(&weight, None, Window2d::square(3, 1, 1), 1).unwrap();
+        let wrong_channels = Tensor::<4>::ones([1, 2, 8, 8], &device);
+        assert_eq!(
+            conv.forward(wrong_channels, None, false).unwrap_err(),
+            KernelError::Input {
+                expected_channels: 3,
+                shape: vec![1, 2, 8, 8]
+            }
+        );
+        let too_small = Tensor::<4>::ones([1, 3, 1, 1], &device);
+        let unpadded = PackedConv2d::new(&weight, None, Window2d::square(3, 1, 0), 1).unwrap();
+        assert!(matches!(
+            unpadded.forward(too_small, None, false),
+            Err(KernelError::Window { .. })
+        ));
+        let x = Tensor::<4>::ones([1, 3, 8, 8], &device);
+        let residual = Tensor::<4>::ones([1, 4, 7, 8], &device);
+        assert_eq!(
+            conv.forward(x, Some(residual), false).unwrap_err(),
+            KernelError::Residual {
+                expected: vec![1, 4, 8, 8],
+                shape: vec![1, 4, 7, 8]
+            }
+        );
+    }
+
+    #[test]
+    fn declines_the_cpu_groups_and_mismatched_windows() {
+        let cpu = Tensor::<4>::ones([4, 3, 3, 3], &Device::flex());
+        assert!(PackedConv2d::new(&cpu, None, Window2d::square(3, 1, 1), 1).is_none());
+        let Some(device) = gpu() else { return };
+        let weight = Tensor::<4>::ones([4, 3, 3, 3], &device);
+        assert!(PackedConv2d::new(&weight, None, Window2d::square(3, 1, 1), 2).is_none());
+        assert!(PackedConv2d::new(&weight, None, Window2d::square(5, 1, 1), 1).is_none());
+        assert!(!supports(&device.clone().autodiff()));
+    }
+}

@@ -1,0 +1,176 @@
+//! How the kernel in `tiled.rs` reaches featx's tensors: a burn backend extension, implemented
+//! for burn's CubeCL backend (wgpu and the other CubeCL runtimes). Under burn's fusion the
+//! extension is recorded as one more lazy operation and runs, in order, when the stream is
+//! flushed, so tensors stay on the device throughout.
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, backend_extension};
+use burn::tensor::Shape;
+use burn_cubecl::CubeBackend;
+use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::ops::numeric::empty_device_dtype;
+use burn_cubecl::tensor::CubeTensor;
+use cubecl::prelude::*;
+
+use super::tiled::{GeometryLaunch, SIDE, conv2d_implicit_gemm};
+
+/// A convolution's window and output size: everything but the tensors. Checked against the
+/// tensors' shapes before any call (`conv.rs`), so the kernel never reads out of bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvCall {
+    /// `[KH, KW]`.
+    pub kernel: [usize; 2],
+    /// `[SH, SW]`.
+    pub stride: [usize; 2],
+    /// `[top, left]` padding (the bottom and right follow from the output size).
+    pub padding: [usize; 2],
+    /// `[DH, DW]`.
+    pub dilation: [usize; 2],
+    /// `[OH, OW]`.
+    pub output: [usize; 2],
+    /// Whether a ReLU follows, in the epilogue.
+    pub relu: bool,
+}
+
+/// The output shape `[N, K, OH, OW]` of `x` (`[N, C, H, W]`) through packed weights `[C*KH*KW, K]`.
+fn output_shape(x: &Shape, packed: &Shape, call: &ConvCall) -> Shape {
+    Shape::new([x[0], packed[1], call.output[0], call.output[1]])
+}
+
+/// featx's fused convolutions as backend operations.
+#[backend_extension(Cube: cfg(feature = "wgpu"), Fusion: cfg(feature = "fusion"))]
+pub trait FusedConv: Backend {
+    /// `relu?(conv(x, weight) + bias)`, `weight` packed as `[C*KH*KW, K]`.
+    #[fusion(dtype = x, shape = output_shape(x, packed, call))]
+    fn featx_conv2d(
+        x: FloatTensor<Self>,
+        packed: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        call: ConvCall,
+    ) -> FloatTensor<Self>;
+
+    /// `relu?(conv(x, weight) + bias + residual)`, `residual` shaped as the output.
+    #[fusion(dtype = x, shape = residual)]
+    fn featx_conv2d_add(
+        x: FloatTensor<Self>,
+        packed: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        call: ConvCall,
+    ) -> FloatTensor<Self>;
+}
+
+impl FusedConv for CubeBackend {
+    fn featx_conv2d(
+        x: CubeTensor,
+        packed: CubeTensor,
+        bias: CubeTensor,
+        call: ConvCall,
+    ) -> CubeTensor {
+        launch(x, packed, bias, None, call)
+    }
+
+    fn featx_conv2d_add(
+        x: CubeTensor,
+        packed: CubeTensor,
+        bias: CubeTensor,
+        residual: CubeTensor,
+        call: ConvCall,
+    ) -> CubeTensor {
+        launch(x, packed, bias, Some(residual), call)
+    }
+}
+
+/// Per-unit accumulator blocks `(tile_m, tile_n)`: 8x8 (128x128 outputs per cube) where the
+/// problem fills the device with them, else 4x4 (64x64), so small layers still spread over
+/// enough cubes. Channels under 128 take the 4-wide column block either way.
+fn tiles(positions: usize, out_channels: usize) -> (usize, usize) {
+    let tile_n = if out_channels >= 128 { 8 } else { 4 };
+    let tile_m = if positions * out_channels >= 1 << 20 {
+        8
+    } else {
+        4
+    };
+    (tile_m, tile_n)
+}
+
+/// Launches the kernel on contiguous copies of the operands.
+fn launch(
+    x: CubeTensor,
+    packed: CubeTensor,
+    bias: CubeTensor,
+    residual: Option<CubeTensor>,
+    call: ConvCall,
+) -> CubeTensor {
+    let x = into_contiguous(x);
+    let packed = into_contiguous(packed);
+    let bias = into_contiguous(bias);
+    let residual = residual.map(into_contiguous);
+    let add_residual = residual.is_some();
+    let [n, c, h, w] = x.meta.shape().dims();
+    let [depth, k] = packed.meta.shape().dims();
+    let [oh, ow] = call.output;
+    let output = empty_device_dtype(
+        x.client.clone(),
+        x.device.clone(),
+        Shape::new([n, k, oh, ow]),
+        x.dtype,
+    );
+    let positions = n * oh * ow;
+    let (tile_m, tile_n) = tiles(positions, k);
+    let cubes = CubeCount::Static(
+        positions.div_ceil(SIDE * tile_m) as u32,
+        k.div_ceil(SIDE * tile_n) as u32,
+        1,
+    );
+    let address = [
+        x.required_address_type(),
+        output.required_address_type(),
+        packed.required_address_type(),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or_default();
+    let geometry = GeometryLaunch::new(
+        c,
+        h,
+        w,
+        k,
+        oh,
+        ow,
+        call.kernel[0],
+        call.kernel[1],
+        call.stride[0],
+        call.stride[1],
+        call.padding[0],
+        call.padding[1],
+        call.dilation[0],
+        call.dilation[1],
+        positions,
+        depth,
+    );
+    let dtype = burn::backend::cubecl::dtype_to_storage_type(x.dtype);
+    let client = x.client.clone();
+    // SAFETY: every index the kernel forms is bounds-checked against `geometry`, which
+    // `conv.rs` checked against the operands' shapes before the call.
+    unsafe {
+        conv2d_implicit_gemm::launch_unchecked(
+            &client,
+            cubes,
+            CubeDim::new_2d(SIDE as u32, SIDE as u32),
+            address,
+            x.into_buffer_arg(),
+            packed.into_buffer_arg(),
+            bias.clone().into_buffer_arg(),
+            residual.unwrap_or(bias).into_buffer_arg(),
+            output.clone().into_buffer_arg(),
+            geometry,
+            tile_m,
+            tile_n,
+            add_residual,
+            call.relu,
+            dtype,
+        );
+    }
+    output
+}

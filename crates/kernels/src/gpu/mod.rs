@@ -1,0 +1,14 @@
+//! Kernels for CubeCL devices (wgpu), on NCHW tensors of any float type burn stores there
+//! (accumulating in float32):
+//!
+//! - `tiled.rs`: the convolution as a tiled implicit GEMM in CubeCL, with the folded
+//!   BatchNorm's bias, a ResNet block's residual add and the ReLU in its epilogue;
+//! - `extension.rs`: the burn backend extension that launches it on burn's tensors, fused
+//!   streams included;
+//! - `conv.rs`: [`PackedConv2d`], weights packed once and shapes checked before each launch.
+
+mod conv;
+mod extension;
+mod tiled;
+
+pub use conv::{PackedConv2d, supports};

@@ -1,0 +1,190 @@
+//! The convolution itself, as a CubeCL kernel: a tiled implicit GEMM over NCHW tensors.
+//!
+//! Written by hand because burn 0.22's wgpu convolutions without cooperative matrices (the WGSL
+//! compiler registers none, and NVIDIA's take no float32 inputs) are a direct kernel (one output
+//! per thread, no shared memory) or im2col into a buffer followed by a matmul, each behind an
+//! NCHW <-> NHWC transposition of input, weight and output on every call; and none of them takes
+//! the folded BatchNorm's bias, the residual add and the ReLU in its epilogue, which featx's
+//! ResNet blocks want in one launch.
+//!
+//! The GEMM view: rows are output positions `m = (n, oh, ow)` (`N*OH*OW` of them), columns are
+//! output channels, and the reduction runs over `r = (c, kh, kw)` (`C*KH*KW`). The input matrix is
+//! never built: each tile of it is gathered from the NCHW input straight into shared memory,
+//! zero where the window hangs over the padding. The weight arrives packed as `[C*KH*KW, K]`
+//! (transposed once, when the layer is planned) so that both tiles load with consecutive units
+//! reading consecutive addresses.
+//!
+//! A cube is 16x16 units and computes a `16*tile_m` x `16*tile_n` block of the output; each unit
+//! keeps a `tile_m` x `tile_n` block of accumulators in registers, at rows `tx + 16*i` and
+//! columns `ty + 16*j` (strided so that neighbouring units write neighbouring addresses). The
+//! reduction advances [`DEPTH`] steps at a time through shared memory. Accumulation is in
+//! float32 whatever the storage precision.
+
+use cubecl::prelude::*;
+
+/// Units along each side of a cube.
+pub(crate) const SIDE: usize = 16;
+/// Units in a cube.
+pub(crate) const UNITS: usize = SIDE * SIDE;
+/// Reduction steps staged in shared memory at a time.
+pub(crate) const DEPTH: usize = 8;
+
+/// A convolution's shape, for the kernel. Sizes of the input (`channels`, `height`, `width`),
+/// of the output (`out_channels`, `out_height`, `out_width`) and of the window; `positions` is
+/// `N*OH*OW` and `depth` is `C*KH*KW`.
+#[derive(CubeLaunch, CubeType, Clone, Copy, Debug)]
+pub(crate) struct Geometry {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub out_channels: usize,
+    pub out_height: usize,
+    pub out_width: usize,
+    pub kernel_h: usize,
+    pub kernel_w: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub dilation_h: usize,
+    pub dilation_w: usize,
+    pub positions: usize,
+    pub depth: usize,
+}
+
+/// `output = relu?(conv(input, weight) + bias (+ residual))`, one `16*tile_m` x `16*tile_n`
+/// output block per cube. `tile_m` and `tile_n` must be even, so that each unit loads a whole
+/// number of elements of each tile. `residual` is read only when `add_residual` (callers without
+/// one pass any other input buffer: a binding cannot be left out).
+#[cube(launch_unchecked, address_type = "dynamic")]
+pub(crate) fn conv2d_implicit_gemm<F: Float>(
+    input: &[F],
+    weight: &[F],
+    bias: &[F],
+    residual: &[F],
+    output: &mut [F],
+    geo: Geometry,
+    #[comptime] tile_m: usize,
+    #[comptime] tile_n: usize,
+    #[comptime] add_residual: bool,
+    #[comptime] relu: bool,
+    #[define(F)] _dtype: ElemType,
+) {
+    let block_m = comptime!(SIDE * tile_m);
+    let block_n = comptime!(SIDE * tile_n);
+    let loads_a = comptime!(DEPTH * SIDE * tile_m / UNITS);
+    let loads_b = comptime!(DEPTH * SIDE * tile_n / UNITS);
+    let step_a = comptime!(UNITS / (SIDE * tile_m));
+    let step_b = comptime!(UNITS / (SIDE * tile_n));
+
+    let mut tile_a = Shared::<[f32]>::new_slice(comptime!(DEPTH * SIDE * tile_m));
+    let mut tile_b = Shared::<[f32]>::new_slice(comptime!(DEPTH * SIDE * tile_n));
+    let mut acc = Array::<f32>::new(comptime!(tile_m * tile_n));
+    let mut a = Array::<f32>::new(tile_m);
+    let mut b = Array::<f32>::new(tile_n);
+    #[unroll]
+    for i in 0..tile_m * tile_n {
+        acc[i] = 0.0f32;
+    }
+
+    let unit = UNIT_POS as usize;
+    let tx = UNIT_POS_X as usize;
+    let ty = UNIT_POS_Y as usize;
+    let m0 = CUBE_POS_X as usize * block_m;
+    let n0 = CUBE_POS_Y as usize * block_n;
+    let out_plane = geo.out_height * geo.out_width;
+    let in_plane = geo.height * geo.width;
+    let window = geo.kernel_h * geo.kernel_w;
+
+    // The one output position whose input column this unit gathers, decoded once.
+    let load_m = m0 + unit % block_m;
+    let load_row = unit / block_m;
+    let m_valid = load_m < geo.positions;
+    let image = load_m / out_plane;
+    let within = load_m % out_plane;
+    let top = ((within / geo.out_width) * geo.stride_h) as i32 - geo.pad_top as i32;
+    let left = ((within % geo.out_width) * geo.stride_w) as i32 - geo.pad_left as i32;
+    let image_base = image * geo.channels * in_plane;
+    // The one output channel whose weights this unit loads.
+    let load_n = n0 + unit % block_n;
+    let load_col = unit / block_n;
+    let n_valid = load_n < geo.out_channels;
+
+    let steps = geo.depth.div_ceil(DEPTH);
+    for step in 0..steps {
+        let r0 = step * DEPTH;
+        #[unroll]
+        for l in 0..loads_a {
+            let row = load_row + l * step_a;
+            let r = r0 + row;
+            let mut value = 0.0f32;
+            if m_valid && r < geo.depth {
+                let c = r / window;
+                let offset = r % window;
+                let y = top + ((offset / geo.kernel_w) * geo.dilation_h) as i32;
+                let x = left + ((offset % geo.kernel_w) * geo.dilation_w) as i32;
+                if y >= 0i32 && x >= 0i32 && y < geo.height as i32 && x < geo.width as i32 {
+                    let index = image_base + c * in_plane + y as usize * geo.width + x as usize;
+                    value = f32::cast_from(input[index]);
+                }
+            }
+            tile_a[row * block_m + unit % block_m] = value;
+        }
+        #[unroll]
+        for l in 0..loads_b {
+            let row = load_col + l * step_b;
+            let r = r0 + row;
+            let mut value = 0.0f32;
+            if n_valid && r < geo.depth {
+                value = f32::cast_from(weight[r * geo.out_channels + load_n]);
+            }
+            tile_b[row * block_n + unit % block_n] = value;
+        }
+        sync_cube();
+
+        #[unroll]
+        for k in 0..DEPTH {
+            #[unroll]
+            for i in 0..tile_m {
+                a[i] = tile_a[k * block_m + tx + i * SIDE];
+            }
+            #[unroll]
+            for j in 0..tile_n {
+                b[j] = tile_b[k * block_n + ty + j * SIDE];
+            }
+            #[unroll]
+            for i in 0..tile_m {
+                #[unroll]
+                for j in 0..tile_n {
+                    acc[i * tile_n + j] += a[i] * b[j];
+                }
+            }
+        }
+        sync_cube();
+    }
+
+    // Epilogue: bias, residual, ReLU, one NCHW write per accumulator.
+    #[unroll]
+    for i in 0..tile_m {
+        let m = m0 + tx + i * SIDE;
+        if m < geo.positions {
+            let image = m / out_plane;
+            let within = m % out_plane;
+            #[unroll]
+            for j in 0..tile_n {
+                let channel = n0 + ty + j * SIDE;
+                if channel < geo.out_channels {
+                    let index = (image * geo.out_channels + channel) * out_plane + within;
+                    let mut value = acc[i * tile_n + j] + f32::cast_from(bias[channel]);
+                    if add_residual {
+                        value += f32::cast_from(residual[index]);
+                    }
+                    if relu {
+                        value = select(value > 0.0f32, value, 0.0f32);
+                    }
+                    output[index] = F::cast_from(value);
+                }
+            }
+        }
+    }
+}
