@@ -387,5 +387,6 @@ fn bench_needs_no_weights_and_reports_json() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["model"], "resnet18");
     assert_eq!(report["nodes"], 1);
+    assert_eq!(report["gpu_kernels"], "featx");
     assert!(report["median_ms"].as_f64().unwrap() > 0.0);
 }

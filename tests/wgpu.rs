@@ -7,9 +7,10 @@ mod support;
 use featx::burn::prelude::*;
 use featx::burn::tensor::{DType, FloatDType};
 use featx::models::{AlexNetConfig, ResNetConfig};
-use featx::{DeviceChoice, Precision, create_feature_extractor, select_device};
+use featx::{DeviceChoice, GpuKernels, Precision, create_feature_extractor, select_device};
 use support::{
-    check_all_nodes, check_nodes, generated_input, node_fixtures, with_generated_weights,
+    check_all_nodes, check_features, check_nodes, generated_input, node_fixtures,
+    with_generated_weights,
 };
 
 /// The wgpu device. Without an adapter the GPU tests are skipped with a message, unless
@@ -30,6 +31,42 @@ fn resnet18_every_node_matches_torchvision_on_wgpu() {
     let Some(device) = gpu() else { return };
     let model = with_generated_weights(ResNetConfig::resnet18(1000).init(&device));
     check_all_nodes(&model, "resnet18", &device);
+}
+
+/// Block outputs and logits match torchvision on both GPU convolutions: featx's, which runs each
+/// block's second convolution with its add and (where the block's output is not requested)
+/// its ReLU in one launch, and burn's. (Requesting every node, as the test above does, leaves
+/// no add to fold: each is requested.)
+#[test]
+fn resnet18_blocks_match_torchvision_with_featx_and_burn_gpu_kernels() {
+    let Some(device) = gpu() else { return };
+    let model = with_generated_weights(ResNetConfig::resnet18(1000).init(&device));
+    let fx = node_fixtures("resnet18_nodes.json", "resnet18_nodes.safetensors");
+    let nodes: Vec<String> = [
+        "layer1.0.relu_1",
+        "layer2.1.relu_1",
+        "layer4.1.relu_1",
+        "fc",
+    ]
+    .map(String::from)
+    .to_vec();
+    for kernels in GpuKernels::ALL {
+        let extractor = create_feature_extractor(&model, nodes.as_slice())
+            .unwrap()
+            .with_gpu_kernels(kernels);
+        let (adds, kernel) = match kernels {
+            GpuKernels::Featx => (8, "gpu-implicit-gemm"),
+            GpuKernels::Burn => (0, "burn"),
+        };
+        assert_eq!(extractor.fused_adds(), adds, "{}", kernels.name());
+        let steps = extractor.kernels();
+        let conv = steps
+            .iter()
+            .find(|(node, _)| *node == "layer1.0.bn1")
+            .unwrap();
+        assert_eq!(conv.1, kernel, "{steps:?}");
+        check_features(&extractor, &nodes, &fx, kernels.name(), &device);
+    }
 }
 
 #[test]
@@ -354,7 +391,8 @@ fn gpu_tuning_persists_between_processes_in_featx_cache_folder() {
                 "bench", "--model", "resnet18", "--device", "wgpu", "--size", "64",
             ])
             .args(["--nodes", "layer1", "--iters", "1", "--warmup", "1"])
-            .args(["--format", "json"])
+            // burn's convolutions are the autotuned ones.
+            .args(["--format", "json", "--gpu-kernels", "burn"])
             .env("FEATX_CACHE_DIR", cache.path())
             .output()
             .unwrap();

@@ -4,7 +4,8 @@ use burn::prelude::Device;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, ValueEnum};
 use featx_extract::{
-    DeviceChoice, FeatureExtractor, Mode, Precision, ReturnNodes, select_device, wgpu_adapter,
+    DeviceChoice, FeatureExtractor, GpuKernels, Mode, Precision, ReturnNodes, select_device,
+    wgpu_adapter,
 };
 use featx_models::{Architecture, MODELS, TracedModel};
 use featx_weights::{base_url, cache_dir, fetch};
@@ -34,6 +35,12 @@ pub struct ModelArgs {
     /// tolerance, in the README). Outputs are written as float32 either way.
     #[arg(long, default_value = "f32", value_parser = precision_parser())]
     pub precision: Precision,
+    /// Whose convolutions a GPU device runs: featx (featx's own, with the bias, residual add
+    /// and ReLU in one launch) or burn (burn's autotuned kernels, then the add and ReLU). Both
+    /// give torchvision's numbers; `featx bench` tells which is faster on an adapter. No effect
+    /// on the CPU.
+    #[arg(long, default_value = "featx", value_parser = gpu_kernels_parser())]
+    pub gpu_kernels: GpuKernels,
     /// Seed for `--weights random` (and train-mode dropout), for reproducible runs.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -115,7 +122,10 @@ impl ModelArgs {
         } else {
             extractor.to_device(device)?
         };
-        Ok(self.with_mode(extractor).with_precision(self.precision)?)
+        Ok(self
+            .with_mode(extractor)
+            .with_gpu_kernels(self.gpu_kernels)
+            .with_precision(self.precision)?)
     }
 
     /// Loads the model with `--weights` and builds an extractor for `request` on `device` in
@@ -171,6 +181,16 @@ pub fn model_parser() -> impl TypedValueParser<Value = &'static Architecture> {
 fn precision_parser() -> impl TypedValueParser<Value = Precision> {
     PossibleValuesParser::new(Precision::ALL.map(Precision::name))
         .try_map(|name| name.parse::<Precision>())
+}
+
+/// `--gpu-kernels NAME`: `featx` or `burn`.
+fn gpu_kernels_parser() -> impl TypedValueParser<Value = GpuKernels> {
+    PossibleValuesParser::new(GpuKernels::ALL.map(GpuKernels::name)).map(|name| {
+        GpuKernels::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .unwrap_or_default()
+    })
 }
 
 /// The model `arch` with `weights` on `device`, traced.

@@ -6,8 +6,9 @@ use featx_models::{Layer, TracedModel};
 
 use crate::device::max_buffer_bytes;
 use crate::execute::execute;
+use crate::kernel::GpuKernels;
 use crate::layers::{model_device, move_layer, tensor_bytes};
-use crate::plan::{Plan, Tape};
+use crate::plan::{Plan, Settings, Tape};
 use crate::resolve::resolve;
 use crate::{ExtractError, Feature, Features, Precision, Resolved, Result, ReturnNodes};
 
@@ -35,9 +36,8 @@ pub struct FeatureExtractor {
     /// The plans of backward passes, from the input and from the requested nodes, made on
     /// first use (folding and weight packing happen once, as for `plan`).
     tape_plans: [OnceLock<Plan>; 2],
-    pub(crate) mode: Mode,
-    /// The float precision the device computes in (returned values are float32 always).
-    precision: Precision,
+    /// Mode, precision (returned values are float32 always) and GPU kernels.
+    settings: Settings,
     /// Where the parameters of the nodes it runs live and inputs are moved.
     pub(crate) device: Device,
 }
@@ -52,13 +52,13 @@ impl FeatureExtractor {
         let outputs = resolve(&model.graph, &model.name, request)?;
         check_tensors(&model, &outputs)?;
         let device = model_device(&model).unwrap_or_else(Device::flex);
+        let settings = Settings::default();
         let plan = Plan::new(
             &model.graph,
             &model.layers,
             &outputs,
-            Mode::Eval,
             &device,
-            Precision::F32,
+            settings,
             Tape::Off,
         );
         Ok(Self {
@@ -66,8 +66,7 @@ impl FeatureExtractor {
             outputs,
             plan,
             tape_plans: Default::default(),
-            mode: Mode::Eval,
-            precision: Precision::F32,
+            settings,
             device,
         })
     }
@@ -78,9 +77,8 @@ impl FeatureExtractor {
             &model.graph,
             &model.layers,
             &self.outputs,
-            self.mode,
             &self.device,
-            self.precision,
+            self.settings,
             Tape::Off,
         );
         self.tape_plans = Default::default();
@@ -99,9 +97,8 @@ impl FeatureExtractor {
                 &model.graph,
                 &model.layers,
                 &self.outputs,
-                self.mode,
                 &self.device,
-                self.precision,
+                self.settings,
                 tape,
             )
         })
@@ -113,7 +110,7 @@ impl FeatureExtractor {
     /// [`ExtractError::LayerTooLarge`], found before anything moves; a device that cannot
     /// compute in the extractor's precision is [`ExtractError::PrecisionUnsupported`].
     pub fn to_device(mut self, device: &Device) -> Result<Self> {
-        self.precision.check(device)?;
+        self.settings.precision.check(device)?;
         let targets: Vec<_> = self.outputs.iter().map(|r| r.node).collect();
         let needed = self.model.graph.needed_for(&targets);
         let nodes = self.model.graph.nodes();
@@ -151,8 +148,8 @@ impl FeatureExtractor {
     /// The same extractor in `mode`. Eval mode folds BatchNorms into the convolutions before
     /// them where the convolution's own output is not requested; train mode cannot.
     pub fn with_mode(mut self, mode: Mode) -> Self {
-        if mode != self.mode {
-            self.mode = mode;
+        if mode != self.settings.mode {
+            self.settings.mode = mode;
             self.replan();
         }
         self
@@ -164,8 +161,8 @@ impl FeatureExtractor {
     /// compute in (any reduced one on the CPU) is [`ExtractError::PrecisionUnsupported`].
     pub fn with_precision(mut self, precision: Precision) -> Result<Self> {
         precision.check(&self.device)?;
-        if precision != self.precision {
-            self.precision = precision;
+        if precision != self.settings.precision {
+            self.settings.precision = precision;
             self.replan();
         }
         Ok(self)
@@ -173,12 +170,27 @@ impl FeatureExtractor {
 
     /// The precision it computes in.
     pub fn precision(&self) -> Precision {
-        self.precision
+        self.settings.precision
+    }
+
+    /// The same extractor running `gpu_kernels`' convolutions on GPU devices (featx's own by
+    /// default); devices without featx's GPU kernels (the CPU) are unaffected.
+    pub fn with_gpu_kernels(mut self, gpu_kernels: GpuKernels) -> Self {
+        if gpu_kernels != self.settings.gpu_kernels {
+            self.settings.gpu_kernels = gpu_kernels;
+            self.replan();
+        }
+        self
+    }
+
+    /// Whose convolutions it runs on GPU devices.
+    pub fn gpu_kernels(&self) -> GpuKernels {
+        self.settings.gpu_kernels
     }
 
     /// The current mode.
     pub fn mode(&self) -> Mode {
-        self.mode
+        self.settings.mode
     }
 
     /// The traced model this extractor runs.
@@ -194,7 +206,7 @@ impl FeatureExtractor {
     /// How many graph nodes one run executes (the placeholder included; a convolution folded
     /// into its BatchNorm counts as part of it).
     pub fn planned_nodes(&self) -> usize {
-        self.plan.steps.len() + self.plan.folded
+        self.plan.steps.len() + self.plan.folded + self.plan.fused_adds
     }
 
     /// How many convolutions run folded into the BatchNorm after them.
@@ -207,8 +219,15 @@ impl FeatureExtractor {
         self.plan.fused_relus
     }
 
+    /// How many adds run inside the convolution that produces one of their inputs (a ResNet
+    /// block's residual add, on GPU devices running featx's kernels).
+    pub fn fused_adds(&self) -> usize {
+        self.plan.fused_adds
+    }
+
     /// Each planned step as `(node name, kernel name)`, in execution order: which kernel the
-    /// planner chose where (`cpu-winograd`, `cpu-gemm`, `cpu-max-pool`, `burn`, `pass-through`).
+    /// planner chose where (`cpu-winograd`, `cpu-gemm`, `cpu-max-pool`, `gpu-implicit-gemm`, `burn`,
+    /// `pass-through`).
     pub fn kernels(&self) -> Vec<(&str, &'static str)> {
         let nodes = self.model.graph.nodes();
         self.plan
@@ -292,7 +311,7 @@ impl FeatureExtractor {
         } else {
             x
         };
-        Ok((self.precision.cast(x), shapes))
+        Ok((self.settings.precision.cast(x), shapes))
     }
 
     /// The requested values, keyed in request order.
@@ -303,10 +322,7 @@ impl FeatureExtractor {
                 node: r.node_name.clone(),
                 reason: "requested node was not computed".into(),
             })?;
-            let value = match self.precision {
-                Precision::F32 => value,
-                _ => value.map_float(Precision::F32),
-            };
+            let value = value.map_float(Precision::F32);
             features.push(r.key.clone(), value);
         }
         Ok(features)

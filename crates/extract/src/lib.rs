@@ -28,6 +28,7 @@ pub use error::{ExtractError, Result};
 pub use extractor::{FeatureExtractor, Mode};
 pub use feature::{Feature, Features, MAX_RANK};
 pub use gradients::Backward;
+pub use kernel::GpuKernels;
 pub use precision::Precision;
 pub use query::ReturnNodes;
 pub use resolve::Resolved;

@@ -7,6 +7,10 @@
 //! - in eval mode, a BatchNorm whose convolution nothing else reads runs as one convolution
 //!   with folded weights, reading the convolution's input (the convolution's own output is
 //!   never materialised);
+//! - where the device's convolution takes a residual into its epilogue (featx's GPU kernel), an
+//!   eval-mode `add` one of whose inputs is a convolution nothing else sees runs as that
+//!   convolution with the add's other input added (a ResNet block's `relu(bn2(conv2(x)) +
+//!   identity)` becomes one launch, with the ReLU below);
 //! - a ReLU whose input nothing else sees (not requested, not the output, read only by that
 //!   ReLU) runs inside the convolution that produces it, and its own step passes the value on.
 //!
@@ -28,9 +32,20 @@ use burn::prelude::*;
 use featx_graph::{Activation, Graph, NodeId, Op};
 use featx_models::Layer;
 
-use crate::kernel::{Kernel, NodeSpec, PassThrough, choose_activated};
+use crate::kernel::{GpuKernels, Kernel, NodeSpec, PassThrough, choose_activated, fuses_residual};
 use crate::layers::cast_layer;
 use crate::{Mode, Precision, Resolved};
+
+/// How an extractor runs, apart from where: what planning needs besides the graph and device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Settings {
+    /// Eval or train behaviour.
+    pub mode: Mode,
+    /// The float precision parameters and values are in on the device.
+    pub precision: Precision,
+    /// Whose convolution a GPU device runs.
+    pub gpu_kernels: GpuKernels,
+}
 
 /// One node to compute.
 #[derive(Debug, Clone)]
@@ -67,6 +82,8 @@ pub(crate) struct Plan {
     pub folded: usize,
     /// How many ReLUs run inside the kernel of the node they read.
     pub fused_relus: usize,
+    /// How many adds run inside the convolution that produces one of their inputs.
+    pub fused_adds: usize,
     /// Whether the plan records a gradient tape: each requested value gets a gradient probe.
     pub gradients: bool,
 }
@@ -84,17 +101,21 @@ pub(crate) enum Tape {
 }
 
 impl Plan {
-    /// Plans `requested` on `device` in `mode` and `precision`, recording what `tape` says for a backward
-    /// pass.
+    /// Plans `requested` on `device` as `settings` say, recording what `tape` says for a
+    /// backward pass.
     pub fn new(
         graph: &Graph,
         layers: &[Option<Layer>],
         requested: &[Resolved],
-        mode: Mode,
         device: &Device,
-        precision: Precision,
+        settings: Settings,
         tape: Tape,
     ) -> Self {
+        let Settings {
+            mode,
+            precision,
+            gpu_kernels,
+        } = settings;
         let nodes = graph.nodes();
         let n = nodes.len();
         let targets: Vec<NodeId> = requested.iter().map(|r| r.node).collect();
@@ -163,6 +184,33 @@ impl Plan {
                 ops[i].1 = ops[i].1.take().map(|layer| cast_layer(layer, precision));
             }
         }
+        // Adds into the private convolution that produces one of their inputs.
+        let mut residual = vec![false; n];
+        if mode == Mode::Eval && fuses_residual(device, gpu_kernels) {
+            for i in (0..n).filter(|&i| needed[i] && !differentiable[i]) {
+                let (Op::Add, [a, b]) = (&ops[i].0, ops[i].2.as_slice()) else {
+                    continue;
+                };
+                let conv_of = |id: NodeId| {
+                    matches!(ops[id.0].0, Op::Conv2d { .. })
+                        && ops[id.0].1.is_some()
+                        && ops[id.0].2.len() == 1
+                        && post[id.0].is_none()
+                        && !skipped[id.0]
+                        && !differentiable[id.0]
+                        && private(id)
+                };
+                let (conv, identity) = match (conv_of(*a), conv_of(*b)) {
+                    (true, _) => (*a, *b),
+                    (false, true) => (*b, *a),
+                    (false, false) => continue,
+                };
+                let (op, layer, inputs) = ops[conv.0].clone();
+                ops[i] = (op, layer, vec![inputs[0], identity]);
+                skipped[conv.0] = true;
+                residual[i] = true;
+            }
+        }
         let mut fused_relu = vec![false; n];
         let mut passes_on = vec![false; n];
         for i in (0..n).filter(|&i| needed[i]) {
@@ -212,6 +260,8 @@ impl Plan {
                         device,
                         mode,
                         relu: fused_relu[i],
+                        residual: residual[i],
+                        gpu_kernels,
                         gradients: differentiable[i],
                     };
                     choose_activated(&spec, post[i])
@@ -238,6 +288,7 @@ impl Plan {
             steps,
             folded,
             fused_relus: passes_on.iter().filter(|&&p| p).count(),
+            fused_adds: residual.iter().filter(|&&r| r).count(),
             gradients,
         }
     }

@@ -43,6 +43,9 @@ struct Report {
     precision: String,
     /// What this build's GPU backend has (`autotune+fusion+spirv`, `plain`, `none`).
     gpu_build: &'static str,
+    /// Whose convolutions a GPU device ran (`featx` or `burn`; CPU devices run featx's CPU
+    /// kernels either way).
+    gpu_kernels: &'static str,
     batch: usize,
     nodes: usize,
     planned_nodes: usize,
@@ -111,6 +114,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         device: args.model.device.clone(),
         precision: extractor.precision().to_string(),
         gpu_build: featx_extract::GPU_BUILD,
+        gpu_kernels: extractor.gpu_kernels().name(),
         batch: args.batch,
         nodes: extractor.outputs().len(),
         planned_nodes: extractor.planned_nodes(),

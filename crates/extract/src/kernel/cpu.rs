@@ -24,7 +24,8 @@ pub(super) fn conv2d(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
     else {
         return None;
     };
-    if *spec.device != Device::flex() || spec.gradients {
+    // Its residual epilogue is not written; the planner folds adds on the GPU only.
+    if *spec.device != Device::flex() || spec.gradients || spec.residual {
         return None;
     }
     let bias = conv.bias.as_ref().map(|b| b.val());

@@ -25,6 +25,8 @@ pub(super) struct Generic {
     layer: Option<Layer>,
     mode: Mode,
     relu: bool,
+    /// A convolution with the add after it folded in: its second input is added to its output.
+    residual: bool,
 }
 
 impl Generic {
@@ -34,12 +36,19 @@ impl Generic {
             layer: spec.layer.cloned(),
             mode: spec.mode,
             relu: spec.relu,
+            residual: spec.residual,
         }
     }
 
     fn compute(&self, inputs: Vec<Feature>, out_shape: &[usize]) -> Result<Feature, String> {
         Ok(match (&self.op, &self.layer) {
             (Op::Input { .. }, _) => return super::PassThrough.run(inputs, out_shape),
+            (Op::Conv2d { window, groups, .. }, Some(Layer::Conv2d(conv))) if self.residual => {
+                binary(inputs, "add", |x, identity| {
+                    let x = x.into_rank::<4>().ok()?;
+                    Feature::from(convolve(x, conv, window, *groups)).checked_add(identity)
+                })?
+            }
             (Op::Conv2d { window, groups, .. }, Some(Layer::Conv2d(conv))) => {
                 convolve(single(inputs)?, conv, window, *groups).into()
             }

@@ -6,6 +6,8 @@
 
 mod cpu;
 mod generic;
+#[cfg(feature = "wgpu-plain")]
+mod gpu;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -40,6 +42,11 @@ pub(crate) struct NodeSpec<'a> {
     pub mode: Mode,
     /// Whether the kernel also applies the ReLU that is its only reader.
     pub relu: bool,
+    /// Whether the kernel also adds its second input (a ResNet block's identity) before the
+    /// ReLU: a convolution with the add that is its only reader folded in ([`fuses_residual`]).
+    pub residual: bool,
+    /// Whose convolution runs on GPU devices.
+    pub gpu_kernels: GpuKernels,
     /// Whether a backward pass will follow: only kernels with one (burn's ops) may run.
     pub gradients: bool,
 }
@@ -48,7 +55,47 @@ pub(crate) struct NodeSpec<'a> {
 type Builder = fn(&NodeSpec) -> Option<Arc<dyn Kernel>>;
 
 /// Device-specific kernel builders, most specific first.
+#[cfg(feature = "wgpu-plain")]
+const SPECIALISED: &[Builder] = &[cpu::conv2d, cpu::max_pool2d, gpu::conv2d];
+#[cfg(not(feature = "wgpu-plain"))]
 const SPECIALISED: &[Builder] = &[cpu::conv2d, cpu::max_pool2d];
+
+/// Whose convolution a GPU device runs: featx's own (one launch with the bias, residual add and
+/// ReLU in its epilogue) or burn's (autotuned among cubecl's kernels, where this build tunes).
+/// Both compute torchvision's numbers to the same tolerance; which is faster depends on the
+/// adapter, so `featx bench` and `scripts/gpu-check.sh` measure both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GpuKernels {
+    /// featx's tiled implicit-GEMM convolution (`featx-kernels`' `gpu`).
+    #[default]
+    Featx,
+    /// burn's `conv2d`, followed by its element-wise add and ReLU.
+    Burn,
+}
+
+impl GpuKernels {
+    /// Every choice, in the order the command line lists them.
+    pub const ALL: [GpuKernels; 2] = [GpuKernels::Featx, GpuKernels::Burn];
+
+    /// The name on the command line (`featx`, `burn`).
+    pub fn name(self) -> &'static str {
+        match self {
+            GpuKernels::Featx => "featx",
+            GpuKernels::Burn => "burn",
+        }
+    }
+}
+
+/// Whether a convolution on `device` takes the add after it into its epilogue, so the planner
+/// folds a ResNet block's `add` into its last convolution: featx's GPU convolution does.
+pub(crate) fn fuses_residual(device: &Device, gpu_kernels: GpuKernels) -> bool {
+    #[cfg(feature = "wgpu-plain")]
+    if gpu_kernels == GpuKernels::Featx {
+        return featx_kernels::gpu::supports(device);
+    }
+    let _ = (device, gpu_kernels);
+    false
+}
 
 /// The kernel for `spec`: the first specialised builder's that accepts it, else the generic.
 pub(crate) fn choose(spec: &NodeSpec) -> Arc<dyn Kernel> {

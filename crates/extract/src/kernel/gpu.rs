@@ -1,0 +1,61 @@
+//! Builders for featx's own GPU kernels (`featx-kernels`' `gpu`), on CubeCL devices when
+//! [`GpuKernels::Featx`] is chosen. They have no backward pass: a plan for gradients never picks
+//! them.
+
+use std::sync::Arc;
+
+use burn::prelude::Tensor;
+use featx_graph::Op;
+use featx_kernels::gpu::PackedConv2d;
+use featx_models::Layer;
+
+use super::{GpuKernels, Kernel, NodeSpec};
+use crate::Feature;
+
+/// The implicit-GEMM convolution: bias, residual add and ReLU in its epilogue.
+#[derive(Debug)]
+struct Conv {
+    packed: PackedConv2d,
+    residual: bool,
+    relu: bool,
+}
+
+/// The GPU convolution, for ungrouped convolutions on a CubeCL device.
+pub(super) fn conv2d(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
+    let (Op::Conv2d { window, groups, .. }, Some(Layer::Conv2d(conv))) = (spec.op, spec.layer)
+    else {
+        return None;
+    };
+    if spec.gradients || spec.gpu_kernels != GpuKernels::Featx {
+        return None;
+    }
+    let bias = conv.bias.as_ref().map(|b| b.val());
+    let packed = PackedConv2d::new(&conv.weight.val(), bias.as_ref(), *window, *groups)?;
+    Some(Arc::new(Conv {
+        packed,
+        residual: spec.residual,
+        relu: spec.relu,
+    }))
+}
+
+impl Kernel for Conv {
+    fn run(&self, inputs: Vec<Feature>, _: &[usize]) -> Result<Feature, String> {
+        let mut inputs = inputs.into_iter().map(|x| {
+            x.into_rank::<4>()
+                .map_err(|x| format!("expected a rank-4 input, got shape {:?}", x.dims()))
+        });
+        let x: Tensor<4> = inputs.next().ok_or("no input value")??;
+        let residual = match self.residual {
+            true => Some(inputs.next().ok_or("no residual value")??),
+            false => None,
+        };
+        self.packed
+            .forward(x, residual, self.relu)
+            .map(Feature::from)
+            .map_err(|e| e.to_string())
+    }
+
+    fn name(&self) -> &'static str {
+        "gpu-implicit-gemm"
+    }
+}
