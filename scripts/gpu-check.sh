@@ -5,14 +5,16 @@
 #   1. parity: the wgpu tests (every node against torchvision's fixtures, CPU/GPU agreement,
 #      the f16 tolerance) with the card's large bindings;
 #   2. steps: ResNet18 batch 1/8/64 for each GPU build step (plain, autotune, fusion,
-#      autotune+fusion, +spirv), f32;
-#   3. precision: the fastest build in f32 and f16;
+#      autotune+fusion, +spirv), f32, on burn's convolutions (what the steps change);
+#   3. kernels x precision: the last build in f32 and f16, on featx's GPU convolution (the
+#      default) and on burn's;
 #   4. warm start: the first call in a fresh process with empty caches, then in a second
 #      process (driver shader cache plus persisted autotune results);
 #   5. a dataset run on the GPU (a folder of JPEGs, --pool avg): images/s and its limit;
 #   6. torchvision on CUDA on the same card, fp32 (TF32 convolutions, cuDNN's default) and
 #      fp16, when torch with CUDA is installed;
-#   7. benches/ on wgpu (criterion), when the bench binary is there.
+#   7. benches/ on wgpu (criterion), when the bench binary is there: ResNet18 on both
+#      kernel choices, and each of its convolution shapes on featx's kernel and burn's.
 #
 # Usage: scripts/gpu-check.sh [bins-dir] [output-dir]     (default: gpu-bins gpu-check-out)
 #   GPU_CHECK_BATCHES="1 8 64" GPU_CHECK_ITERS=20 GPU_CHECK_IMAGES=512   the defaults; smaller
@@ -54,34 +56,39 @@ if [ -x "$bins/wgpu-test" ]; then
 fi
 
 header() {
-  printf "%-10s %-9s %6s %10s %10s %10s %12s\n" build precision batch first_ms median_ms \
-    min_ms images_per_s | tee -a "$1"
+  printf "%-10s %-7s %-9s %6s %10s %10s %10s %12s\n" build kernels precision batch first_ms \
+    median_ms min_ms images_per_s | tee -a "$1"
 }
-# run TABLE STEP PRECISION BATCH ITERS: one featx bench process; a failed case is reported and
-# the rest still run.
+# run TABLE STEP KERNELS PRECISION BATCH ITERS: one featx bench process; a failed case is
+# reported and the rest still run.
 run() {
-  local table=$1 step=$2 precision=$3 batch=$4 iters=$5 json
+  local table=$1 step=$2 kernels=$3 precision=$4 batch=$5 iters=$6 json
   if ! json=$(FEATX_CACHE_DIR=$(cache_of "$step") "$bins/featx-$step" bench --model resnet18 \
-      --device wgpu --precision "$precision" --batch "$batch" --nodes fc --iters "$iters" \
-      --format json 2>"$out/stderr.txt"); then
-    echo "$step $precision batch $batch: FAILED: $(tail -1 "$out/stderr.txt")" | tee -a "$table"
+      --device wgpu --gpu-kernels "$kernels" --precision "$precision" --batch "$batch" \
+      --nodes fc --iters "$iters" --format json 2>"$out/stderr.txt"); then
+    echo "$step $kernels $precision batch $batch: FAILED: $(tail -1 "$out/stderr.txt")" \
+      | tee -a "$table"
     return 0
   fi
   echo "$json" >>"$out/bench.jsonl"
-  echo "$json" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("%-10s %-9s %6d %10.1f %10.2f %10.2f %12.1f" % (sys.argv[1], r["precision"], r["batch"], r["first_ms"], r["median_ms"], r["min_ms"], r["images_per_s"]))' "$step" \
+  echo "$json" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("%-10s %-7s %-9s %6d %10.1f %10.2f %10.2f %12.1f" % (sys.argv[1], r["gpu_kernels"], r["precision"], r["batch"], r["first_ms"], r["median_ms"], r["min_ms"], r["images_per_s"]))' "$step" \
     | tee -a "$table"
 }
 
-echo "== 2. steps (ResNet18 to fc, f32)"
+echo "== 2. steps (ResNet18 to fc, f32, burn's convolutions)"
 header "$out/steps.txt"
 for step in "${steps[@]}"; do
-  for batch in $batches; do run "$out/steps.txt" "$step" f32 "$batch" "$iters"; done
+  for batch in $batches; do run "$out/steps.txt" "$step" burn f32 "$batch" "$iters"; done
 done
 
-echo "== 3. precision (build $best)"
+echo "== 3. kernels x precision (build $best)"
 header "$out/precision.txt"
-for precision in f32 f16; do
-  for batch in $batches; do run "$out/precision.txt" "$best" "$precision" "$batch" "$iters"; done
+for kernels in featx burn; do
+  for precision in f32 f16; do
+    for batch in $batches; do
+      run "$out/precision.txt" "$best" "$kernels" "$precision" "$batch" "$iters"
+    done
+  done
 done
 
 echo "== 4. warm start (build $best, batch 8; first_ms is the first forward of the process)"
@@ -133,8 +140,8 @@ fi
 
 if [ -x "$bins/extract-bench" ]; then
   echo "== 7. benches/ on wgpu (criterion, resnet18)"
-  FEATX_CACHE_DIR=$(cache_of "$best") "$bins/extract-bench" --bench 'resnet18/wgpu' 2>&1 \
-    | grep -E "^resnet18|time:" | tee "$out/criterion.txt" || true
+  FEATX_CACHE_DIR=$(cache_of "$best") "$bins/extract-bench" --bench 'wgpu' 2>&1 \
+    | grep -E "^(resnet18|conv)|time:" | tee "$out/criterion.txt" || true
 fi
 
 echo "== summary"
