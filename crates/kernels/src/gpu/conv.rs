@@ -3,6 +3,7 @@
 
 use burn::backend::{Dispatch, DispatchDevice};
 use burn::prelude::*;
+use burn::tensor::{DType, TensorData};
 use featx_graph::Window2d;
 
 use super::extension::{ConvCall, FusedConv};
@@ -16,10 +17,11 @@ pub fn supports(device: &Device) -> bool {
 
 /// A convolution's weights packed once for [`PackedConv2d::forward`]: `[C*KH*KW, K]`, the
 /// layout in which the kernel's weight tile loads with neighbouring units reading neighbouring
-/// addresses.
+/// addresses, with the table of each row's `(c, dy, dx)`.
 #[derive(Debug, Clone)]
 pub struct PackedConv2d {
     packed: Tensor<2>,
+    steps: Tensor<1, Int>,
     bias: Tensor<1>,
     in_channels: usize,
     out_channels: usize,
@@ -52,8 +54,12 @@ impl PackedConv2d {
             Some(_) => return None,
             None => Tensor::zeros([out_channels], (&device, weight.dtype())),
         };
+        let steps = steps_table(in_channels, window)?;
+        let rows = steps.len();
+        let steps = Tensor::from_data(TensorData::new(steps, [rows]), (&device, DType::I32));
         Some(Self {
             packed,
+            steps,
             bias,
             in_channels,
             out_channels,
@@ -85,20 +91,20 @@ impl PackedConv2d {
                 })?;
         let out = [n, self.out_channels, oh, ow];
         let call = ConvCall {
-            kernel: self.window.kernel,
             stride: self.window.stride,
             padding: [self.window.padding[0].0, self.window.padding[1].0],
-            dilation: self.window.dilation,
             output: [oh, ow],
             relu,
         };
         let x = x.into_dispatch();
         let packed = self.packed.clone().into_dispatch();
+        let steps = self.steps.clone().into_dispatch();
         let bias = self.bias.clone().into_dispatch();
         let y = match residual {
-            None => <Dispatch as FusedConv>::featx_conv2d(x, packed, bias, call),
+            None => <Dispatch as FusedConv>::featx_conv2d(x, packed, steps, bias, call),
             Some(r) if r.dims() == out && r.device() == self.packed.device() => {
-                <Dispatch as FusedConv>::featx_conv2d_add(x, packed, bias, r.into_dispatch(), call)
+                let r = r.into_dispatch();
+                <Dispatch as FusedConv>::featx_conv2d_add(x, packed, steps, bias, r, call)
             }
             Some(r) => {
                 return Err(KernelError::Residual {
@@ -109,6 +115,24 @@ impl PackedConv2d {
         };
         Ok(Tensor::from_dispatch(y))
     }
+}
+
+/// `(c, dy, dx)` for each row `c*KH*KW + kh*KW + kw` of the packed weight: the input channel
+/// and the window offset with dilation applied. `None` when an entry does not fit an `i32`.
+fn steps_table(channels: usize, window: Window2d) -> Option<Vec<i32>> {
+    let [kh, kw] = window.kernel;
+    let [dh, dw] = window.dilation;
+    let mut table = Vec::with_capacity(channels * kh * kw * 3);
+    for c in 0..channels {
+        for y in 0..kh {
+            for x in 0..kw {
+                for value in [c, y * dh, x * dw] {
+                    table.push(i32::try_from(value).ok()?);
+                }
+            }
+        }
+    }
+    Some(table)
 }
 
 #[cfg(test)]
@@ -260,15 +284,40 @@ mod tests {
     }
 
     #[test]
-    fn large_layer_takes_the_8x8_blocks() {
+    fn many_channels_take_the_8x8_blocks() {
         check(Case {
-            input: [1, 8, 64, 64],
-            out_channels: 256,
+            input: [2, 4, 64, 64],
+            out_channels: 1024,
+            window: Window2d::square(3, 1, 1),
+            bias: true,
+            residual: true,
+            relu: true,
+        });
+    }
+
+    #[test]
+    fn many_positions_take_the_8x4_blocks() {
+        check(Case {
+            input: [1, 4, 256, 256],
+            out_channels: 64,
             window: Window2d::square(3, 1, 1),
             bias: true,
             residual: false,
             relu: true,
         });
+    }
+
+    #[test]
+    fn the_steps_table_walks_channels_then_rows_then_columns_with_dilation() {
+        let mut window = Window2d::square(2, 1, 0);
+        window.dilation = [3, 2];
+        let table = steps_table(2, window).unwrap();
+        #[rustfmt::skip]
+        let expected = [
+            0, 0, 0,  0, 0, 2,  0, 3, 0,  0, 3, 2,
+            1, 0, 0,  1, 0, 2,  1, 3, 0,  1, 3, 2,
+        ];
+        assert_eq!(table, expected);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! extension is recorded as one more lazy operation and runs, in order, when the stream is
 //! flushed, so tensors stay on the device throughout.
 
-use burn::backend::tensor::FloatTensor;
+use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{Backend, backend_extension};
 use burn::tensor::Shape;
 use burn_cubecl::CubeBackend;
@@ -14,18 +14,15 @@ use cubecl::prelude::*;
 
 use super::tiled::{GeometryLaunch, SIDE, conv2d_implicit_gemm};
 
-/// A convolution's window and output size: everything but the tensors. Checked against the
-/// tensors' shapes before any call (`conv.rs`), so the kernel never reads out of bounds.
+/// A convolution's stride, padding and output size: everything the tensors (the steps table
+/// carries the window's size and dilation) do not say. Checked against the tensors' shapes
+/// before any call (`conv.rs`), so the kernel never reads out of bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvCall {
-    /// `[KH, KW]`.
-    pub kernel: [usize; 2],
     /// `[SH, SW]`.
     pub stride: [usize; 2],
     /// `[top, left]` padding (the bottom and right follow from the output size).
     pub padding: [usize; 2],
-    /// `[DH, DW]`.
-    pub dilation: [usize; 2],
     /// `[OH, OW]`.
     pub output: [usize; 2],
     /// Whether a ReLU follows, in the epilogue.
@@ -40,11 +37,13 @@ fn output_shape(x: &Shape, packed: &Shape, call: &ConvCall) -> Shape {
 /// featx's fused convolutions as backend operations.
 #[backend_extension(Cube: cfg(feature = "wgpu"), Fusion: cfg(feature = "fusion"))]
 pub trait FusedConv: Backend {
-    /// `relu?(conv(x, weight) + bias)`, `weight` packed as `[C*KH*KW, K]`.
+    /// `relu?(conv(x, weight) + bias)`, `weight` packed as `[C*KH*KW, K]` with its table of
+    /// `(c, dy, dx)` per row (`steps`, int32).
     #[fusion(dtype = x, shape = output_shape(x, packed, call))]
     fn featx_conv2d(
         x: FloatTensor<Self>,
         packed: FloatTensor<Self>,
+        steps: IntTensor<Self>,
         bias: FloatTensor<Self>,
         call: ConvCall,
     ) -> FloatTensor<Self>;
@@ -54,6 +53,7 @@ pub trait FusedConv: Backend {
     fn featx_conv2d_add(
         x: FloatTensor<Self>,
         packed: FloatTensor<Self>,
+        steps: IntTensor<Self>,
         bias: FloatTensor<Self>,
         residual: FloatTensor<Self>,
         call: ConvCall,
@@ -64,47 +64,59 @@ impl FusedConv for CubeBackend {
     fn featx_conv2d(
         x: CubeTensor,
         packed: CubeTensor,
+        steps: CubeTensor,
         bias: CubeTensor,
         call: ConvCall,
     ) -> CubeTensor {
-        launch(x, packed, bias, None, call)
+        launch(x, [packed, steps, bias], None, call)
     }
 
     fn featx_conv2d_add(
         x: CubeTensor,
         packed: CubeTensor,
+        steps: CubeTensor,
         bias: CubeTensor,
         residual: CubeTensor,
         call: ConvCall,
     ) -> CubeTensor {
-        launch(x, packed, bias, Some(residual), call)
+        launch(x, [packed, steps, bias], Some(residual), call)
     }
 }
 
-/// Per-unit accumulator blocks `(tile_m, tile_n)`: 8x8 (128x128 outputs per cube) where the
-/// problem fills the device with them, else 4x4 (64x64), so small layers still spread over
-/// enough cubes. Channels under 128 take the 4-wide column block either way.
+/// Cubes a launch should have before it takes the larger blocks: a few per multiprocessor of a
+/// large GPU (an H100 or H200 has 132), so that the larger blocks do not leave some idle.
+const BUSY_CUBES: usize = 512;
+
+/// Per-unit accumulator blocks `(tile_m, tile_n)`: 8x8 (128x128 outputs per cube, 4 output
+/// values computed per value read from shared memory) where the problem still gives
+/// [`BUSY_CUBES`] cubes with them, else 4x4 (64x64, 2 per read), so small layers (late stages,
+/// batch 1) still spread over the device. Under 128 channels the column block is 4 wide.
 fn tiles(positions: usize, out_channels: usize) -> (usize, usize) {
     let tile_n = if out_channels >= 128 { 8 } else { 4 };
-    let tile_m = if positions * out_channels >= 1 << 20 {
+    let columns = out_channels.div_ceil(SIDE * tile_n);
+    let tile_m = if positions.div_ceil(SIDE * 8) * columns >= BUSY_CUBES {
         8
+    } else {
+        4
+    };
+    let tile_n = if positions.div_ceil(SIDE * tile_m) * columns >= BUSY_CUBES / 2 {
+        tile_n
     } else {
         4
     };
     (tile_m, tile_n)
 }
 
-/// Launches the kernel on contiguous copies of the operands.
+/// Launches the kernel on contiguous copies of the operands (`layer` is the packed weight, its
+/// steps table and the bias).
 fn launch(
     x: CubeTensor,
-    packed: CubeTensor,
-    bias: CubeTensor,
+    layer: [CubeTensor; 3],
     residual: Option<CubeTensor>,
     call: ConvCall,
 ) -> CubeTensor {
+    let [packed, steps, bias] = layer.map(into_contiguous);
     let x = into_contiguous(x);
-    let packed = into_contiguous(packed);
-    let bias = into_contiguous(bias);
     let residual = residual.map(into_contiguous);
     let add_residual = residual.is_some();
     let [n, c, h, w] = x.meta.shape().dims();
@@ -138,14 +150,10 @@ fn launch(
         k,
         oh,
         ow,
-        call.kernel[0],
-        call.kernel[1],
         call.stride[0],
         call.stride[1],
         call.padding[0],
         call.padding[1],
-        call.dilation[0],
-        call.dilation[1],
         positions,
         depth,
     );
@@ -161,6 +169,7 @@ fn launch(
             address,
             x.into_buffer_arg(),
             packed.into_buffer_arg(),
+            steps.into_buffer_arg(),
             bias.clone().into_buffer_arg(),
             residual.unwrap_or(bias).into_buffer_arg(),
             output.clone().into_buffer_arg(),
@@ -173,4 +182,20 @@ fn launch(
         );
     }
     output
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tiles;
+
+    #[test]
+    fn larger_blocks_only_where_they_still_fill_the_device() {
+        // ResNet18 at batch 64: layer1 (64 channels) takes tall blocks, layer4 small ones.
+        assert_eq!(tiles(64 * 56 * 56, 64), (8, 4));
+        assert_eq!(tiles(64 * 7 * 7, 512), (4, 4));
+        // The shapes the GPU tests run on each path.
+        assert_eq!(tiles(2 * 64 * 64, 1024), (8, 8));
+        assert_eq!(tiles(256 * 256, 64), (8, 4));
+        assert_eq!(tiles(2 * 14 * 14, 24), (4, 4));
+    }
 }

@@ -12,7 +12,9 @@
 //! never built: each tile of it is gathered from the NCHW input straight into shared memory,
 //! zero where the window hangs over the padding. The weight arrives packed as `[C*KH*KW, K]`
 //! (transposed once, when the layer is planned) so that both tiles load with consecutive units
-//! reading consecutive addresses.
+//! reading consecutive addresses, and with it a table of each reduction step's `(c, dy, dx)`
+//! (channel and offset inside the window, dilation applied), so that gathering the input costs
+//! a table read instead of four integer divisions per element.
 //!
 //! A cube is 16x16 units and computes a `16*tile_m` x `16*tile_n` block of the output; each unit
 //! keeps a `tile_m` x `tile_n` block of accumulators in registers, at rows `tx + 16*i` and
@@ -29,9 +31,10 @@ pub(crate) const UNITS: usize = SIDE * SIDE;
 /// Reduction steps staged in shared memory at a time.
 pub(crate) const DEPTH: usize = 8;
 
-/// A convolution's shape, for the kernel. Sizes of the input (`channels`, `height`, `width`),
-/// of the output (`out_channels`, `out_height`, `out_width`) and of the window; `positions` is
-/// `N*OH*OW` and `depth` is `C*KH*KW`.
+/// A convolution's shape, for the kernel: sizes of the input (`channels`, `height`, `width`)
+/// and of the output (`out_channels`, `out_height`, `out_width`), the window's stride and
+/// leading padding (its size and dilation are in the steps table); `positions` is `N*OH*OW` and
+/// `depth` is `C*KH*KW`.
 #[derive(CubeLaunch, CubeType, Clone, Copy, Debug)]
 pub(crate) struct Geometry {
     pub channels: usize,
@@ -40,14 +43,10 @@ pub(crate) struct Geometry {
     pub out_channels: usize,
     pub out_height: usize,
     pub out_width: usize,
-    pub kernel_h: usize,
-    pub kernel_w: usize,
     pub stride_h: usize,
     pub stride_w: usize,
     pub pad_top: usize,
     pub pad_left: usize,
-    pub dilation_h: usize,
-    pub dilation_w: usize,
     pub positions: usize,
     pub depth: usize,
 }
@@ -60,6 +59,7 @@ pub(crate) struct Geometry {
 pub(crate) fn conv2d_implicit_gemm<F: Float>(
     input: &[F],
     weight: &[F],
+    steps_table: &[i32],
     bias: &[F],
     residual: &[F],
     output: &mut [F],
@@ -94,7 +94,6 @@ pub(crate) fn conv2d_implicit_gemm<F: Float>(
     let n0 = CUBE_POS_Y as usize * block_n;
     let out_plane = geo.out_height * geo.out_width;
     let in_plane = geo.height * geo.width;
-    let window = geo.kernel_h * geo.kernel_w;
 
     // The one output position whose input column this unit gathers, decoded once.
     let load_m = m0 + unit % block_m;
@@ -119,10 +118,9 @@ pub(crate) fn conv2d_implicit_gemm<F: Float>(
             let r = r0 + row;
             let mut value = 0.0f32;
             if m_valid && r < geo.depth {
-                let c = r / window;
-                let offset = r % window;
-                let y = top + ((offset / geo.kernel_w) * geo.dilation_h) as i32;
-                let x = left + ((offset % geo.kernel_w) * geo.dilation_w) as i32;
+                let c = steps_table[3 * r] as usize;
+                let y = top + steps_table[3 * r + 1];
+                let x = left + steps_table[3 * r + 2];
                 if y >= 0i32 && x >= 0i32 && y < geo.height as i32 && x < geo.width as i32 {
                     let index = image_base + c * in_plane + y as usize * geo.width + x as usize;
                     value = f32::cast_from(input[index]);
