@@ -284,6 +284,18 @@ mod tests {
     }
 
     #[test]
+    fn a_reduction_shorter_than_one_step() {
+        check(Case {
+            input: [1, 5, 6, 6],
+            out_channels: 3,
+            window: Window2d::square(1, 1, 0),
+            bias: true,
+            residual: true,
+            relu: true,
+        });
+    }
+
+    #[test]
     fn many_channels_take_the_8x8_blocks() {
         check(Case {
             input: [2, 4, 64, 64],

@@ -19,8 +19,9 @@
 //! A cube is 16x16 units and computes a `16*tile_m` x `16*tile_n` block of the output; each unit
 //! keeps a `tile_m` x `tile_n` block of accumulators in registers, at rows `tx + 16*i` and
 //! columns `ty + 16*j` (strided so that neighbouring units write neighbouring addresses). The
-//! reduction advances [`DEPTH`] steps at a time through shared memory. Accumulation is in
-//! float32 whatever the storage precision.
+//! reduction advances [`DEPTH`] steps at a time through two stages of shared memory, the next
+//! step's loads in flight while the current one multiplies. Accumulation is in float32 whatever
+//! the storage precision.
 
 use cubecl::prelude::*;
 
@@ -77,8 +78,15 @@ pub(crate) fn conv2d_implicit_gemm<F: Float>(
     let step_a = comptime!(UNITS / (SIDE * tile_m));
     let step_b = comptime!(UNITS / (SIDE * tile_n));
 
-    let mut tile_a = Shared::<[f32]>::new_slice(comptime!(DEPTH * SIDE * tile_m));
-    let mut tile_b = Shared::<[f32]>::new_slice(comptime!(DEPTH * SIDE * tile_n));
+    // Two stages of each tile: while the cube multiplies out of one, its units' loads of the
+    // next step (issued before the multiply, so their latency hides behind it) land in the
+    // other, and one barrier per step suffices.
+    let stage_a = comptime!(DEPTH * SIDE * tile_m);
+    let stage_b = comptime!(DEPTH * SIDE * tile_n);
+    let mut tile_a = Shared::<[f32]>::new_slice(comptime!(2 * DEPTH * SIDE * tile_m));
+    let mut tile_b = Shared::<[f32]>::new_slice(comptime!(2 * DEPTH * SIDE * tile_n));
+    let mut next_a = Array::<f32>::new(loads_a);
+    let mut next_b = Array::<f32>::new(loads_b);
     let mut acc = Array::<f32>::new(comptime!(tile_m * tile_n));
     let mut a = Array::<f32>::new(tile_m);
     let mut b = Array::<f32>::new(tile_n);
@@ -110,45 +118,69 @@ pub(crate) fn conv2d_implicit_gemm<F: Float>(
     let n_valid = load_n < geo.out_channels;
 
     let steps = geo.depth.div_ceil(DEPTH);
-    for step in 0..steps {
-        let r0 = step * DEPTH;
-        #[unroll]
-        for l in 0..loads_a {
-            let row = load_row + l * step_a;
-            let r = r0 + row;
-            let mut value = 0.0f32;
-            if m_valid && r < geo.depth {
-                let c = steps_table[3 * r] as usize;
-                let y = top + steps_table[3 * r + 1];
-                let x = left + steps_table[3 * r + 2];
-                if y >= 0i32 && x >= 0i32 && y < geo.height as i32 && x < geo.width as i32 {
-                    let index = image_base + c * in_plane + y as usize * geo.width + x as usize;
-                    value = f32::cast_from(input[index]);
-                }
-            }
-            tile_a[row * block_m + unit % block_m] = value;
-        }
-        #[unroll]
-        for l in 0..loads_b {
-            let row = load_col + l * step_b;
-            let r = r0 + row;
-            let mut value = 0.0f32;
-            if n_valid && r < geo.depth {
-                value = f32::cast_from(weight[r * geo.out_channels + load_n]);
-            }
-            tile_b[row * block_n + unit % block_n] = value;
-        }
-        sync_cube();
+    let mut stage = 0usize;
+    let mut r0 = 0usize;
+    #[unroll]
+    for l in 0..loads_a {
+        next_a[l] = gather(
+            input,
+            steps_table,
+            &geo,
+            m_valid,
+            image_base,
+            top,
+            left,
+            r0 + load_row + l * step_a,
+        );
+    }
+    #[unroll]
+    for l in 0..loads_b {
+        next_b[l] = weight_at(weight, &geo, n_valid, load_n, r0 + load_col + l * step_b);
+    }
+    #[unroll]
+    for l in 0..loads_a {
+        tile_a[(load_row + l * step_a) * block_m + unit % block_m] = next_a[l];
+    }
+    #[unroll]
+    for l in 0..loads_b {
+        tile_b[(load_col + l * step_b) * block_n + unit % block_n] = next_b[l];
+    }
+    sync_cube();
 
+    for step in 0..steps {
+        let more = step + 1 < steps;
+        r0 += DEPTH;
+        if more {
+            #[unroll]
+            for l in 0..loads_a {
+                next_a[l] = gather(
+                    input,
+                    steps_table,
+                    &geo,
+                    m_valid,
+                    image_base,
+                    top,
+                    left,
+                    r0 + load_row + l * step_a,
+                );
+            }
+            #[unroll]
+            for l in 0..loads_b {
+                next_b[l] = weight_at(weight, &geo, n_valid, load_n, r0 + load_col + l * step_b);
+            }
+        }
+
+        let base_a = stage * stage_a;
+        let base_b = stage * stage_b;
         #[unroll]
         for k in 0..DEPTH {
             #[unroll]
             for i in 0..tile_m {
-                a[i] = tile_a[k * block_m + tx + i * SIDE];
+                a[i] = tile_a[base_a + k * block_m + tx + i * SIDE];
             }
             #[unroll]
             for j in 0..tile_n {
-                b[j] = tile_b[k * block_n + ty + j * SIDE];
+                b[j] = tile_b[base_b + k * block_n + ty + j * SIDE];
             }
             #[unroll]
             for i in 0..tile_m {
@@ -156,6 +188,20 @@ pub(crate) fn conv2d_implicit_gemm<F: Float>(
                 for j in 0..tile_n {
                     acc[i * tile_n + j] += a[i] * b[j];
                 }
+            }
+        }
+
+        stage = 1 - stage;
+        if more {
+            let base_a = stage * stage_a;
+            let base_b = stage * stage_b;
+            #[unroll]
+            for l in 0..loads_a {
+                tile_a[base_a + (load_row + l * step_a) * block_m + unit % block_m] = next_a[l];
+            }
+            #[unroll]
+            for l in 0..loads_b {
+                tile_b[base_b + (load_col + l * step_b) * block_n + unit % block_n] = next_b[l];
             }
         }
         sync_cube();
@@ -185,4 +231,42 @@ pub(crate) fn conv2d_implicit_gemm<F: Float>(
             }
         }
     }
+}
+
+/// The input value at reduction row `r` of output position (`image_base`, `top`, `left`): zero
+/// outside the input (padding) and past the last row or position.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn gather<F: Float>(
+    input: &[F],
+    steps_table: &[i32],
+    geo: &Geometry,
+    m_valid: bool,
+    image_base: usize,
+    top: i32,
+    left: i32,
+    r: usize,
+) -> f32 {
+    let mut value = 0.0f32;
+    if m_valid && r < geo.depth {
+        let c = steps_table[3 * r] as usize;
+        let y = top + steps_table[3 * r + 1];
+        let x = left + steps_table[3 * r + 2];
+        if y >= 0i32 && x >= 0i32 && y < geo.height as i32 && x < geo.width as i32 {
+            let in_plane = geo.height * geo.width;
+            let index = image_base + c * in_plane + y as usize * geo.width + x as usize;
+            value = f32::cast_from(input[index]);
+        }
+    }
+    value
+}
+
+/// The packed weight at reduction row `r`, output channel `n`: zero past either end.
+#[cube]
+fn weight_at<F: Float>(weight: &[F], geo: &Geometry, n_valid: bool, n: usize, r: usize) -> f32 {
+    let mut value = 0.0f32;
+    if n_valid && r < geo.depth {
+        value = f32::cast_from(weight[r * geo.out_channels + n]);
+    }
+    value
 }
