@@ -295,6 +295,19 @@ mod tests {
         });
     }
 
+    /// 3000x3000 outputs make 70313 blocks of 128 rows, past a launch's 65535 per axis.
+    #[test]
+    fn more_row_blocks_than_one_launch_axis_holds() {
+        check(Case {
+            input: [1, 1, 3000, 3000],
+            out_channels: 2,
+            window: Window2d::square(1, 1, 0),
+            bias: true,
+            residual: false,
+            relu: false,
+        });
+    }
+
     #[test]
     fn many_channels_take_the_8x8_blocks() {
         check(Case {

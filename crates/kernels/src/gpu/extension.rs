@@ -12,7 +12,7 @@ use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
-use super::tiled::{GeometryLaunch, SIDE, conv2d_implicit_gemm};
+use super::tiled::{GeometryLaunch, MAX_CUBES_PER_AXIS, SIDE, conv2d_implicit_gemm};
 
 /// A convolution's stride, padding and output size: everything the tensors (the steps table
 /// carries the window's size and dilation) do not say. Checked against the tensors' shapes
@@ -107,6 +107,14 @@ fn tiles(positions: usize, out_channels: usize) -> (usize, usize) {
     (tile_m, tile_n)
 }
 
+/// `(x, y, z)` cubes for `rows` row blocks and `columns` column blocks: rows along x, those past
+/// the per-axis limit continuing along z (the kernel skips the last layer's surplus).
+fn cube_count(rows: usize, columns: usize) -> CubeCount {
+    let layers = rows.div_ceil(MAX_CUBES_PER_AXIS).max(1);
+    let per_layer = rows.div_ceil(layers);
+    CubeCount::Static(per_layer as u32, columns as u32, layers as u32)
+}
+
 /// Launches the kernel on contiguous copies of the operands (`layer` is the packed weight, its
 /// steps table and the bias).
 fn launch(
@@ -130,11 +138,7 @@ fn launch(
     );
     let positions = n * oh * ow;
     let (tile_m, tile_n) = tiles(positions, k);
-    let cubes = CubeCount::Static(
-        positions.div_ceil(SIDE * tile_m) as u32,
-        k.div_ceil(SIDE * tile_n) as u32,
-        1,
-    );
+    let cubes = cube_count(positions.div_ceil(SIDE * tile_m), k.div_ceil(SIDE * tile_n));
     let address = [
         x.required_address_type(),
         output.required_address_type(),
@@ -186,7 +190,23 @@ fn launch(
 
 #[cfg(test)]
 mod tests {
-    use super::tiles;
+    use super::{CubeCount, MAX_CUBES_PER_AXIS, cube_count, tiles};
+
+    #[test]
+    fn row_blocks_past_the_axis_limit_continue_along_z() {
+        let static_count = |c: CubeCount| match c {
+            CubeCount::Static(x, y, z) => (x, y, z),
+            _ => unreachable!("cube_count is static"),
+        };
+        assert_eq!(static_count(cube_count(10, 3)), (10, 3, 1));
+        assert_eq!(
+            static_count(cube_count(MAX_CUBES_PER_AXIS, 1)),
+            (65535, 1, 1)
+        );
+        // 70000 rows: two layers of 35000, every row block covered once.
+        assert_eq!(static_count(cube_count(70_000, 2)), (35_000, 2, 2));
+        assert_eq!(static_count(cube_count(140_001, 1)), (46_667, 1, 3));
+    }
 
     #[test]
     fn larger_blocks_only_where_they_still_fill_the_device() {

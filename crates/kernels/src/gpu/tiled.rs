@@ -31,6 +31,8 @@ pub(crate) const SIDE: usize = 16;
 pub(crate) const UNITS: usize = SIDE * SIDE;
 /// Reduction steps staged in shared memory at a time.
 pub(crate) const DEPTH: usize = 8;
+/// The most cubes a launch may have along one axis (WebGPU's and Vulkan's common limit).
+pub(crate) const MAX_CUBES_PER_AXIS: usize = 65535;
 
 /// A convolution's shape, for the kernel: sizes of the input (`channels`, `height`, `width`)
 /// and of the output (`out_channels`, `out_height`, `out_width`), the window's stride and
@@ -98,7 +100,13 @@ pub(crate) fn conv2d_implicit_gemm<F: Float>(
     let unit = UNIT_POS as usize;
     let tx = UNIT_POS_X as usize;
     let ty = UNIT_POS_Y as usize;
-    let m0 = CUBE_POS_X as usize * block_m;
+    // Row blocks past a launch's 65535-per-axis limit continue along z.
+    let m0 = (CUBE_POS_Z as usize * CUBE_COUNT_X as usize + CUBE_POS_X as usize) * block_m;
+    if m0 >= geo.positions {
+        // The whole cube is past the end (the last z layer is not full): it leaves together,
+        // so no unit waits at a barrier for it.
+        terminate!();
+    }
     let n0 = CUBE_POS_Y as usize * block_n;
     let out_plane = geo.out_height * geo.out_width;
     let in_plane = geo.height * geo.width;
