@@ -75,20 +75,19 @@ pub(crate) fn conv2d_implicit_gemm<F: Float>(
 ) {
     let block_m = comptime!(SIDE * tile_m);
     let block_n = comptime!(SIDE * tile_n);
-    let loads_a = comptime!(DEPTH * SIDE * tile_m / UNITS);
-    let loads_b = comptime!(DEPTH * SIDE * tile_n / UNITS);
     let step_a = comptime!(UNITS / (SIDE * tile_m));
     let step_b = comptime!(UNITS / (SIDE * tile_n));
 
     // Two stages of each tile: while the cube multiplies out of one, its units' loads of the
-    // next step (issued before the multiply, so their latency hides behind it) land in the
-    // other, and one barrier per step suffices.
+    // next step (issued before the multiply, so their latency hides behind it) wait in
+    // registers, and go into the other stage at the start of the next iteration; one barrier
+    // per step suffices.
     let stage_a = comptime!(DEPTH * SIDE * tile_m);
     let stage_b = comptime!(DEPTH * SIDE * tile_n);
     let mut tile_a = Shared::<[f32]>::new_slice(comptime!(2 * DEPTH * SIDE * tile_m));
     let mut tile_b = Shared::<[f32]>::new_slice(comptime!(2 * DEPTH * SIDE * tile_n));
-    let mut next_a = Array::<f32>::new(loads_a);
-    let mut next_b = Array::<f32>::new(loads_b);
+    let mut next_a = Array::<f32>::new(comptime!(DEPTH * SIDE * tile_m / UNITS));
+    let mut next_b = Array::<f32>::new(comptime!(DEPTH * SIDE * tile_n / UNITS));
     let mut acc = Array::<f32>::new(comptime!(tile_m * tile_n));
     let mut a = Array::<f32>::new(tile_m);
     let mut b = Array::<f32>::new(tile_n);
@@ -109,77 +108,38 @@ pub(crate) fn conv2d_implicit_gemm<F: Float>(
     }
     let n0 = CUBE_POS_Y as usize * block_n;
     let out_plane = geo.out_height * geo.out_width;
-    let in_plane = geo.height * geo.width;
-
-    // The one output position whose input column this unit gathers, decoded once.
-    let load_m = m0 + unit % block_m;
-    let load_row = unit / block_m;
-    let m_valid = load_m < geo.positions;
-    let image = load_m / out_plane;
-    let within = load_m % out_plane;
-    let top = ((within / geo.out_width) * geo.stride_h) as i32 - geo.pad_top as i32;
-    let left = ((within % geo.out_width) * geo.stride_w) as i32 - geo.pad_left as i32;
-    let image_base = image * geo.channels * in_plane;
-    // The one output channel whose weights this unit loads.
-    let load_n = n0 + unit % block_n;
-    let load_col = unit / block_n;
-    let n_valid = load_n < geo.out_channels;
+    let loader = Loader::new(
+        &geo,
+        m0 + unit % block_m,
+        n0 + unit % block_n,
+        unit,
+        block_m,
+        block_n,
+    );
 
     let steps = geo.depth.div_ceil(DEPTH);
-    let mut stage = 0usize;
     let mut r0 = 0usize;
-    #[unroll]
-    for l in 0..loads_a {
-        next_a[l] = gather(
-            input,
-            steps_table,
-            &geo,
-            m_valid,
-            image_base,
-            top,
-            left,
-            r0 + load_row + l * step_a,
-        );
-    }
-    #[unroll]
-    for l in 0..loads_b {
-        next_b[l] = weight_at(weight, &geo, n_valid, load_n, r0 + load_col + l * step_b);
-    }
-    #[unroll]
-    for l in 0..loads_a {
-        tile_a[(load_row + l * step_a) * block_m + unit % block_m] = next_a[l];
-    }
-    #[unroll]
-    for l in 0..loads_b {
-        tile_b[(load_col + l * step_b) * block_n + unit % block_n] = next_b[l];
-    }
-    sync_cube();
-
+    loader.fetch_a(input, steps_table, &geo, r0, &mut next_a);
+    loader.fetch_b(weight, &geo, r0, &mut next_b);
     for step in 0..steps {
-        let more = step + 1 < steps;
+        let base_a = (step % 2) * stage_a;
+        let base_b = (step % 2) * stage_b;
+        #[unroll]
+        for l in 0..next_a.len().comptime() {
+            tile_a[base_a + (loader.row_a + l * step_a) * block_m + unit % block_m] = next_a[l];
+        }
+        #[unroll]
+        for l in 0..next_b.len().comptime() {
+            tile_b[base_b + (loader.row_b + l * step_b) * block_n + unit % block_n] = next_b[l];
+        }
+        sync_cube();
+
         r0 += DEPTH;
-        if more {
-            #[unroll]
-            for l in 0..loads_a {
-                next_a[l] = gather(
-                    input,
-                    steps_table,
-                    &geo,
-                    m_valid,
-                    image_base,
-                    top,
-                    left,
-                    r0 + load_row + l * step_a,
-                );
-            }
-            #[unroll]
-            for l in 0..loads_b {
-                next_b[l] = weight_at(weight, &geo, n_valid, load_n, r0 + load_col + l * step_b);
-            }
+        if step + 1 < steps {
+            loader.fetch_a(input, steps_table, &geo, r0, &mut next_a);
+            loader.fetch_b(weight, &geo, r0, &mut next_b);
         }
 
-        let base_a = stage * stage_a;
-        let base_b = stage * stage_b;
         #[unroll]
         for k in 0..DEPTH {
             #[unroll]
@@ -198,21 +158,6 @@ pub(crate) fn conv2d_implicit_gemm<F: Float>(
                 }
             }
         }
-
-        stage = 1 - stage;
-        if more {
-            let base_a = stage * stage_a;
-            let base_b = stage * stage_b;
-            #[unroll]
-            for l in 0..loads_a {
-                tile_a[base_a + (load_row + l * step_a) * block_m + unit % block_m] = next_a[l];
-            }
-            #[unroll]
-            for l in 0..loads_b {
-                tile_b[base_b + (load_col + l * step_b) * block_n + unit % block_n] = next_b[l];
-            }
-        }
-        sync_cube();
     }
 
     // Epilogue: bias, residual, ReLU, one NCHW write per accumulator.
@@ -241,40 +186,87 @@ pub(crate) fn conv2d_implicit_gemm<F: Float>(
     }
 }
 
-/// The input value at reduction row `r` of output position (`image_base`, `top`, `left`): zero
-/// outside the input (padding) and past the last row or position.
-#[cube]
-#[allow(clippy::too_many_arguments)]
-fn gather<F: Float>(
-    input: &[F],
-    steps_table: &[i32],
-    geo: &Geometry,
+/// What one unit loads of each step's tiles: one output position's input column (decoded once)
+/// at rows `row_a + l * step_a` of the step, one output channel's weights at rows
+/// `row_b + l * step_b`.
+#[derive(CubeType)]
+struct Loader {
     m_valid: bool,
     image_base: usize,
     top: i32,
     left: i32,
-    r: usize,
-) -> f32 {
-    let mut value = 0.0f32;
-    if m_valid && r < geo.depth {
-        let c = steps_table[3 * r] as usize;
-        let y = top + steps_table[3 * r + 1];
-        let x = left + steps_table[3 * r + 2];
-        if y >= 0i32 && x >= 0i32 && y < geo.height as i32 && x < geo.width as i32 {
-            let in_plane = geo.height * geo.width;
-            let index = image_base + c * in_plane + y as usize * geo.width + x as usize;
-            value = f32::cast_from(input[index]);
-        }
-    }
-    value
+    row_a: usize,
+    n: usize,
+    n_valid: bool,
+    row_b: usize,
 }
 
-/// The packed weight at reduction row `r`, output channel `n`: zero past either end.
 #[cube]
-fn weight_at<F: Float>(weight: &[F], geo: &Geometry, n_valid: bool, n: usize, r: usize) -> f32 {
-    let mut value = 0.0f32;
-    if n_valid && r < geo.depth {
-        value = f32::cast_from(weight[r * geo.out_channels + n]);
+impl Loader {
+    /// The loader of the unit at `unit` that gathers for position `m` and channel `n`.
+    fn new(
+        geo: &Geometry,
+        m: usize,
+        n: usize,
+        unit: usize,
+        #[comptime] block_m: usize,
+        #[comptime] block_n: usize,
+    ) -> Loader {
+        let out_plane = geo.out_height * geo.out_width;
+        let image = m / out_plane;
+        let within = m % out_plane;
+        Loader {
+            m_valid: m < geo.positions,
+            image_base: image * geo.channels * geo.height * geo.width,
+            top: ((within / geo.out_width) * geo.stride_h) as i32 - geo.pad_top as i32,
+            left: ((within % geo.out_width) * geo.stride_w) as i32 - geo.pad_left as i32,
+            row_a: unit / block_m,
+            n,
+            n_valid: n < geo.out_channels,
+            row_b: unit / block_n,
+        }
     }
-    value
+
+    /// This unit's input values of the step starting at row `r0`: zero outside the input
+    /// (padding) and past the last row or position.
+    fn fetch_a<F: Float>(
+        &self,
+        input: &[F],
+        steps_table: &[i32],
+        geo: &Geometry,
+        r0: usize,
+        values: &mut Array<f32>,
+    ) {
+        let loads = values.len().comptime();
+        #[unroll]
+        for l in 0..loads {
+            let r = r0 + self.row_a + l * comptime!(DEPTH / loads);
+            let mut value = 0.0f32;
+            if self.m_valid && r < geo.depth {
+                let c = steps_table[3 * r] as usize;
+                let y = self.top + steps_table[3 * r + 1];
+                let x = self.left + steps_table[3 * r + 2];
+                if y >= 0i32 && x >= 0i32 && y < geo.height as i32 && x < geo.width as i32 {
+                    let plane = geo.height * geo.width;
+                    let index = self.image_base + c * plane + y as usize * geo.width + x as usize;
+                    value = f32::cast_from(input[index]);
+                }
+            }
+            values[l] = value;
+        }
+    }
+
+    /// This unit's packed weights of the step starting at row `r0`: zero past either end.
+    fn fetch_b<F: Float>(&self, weight: &[F], geo: &Geometry, r0: usize, values: &mut Array<f32>) {
+        let loads = values.len().comptime();
+        #[unroll]
+        for l in 0..loads {
+            let r = r0 + self.row_b + l * comptime!(DEPTH / loads);
+            let mut value = 0.0f32;
+            if self.n_valid && r < geo.depth {
+                value = f32::cast_from(weight[r * geo.out_channels + self.n]);
+            }
+            values[l] = value;
+        }
+    }
 }
