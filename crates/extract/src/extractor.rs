@@ -32,10 +32,11 @@ pub enum Mode {
 pub struct FeatureExtractor {
     pub(crate) model: TracedModel,
     pub(crate) outputs: Vec<Resolved>,
-    plan: Plan,
-    /// The plans of backward passes, from the input and from the requested nodes, made on
-    /// first use (folding and weight packing happen once, as for `plan`).
-    tape_plans: [OnceLock<Plan>; 2],
+    /// The plans of a forward pass, and of backward passes from the input and from the
+    /// requested nodes, each made on first use (folding and weight packing happen once per
+    /// plan) and dropped when the device, mode, precision or GPU kernels change: a chain of
+    /// such changes before the first run plans once, on the final device.
+    plans: [OnceLock<Plan>; 3],
     /// Mode, precision (returned values are float32 always) and GPU kernels.
     settings: Settings,
     /// Where the parameters of the nodes it runs live and inputs are moved.
@@ -52,44 +53,31 @@ impl FeatureExtractor {
         let outputs = resolve(&model.graph, &model.name, request)?;
         check_tensors(&model, &outputs)?;
         let device = model_device(&model).unwrap_or_else(Device::flex);
-        let settings = Settings::default();
-        let plan = Plan::new(
-            &model.graph,
-            &model.layers,
-            &outputs,
-            &device,
-            settings,
-            Tape::Off,
-        );
         Ok(Self {
             model,
             outputs,
-            plan,
-            tape_plans: Default::default(),
-            settings,
+            plans: Default::default(),
+            settings: Settings::default(),
             device,
         })
     }
 
+    /// Drops the plans made so far: the next run plans anew.
     fn replan(&mut self) {
-        let model = &self.model;
-        self.plan = Plan::new(
-            &model.graph,
-            &model.layers,
-            &self.outputs,
-            &self.device,
-            self.settings,
-            Tape::Off,
-        );
-        self.tape_plans = Default::default();
+        self.plans = Default::default();
+    }
+
+    /// The forward pass's plan.
+    fn plan(&self) -> &Plan {
+        self.tape_plan(Tape::Off)
     }
 
     /// The plan that records `tape` (made once).
     pub(crate) fn tape_plan(&self, tape: Tape) -> &Plan {
         let slot = match tape {
-            Tape::Off => return &self.plan,
-            Tape::FromInput => &self.tape_plans[0],
-            Tape::FromRequested => &self.tape_plans[1],
+            Tape::Off => &self.plans[0],
+            Tape::FromInput => &self.plans[1],
+            Tape::FromRequested => &self.plans[2],
         };
         slot.get_or_init(|| {
             let model = &self.model;
@@ -206,23 +194,24 @@ impl FeatureExtractor {
     /// How many graph nodes one run executes (the placeholder included; a convolution folded
     /// into its BatchNorm counts as part of it).
     pub fn planned_nodes(&self) -> usize {
-        self.plan.steps.len() + self.plan.folded + self.plan.fused_adds
+        let plan = self.plan();
+        plan.steps.len() + plan.folded + plan.fused_adds
     }
 
     /// How many convolutions run folded into the BatchNorm after them.
     pub fn folded_convolutions(&self) -> usize {
-        self.plan.folded
+        self.plan().folded
     }
 
     /// How many ReLUs run inside the kernel of the node they read.
     pub fn fused_relus(&self) -> usize {
-        self.plan.fused_relus
+        self.plan().fused_relus
     }
 
     /// How many adds run inside the convolution that produces one of their inputs (a ResNet
     /// block's residual add, on GPU devices running featx's kernels).
     pub fn fused_adds(&self) -> usize {
-        self.plan.fused_adds
+        self.plan().fused_adds
     }
 
     /// Each planned step as `(node name, kernel name)`, in execution order: which kernel the
@@ -230,7 +219,7 @@ impl FeatureExtractor {
     /// `pass-through`).
     pub fn kernels(&self) -> Vec<(&str, &'static str)> {
         let nodes = self.model.graph.nodes();
-        self.plan
+        self.plan()
             .steps
             .iter()
             .map(|s| (nodes[s.node.0].name.as_str(), s.kernel.name()))
@@ -285,7 +274,7 @@ impl FeatureExtractor {
         }
         let (x, shapes) = self.accept(x)?;
         let executed = execute(
-            &self.plan,
+            self.plan(),
             &self.model.graph,
             Feature::from(x),
             &shapes,
