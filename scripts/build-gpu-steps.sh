@@ -56,4 +56,14 @@ if [ -n "$last" ]; then
   cp "$test_bin" "$out/wgpu-test"
   cp "$bench_bin" "$out/extract-bench"
 fi
+# A GPU machine may take only a small upload: xz-compressed copies beside the binaries
+# (scripts/gpu-check.sh unpacks them), with their total size. Upload the fewest steps that
+# answer the question at hand (featx-wgpu and featx-spirv first) if the total is too large.
+if command -v xz >/dev/null; then
+  for f in "$out"/featx-* "$out"/wgpu-test "$out"/extract-bench; do
+    case "$f" in *.xz) continue ;; esac
+    [ -f "$f" ] && xz -T0 -9 -k -f "$f"
+  done
+  echo "compressed: $(du -ch "$out"/*.xz | tail -1 | cut -f1)"
+fi
 ls -la "$out"

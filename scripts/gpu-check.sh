@@ -17,6 +17,8 @@
 #      kernel choices, and each of its convolution shapes on featx's kernel and burn's.
 #
 # Usage: scripts/gpu-check.sh [bins-dir] [output-dir]     (default: gpu-bins gpu-check-out)
+#   bins-dir may hold the binaries xz-compressed (NAME.xz, as build-gpu-steps.sh leaves them);
+#   they are unpacked into output-dir/bins first.
 #   GPU_CHECK_BATCHES="1 8 64" GPU_CHECK_ITERS=20 GPU_CHECK_IMAGES=512   the defaults; smaller
 #   values make a quick smoke run (on lavapipe, say) that exercises every section.
 set -uo pipefail
@@ -28,6 +30,19 @@ batches="${GPU_CHECK_BATCHES:-1 8 64}"
 iters="${GPU_CHECK_ITERS:-20}"
 n_images="${GPU_CHECK_IMAGES:-512}"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+
+# Unpack compressed binaries (an upload to a GPU machine is kept small that way).
+if ls "$bins"/*.xz >/dev/null 2>&1; then
+  mkdir -p "$out/bins"
+  for f in "$bins"/*.xz; do
+    name=$(basename "$f" .xz)
+    [ -x "$out/bins/$name" ] || { xz -dc "$f" >"$out/bins/$name" && chmod +x "$out/bins/$name"; }
+  done
+  for f in "$bins"/*; do
+    case "$f" in *.xz) ;; *) [ -f "$f" ] && [ ! -e "$out/bins/$(basename "$f")" ] && ln -s "$(realpath "$f")" "$out/bins/" ;; esac
+  done
+  bins="$out/bins"
+fi
 
 steps=()
 for step in plain autotune fusion wgpu spirv; do
