@@ -22,6 +22,14 @@ pub enum KernelError {
         /// What does not fit.
         reason: String,
     },
+    /// An operand is not in the layer's float type (the kernel reads all in one type).
+    #[error("the convolution's weights are {expected}, an operand is {got}")]
+    DType {
+        /// The weights' type.
+        expected: String,
+        /// The operand's type.
+        got: String,
+    },
     /// The residual is not shaped as the output (or not on its device).
     #[error("the residual must have the output's shape {expected:?}, got {shape:?}")]
     Residual {

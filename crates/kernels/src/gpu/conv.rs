@@ -82,6 +82,17 @@ impl PackedConv2d {
                 shape: x.dims().to_vec(),
             });
         }
+        let dtypes = [Some(x.dtype()), residual.as_ref().map(Tensor::dtype)];
+        if let Some(got) = dtypes
+            .into_iter()
+            .flatten()
+            .find(|d| *d != self.packed.dtype())
+        {
+            return Err(KernelError::DType {
+                expected: format!("{:?}", self.packed.dtype()),
+                got: format!("{got:?}"),
+            });
+        }
         let [oh, ow] =
             self.window
                 .output_size([h, w], false)
@@ -308,6 +319,19 @@ mod tests {
         });
     }
 
+    /// 2 output blocks of 4608 reduction rows: 36 parts, summed by the reduction kernel.
+    #[test]
+    fn resnet18_layer4_at_batch_1_splits_its_reduction() {
+        check(Case {
+            input: [1, 512, 7, 7],
+            out_channels: 512,
+            window: Window2d::square(3, 1, 1),
+            bias: true,
+            residual: true,
+            relu: true,
+        });
+    }
+
     #[test]
     fn many_channels_take_the_8x8_blocks() {
         check(Case {
@@ -365,6 +389,17 @@ mod tests {
             Err(KernelError::Window { .. })
         ));
         let x = Tensor::<4>::ones([1, 3, 8, 8], &device);
+        let f16 = burn::tensor::FloatDType::F16;
+        if device.supports_dtype(f16) {
+            let half = Tensor::<4>::ones([1, 3, 8, 8], &device).cast(f16);
+            assert_eq!(
+                conv.forward(half, None, false).unwrap_err(),
+                KernelError::DType {
+                    expected: "F32".into(),
+                    got: "F16".into()
+                }
+            );
+        }
         let residual = Tensor::<4>::ones([1, 4, 7, 8], &device);
         assert_eq!(
             conv.forward(x, Some(residual), false).unwrap_err(),

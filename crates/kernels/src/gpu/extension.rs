@@ -5,14 +5,18 @@
 
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{Backend, backend_extension};
-use burn::tensor::Shape;
+use burn::tensor::{DType, Shape};
 use burn_cubecl::CubeBackend;
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::tensor::CubeTensor;
+use cubecl::calculate_cube_count_elemwise;
 use cubecl::prelude::*;
 
-use super::tiled::{GeometryLaunch, MAX_CUBES_PER_AXIS, SIDE, conv2d_implicit_gemm};
+use super::tiled::{
+    DEPTH, GeometryLaunch, MAX_CUBES_PER_AXIS, SIDE, UNITS, conv2d_implicit_gemm,
+    conv2d_implicit_gemm_split, reduce_splits,
+};
 
 /// A convolution's stride, padding and output size: everything the tensors (the steps table
 /// carries the window's size and dilation) do not say. Checked against the tensors' shapes
@@ -115,6 +119,21 @@ fn cube_count(rows: usize, columns: usize) -> CubeCount {
     CubeCount::Static(per_layer as u32, columns as u32, layers as u32)
 }
 
+/// The least reduction rows a part of a split reduction gets: fewer would spend more on
+/// writing and summing the parts than the extra cubes win.
+const LEAST_SPLIT_DEPTH: usize = 16 * DEPTH;
+
+/// How to split a reduction of `depth` rows for `cubes` output blocks: `(parts, rows per part)`,
+/// a whole multiple of [`DEPTH`] rows per part. One part where the blocks alone give
+/// `BUSY_CUBES / 2` cubes; else as many parts as bring the cubes there, each of at least
+/// [`LEAST_SPLIT_DEPTH`] rows.
+fn splits(cubes: usize, depth: usize) -> (usize, usize) {
+    let wanted = (BUSY_CUBES / 2).div_ceil(cubes.max(1));
+    let parts = wanted.min(depth / LEAST_SPLIT_DEPTH).max(1);
+    let per_part = depth.div_ceil(parts).div_ceil(DEPTH) * DEPTH;
+    (depth.div_ceil(per_part), per_part)
+}
+
 /// Launches the kernel on contiguous copies of the operands (`layer` is the packed weight, its
 /// steps table and the bias).
 fn launch(
@@ -138,7 +157,8 @@ fn launch(
     );
     let positions = n * oh * ow;
     let (tile_m, tile_n) = tiles(positions, k);
-    let cubes = cube_count(positions.div_ceil(SIDE * tile_m), k.div_ceil(SIDE * tile_n));
+    let (rows, columns) = (positions.div_ceil(SIDE * tile_m), k.div_ceil(SIDE * tile_n));
+    let (parts, part_depth) = splits(rows * columns, depth);
     let address = [
         x.required_address_type(),
         output.required_address_type(),
@@ -147,39 +167,87 @@ fn launch(
     .into_iter()
     .max()
     .unwrap_or_default();
-    let geometry = GeometryLaunch::new(
-        c,
-        h,
-        w,
-        k,
-        oh,
-        ow,
-        call.stride[0],
-        call.stride[1],
-        call.padding[0],
-        call.padding[1],
-        positions,
-        depth,
-    );
+    let geometry = || {
+        GeometryLaunch::new(
+            c,
+            h,
+            w,
+            k,
+            oh,
+            ow,
+            call.stride[0],
+            call.stride[1],
+            call.padding[0],
+            call.padding[1],
+            positions,
+            depth,
+            parts,
+            part_depth,
+        )
+    };
     let dtype = burn::backend::cubecl::dtype_to_storage_type(x.dtype);
     let client = x.client.clone();
-    // SAFETY: every index the kernel forms is bounds-checked against `geometry`, which
-    // `conv.rs` checked against the operands' shapes before the call.
+    let cube_dim = CubeDim::new_2d(SIDE as u32, SIDE as u32);
+    let residual = residual.unwrap_or_else(|| bias.clone());
+    // SAFETY (all launches): every index the kernels form is bounds-checked against
+    // `geometry`, which `conv.rs` checked against the operands' shapes before the call.
+    if parts == 1 {
+        unsafe {
+            conv2d_implicit_gemm::launch_unchecked(
+                &client,
+                cube_count(rows, columns),
+                cube_dim,
+                address,
+                x.into_buffer_arg(),
+                packed.into_buffer_arg(),
+                steps.into_buffer_arg(),
+                bias.into_buffer_arg(),
+                residual.into_buffer_arg(),
+                output.clone().into_buffer_arg(),
+                geometry(),
+                tile_m,
+                tile_n,
+                add_residual,
+                call.relu,
+                dtype,
+            );
+        }
+        return output;
+    }
+    let total = positions * k;
+    let partial = empty_device_dtype(
+        client.clone(),
+        x.device.clone(),
+        Shape::new([parts, total]),
+        DType::F32,
+    );
+    let address = address.max(partial.required_address_type());
     unsafe {
-        conv2d_implicit_gemm::launch_unchecked(
+        conv2d_implicit_gemm_split::launch_unchecked(
             &client,
-            cubes,
-            CubeDim::new_2d(SIDE as u32, SIDE as u32),
+            CubeCount::Static(rows as u32, columns as u32, parts as u32),
+            cube_dim,
             address,
             x.into_buffer_arg(),
             packed.into_buffer_arg(),
             steps.into_buffer_arg(),
-            bias.clone().into_buffer_arg(),
-            residual.unwrap_or(bias).into_buffer_arg(),
-            output.clone().into_buffer_arg(),
-            geometry,
+            partial.clone().into_buffer_arg(),
+            geometry(),
             tile_m,
             tile_n,
+            dtype,
+        );
+        let line = CubeDim::new_1d(UNITS as u32);
+        reduce_splits::launch_unchecked(
+            &client,
+            calculate_cube_count_elemwise(&client, total, line),
+            line,
+            address,
+            partial.into_buffer_arg(),
+            bias.into_buffer_arg(),
+            residual.into_buffer_arg(),
+            output.clone().into_buffer_arg(),
+            geometry(),
             add_residual,
             call.relu,
             dtype,
@@ -190,7 +258,19 @@ fn launch(
 
 #[cfg(test)]
 mod tests {
-    use super::{CubeCount, MAX_CUBES_PER_AXIS, cube_count, tiles};
+    use super::{CubeCount, MAX_CUBES_PER_AXIS, cube_count, splits, tiles};
+
+    #[test]
+    fn reductions_split_only_where_blocks_leave_the_device_idle() {
+        // ResNet18's layer4 at batch 1: 2 blocks of 64x64, 4608 rows -> 36 parts of 128.
+        assert_eq!(splits(2, 512 * 9), (36, 128));
+        // Enough blocks: whole reductions.
+        assert_eq!(splits(256, 512 * 9), (1, 512 * 9));
+        // Too short to split.
+        assert_eq!(splits(2, 27), (1, 32));
+        // Parts are whole steps and cover every row: 3 x 200 rows -> 3 parts of 200.
+        assert_eq!(splits(86, 600), (3, 200));
+    }
 
     #[test]
     fn row_blocks_past_the_axis_limit_continue_along_z() {

@@ -36,8 +36,9 @@ pub(crate) const MAX_CUBES_PER_AXIS: usize = 65535;
 
 /// A convolution's shape, for the kernel: sizes of the input (`channels`, `height`, `width`)
 /// and of the output (`out_channels`, `out_height`, `out_width`), the window's stride and
-/// leading padding (its size and dilation are in the steps table); `positions` is `N*OH*OW` and
-/// `depth` is `C*KH*KW`.
+/// leading padding (its size and dilation are in the steps table); `positions` is `N*OH*OW`,
+/// `depth` is `C*KH*KW`, split in `splits` parts of `split_depth` rows (one part, `depth` rows,
+/// when not split).
 #[derive(CubeLaunch, CubeType, Clone, Copy, Debug)]
 pub(crate) struct Geometry {
     pub channels: usize,
@@ -52,6 +53,8 @@ pub(crate) struct Geometry {
     pub pad_left: usize,
     pub positions: usize,
     pub depth: usize,
+    pub splits: usize,
+    pub split_depth: usize,
 }
 
 /// `output = relu?(conv(input, weight) + bias (+ residual))`, one `16*tile_m` x `16*tile_n`
@@ -73,22 +76,185 @@ pub(crate) fn conv2d_implicit_gemm<F: Float>(
     #[comptime] relu: bool,
     #[define(F)] _dtype: ElemType,
 ) {
+    // Row blocks past a launch's 65535-per-axis limit continue along z.
+    let m0 = (CUBE_POS_Z as usize * CUBE_COUNT_X as usize + CUBE_POS_X as usize) * SIDE * tile_m;
+    if m0 >= geo.positions {
+        // The whole cube is past the end (the last z layer is not full): it leaves together,
+        // so no unit waits at a barrier for it.
+        terminate!();
+    }
+    let block = Block {
+        m0,
+        n0: CUBE_POS_Y as usize * SIDE * tile_n,
+        r_begin: 0,
+        r_end: geo.depth,
+    };
+    let mut acc = Array::<f32>::new(comptime!(tile_m * tile_n));
+    accumulate(
+        input,
+        weight,
+        steps_table,
+        &geo,
+        &block,
+        &mut acc,
+        tile_m,
+        tile_n,
+    );
+
+    // Epilogue: bias, residual, ReLU, one NCHW write per accumulator.
+    let out_plane = geo.out_height * geo.out_width;
+    #[unroll]
+    for i in 0..tile_m {
+        let m = m0 + UNIT_POS_X as usize + i * SIDE;
+        if m < geo.positions {
+            #[unroll]
+            for j in 0..tile_n {
+                let channel = block.n0 + UNIT_POS_Y as usize + j * SIDE;
+                if channel < geo.out_channels {
+                    let index = output_index(&geo, m, channel, out_plane);
+                    let mut value = acc[i * tile_n + j] + f32::cast_from(bias[channel]);
+                    if add_residual {
+                        value += f32::cast_from(residual[index]);
+                    }
+                    if relu {
+                        value = select(value > 0.0f32, value, 0.0f32);
+                    }
+                    output[index] = F::cast_from(value);
+                }
+            }
+        }
+    }
+}
+
+/// The same convolution with its reduction split in `geo.splits` parts of `geo.split_depth`
+/// rows, cube layer `z` computing part `z` of every block into `partial[z]` (NCHW order, no
+/// epilogue); [`reduce_splits`] sums the parts. For layers with too few output blocks to fill
+/// the device (the last stages at batch 1), where whole reductions would leave most of it idle.
+#[cube(launch_unchecked, address_type = "dynamic")]
+pub(crate) fn conv2d_implicit_gemm_split<F: Float>(
+    input: &[F],
+    weight: &[F],
+    steps_table: &[i32],
+    partial: &mut [f32],
+    geo: Geometry,
+    #[comptime] tile_m: usize,
+    #[comptime] tile_n: usize,
+    #[define(F)] _dtype: ElemType,
+) {
+    let r_begin = CUBE_POS_Z as usize * geo.split_depth;
+    let block = Block {
+        m0: CUBE_POS_X as usize * SIDE * tile_m,
+        n0: CUBE_POS_Y as usize * SIDE * tile_n,
+        r_begin,
+        r_end: select(
+            r_begin + geo.split_depth < geo.depth,
+            r_begin + geo.split_depth,
+            geo.depth,
+        ),
+    };
+    let mut acc = Array::<f32>::new(comptime!(tile_m * tile_n));
+    accumulate(
+        input,
+        weight,
+        steps_table,
+        &geo,
+        &block,
+        &mut acc,
+        tile_m,
+        tile_n,
+    );
+
+    let out_plane = geo.out_height * geo.out_width;
+    let part = CUBE_POS_Z as usize * geo.positions * geo.out_channels;
+    #[unroll]
+    for i in 0..tile_m {
+        let m = block.m0 + UNIT_POS_X as usize + i * SIDE;
+        if m < geo.positions {
+            #[unroll]
+            for j in 0..tile_n {
+                let channel = block.n0 + UNIT_POS_Y as usize + j * SIDE;
+                if channel < geo.out_channels {
+                    partial[part + output_index(&geo, m, channel, out_plane)] = acc[i * tile_n + j];
+                }
+            }
+        }
+    }
+}
+
+/// `output = relu?(sum of the parts + bias (+ residual))`, one unit per output value.
+#[cube(launch_unchecked, address_type = "dynamic")]
+pub(crate) fn reduce_splits<F: Float>(
+    partial: &[f32],
+    bias: &[F],
+    residual: &[F],
+    output: &mut [F],
+    geo: Geometry,
+    #[comptime] add_residual: bool,
+    #[comptime] relu: bool,
+    #[define(F)] _dtype: ElemType,
+) {
+    let total = geo.positions * geo.out_channels;
+    let index = ABSOLUTE_POS;
+    if index >= total {
+        terminate!();
+    }
+    let channel = (index / (geo.out_height * geo.out_width)) % geo.out_channels;
+    let mut value = f32::cast_from(bias[channel]);
+    for part in 0..geo.splits {
+        value += partial[part * total + index];
+    }
+    if add_residual {
+        value += f32::cast_from(residual[index]);
+    }
+    if relu {
+        value = select(value > 0.0f32, value, 0.0f32);
+    }
+    output[index] = F::cast_from(value);
+}
+
+/// The NCHW index of output position `m` (`(n, oh, ow)` flattened) in `channel`.
+#[cube]
+fn output_index(geo: &Geometry, m: usize, channel: usize, out_plane: usize) -> usize {
+    (m / out_plane * geo.out_channels + channel) * out_plane + m % out_plane
+}
+
+/// The part of the GEMM a cube computes: the output block at row `m0` and column `n0`, over
+/// reduction rows `r_begin..r_end`.
+#[derive(CubeType)]
+struct Block {
+    m0: usize,
+    n0: usize,
+    r_begin: usize,
+    r_end: usize,
+}
+
+/// This unit's `tile_m` x `tile_n` accumulators of `block`, in `acc`.
+///
+/// Two stages of each tile: while the cube multiplies out of one, its units' loads of the next
+/// step (issued before the multiply, so their latency hides behind it) wait in registers, and
+/// go into the other stage at the start of the next iteration; one barrier per step suffices.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn accumulate<F: Float>(
+    input: &[F],
+    weight: &[F],
+    steps_table: &[i32],
+    geo: &Geometry,
+    block: &Block,
+    acc: &mut Array<f32>,
+    #[comptime] tile_m: usize,
+    #[comptime] tile_n: usize,
+) {
     let block_m = comptime!(SIDE * tile_m);
     let block_n = comptime!(SIDE * tile_n);
     let step_a = comptime!(UNITS / (SIDE * tile_m));
     let step_b = comptime!(UNITS / (SIDE * tile_n));
-
-    // Two stages of each tile: while the cube multiplies out of one, its units' loads of the
-    // next step (issued before the multiply, so their latency hides behind it) wait in
-    // registers, and go into the other stage at the start of the next iteration; one barrier
-    // per step suffices.
     let stage_a = comptime!(DEPTH * SIDE * tile_m);
     let stage_b = comptime!(DEPTH * SIDE * tile_n);
     let mut tile_a = Shared::<[f32]>::new_slice(comptime!(2 * DEPTH * SIDE * tile_m));
     let mut tile_b = Shared::<[f32]>::new_slice(comptime!(2 * DEPTH * SIDE * tile_n));
     let mut next_a = Array::<f32>::new(comptime!(DEPTH * SIDE * tile_m / UNITS));
     let mut next_b = Array::<f32>::new(comptime!(DEPTH * SIDE * tile_n / UNITS));
-    let mut acc = Array::<f32>::new(comptime!(tile_m * tile_n));
     let mut a = Array::<f32>::new(tile_m);
     let mut b = Array::<f32>::new(tile_n);
     #[unroll]
@@ -99,28 +265,19 @@ pub(crate) fn conv2d_implicit_gemm<F: Float>(
     let unit = UNIT_POS as usize;
     let tx = UNIT_POS_X as usize;
     let ty = UNIT_POS_Y as usize;
-    // Row blocks past a launch's 65535-per-axis limit continue along z.
-    let m0 = (CUBE_POS_Z as usize * CUBE_COUNT_X as usize + CUBE_POS_X as usize) * block_m;
-    if m0 >= geo.positions {
-        // The whole cube is past the end (the last z layer is not full): it leaves together,
-        // so no unit waits at a barrier for it.
-        terminate!();
-    }
-    let n0 = CUBE_POS_Y as usize * block_n;
-    let out_plane = geo.out_height * geo.out_width;
     let loader = Loader::new(
-        &geo,
-        m0 + unit % block_m,
-        n0 + unit % block_n,
+        geo,
+        block.m0 + unit % block_m,
+        block.n0 + unit % block_n,
         unit,
         block_m,
         block_n,
     );
 
-    let steps = geo.depth.div_ceil(DEPTH);
-    let mut r0 = 0usize;
-    loader.fetch_a(input, steps_table, &geo, r0, &mut next_a);
-    loader.fetch_b(weight, &geo, r0, &mut next_b);
+    let steps = (block.r_end - block.r_begin).div_ceil(DEPTH);
+    let mut r0 = block.r_begin;
+    loader.fetch_a(input, steps_table, geo, r0, block.r_end, &mut next_a);
+    loader.fetch_b(weight, geo, r0, block.r_end, &mut next_b);
     for step in 0..steps {
         let base_a = (step % 2) * stage_a;
         let base_b = (step % 2) * stage_b;
@@ -136,8 +293,8 @@ pub(crate) fn conv2d_implicit_gemm<F: Float>(
 
         r0 += DEPTH;
         if step + 1 < steps {
-            loader.fetch_a(input, steps_table, &geo, r0, &mut next_a);
-            loader.fetch_b(weight, &geo, r0, &mut next_b);
+            loader.fetch_a(input, steps_table, geo, r0, block.r_end, &mut next_a);
+            loader.fetch_b(weight, geo, r0, block.r_end, &mut next_b);
         }
 
         #[unroll]
@@ -155,31 +312,6 @@ pub(crate) fn conv2d_implicit_gemm<F: Float>(
                 #[unroll]
                 for j in 0..tile_n {
                     acc[i * tile_n + j] += a[i] * b[j];
-                }
-            }
-        }
-    }
-
-    // Epilogue: bias, residual, ReLU, one NCHW write per accumulator.
-    #[unroll]
-    for i in 0..tile_m {
-        let m = m0 + tx + i * SIDE;
-        if m < geo.positions {
-            let image = m / out_plane;
-            let within = m % out_plane;
-            #[unroll]
-            for j in 0..tile_n {
-                let channel = n0 + ty + j * SIDE;
-                if channel < geo.out_channels {
-                    let index = (image * geo.out_channels + channel) * out_plane + within;
-                    let mut value = acc[i * tile_n + j] + f32::cast_from(bias[channel]);
-                    if add_residual {
-                        value += f32::cast_from(residual[index]);
-                    }
-                    if relu {
-                        value = select(value > 0.0f32, value, 0.0f32);
-                    }
-                    output[index] = F::cast_from(value);
                 }
             }
         }
@@ -228,13 +360,14 @@ impl Loader {
     }
 
     /// This unit's input values of the step starting at row `r0`: zero outside the input
-    /// (padding) and past the last row or position.
+    /// (padding), at rows from `end` on and past the last position.
     fn fetch_a<F: Float>(
         &self,
         input: &[F],
         steps_table: &[i32],
         geo: &Geometry,
         r0: usize,
+        end: usize,
         values: &mut Array<f32>,
     ) {
         let loads = values.len().comptime();
@@ -242,7 +375,7 @@ impl Loader {
         for l in 0..loads {
             let r = r0 + self.row_a + l * comptime!(DEPTH / loads);
             let mut value = 0.0f32;
-            if self.m_valid && r < geo.depth {
+            if self.m_valid && r < end {
                 let c = steps_table[3 * r] as usize;
                 let y = self.top + steps_table[3 * r + 1];
                 let x = self.left + steps_table[3 * r + 2];
@@ -256,14 +389,22 @@ impl Loader {
         }
     }
 
-    /// This unit's packed weights of the step starting at row `r0`: zero past either end.
-    fn fetch_b<F: Float>(&self, weight: &[F], geo: &Geometry, r0: usize, values: &mut Array<f32>) {
+    /// This unit's packed weights of the step starting at row `r0`: zero at rows from `end` on
+    /// and past the last channel.
+    fn fetch_b<F: Float>(
+        &self,
+        weight: &[F],
+        geo: &Geometry,
+        r0: usize,
+        end: usize,
+        values: &mut Array<f32>,
+    ) {
         let loads = values.len().comptime();
         #[unroll]
         for l in 0..loads {
             let r = r0 + self.row_b + l * comptime!(DEPTH / loads);
             let mut value = 0.0f32;
-            if self.n_valid && r < geo.depth {
+            if self.n_valid && r < end {
                 value = f32::cast_from(weight[r * geo.out_channels + self.n]);
             }
             values[l] = value;
