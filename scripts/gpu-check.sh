@@ -7,7 +7,8 @@
 #   2. steps: ResNet18 batch 1/8/64 for each GPU build step (plain, autotune, fusion,
 #      autotune+fusion, +spirv), f32, on burn's convolutions (what the steps change);
 #   3. kernels x precision: the last build in f32 and f16, on featx's GPU convolution (the
-#      default) and on burn's;
+#      default; at f16 on cooperative matrices where the adapter has them, which the
+#      convolution column names as gpu-cooperative) and on burn's;
 #   4. warm start: the first call in a fresh process with empty caches, then in a second
 #      process (driver shader cache plus persisted autotune results);
 #   5. a dataset run on the GPU (a folder of JPEGs, --pool avg): images/s and its limit;
@@ -71,8 +72,8 @@ if [ -x "$bins/wgpu-test" ]; then
 fi
 
 header() {
-  printf "%-10s %-7s %-9s %6s %10s %10s %10s %12s\n" build kernels precision batch first_ms \
-    median_ms min_ms images_per_s | tee -a "$1"
+  printf "%-10s %-7s %-9s %6s %10s %10s %10s %12s  %s\n" build kernels precision batch first_ms \
+    median_ms min_ms images_per_s convolution | tee -a "$1"
 }
 # run TABLE STEP KERNELS PRECISION BATCH ITERS: one featx bench process; a failed case is
 # reported and the rest still run.
@@ -86,7 +87,7 @@ run() {
     return 0
   fi
   echo "$json" >>"$out/bench.jsonl"
-  echo "$json" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("%-10s %-7s %-9s %6d %10.1f %10.2f %10.2f %12.1f" % (sys.argv[1], r["gpu_kernels"], r["precision"], r["batch"], r["first_ms"], r["median_ms"], r["min_ms"], r["images_per_s"]))' "$step" \
+  echo "$json" | python3 -c 'import json,sys; r=json.load(sys.stdin); conv=",".join(k for k in r.get("kernels", {}) if k.startswith("gpu-") or k == "burn"); print("%-10s %-7s %-9s %6d %10.1f %10.2f %10.2f %12.1f  %s" % (sys.argv[1], r["gpu_kernels"], r["precision"], r["batch"], r["first_ms"], r["median_ms"], r["min_ms"], r["images_per_s"], conv))' "$step" \
     | tee -a "$table"
 }
 

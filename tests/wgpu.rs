@@ -204,8 +204,15 @@ fn resnet18_in_f16_stays_within_its_documented_tolerance() {
                 }
             }
         }
+        // Which convolution ran: featx's on cooperative matrices where the adapter has them
+        // for float16 (the SPIR-V build on Vulkan), its register-tiled one elsewhere.
+        let conv = extractor
+            .kernels()
+            .into_iter()
+            .find(|(node, _)| *node == "layer1.0.bn1")
+            .map_or("none", |(_, kernel)| kernel);
         eprintln!(
-            "f16 on {} convolutions: closest to the tolerance: {:.0}% of it at '{}'",
+            "f16 on {} convolutions ({conv}): closest to the tolerance: {:.0}% of it at '{}'",
             kernels.name(),
             100.0 * worst.0,
             worst.1

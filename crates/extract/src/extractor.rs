@@ -215,8 +215,8 @@ impl FeatureExtractor {
     }
 
     /// Each planned step as `(node name, kernel name)`, in execution order: which kernel the
-    /// planner chose where (`cpu-winograd`, `cpu-gemm`, `cpu-max-pool`, `gpu-implicit-gemm`, `burn`,
-    /// `pass-through`).
+    /// planner chose where (`cpu-winograd`, `cpu-gemm`, `cpu-max-pool`, `gpu-implicit-gemm`,
+    /// `gpu-cooperative`, `burn`, `pass-through`).
     pub fn kernels(&self) -> Vec<(&str, &'static str)> {
         let nodes = self.model.graph.nodes();
         self.plan()

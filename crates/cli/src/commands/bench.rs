@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -46,6 +47,9 @@ struct Report {
     /// Whose convolutions a GPU device ran (`featx` or `burn`; CPU devices run featx's CPU
     /// kernels either way).
     gpu_kernels: &'static str,
+    /// How many planned steps each kernel runs (`gpu-cooperative`, `gpu-implicit-gemm`,
+    /// `burn`, `cpu-winograd`, ...): which convolution a GPU run actually used.
+    kernels: BTreeMap<&'static str, usize>,
     batch: usize,
     nodes: usize,
     planned_nodes: usize,
@@ -88,6 +92,10 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     // included) part of the build time, as it is part of no forward but the first.
     let planned_nodes = extractor.planned_nodes();
     let build_ms = ms(started);
+    let mut kernels = BTreeMap::new();
+    for (_, kernel) in extractor.kernels() {
+        *kernels.entry(kernel).or_insert(0) += 1;
+    }
     let x = Tensor::<4>::random(
         [args.batch, 3, args.size, args.size],
         Distribution::Default,
@@ -118,6 +126,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         precision: extractor.precision().to_string(),
         gpu_build: featx_extract::GPU_BUILD,
         gpu_kernels: extractor.gpu_kernels().name(),
+        kernels,
         batch: args.batch,
         nodes: extractor.outputs().len(),
         planned_nodes,

@@ -12,7 +12,8 @@ use featx_models::Layer;
 use super::{GpuKernels, Kernel, NodeSpec};
 use crate::Feature;
 
-/// The implicit-GEMM convolution: bias, residual add and ReLU in its epilogue.
+/// The implicit-GEMM convolution (on cooperative matrices where the device has them for the
+/// weights' float type): bias, residual add and ReLU in its epilogue.
 #[derive(Debug)]
 struct Conv {
     packed: PackedConv2d,
@@ -56,6 +57,9 @@ impl Kernel for Conv {
     }
 
     fn name(&self) -> &'static str {
-        "gpu-implicit-gemm"
+        match self.packed.is_cooperative() {
+            true => "gpu-cooperative",
+            false => "gpu-implicit-gemm",
+        }
     }
 }

@@ -6,13 +6,26 @@ use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
 use featx_graph::Window2d;
 
-use super::extension::{ConvCall, FusedConv};
+use super::extension::{ConvCall, FusedConv, cooperative_layout};
 use crate::{KernelError, Result};
 
 /// Whether featx's GPU kernels run on `device`: a CubeCL device (wgpu in featx's builds)
 /// without a gradient tape (the kernels have no backward pass).
 pub fn supports(device: &Device) -> bool {
     matches!(device.as_dispatch(), DispatchDevice::Cube(_)) && !device.is_autodiff()
+}
+
+/// Whether featx's convolution runs on cooperative matrices (tensor cores) for operands of
+/// `dtype` on `device`: float16 or bfloat16 on a CubeCL device whose compiler and driver
+/// multiply square fragments of it into float32 (on wgpu: the SPIR-V compiler, on Vulkan).
+/// Elsewhere, and for float32, the register-tiled kernel runs.
+pub fn cooperative(device: &Device, dtype: DType) -> bool {
+    match device.as_dispatch() {
+        DispatchDevice::Cube(cube) => {
+            !device.is_autodiff() && cooperative_layout(cube.client().properties(), dtype).is_some()
+        }
+        _ => false,
+    }
 }
 
 /// A convolution's weights packed once for [`PackedConv2d::forward`]: `[C*KH*KW, K]`, the
@@ -26,6 +39,7 @@ pub struct PackedConv2d {
     in_channels: usize,
     out_channels: usize,
     window: Window2d,
+    cooperative: bool,
 }
 
 impl PackedConv2d {
@@ -58,6 +72,7 @@ impl PackedConv2d {
         let rows = steps.len();
         let steps = Tensor::from_data(TensorData::new(steps, [rows]), (&device, DType::I32));
         Some(Self {
+            cooperative: cooperative(&device, packed.dtype()),
             packed,
             steps,
             bias,
@@ -65,6 +80,12 @@ impl PackedConv2d {
             out_channels,
             window,
         })
+    }
+
+    /// Whether this layer runs on cooperative matrices ([`cooperative`]) or on the
+    /// register-tiled kernel.
+    pub fn is_cooperative(&self) -> bool {
+        self.cooperative
     }
 
     /// `relu?(conv(x) + bias (+ residual))` for `x` `[N, C, H, W]` on the weights' device;
@@ -150,7 +171,7 @@ fn steps_table(channels: usize, window: Window2d) -> Option<Vec<i32>> {
 mod tests {
     use burn::tensor::module::conv2d;
     use burn::tensor::ops::ConvOptions;
-    use burn::tensor::{DeviceKind, Distribution};
+    use burn::tensor::{DeviceKind, Distribution, FloatDType};
 
     use super::*;
 
@@ -185,17 +206,26 @@ mod tests {
         relu: bool,
     }
 
-    /// featx's kernel against burn's `conv2d` (then the add and ReLU as tensor ops) on the same
-    /// random operands; returns the largest difference relative to `max(1, max |reference|)`.
-    fn relative_error(device: &Device, case: &Case) -> f32 {
+    /// featx's kernel, on operands of `dtype`, against burn's `conv2d` in float32 (then the add
+    /// and ReLU as tensor ops) on the same random operands; returns the largest difference
+    /// relative to `max(1, max |reference|)`.
+    fn relative_error(device: &Device, case: &Case, dtype: FloatDType) -> f32 {
         let [n, c, h, w] = case.input;
         let [kh, kw] = case.window.kernel;
         let normal = Distribution::Normal(0.0, 1.0);
-        let x = Tensor::<4>::random([n, c, h, w], normal, device);
-        let weight = Tensor::<4>::random([case.out_channels, c, kh, kw], normal, device);
-        let bias = case
-            .bias
-            .then(|| Tensor::<1>::random([case.out_channels], normal, device));
+        // Operands rounded to `dtype` first, so the reference sees the values featx sees.
+        let round = |t: Tensor<4>| t.cast(dtype).cast(FloatDType::F32);
+        let x = round(Tensor::<4>::random([n, c, h, w], normal, device));
+        let weight = round(Tensor::<4>::random(
+            [case.out_channels, c, kh, kw],
+            normal,
+            device,
+        ));
+        let bias = case.bias.then(|| {
+            Tensor::<1>::random([case.out_channels], normal, device)
+                .cast(dtype)
+                .cast(FloatDType::F32)
+        });
         let options = ConvOptions::new_with_padding(
             case.window.stride,
             case.window.padding,
@@ -205,30 +235,56 @@ mod tests {
         let mut expected = conv2d(x.clone(), weight.clone(), bias.clone(), options);
         let residual = case
             .residual
-            .then(|| Tensor::<4>::random(expected.dims(), normal, device));
+            .then(|| round(Tensor::<4>::random(expected.dims(), normal, device)));
         if let Some(r) = &residual {
             expected = expected + r.clone();
         }
         if case.relu {
             expected = burn::tensor::activation::relu(expected);
         }
-        let conv = PackedConv2d::new(&weight, bias.as_ref(), case.window, 1)
-            .expect("a wgpu device and an ungrouped convolution are accepted");
-        let actual = conv.forward(x, residual, case.relu).expect("operands fit");
+        let conv = PackedConv2d::new(
+            &weight.cast(dtype),
+            bias.map(|b| b.cast(dtype)).as_ref(),
+            case.window,
+            1,
+        )
+        .expect("a wgpu device and an ungrouped convolution are accepted");
+        let actual = conv
+            .forward(x.cast(dtype), residual.map(|r| r.cast(dtype)), case.relu)
+            .expect("operands fit")
+            .cast(FloatDType::F32);
         assert_eq!(actual.dims(), expected.dims());
         let scale = expected.clone().abs().max().into_scalar::<f32>().max(1.0);
         let diff = (actual - expected).abs().max().into_scalar::<f32>();
         diff / scale
     }
 
+    /// Float32 within 1e-4 of burn's float32; float16 (on the cooperative-matrix kernel where
+    /// the device has one for it) within 2e-3: its sums are float32 too, so what remains is
+    /// the output's rounding to float16 (half a unit in the last place, 4.9e-4 of the value).
     fn check(case: Case) {
         let Some(device) = gpu() else { return };
-        let error = relative_error(&device, &case);
+        let error = relative_error(&device, &case, FloatDType::F32);
         eprintln!(
-            "{:?} {:?}: relative error {error:e}",
+            "{:?} {:?} f32: relative error {error:e}",
             case.input, case.window
         );
-        assert!(error <= 1e-4, "relative error {error} over 1e-4");
+        assert!(error <= 1e-4, "f32: relative error {error} over 1e-4");
+        if !device.supports_dtype(FloatDType::F16) {
+            eprintln!("f16 skipped: the adapter has no float16");
+            return;
+        }
+        let kernel = if cooperative(&device, DType::F16) {
+            "cooperative"
+        } else {
+            "tiled"
+        };
+        let error = relative_error(&device, &case, FloatDType::F16);
+        eprintln!("f16 ({kernel}): relative error {error:e}");
+        assert!(
+            error <= 2e-3,
+            "f16 ({kernel}): relative error {error} over 2e-3"
+        );
     }
 
     #[test]

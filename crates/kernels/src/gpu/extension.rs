@@ -1,7 +1,9 @@
-//! How the kernel in `tiled.rs` reaches featx's tensors: a burn backend extension, implemented
-//! for burn's CubeCL backend (wgpu and the other CubeCL runtimes). Under burn's fusion the
-//! extension is recorded as one more lazy operation and runs, in order, when the stream is
-//! flushed, so tensors stay on the device throughout.
+//! How the kernels in `tiled.rs` and `cooperative.rs` reach featx's tensors: a burn backend
+//! extension, implemented for burn's CubeCL backend (wgpu and the other CubeCL runtimes). Under
+//! burn's fusion the extension is recorded as one more lazy operation and runs, in order, when
+//! the stream is flushed, so tensors stay on the device throughout. Which kernel runs is
+//! decided here, per call, from the operands' float type and what the device can do
+//! ([`cooperative_layout`]).
 
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{Backend, backend_extension};
@@ -11,8 +13,11 @@ use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::calculate_cube_count_elemwise;
+use cubecl::features::MmaConfig;
+use cubecl::ir::DeviceProperties;
 use cubecl::prelude::*;
 
+use super::cooperative::{self, conv2d_cooperative, conv2d_cooperative_split};
 use super::tiled::{
     DEPTH, GeometryLaunch, MAX_CUBES_PER_AXIS, SIDE, UNITS, conv2d_implicit_gemm,
     conv2d_implicit_gemm_split, reduce_splits,
@@ -121,17 +126,61 @@ fn cube_count(rows: usize, columns: usize) -> CubeCount {
 
 /// The least reduction rows a part of a split reduction gets: fewer would spend more on
 /// writing and summing the parts than the extra cubes win.
-const LEAST_SPLIT_DEPTH: usize = 16 * DEPTH;
+const LEAST_SPLIT_DEPTH: usize = 128;
 
 /// How to split a reduction of `depth` rows for `cubes` output blocks: `(parts, rows per part)`,
-/// a whole multiple of [`DEPTH`] rows per part. One part where the blocks alone give
+/// a whole number of the kernel's `step`s per part. One part where the blocks alone give
 /// `BUSY_CUBES / 2` cubes; else as many parts as bring the cubes there, each of at least
 /// [`LEAST_SPLIT_DEPTH`] rows.
-fn splits(cubes: usize, depth: usize) -> (usize, usize) {
+fn splits(cubes: usize, depth: usize, step: usize) -> (usize, usize) {
     let wanted = (BUSY_CUBES / 2).div_ceil(cubes.max(1));
     let parts = wanted.min(depth / LEAST_SPLIT_DEPTH).max(1);
-    let per_part = depth.div_ceil(parts).div_ceil(DEPTH) * DEPTH;
+    let per_part = depth.div_ceil(parts).div_ceil(step) * step;
     (depth.div_ceil(per_part), per_part)
+}
+
+/// How `cooperative.rs` runs on a device: its plane size and fragment side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cooperative {
+    plane: usize,
+    fragment: usize,
+}
+
+/// How to run `cooperative.rs` for operands of `dtype`, or `None` where `tiled.rs` runs
+/// instead: the operands must be float16 or bfloat16 (NVIDIA's cooperative matrices take no
+/// float32; featx's float32 path keeps float32 products, as its parity tolerance assumes), the
+/// device must multiply square fragments of them into float32 (the largest of
+/// `cooperative::FRAGMENTS` it has is taken), and its planes must have one fixed size that
+/// shares them out ([`cooperative::fits`]). On wgpu only the SPIR-V compiler (Vulkan)
+/// registers cooperative matrices; WGSL has none.
+pub(crate) fn cooperative_layout(
+    properties: &DeviceProperties,
+    dtype: DType,
+) -> Option<Cooperative> {
+    if !matches!(dtype, DType::F16 | DType::BF16) {
+        return None;
+    }
+    let operand = burn::backend::cubecl::dtype_to_storage_type(dtype);
+    let accumulator = burn::backend::cubecl::dtype_to_storage_type(DType::F32);
+    let plane = properties.hardware.plane_size_max as usize;
+    if properties.hardware.plane_size_min as usize != plane {
+        return None;
+    }
+    cooperative::FRAGMENTS
+        .into_iter()
+        .find(|&fragment| {
+            let side = fragment as u32;
+            let config = MmaConfig {
+                a_type: operand,
+                b_type: operand,
+                cd_type: accumulator,
+                m: side,
+                n: side,
+                k: side,
+            };
+            properties.features.matmul.cmma.contains(&config) && cooperative::fits(plane, fragment)
+        })
+        .map(|fragment| Cooperative { plane, fragment })
 }
 
 /// Launches the kernel on contiguous copies of the operands (`layer` is the packed weight, its
@@ -156,9 +205,16 @@ fn launch(
         x.dtype,
     );
     let positions = n * oh * ow;
+    let client = x.client.clone();
+    let cooperative = cooperative_layout(client.properties(), x.dtype);
+    // Output block sizes and reduction step of the kernel that runs.
     let (tile_m, tile_n) = tiles(positions, k);
-    let (rows, columns) = (positions.div_ceil(SIDE * tile_m), k.div_ceil(SIDE * tile_n));
-    let (parts, part_depth) = splits(rows * columns, depth);
+    let (block_m, block_n, step) = match cooperative {
+        Some(c) => (cooperative::BLOCK, cooperative::BLOCK, c.fragment),
+        None => (SIDE * tile_m, SIDE * tile_n, DEPTH),
+    };
+    let (rows, columns) = (positions.div_ceil(block_m), k.div_ceil(block_n));
+    let (parts, part_depth) = splits(rows * columns, depth, step);
     let address = [
         x.required_address_type(),
         output.required_address_type(),
@@ -186,31 +242,57 @@ fn launch(
         )
     };
     let dtype = burn::backend::cubecl::dtype_to_storage_type(x.dtype);
-    let client = x.client.clone();
-    let cube_dim = CubeDim::new_2d(SIDE as u32, SIDE as u32);
+    let cube_dim = match cooperative {
+        Some(c) => CubeDim::new_2d(c.plane as u32, (cooperative::UNITS / c.plane) as u32),
+        None => CubeDim::new_2d(SIDE as u32, SIDE as u32),
+    };
     let residual = residual.unwrap_or_else(|| bias.clone());
     // SAFETY (all launches): every index the kernels form is bounds-checked against
-    // `geometry`, which `conv.rs` checked against the operands' shapes before the call.
+    // `geometry`, which `conv.rs` checked against the operands' shapes before the call; the
+    // cooperative kernels run only where `cooperative_layout` found their fragments supported.
     if parts == 1 {
+        let count = cube_count(rows, columns);
+        let [x, packed, steps, bias, residual, out] =
+            [x, packed, steps, bias, residual, output.clone()].map(CubeTensor::into_buffer_arg);
         unsafe {
-            conv2d_implicit_gemm::launch_unchecked(
-                &client,
-                cube_count(rows, columns),
-                cube_dim,
-                address,
-                x.into_buffer_arg(),
-                packed.into_buffer_arg(),
-                steps.into_buffer_arg(),
-                bias.into_buffer_arg(),
-                residual.into_buffer_arg(),
-                output.clone().into_buffer_arg(),
-                geometry(),
-                tile_m,
-                tile_n,
-                add_residual,
-                call.relu,
-                dtype,
-            );
+            match cooperative {
+                Some(c) => conv2d_cooperative::launch_unchecked(
+                    &client,
+                    count,
+                    cube_dim,
+                    address,
+                    x,
+                    packed,
+                    steps,
+                    bias,
+                    residual,
+                    out,
+                    geometry(),
+                    c.plane,
+                    c.fragment,
+                    add_residual,
+                    call.relu,
+                    dtype,
+                ),
+                None => conv2d_implicit_gemm::launch_unchecked(
+                    &client,
+                    count,
+                    cube_dim,
+                    address,
+                    x,
+                    packed,
+                    steps,
+                    bias,
+                    residual,
+                    out,
+                    geometry(),
+                    tile_m,
+                    tile_n,
+                    add_residual,
+                    call.relu,
+                    dtype,
+                ),
+            }
         }
         return output;
     }
@@ -222,21 +304,38 @@ fn launch(
         DType::F32,
     );
     let address = address.max(partial.required_address_type());
+    let count = CubeCount::Static(rows as u32, columns as u32, parts as u32);
     unsafe {
-        conv2d_implicit_gemm_split::launch_unchecked(
-            &client,
-            CubeCount::Static(rows as u32, columns as u32, parts as u32),
-            cube_dim,
-            address,
-            x.into_buffer_arg(),
-            packed.into_buffer_arg(),
-            steps.into_buffer_arg(),
-            partial.clone().into_buffer_arg(),
-            geometry(),
-            tile_m,
-            tile_n,
-            dtype,
-        );
+        match cooperative {
+            Some(c) => conv2d_cooperative_split::launch_unchecked(
+                &client,
+                count,
+                cube_dim,
+                address,
+                x.into_buffer_arg(),
+                packed.into_buffer_arg(),
+                steps.into_buffer_arg(),
+                partial.clone().into_buffer_arg(),
+                geometry(),
+                c.plane,
+                c.fragment,
+                dtype,
+            ),
+            None => conv2d_implicit_gemm_split::launch_unchecked(
+                &client,
+                count,
+                cube_dim,
+                address,
+                x.into_buffer_arg(),
+                packed.into_buffer_arg(),
+                steps.into_buffer_arg(),
+                partial.clone().into_buffer_arg(),
+                geometry(),
+                tile_m,
+                tile_n,
+                dtype,
+            ),
+        }
         let line = CubeDim::new_1d(UNITS as u32);
         reduce_splits::launch_unchecked(
             &client,
@@ -263,13 +362,15 @@ mod tests {
     #[test]
     fn reductions_split_only_where_blocks_leave_the_device_idle() {
         // ResNet18's layer4 at batch 1: 2 blocks of 64x64, 4608 rows -> 36 parts of 128.
-        assert_eq!(splits(2, 512 * 9), (36, 128));
+        assert_eq!(splits(2, 512 * 9, 8), (36, 128));
         // Enough blocks: whole reductions.
-        assert_eq!(splits(256, 512 * 9), (1, 512 * 9));
+        assert_eq!(splits(256, 512 * 9, 8), (1, 512 * 9));
         // Too short to split.
-        assert_eq!(splits(2, 27), (1, 32));
-        // Parts are whole steps and cover every row: 3 x 200 rows -> 3 parts of 200.
-        assert_eq!(splits(86, 600), (3, 200));
+        assert_eq!(splits(2, 27, 8), (1, 32));
+        // Parts are whole steps and cover every row: 3 x 200 rows -> 3 parts of 200, or of
+        // 208 in the cooperative kernel's 16-row steps (the last part 184).
+        assert_eq!(splits(86, 600, 8), (3, 200));
+        assert_eq!(splits(86, 600, 16), (3, 208));
     }
 
     #[test]

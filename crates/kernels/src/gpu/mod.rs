@@ -3,12 +3,15 @@
 //!
 //! - `tiled.rs`: the convolution as a tiled implicit GEMM in CubeCL, with the folded
 //!   BatchNorm's bias, a ResNet block's residual add and the ReLU in its epilogue;
-//! - `extension.rs`: the burn backend extension that launches it on burn's tensors, fused
-//!   streams included;
+//! - `cooperative.rs`: the same on cooperative matrices (tensor cores), for float16 and
+//!   bfloat16 where the device has them;
+//! - `extension.rs`: the burn backend extension that picks between them and launches on
+//!   burn's tensors, fused streams included;
 //! - `conv.rs`: [`PackedConv2d`], weights packed once and shapes checked before each launch.
 
 mod conv;
+mod cooperative;
 mod extension;
 mod tiled;
 
-pub use conv::{PackedConv2d, supports};
+pub use conv::{PackedConv2d, cooperative, supports};

@@ -214,18 +214,18 @@ pub(crate) fn reduce_splits<F: Float>(
 
 /// The NCHW index of output position `m` (`(n, oh, ow)` flattened) in `channel`.
 #[cube]
-fn output_index(geo: &Geometry, m: usize, channel: usize, out_plane: usize) -> usize {
+pub(crate) fn output_index(geo: &Geometry, m: usize, channel: usize, out_plane: usize) -> usize {
     (m / out_plane * geo.out_channels + channel) * out_plane + m % out_plane
 }
 
 /// The part of the GEMM a cube computes: the output block at row `m0` and column `n0`, over
 /// reduction rows `r_begin..r_end`.
 #[derive(CubeType)]
-struct Block {
-    m0: usize,
-    n0: usize,
-    r_begin: usize,
-    r_end: usize,
+pub(crate) struct Block {
+    pub m0: usize,
+    pub n0: usize,
+    pub r_begin: usize,
+    pub r_end: usize,
 }
 
 /// This unit's `tile_m` x `tile_n` accumulators of `block`, in `acc`.
@@ -276,8 +276,8 @@ fn accumulate<F: Float>(
 
     let steps = (block.r_end - block.r_begin).div_ceil(DEPTH);
     let mut r0 = block.r_begin;
-    loader.fetch_a(input, steps_table, geo, r0, block.r_end, &mut next_a);
-    loader.fetch_b(weight, geo, r0, block.r_end, &mut next_b);
+    loader.fetch_a(input, steps_table, geo, r0, block.r_end, &mut next_a, DEPTH);
+    loader.fetch_b(weight, geo, r0, block.r_end, &mut next_b, DEPTH);
     for step in 0..steps {
         let base_a = (step % 2) * stage_a;
         let base_b = (step % 2) * stage_b;
@@ -293,8 +293,8 @@ fn accumulate<F: Float>(
 
         r0 += DEPTH;
         if step + 1 < steps {
-            loader.fetch_a(input, steps_table, geo, r0, block.r_end, &mut next_a);
-            loader.fetch_b(weight, geo, r0, block.r_end, &mut next_b);
+            loader.fetch_a(input, steps_table, geo, r0, block.r_end, &mut next_a, DEPTH);
+            loader.fetch_b(weight, geo, r0, block.r_end, &mut next_b, DEPTH);
         }
 
         #[unroll]
@@ -320,23 +320,24 @@ fn accumulate<F: Float>(
 
 /// What one unit loads of each step's tiles: one output position's input column (decoded once)
 /// at rows `row_a + l * step_a` of the step, one output channel's weights at rows
-/// `row_b + l * step_b`.
+/// `row_b + l * step_b`, where a step is `depth` rows and `step_a` is the cube's units over
+/// the block's rows (`step_b` over its columns).
 #[derive(CubeType)]
-struct Loader {
+pub(crate) struct Loader {
     m_valid: bool,
     image_base: usize,
     top: i32,
     left: i32,
-    row_a: usize,
+    pub row_a: usize,
     n: usize,
     n_valid: bool,
-    row_b: usize,
+    pub row_b: usize,
 }
 
 #[cube]
 impl Loader {
     /// The loader of the unit at `unit` that gathers for position `m` and channel `n`.
-    fn new(
+    pub(crate) fn new(
         geo: &Geometry,
         m: usize,
         n: usize,
@@ -359,9 +360,10 @@ impl Loader {
         }
     }
 
-    /// This unit's input values of the step starting at row `r0`: zero outside the input
-    /// (padding), at rows from `end` on and past the last position.
-    fn fetch_a<F: Float>(
+    /// This unit's input values of the `depth`-row step starting at row `r0`: zero outside
+    /// the input (padding), at rows from `end` on and past the last position.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn fetch_a<F: Float>(
         &self,
         input: &[F],
         steps_table: &[i32],
@@ -369,11 +371,12 @@ impl Loader {
         r0: usize,
         end: usize,
         values: &mut Array<f32>,
+        #[comptime] depth: usize,
     ) {
         let loads = values.len().comptime();
         #[unroll]
         for l in 0..loads {
-            let r = r0 + self.row_a + l * comptime!(DEPTH / loads);
+            let r = r0 + self.row_a + l * comptime!(depth / loads);
             let mut value = 0.0f32;
             if self.m_valid && r < end {
                 let c = steps_table[3 * r] as usize;
@@ -389,20 +392,21 @@ impl Loader {
         }
     }
 
-    /// This unit's packed weights of the step starting at row `r0`: zero at rows from `end` on
-    /// and past the last channel.
-    fn fetch_b<F: Float>(
+    /// This unit's packed weights of the `depth`-row step starting at row `r0`: zero at rows
+    /// from `end` on and past the last channel.
+    pub(crate) fn fetch_b<F: Float>(
         &self,
         weight: &[F],
         geo: &Geometry,
         r0: usize,
         end: usize,
         values: &mut Array<f32>,
+        #[comptime] depth: usize,
     ) {
         let loads = values.len().comptime();
         #[unroll]
         for l in 0..loads {
-            let r = r0 + self.row_b + l * comptime!(DEPTH / loads);
+            let r = r0 + self.row_b + l * comptime!(depth / loads);
             let mut value = 0.0f32;
             if self.n_valid && r < end {
                 value = f32::cast_from(weight[r * geo.out_channels + self.n]);
