@@ -8,8 +8,9 @@
 #   featx-wgpu      autotune + fusion: the `wgpu` build the tests run
 #   featx-spirv     autotune + fusion + the SPIR-V compiler on Vulkan adapters (`wgpu-spirv`)
 #
-# plus the wgpu parity test binary and the criterion bench binary of the `wgpu-spirv` build
-# (`wgpu` where spirv is not among the steps).
+# plus the wgpu parity test binary, featx-kernels' unit tests (each GPU convolution against
+# burn's, f32 and f16) and the criterion bench binary of the `wgpu-spirv` build (`wgpu` where
+# spirv is not among the steps).
 #
 # Usage: scripts/build-gpu-steps.sh [out-dir] [step ...]    (default: gpu-bins, every step)
 # Each step builds in its own target folder (target/gpu-<step>), so rebuilding one does not
@@ -33,13 +34,23 @@ features_of() {
   esac
 }
 
+# The SPIR-V step builds against cubecl-spirv with its shared-memory fix (see
+# scripts/cubecl-spirv-patch.sh); cargo writes that into Cargo.lock, restored on exit.
+extra_of() {
+  if [ "$1" = spirv ]; then scripts/cubecl-spirv-patch.sh; fi
+}
+cp Cargo.lock "$out/.Cargo.lock.orig"
+trap 'cp "$out/.Cargo.lock.orig" Cargo.lock' EXIT
+
 last=""
 for step in "${steps[@]}"; do
   features=$(features_of "$step")
   target="target/gpu-$step"
   start=$(date +%s)
   echo "== $step (--features $features)"
-  CARGO_TARGET_DIR="$target" cargo build --release --features "$features" --bin featx
+  # shellcheck disable=SC2046 # the option is one word, or none
+  CARGO_TARGET_DIR="$target" cargo build --release --features "$features" $(extra_of "$step") \
+    --bin featx
   cp "$target/release/featx" "$out/featx-$step"
   echo "$step: $(( $(date +%s) - start )) s"
   if [ "$step" = wgpu ] || [ "$step" = spirv ]; then last="$step"; fi
@@ -49,18 +60,27 @@ if [ -n "$last" ]; then
   features=$(features_of "$last")
   target="target/gpu-$last"
   echo "== test and bench binaries (--features $features)"
-  test_bin=$(CARGO_TARGET_DIR="$target" cargo test --release --features "$features" --test wgpu \
-    --no-run 2>&1 | grep -oE "$target/release/deps/wgpu-[0-9a-f]+" | tail -1)
-  bench_bin=$(CARGO_TARGET_DIR="$target" cargo bench --features "$features" --bench extract \
-    --no-run 2>&1 | grep -oE "$target/release/deps/extract-[0-9a-f]+" | tail -1)
+  # shellcheck disable=SC2046
+  test_bin=$(CARGO_TARGET_DIR="$target" cargo test --release --features "$features" \
+    $(extra_of "$last") --test wgpu --no-run 2>&1 \
+    | grep -oE "$target/release/deps/wgpu-[0-9a-f]+" | tail -1)
+  # shellcheck disable=SC2046
+  bench_bin=$(CARGO_TARGET_DIR="$target" cargo bench --features "$features" \
+    $(extra_of "$last") --bench extract --no-run 2>&1 \
+    | grep -oE "$target/release/deps/extract-[0-9a-f]+" | tail -1)
+  # shellcheck disable=SC2046
+  kernels_bin=$(CARGO_TARGET_DIR="$target" cargo test --release --workspace --features "$features" \
+    $(extra_of "$last") --lib --no-run 2>&1 \
+    | grep -oE "$target/release/deps/featx_kernels-[0-9a-f]+" | tail -1)
   cp "$test_bin" "$out/wgpu-test"
+  cp "$kernels_bin" "$out/kernels-test"
   cp "$bench_bin" "$out/extract-bench"
 fi
 # A GPU machine may take only a small upload: xz-compressed copies beside the binaries
 # (scripts/gpu-check.sh unpacks them), with their total size. Upload the fewest steps that
 # answer the question at hand (featx-wgpu and featx-spirv first) if the total is too large.
 if command -v xz >/dev/null; then
-  for f in "$out"/featx-* "$out"/wgpu-test "$out"/extract-bench; do
+  for f in "$out"/featx-* "$out"/wgpu-test "$out"/kernels-test "$out"/extract-bench; do
     case "$f" in *.xz) continue ;; esac
     [ -f "$f" ] && xz -T0 -9 -k -f "$f"
   done

@@ -3,7 +3,8 @@
 # binaries of scripts/build-gpu-steps.sh (a GPU machine may have no network and no Rust), and
 # prints tables naming the adapter:
 #   1. parity: the wgpu tests (every node against torchvision's fixtures, CPU/GPU agreement,
-#      the f16 tolerance) with the card's large bindings;
+#      the f16 tolerance) with the card's large bindings, and featx's GPU convolutions against
+#      burn's shape by shape (which f16 kernel ran: cooperative or tiled);
 #   2. steps: ResNet18 batch 1/8/64 for each GPU build step (plain, autotune, fusion,
 #      autotune+fusion, +spirv), f32, on burn's convolutions (what the steps change);
 #   3. kernels x precision: the last build in f32 and f16, on featx's GPU convolution (the
@@ -69,6 +70,12 @@ if [ -x "$bins/wgpu-test" ]; then
     "$bins/wgpu-test" --nocapture --test-threads 1 2>&1 \
     | tee "$out/parity.log" | grep -E "largest|closest|test result|panicked|^test " || true
   echo "parity tests: $(( $(date +%s) - start )) s" | tee -a "$out/parity.log"
+fi
+
+if [ -x "$bins/kernels-test" ]; then
+  echo "== 1b. GPU convolutions against burn's (f32, and f16 on cooperative matrices where the adapter has them)"
+  FEATX_REQUIRE_GPU=1 "$bins/kernels-test" gpu:: --nocapture --test-threads 1 2>&1 \
+    | tee "$out/kernels.log" | grep -E "relative error|test result|panicked" || true
 fi
 
 header() {

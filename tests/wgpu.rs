@@ -209,7 +209,7 @@ fn resnet18_in_f16_stays_within_its_documented_tolerance() {
         let conv = extractor
             .kernels()
             .into_iter()
-            .find(|(node, _)| *node == "layer1.0.bn1")
+            .find(|(node, _)| *node == "layer1.0.conv1")
             .map_or("none", |(_, kernel)| kernel);
         eprintln!(
             "f16 on {} convolutions ({conv}): closest to the tolerance: {:.0}% of it at '{}'",

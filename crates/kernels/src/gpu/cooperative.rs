@@ -31,7 +31,7 @@ pub(crate) fn fits(plane_size: usize, fragment: usize) -> bool {
     let planes = UNITS / plane_size;
     plane_size.is_power_of_two()
         && plane_size <= UNITS
-        && (side * side) % planes == 0
+        && (side * side).is_multiple_of(planes)
         && (1..=side).contains(&(side * side / planes))
 }
 
