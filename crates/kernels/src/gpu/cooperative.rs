@@ -14,7 +14,7 @@
 
 use cubecl::prelude::*;
 
-use super::tiled::{Block, Geometry, Loader, output_index};
+use super::tiled::{Block, Geometry, Loader, finish, output_index};
 
 /// Output positions (and channels) per cube.
 pub(crate) const BLOCK: usize = 64;
@@ -86,14 +86,17 @@ pub(crate) fn conv2d_cooperative<F: Float>(
         let channel = block.n0 + local / BLOCK;
         if m < geo.positions && channel < geo.out_channels {
             let index = output_index(&geo, m, channel, out_plane);
-            let mut value = sums[local] + f32::cast_from(bias[channel]);
-            if add_residual {
-                value += f32::cast_from(residual[index]);
-            }
-            if relu {
-                value = select(value > 0.0f32, value, 0.0f32);
-            }
-            output[index] = F::cast_from(value);
+            let sum = sums[local];
+            finish(
+                sum,
+                bias,
+                residual,
+                output,
+                index,
+                channel,
+                add_residual,
+                relu,
+            );
         }
     }
 }
@@ -111,17 +114,11 @@ pub(crate) fn conv2d_cooperative_split<F: Float>(
     #[comptime] fragment: usize,
     #[define(F)] _dtype: ElemType,
 ) {
-    let r_begin = CUBE_POS_Z as usize * geo.split_depth;
-    let block = Block {
-        m0: CUBE_POS_X as usize * BLOCK,
-        n0: CUBE_POS_Y as usize * BLOCK,
-        r_begin,
-        r_end: select(
-            r_begin + geo.split_depth < geo.depth,
-            r_begin + geo.split_depth,
-            geo.depth,
-        ),
-    };
+    let block = Block::part(
+        &geo,
+        CUBE_POS_X as usize * BLOCK,
+        CUBE_POS_Y as usize * BLOCK,
+    );
     let mut sums = Shared::<[f32]>::new_slice(comptime!(BLOCK * BLOCK));
     multiply(
         input,

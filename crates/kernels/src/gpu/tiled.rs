@@ -112,14 +112,17 @@ pub(crate) fn conv2d_implicit_gemm<F: Float>(
                 let channel = block.n0 + UNIT_POS_Y as usize + j * SIDE;
                 if channel < geo.out_channels {
                     let index = output_index(&geo, m, channel, out_plane);
-                    let mut value = acc[i * tile_n + j] + f32::cast_from(bias[channel]);
-                    if add_residual {
-                        value += f32::cast_from(residual[index]);
-                    }
-                    if relu {
-                        value = select(value > 0.0f32, value, 0.0f32);
-                    }
-                    output[index] = F::cast_from(value);
+                    let sum = acc[i * tile_n + j];
+                    finish(
+                        sum,
+                        bias,
+                        residual,
+                        output,
+                        index,
+                        channel,
+                        add_residual,
+                        relu,
+                    );
                 }
             }
         }
@@ -141,17 +144,11 @@ pub(crate) fn conv2d_implicit_gemm_split<F: Float>(
     #[comptime] tile_n: usize,
     #[define(F)] _dtype: ElemType,
 ) {
-    let r_begin = CUBE_POS_Z as usize * geo.split_depth;
-    let block = Block {
-        m0: CUBE_POS_X as usize * SIDE * tile_m,
-        n0: CUBE_POS_Y as usize * SIDE * tile_n,
-        r_begin,
-        r_end: select(
-            r_begin + geo.split_depth < geo.depth,
-            r_begin + geo.split_depth,
-            geo.depth,
-        ),
-    };
+    let block = Block::part(
+        &geo,
+        CUBE_POS_X as usize * SIDE * tile_m,
+        CUBE_POS_Y as usize * SIDE * tile_n,
+    );
     let mut acc = Array::<f32>::new(comptime!(tile_m * tile_n));
     accumulate(
         input,
@@ -199,10 +196,37 @@ pub(crate) fn reduce_splits<F: Float>(
         terminate!();
     }
     let channel = (index / (geo.out_height * geo.out_width)) % geo.out_channels;
-    let mut value = f32::cast_from(bias[channel]);
+    let mut sum = 0.0f32;
     for part in 0..geo.splits {
-        value += partial[part * total + index];
+        sum += partial[part * total + index];
     }
+    finish(
+        sum,
+        bias,
+        residual,
+        output,
+        index,
+        channel,
+        add_residual,
+        relu,
+    );
+}
+
+/// The epilogue of one output value: `output[index] = relu?(sum + bias[channel]
+/// (+ residual[index]))`, in float32 until the store.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn finish<F: Float>(
+    sum: f32,
+    bias: &[F],
+    residual: &[F],
+    output: &mut [F],
+    index: usize,
+    channel: usize,
+    #[comptime] add_residual: bool,
+    #[comptime] relu: bool,
+) {
+    let mut value = sum + f32::cast_from(bias[channel]);
     if add_residual {
         value += f32::cast_from(residual[index]);
     }
@@ -226,6 +250,24 @@ pub(crate) struct Block {
     pub n0: usize,
     pub r_begin: usize,
     pub r_end: usize,
+}
+
+#[cube]
+impl Block {
+    /// The block at `(m0, n0)` over cube layer `z`'s part of a split reduction.
+    pub(crate) fn part(geo: &Geometry, m0: usize, n0: usize) -> Block {
+        let r_begin = CUBE_POS_Z as usize * geo.split_depth;
+        Block {
+            m0,
+            n0,
+            r_begin,
+            r_end: select(
+                r_begin + geo.split_depth < geo.depth,
+                r_begin + geo.split_depth,
+                geo.depth,
+            ),
+        }
+    }
 }
 
 /// This unit's `tile_m` x `tile_n` accumulators of `block`, in `acc`.
