@@ -7,9 +7,9 @@
 #      burn's shape by shape (which f16 kernel ran: cooperative or tiled);
 #   2. steps: ResNet18 batch 1/8/64 for each GPU build step (plain, autotune, fusion,
 #      autotune+fusion, +spirv), f32, on burn's convolutions (what the steps change);
-#   3. kernels x precision: the last build in f32 and f16, on featx's GPU convolution (the
-#      default; at f16 on cooperative matrices where the adapter has them, which the
-#      convolution column names as gpu-cooperative) and on burn's;
+#   3. kernels x precision: the last build in f32, f16 and mixed, on featx's GPU convolution
+#      (the default; at f16 and mixed on cooperative matrices where the adapter has them, which
+#      the convolution column names as gpu-cooperative) and on burn's (mixed is f32 there);
 #   4. warm start: the first call in a fresh process with empty caches, then in a second
 #      process (driver shader cache plus persisted autotune results);
 #   5. a dataset run on the GPU (a folder of JPEGs, --pool avg): images/s and its limit;
@@ -107,7 +107,10 @@ done
 echo "== 3. kernels x precision (build $best)"
 header "$out/precision.txt"
 for kernels in featx burn; do
-  for precision in f32 f16; do
+  precisions="f32 f16 mixed"
+  # burn's convolutions have no mixed mode: it would repeat the f32 rows.
+  [ "$kernels" = burn ] && precisions="f32 f16"
+  for precision in $precisions; do
     for batch in $batches; do
       run "$out/precision.txt" "$best" "$kernels" "$precision" "$batch" "$iters"
     done

@@ -158,7 +158,7 @@ fn bad_usage_and_bad_input_exit_2_with_a_message_and_no_output() {
                 "--precision".into(),
                 "bf8".into(),
             ],
-            "[possible values: f32, f16]",
+            "[possible values: f32, f16, mixed]",
         ),
     ];
     for (extra, expected) in cases {

@@ -5,7 +5,7 @@
 mod support;
 
 use featx::burn::prelude::*;
-use featx::burn::tensor::{DType, FloatDType};
+use featx::burn::tensor::DType;
 use featx::models::{AlexNetConfig, ResNetConfig};
 use featx::{DeviceChoice, GpuKernels, Precision, create_feature_extractor, select_device};
 use support::{
@@ -151,32 +151,56 @@ fn cpu_and_gpu_agree_on_the_mobile_nets() {
 /// order).
 const F16_TOLERANCE: f64 = 3e-2;
 
+/// The documented tolerance of `--precision mixed`: 1% of the node's largest magnitude. Only
+/// the convolutions' operands are rounded (to float16, whose 10-bit mantissa TF32 also has);
+/// activations, sums and every other op stay float32, so nothing compounds from layer to layer
+/// but the rounding of each convolution's inputs. Where the adapter has no cooperative matrices
+/// for float16 it is float32, well inside.
+const MIXED_TOLERANCE: f64 = 1e-2;
+
 /// float16 on the GPU: every node of ResNet18 within [`F16_TOLERANCE`] of torchvision's
 /// float32 values, returned as float32, on both GPU convolutions. Where the adapter has no
 /// float16 arithmetic, asking for it is a typed error instead.
 #[test]
 fn resnet18_in_f16_stays_within_its_documented_tolerance() {
+    check_reduced_precision(Precision::F16, F16_TOLERANCE, &GpuKernels::ALL);
+}
+
+/// float32 tensors with featx's convolutions multiplying in float16 on cooperative matrices
+/// (where the adapter has them; float32 products elsewhere): every node of ResNet18 within
+/// [`MIXED_TOLERANCE`]. burn's convolutions have no such mode (there it is float32, which the
+/// f32 tests cover).
+#[test]
+fn resnet18_in_mixed_precision_stays_within_its_documented_tolerance() {
+    check_reduced_precision(Precision::Mixed, MIXED_TOLERANCE, &[GpuKernels::Featx]);
+}
+
+/// Every node of ResNet18 in `precision` on each of `kernel_choices`, within `tolerance` of
+/// the node's largest magnitude of torchvision's float32 values, returned as float32, with
+/// featx's convolution on cooperative matrices exactly where the adapter has them for the
+/// float type it multiplies in.
+fn check_reduced_precision(precision: Precision, tolerance: f64, kernel_choices: &[GpuKernels]) {
     let Some(device) = gpu() else { return };
     let model = with_generated_weights(ResNetConfig::resnet18(1000).init(&device));
     let fx = node_fixtures("resnet18_nodes.json", "resnet18_nodes.safetensors");
     let (_, nodes) = featx::get_graph_node_names(&model);
-    for kernels in GpuKernels::ALL {
+    for &kernels in kernel_choices {
         let extractor = create_feature_extractor(&model, nodes.as_slice())
             .unwrap()
             .with_gpu_kernels(kernels);
-        let extractor = match extractor.with_precision(Precision::F16) {
+        let extractor = match extractor.with_precision(precision) {
             Ok(extractor) => extractor,
             Err(e) => {
-                assert!(!device.supports_dtype(FloatDType::F16), "{e}");
+                assert!(!device.supports_dtype(precision.dtype()), "{e}");
                 assert!(
                     matches!(e, featx::ExtractError::PrecisionUnsupported { .. }),
                     "{e}"
                 );
-                eprintln!("SKIPPED the f16 values: {e}");
+                eprintln!("SKIPPED the {precision} values: {e}");
                 return;
             }
         };
-        assert_eq!(extractor.precision(), Precision::F16);
+        assert_eq!(extractor.precision(), precision);
         let shape: [usize; 4] = fx.input_shape.clone().try_into().unwrap();
         let out = extractor.forward(generated_input(shape, &device)).unwrap();
         let mut worst = (0f64, String::new());
@@ -189,13 +213,13 @@ fn resnet18_in_f16_stays_within_its_documented_tolerance() {
                 "{name} comes back as float32"
             );
             let values = feature.to_vec_f32().unwrap();
-            let tol = F16_TOLERANCE * record.abs_max.max(1.0);
+            let tol = tolerance * record.abs_max.max(1.0);
             for (k, expected) in record.samples.iter().enumerate() {
                 let got = values[k * record.stride];
                 let diff = (f64::from(got) - f64::from(*expected)).abs();
                 assert!(
                     diff <= tol,
-                    "{} {name} element {}: f16 {got}, torch {expected} (tolerance {tol})",
+                    "{} {name} element {}: {precision} {got}, torch {expected} (tolerance {tol})",
                     kernels.name(),
                     k * record.stride
                 );
@@ -211,8 +235,16 @@ fn resnet18_in_f16_stays_within_its_documented_tolerance() {
             .into_iter()
             .find(|(node, _)| *node == "layer1.0.conv1")
             .map_or("none", |(_, kernel)| kernel);
+        if kernels == GpuKernels::Featx {
+            let multiply = precision.multiply_dtype().into();
+            let expected = match featx_kernels::gpu::cooperative(&device, multiply) {
+                true => "gpu-cooperative",
+                false => "gpu-implicit-gemm",
+            };
+            assert_eq!(conv, expected, "{precision}");
+        }
         eprintln!(
-            "f16 on {} convolutions ({conv}): closest to the tolerance: {:.0}% of it at '{}'",
+            "{precision} on {} convolutions ({conv}): closest to the tolerance: {:.0}% of it at '{}'",
             kernels.name(),
             100.0 * worst.0,
             worst.1

@@ -30,9 +30,11 @@ pub struct ModelArgs {
     /// Eval (running statistics, no dropout) or train behaviour.
     #[arg(long, value_enum, default_value = "eval")]
     pub mode: ModeArg,
-    /// Float precision on GPU devices: f32 (torchvision's numbers to the parity tolerance), or
-    /// f16 (half the memory traffic, faster where the GPU has f16 arithmetic; its own
-    /// tolerance, in the README). Outputs are written as float32 either way.
+    /// Float precision on GPU devices: f32 (torchvision's numbers to the parity tolerance), f16
+    /// (half the memory traffic, faster where the GPU has f16 arithmetic), or mixed (float32
+    /// tensors; featx's convolutions multiply in f16 on tensor cores where the GPU has them,
+    /// as PyTorch's TF32 does). Reduced ones have their own tolerances, in the README. Outputs
+    /// are written as float32 always.
     #[arg(long, default_value = "f32", value_parser = precision_parser())]
     pub precision: Precision,
     /// Whose convolutions a GPU device runs: featx (featx's own, with the bias, residual add
@@ -177,7 +179,7 @@ pub fn model_parser() -> impl TypedValueParser<Value = &'static Architecture> {
         .map(|name| featx_models::find(&name).expect("a registry name"))
 }
 
-/// `--precision NAME`: `f32` or `f16`.
+/// `--precision NAME`: `f32`, `f16` or `mixed`.
 fn precision_parser() -> impl TypedValueParser<Value = Precision> {
     PossibleValuesParser::new(Precision::ALL.map(Precision::name))
         .try_map(|name| name.parse::<Precision>())

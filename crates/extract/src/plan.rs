@@ -29,6 +29,7 @@
 use std::sync::Arc;
 
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use featx_graph::{Activation, Graph, NodeId, Op};
 use featx_models::Layer;
 
@@ -179,7 +180,7 @@ impl Plan {
             }
         }
         // Parameters in the run's precision, cast after folding (folded in float32).
-        if precision != Precision::F32 {
+        if precision.dtype() != FloatDType::F32 {
             for i in (0..n).filter(|&i| needed[i]) {
                 ops[i].1 = ops[i].1.take().map(|layer| cast_layer(layer, precision));
             }
@@ -262,6 +263,7 @@ impl Plan {
                         relu: fused_relu[i],
                         residual: residual[i],
                         gpu_kernels,
+                        multiply: precision.multiply_dtype(),
                         gradients: differentiable[i],
                     };
                     choose_activated(&spec, post[i])

@@ -1,6 +1,8 @@
 //! The float precision a GPU computes in. Parameters are cast once, when a plan is made (after
 //! BatchNorm folding, which stays in float32), the input when it reaches the device, and every
 //! returned value back to float32: callers see float32 whatever the device computed in.
+//! `mixed` keeps float32 tensors and lets featx's GPU convolution take its products in float16
+//! on tensor cores.
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
@@ -19,31 +21,49 @@ pub enum Precision {
     /// kernel accumulates in its input type). Every node of ResNet18 stays within 3% of its
     /// largest magnitude of torchvision's float32 values (the README's GPU section).
     F16,
+    /// float32 storage and arithmetic, except that featx's GPU convolution multiplies float16
+    /// roundings of its operands on cooperative matrices (tensor cores) and sums in float32
+    /// where the adapter has them: TF32's idea (float16 keeps TF32's 10-bit mantissa, in a
+    /// narrower range), as PyTorch uses TF32 for float32 convolutions on CUDA. Where the adapter
+    /// has no cooperative matrices for float16, or with burn's convolutions, it is float32.
+    /// Every node of ResNet18 stays within 1% of its largest magnitude of torchvision's values.
+    Mixed,
 }
 
 impl Precision {
     /// Every precision, in the order the command line lists them.
-    pub const ALL: [Precision; 2] = [Precision::F32, Precision::F16];
+    pub const ALL: [Precision; 3] = [Precision::F32, Precision::F16, Precision::Mixed];
 
-    /// The name on the command line (`f32`, `f16`).
+    /// The name on the command line (`f32`, `f16`, `mixed`).
     pub fn name(self) -> &'static str {
         match self {
             Precision::F32 => "f32",
             Precision::F16 => "f16",
+            Precision::Mixed => "mixed",
         }
     }
 
-    /// burn's float type for it.
+    /// burn's float type for the tensors: parameters, activations, the values kernels write.
     pub fn dtype(self) -> FloatDType {
         match self {
-            Precision::F32 => FloatDType::F32,
+            Precision::F32 | Precision::Mixed => FloatDType::F32,
             Precision::F16 => FloatDType::F16,
         }
     }
 
+    /// The float type featx's GPU convolution may take its products in (on cooperative
+    /// matrices, where the adapter has them for it).
+    pub fn multiply_dtype(self) -> FloatDType {
+        match self {
+            Precision::F32 => FloatDType::F32,
+            Precision::F16 | Precision::Mixed => FloatDType::F16,
+        }
+    }
+
     /// Whether `device` can compute in this precision: float32 everywhere; a reduced one on GPU
-    /// devices whose adapter supports its arithmetic (burn's `supports_dtype`). featx's CPU
-    /// kernels are float32 kernels, so the CPU backends take float32 only.
+    /// devices whose adapter supports its storage type (burn's `supports_dtype`; `mixed`
+    /// stores float32, and falls back to float32 products where float16 ones are not to be
+    /// had). featx's CPU kernels are float32 kernels, so the CPU backends take float32 only.
     pub fn check(self, device: &Device) -> Result<()> {
         if self == Precision::F32 {
             return Ok(());
@@ -97,7 +117,7 @@ impl std::str::FromStr for Precision {
             .find(|p| p.name() == s)
             .ok_or_else(|| ExtractError::PrecisionUnsupported {
                 precision: s.into(),
-                reason: "unknown precision; expected f32 or f16".into(),
+                reason: "unknown precision; expected f32, f16 or mixed".into(),
             })
     }
 }
@@ -140,11 +160,13 @@ mod tests {
     fn the_cpu_takes_float32_only() {
         let cpu = Device::flex();
         assert!(Precision::F32.check(&cpu).is_ok());
-        let err = Precision::F16.check(&cpu).unwrap_err();
-        assert!(
-            matches!(&err, ExtractError::PrecisionUnsupported { precision, .. } if precision == "f16"),
-            "{err}"
-        );
+        for reduced in [Precision::F16, Precision::Mixed] {
+            let err = reduced.check(&cpu).unwrap_err();
+            assert!(
+                matches!(&err, ExtractError::PrecisionUnsupported { precision, .. } if *precision == reduced.name()),
+                "{err}"
+            );
+        }
     }
 
     #[test]

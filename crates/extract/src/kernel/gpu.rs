@@ -13,7 +13,7 @@ use super::{GpuKernels, Kernel, NodeSpec};
 use crate::Feature;
 
 /// The implicit-GEMM convolution (on cooperative matrices where the device has them for the
-/// weights' float type): bias, residual add and ReLU in its epilogue.
+/// float type the run multiplies in): bias, residual add and ReLU in its epilogue.
 #[derive(Debug)]
 struct Conv {
     packed: PackedConv2d,
@@ -31,7 +31,8 @@ pub(super) fn conv2d(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
         return None;
     }
     let bias = conv.bias.as_ref().map(|b| b.val());
-    let packed = PackedConv2d::new(&conv.weight.val(), bias.as_ref(), *window, *groups)?;
+    let packed = PackedConv2d::new(&conv.weight.val(), bias.as_ref(), *window, *groups)?
+        .multiplying_in(spec.multiply.into());
     Some(Arc::new(Conv {
         packed,
         residual: spec.residual,

@@ -13,6 +13,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use burn::prelude::Device;
+use burn::tensor::FloatDType;
 use featx_graph::{Activation, Op};
 use featx_models::Layer;
 
@@ -47,6 +48,9 @@ pub(crate) struct NodeSpec<'a> {
     pub residual: bool,
     /// Whose convolution runs on GPU devices.
     pub gpu_kernels: GpuKernels,
+    /// The float type featx's GPU convolution may take its products in
+    /// ([`crate::Precision::multiply_dtype`]).
+    pub multiply: FloatDType,
     /// Whether a backward pass will follow: only kernels with one (burn's ops) may run.
     pub gradients: bool,
 }

@@ -15,10 +15,10 @@ pub fn supports(device: &Device) -> bool {
     matches!(device.as_dispatch(), DispatchDevice::Cube(_)) && !device.is_autodiff()
 }
 
-/// Whether featx's convolution runs on cooperative matrices (tensor cores) for operands of
-/// `dtype` on `device`: float16 or bfloat16 on a CubeCL device whose compiler and driver
+/// Whether featx's convolution runs on cooperative matrices (tensor cores) when it multiplies
+/// in `dtype` on `device`: float16 or bfloat16 on a CubeCL device whose compiler and driver
 /// multiply square fragments of it into float32 (on wgpu: the SPIR-V compiler, on Vulkan).
-/// Elsewhere, and for float32, the register-tiled kernel runs.
+/// Elsewhere, and for float32 products, the register-tiled kernel runs.
 pub fn cooperative(device: &Device, dtype: DType) -> bool {
     match device.as_dispatch() {
         DispatchDevice::Cube(cube) => {
@@ -39,6 +39,7 @@ pub struct PackedConv2d {
     in_channels: usize,
     out_channels: usize,
     window: Window2d,
+    multiply: DType,
     cooperative: bool,
 }
 
@@ -73,6 +74,7 @@ impl PackedConv2d {
         let steps = Tensor::from_data(TensorData::new(steps, [rows]), (&device, DType::I32));
         Some(Self {
             cooperative: cooperative(&device, packed.dtype()),
+            multiply: packed.dtype(),
             packed,
             steps,
             bias,
@@ -80,6 +82,17 @@ impl PackedConv2d {
             out_channels,
             window,
         })
+    }
+
+    /// The same convolution allowed to take its products in `dtype` (float16 or bfloat16) on
+    /// cooperative matrices where the device has them for it ([`cooperative`]), with float32
+    /// weights and activations rounded to it as they come into shared memory and the sums in
+    /// float32: a TF32-like mode, tensor-core speed with float32 tensors. Where the device has
+    /// no such matrices it changes nothing: the register-tiled kernel multiplies in float32.
+    pub fn multiplying_in(mut self, dtype: DType) -> Self {
+        self.cooperative = cooperative(&self.packed.device(), dtype);
+        self.multiply = dtype;
+        self
     }
 
     /// Whether this layer runs on cooperative matrices ([`cooperative`]) or on the
@@ -127,6 +140,7 @@ impl PackedConv2d {
             padding: [self.window.padding[0].0, self.window.padding[1].0],
             output: [oh, ow],
             relu,
+            multiply: self.multiply,
         };
         let x = x.into_dispatch();
         let packed = self.packed.clone().into_dispatch();
@@ -206,15 +220,21 @@ mod tests {
         relu: bool,
     }
 
-    /// featx's kernel, on operands of `dtype`, against burn's `conv2d` in float32 (then the add
-    /// and ReLU as tensor ops) on the same random operands; returns the largest difference
-    /// relative to `max(1, max |reference|)`.
-    fn relative_error(device: &Device, case: &Case, dtype: FloatDType) -> f32 {
+    /// featx's kernel, on tensors of `storage` multiplying in `multiply`, against burn's
+    /// `conv2d` in float32 (then the add and ReLU as tensor ops) on the same random operands;
+    /// returns the largest difference relative to `max(1, max |reference|)`.
+    fn relative_error(
+        device: &Device,
+        case: &Case,
+        storage: FloatDType,
+        multiply: FloatDType,
+    ) -> f32 {
         let [n, c, h, w] = case.input;
         let [kh, kw] = case.window.kernel;
         let normal = Distribution::Normal(0.0, 1.0);
-        // Operands rounded to `dtype` first, so the reference sees the values featx sees.
-        let round = |t: Tensor<4>| t.cast(dtype).cast(FloatDType::F32);
+        // Operands rounded to the narrower type first, so the reference sees the values featx
+        // multiplies.
+        let round = |t: Tensor<4>| t.cast(multiply).cast(FloatDType::F32);
         let x = round(Tensor::<4>::random([n, c, h, w], normal, device));
         let weight = round(Tensor::<4>::random(
             [case.out_channels, c, kh, kw],
@@ -223,7 +243,7 @@ mod tests {
         ));
         let bias = case.bias.then(|| {
             Tensor::<1>::random([case.out_channels], normal, device)
-                .cast(dtype)
+                .cast(multiply)
                 .cast(FloatDType::F32)
         });
         let options = ConvOptions::new_with_padding(
@@ -243,14 +263,19 @@ mod tests {
             expected = burn::tensor::activation::relu(expected);
         }
         let conv = PackedConv2d::new(
-            &weight.cast(dtype),
-            bias.map(|b| b.cast(dtype)).as_ref(),
+            &weight.cast(storage),
+            bias.map(|b| b.cast(storage)).as_ref(),
             case.window,
             1,
         )
-        .expect("a wgpu device and an ungrouped convolution are accepted");
+        .expect("a wgpu device and an ungrouped convolution are accepted")
+        .multiplying_in(multiply.into());
         let actual = conv
-            .forward(x.cast(dtype), residual.map(|r| r.cast(dtype)), case.relu)
+            .forward(
+                x.cast(storage),
+                residual.map(|r| r.cast(storage)),
+                case.relu,
+            )
             .expect("operands fit")
             .cast(FloatDType::F32);
         assert_eq!(actual.dims(), expected.dims());
@@ -259,12 +284,14 @@ mod tests {
         diff / scale
     }
 
-    /// Float32 within 1e-4 of burn's float32; float16 (on the cooperative-matrix kernel where
-    /// the device has one for it) within 2e-3: its sums are float32 too, so what remains is
-    /// the output's rounding to float16 (half a unit in the last place, 4.9e-4 of the value).
+    /// Float32 within 1e-4 of burn's float32. Float16 tensors, and float32 tensors multiplied
+    /// in float16 (`multiplying_in`), on the cooperative-matrix kernel where the device has
+    /// one for float16, within 2e-3: the sums are float32, so what remains is the output's
+    /// rounding to float16 (half a unit in the last place, 4.9e-4 of the value) and, on
+    /// lavapipe, products it rounds to float16 before summing them.
     fn check(case: Case) {
         let Some(device) = gpu() else { return };
-        let error = relative_error(&device, &case, FloatDType::F32);
+        let error = relative_error(&device, &case, FloatDType::F32, FloatDType::F32);
         eprintln!(
             "{:?} {:?} f32: relative error {error:e}",
             case.input, case.window
@@ -279,12 +306,17 @@ mod tests {
         } else {
             "tiled"
         };
-        let error = relative_error(&device, &case, FloatDType::F16);
-        eprintln!("f16 ({kernel}): relative error {error:e}");
-        assert!(
-            error <= 2e-3,
-            "f16 ({kernel}): relative error {error} over 2e-3"
-        );
+        for (storage, label) in [
+            (FloatDType::F16, "f16"),
+            (FloatDType::F32, "f32 multiplied in f16"),
+        ] {
+            let error = relative_error(&device, &case, storage, FloatDType::F16);
+            eprintln!("{label} ({kernel}): relative error {error:e}");
+            assert!(
+                error <= 2e-3,
+                "{label} ({kernel}): relative error {error} over 2e-3"
+            );
+        }
     }
 
     #[test]

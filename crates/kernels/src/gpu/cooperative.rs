@@ -1,8 +1,11 @@
 //! The convolution on cooperative matrices (tensor cores): `tiled.rs`'s implicit GEMM with its
 //! multiply done by planes (warps, subgroups) on square fragments (16x16x16 on NVIDIA's, 8x8x8
-//! on Mesa's lavapipe) instead of by each unit on registers. For float16 and bfloat16 operands
-//! accumulated in float32, the types NVIDIA's cooperative-matrix units (and most others) take;
-//! float32 tensors keep `tiled.rs`.
+//! on Mesa's lavapipe) instead of by each unit on registers. The operands are multiplied in
+//! float16 or bfloat16 (`S`, the staging type) and accumulated in float32, the types NVIDIA's
+//! cooperative-matrix units (and most others) take. The tensors (`F`) are either of that type,
+//! or float32 rounded to it as they come into shared memory: a TF32-like mode (float32
+//! tensors, reduced-precision products, float32 sums) that featx offers as `--precision
+//! mixed`; plain float32 keeps `tiled.rs`.
 //!
 //! A cube is [`UNITS`] units in planes of the device's plane size, and computes a
 //! [`BLOCK`] x [`BLOCK`] output block of fragments; each plane takes a run of them along one
@@ -36,11 +39,11 @@ pub(crate) fn fits(plane_size: usize, fragment: usize) -> bool {
 }
 
 /// `output = relu?(conv(input, weight) + bias (+ residual))`, one block per cube, on a cube of
-/// `(plane_size, UNITS / plane_size)` units multiplying `fragment`-sided fragments. As
+/// `(plane_size, UNITS / plane_size)` units multiplying `fragment`-sided fragments of `S`. As
 /// `conv2d_implicit_gemm` otherwise.
 #[cube(launch_unchecked, address_type = "dynamic")]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn conv2d_cooperative<F: Float>(
+pub(crate) fn conv2d_cooperative<F: Float, S: Float>(
     input: &[F],
     weight: &[F],
     steps_table: &[i32],
@@ -53,6 +56,7 @@ pub(crate) fn conv2d_cooperative<F: Float>(
     #[comptime] add_residual: bool,
     #[comptime] relu: bool,
     #[define(F)] _dtype: ElemType,
+    #[define(S)] _staging: ElemType,
 ) {
     let m0 = (CUBE_POS_Z as usize * CUBE_COUNT_X as usize + CUBE_POS_X as usize) * BLOCK;
     if m0 >= geo.positions {
@@ -67,7 +71,7 @@ pub(crate) fn conv2d_cooperative<F: Float>(
         r_end: geo.depth,
     };
     let mut sums = Shared::<[f32]>::new_slice(comptime!(BLOCK * BLOCK));
-    multiply(
+    multiply::<F, S>(
         input,
         weight,
         steps_table,
@@ -104,7 +108,7 @@ pub(crate) fn conv2d_cooperative<F: Float>(
 /// The same with the reduction split as `conv2d_implicit_gemm_split` splits it: part `z` of
 /// every block into `partial[z]`, summed with the epilogue by `reduce_splits`.
 #[cube(launch_unchecked, address_type = "dynamic")]
-pub(crate) fn conv2d_cooperative_split<F: Float>(
+pub(crate) fn conv2d_cooperative_split<F: Float, S: Float>(
     input: &[F],
     weight: &[F],
     steps_table: &[i32],
@@ -113,6 +117,7 @@ pub(crate) fn conv2d_cooperative_split<F: Float>(
     #[comptime] plane_size: usize,
     #[comptime] fragment: usize,
     #[define(F)] _dtype: ElemType,
+    #[define(S)] _staging: ElemType,
 ) {
     let block = Block::part(
         &geo,
@@ -120,7 +125,7 @@ pub(crate) fn conv2d_cooperative_split<F: Float>(
         CUBE_POS_Y as usize * BLOCK,
     );
     let mut sums = Shared::<[f32]>::new_slice(comptime!(BLOCK * BLOCK));
-    multiply(
+    multiply::<F, S>(
         input,
         weight,
         steps_table,
@@ -147,7 +152,7 @@ pub(crate) fn conv2d_cooperative_split<F: Float>(
 /// `block`'s sums into `sums` (`[channel][position]`, `BLOCK` x `BLOCK`), visible to every unit
 /// of the cube on return.
 #[cube]
-fn multiply<F: Float>(
+fn multiply<F: Float, S: Float>(
     input: &[F],
     weight: &[F],
     steps_table: &[i32],
@@ -167,8 +172,8 @@ fn multiply<F: Float>(
     let step_rows = comptime!(UNITS / BLOCK);
     // Both tiles are `[row][column]` with `BLOCK` columns: the input's columns are positions,
     // the weight's channels.
-    let mut tile_a = Shared::<[F]>::new_slice(comptime!(2 * depth * BLOCK));
-    let mut tile_b = Shared::<[F]>::new_slice(comptime!(2 * depth * BLOCK));
+    let mut tile_a = Shared::<[S]>::new_slice(comptime!(2 * depth * BLOCK));
+    let mut tile_b = Shared::<[S]>::new_slice(comptime!(2 * depth * BLOCK));
     let mut next_a = Array::<f32>::new(loads);
     let mut next_b = Array::<f32>::new(loads);
 
@@ -207,9 +212,9 @@ fn multiply<F: Float>(
         #[unroll]
         for l in 0..loads {
             tile_a[base + (loader.row_a + l * step_rows) * BLOCK + unit % BLOCK] =
-                F::cast_from(next_a[l]);
+                S::cast_from(next_a[l]);
             tile_b[base + (loader.row_b + l * step_rows) * BLOCK + unit % BLOCK] =
-                F::cast_from(next_b[l]);
+                S::cast_from(next_b[l]);
         }
         sync_cube();
 
@@ -220,7 +225,7 @@ fn multiply<F: Float>(
         }
 
         // The input fragment is positions x rows; stored `[row][position]` it is column-major.
-        let a = cmma::Matrix::<F>::from_slice(
+        let a = cmma::Matrix::<S>::from_slice(
             cmma::MatrixIdent::A,
             fragment,
             fragment,
@@ -231,7 +236,7 @@ fn multiply<F: Float>(
         );
         #[unroll]
         for i in 0..per_plane {
-            let b = cmma::Matrix::<F>::from_slice(
+            let b = cmma::Matrix::<S>::from_slice(
                 cmma::MatrixIdent::B,
                 fragment,
                 fragment,

@@ -2,8 +2,8 @@
 //! extension, implemented for burn's CubeCL backend (wgpu and the other CubeCL runtimes). Under
 //! burn's fusion the extension is recorded as one more lazy operation and runs, in order, when
 //! the stream is flushed, so tensors stay on the device throughout. Which kernel runs is
-//! decided here, per call, from the operands' float type and what the device can do
-//! ([`cooperative_layout`]).
+//! decided here, per call, from the float type the call multiplies in and what the device can
+//! do ([`cooperative_layout`]).
 
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{Backend, backend_extension};
@@ -36,6 +36,10 @@ pub struct ConvCall {
     pub output: [usize; 2],
     /// Whether a ReLU follows, in the epilogue.
     pub relu: bool,
+    /// The float type the products may be taken in: the operands' own, or float16/bfloat16 for
+    /// float32 operands, rounded as they come into shared memory, where that lets the
+    /// cooperative-matrix kernel run ([`cooperative_layout`]); elsewhere the operands' own.
+    pub multiply: DType,
 }
 
 /// The output shape `[N, K, OH, OW]` of `x` (`[N, C, H, W]`) through packed weights `[C*KH*KW, K]`.
@@ -146,10 +150,10 @@ pub(crate) struct Cooperative {
     fragment: usize,
 }
 
-/// How to run `cooperative.rs` for operands of `dtype`, or `None` where `tiled.rs` runs
-/// instead: the operands must be float16 or bfloat16 (NVIDIA's cooperative matrices take no
+/// How to run `cooperative.rs` multiplying in `dtype`, or `None` where `tiled.rs` runs
+/// instead: `dtype` must be float16 or bfloat16 (NVIDIA's cooperative matrices take no
 /// float32; featx's float32 path keeps float32 products, as its parity tolerance assumes), the
-/// device must multiply square fragments of them into float32 (the largest of
+/// device must multiply square fragments of it into float32 (the largest of
 /// `cooperative::FRAGMENTS` it has is taken), and its planes must have one fixed size that
 /// shares them out ([`cooperative::fits`]). On wgpu only the SPIR-V compiler (Vulkan)
 /// registers cooperative matrices; WGSL has none.
@@ -206,7 +210,7 @@ fn launch(
     );
     let positions = n * oh * ow;
     let client = x.client.clone();
-    let cooperative = cooperative_layout(client.properties(), x.dtype);
+    let cooperative = cooperative_layout(client.properties(), call.multiply);
     // Output block sizes and reduction step of the kernel that runs.
     let (tile_m, tile_n) = tiles(positions, k);
     let (block_m, block_n, step) = match cooperative {
@@ -242,6 +246,7 @@ fn launch(
         )
     };
     let dtype = burn::backend::cubecl::dtype_to_storage_type(x.dtype);
+    let staging = burn::backend::cubecl::dtype_to_storage_type(call.multiply);
     let cube_dim = match cooperative {
         Some(c) => CubeDim::new_2d(c.plane as u32, (cooperative::UNITS / c.plane) as u32),
         None => CubeDim::new_2d(SIDE as u32, SIDE as u32),
@@ -273,6 +278,7 @@ fn launch(
                     add_residual,
                     call.relu,
                     dtype,
+                    staging,
                 ),
                 None => conv2d_implicit_gemm::launch_unchecked(
                     &client,
@@ -320,6 +326,7 @@ fn launch(
                 c.plane,
                 c.fragment,
                 dtype,
+                staging,
             ),
             None => conv2d_implicit_gemm_split::launch_unchecked(
                 &client,
