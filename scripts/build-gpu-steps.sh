@@ -5,12 +5,13 @@
 #   featx-plain     burn's wgpu backend alone (WGSL, no autotune, no fusion)
 #   featx-autotune  + autotune (kernels picked per shape, results persisted between processes)
 #   featx-fusion    + fusion alone (element-wise ops fused into one launch), no autotune
-#   featx-wgpu      autotune + fusion: the `wgpu` build the tests run
-#   featx-spirv     autotune + fusion + the SPIR-V compiler on Vulkan adapters (`wgpu-spirv`)
+#   featx-wgsl      autotune + fusion, WGSL on every adapter
+#   featx-wgpu      autotune + fusion + the SPIR-V compiler on Vulkan adapters: the `wgpu`
+#                   build the tests run and featx ships
 #
 # plus the wgpu parity test binary, featx-kernels' unit tests (each GPU convolution against
-# burn's, f32 and f16) and the criterion bench binary of the `wgpu-spirv` build (`wgpu` where
-# spirv is not among the steps).
+# burn's, f32, f16 and f32 multiplied in f16) and the criterion bench binary of the last of
+# the wgsl and wgpu steps built.
 #
 # Usage: scripts/build-gpu-steps.sh [out-dir] [step ...]    (default: gpu-bins, every step)
 # Each step builds in its own target folder (target/gpu-<step>), so rebuilding one does not
@@ -20,7 +21,7 @@ cd "$(dirname "$0")/.."
 out="${1:-gpu-bins}"
 shift || true
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(plain autotune fusion wgpu spirv)
+[ ${#steps[@]} -gt 0 ] || steps=(plain autotune fusion wgsl wgpu)
 mkdir -p "$out"
 
 features_of() {
@@ -28,19 +29,11 @@ features_of() {
     plain) echo wgpu-plain ;;
     autotune) echo wgpu-autotune ;;
     fusion) echo wgpu-fusion ;;
+    wgsl) echo wgpu-wgsl ;;
     wgpu) echo wgpu ;;
-    spirv) echo wgpu-spirv ;;
-    *) echo "unknown step '$1' (plain, autotune, fusion, wgpu, spirv)" >&2; exit 2 ;;
+    *) echo "unknown step '$1' (plain, autotune, fusion, wgsl, wgpu)" >&2; exit 2 ;;
   esac
 }
-
-# The SPIR-V step builds against cubecl-spirv with its shared-memory fix (see
-# scripts/cubecl-spirv-patch.sh); cargo writes that into Cargo.lock, restored on exit.
-extra_of() {
-  if [ "$1" = spirv ]; then scripts/cubecl-spirv-patch.sh; fi
-}
-cp Cargo.lock "$out/.Cargo.lock.orig"
-trap 'cp "$out/.Cargo.lock.orig" Cargo.lock' EXIT
 
 last=""
 for step in "${steps[@]}"; do
@@ -48,29 +41,24 @@ for step in "${steps[@]}"; do
   target="target/gpu-$step"
   start=$(date +%s)
   echo "== $step (--features $features)"
-  # shellcheck disable=SC2046 # the option is one word, or none
-  CARGO_TARGET_DIR="$target" cargo build --release --features "$features" $(extra_of "$step") \
-    --bin featx
+  CARGO_TARGET_DIR="$target" cargo build --release --features "$features" --bin featx
   cp "$target/release/featx" "$out/featx-$step"
   echo "$step: $(( $(date +%s) - start )) s"
-  if [ "$step" = wgpu ] || [ "$step" = spirv ]; then last="$step"; fi
+  if [ "$step" = wgsl ] || [ "$step" = wgpu ]; then last="$step"; fi
 done
 
 if [ -n "$last" ]; then
   features=$(features_of "$last")
   target="target/gpu-$last"
   echo "== test and bench binaries (--features $features)"
-  # shellcheck disable=SC2046
   test_bin=$(CARGO_TARGET_DIR="$target" cargo test --release --features "$features" \
-    $(extra_of "$last") --test wgpu --no-run 2>&1 \
+    --test wgpu --no-run 2>&1 \
     | grep -oE "$target/release/deps/wgpu-[0-9a-f]+" | tail -1)
-  # shellcheck disable=SC2046
   bench_bin=$(CARGO_TARGET_DIR="$target" cargo bench --features "$features" \
-    $(extra_of "$last") --bench extract --no-run 2>&1 \
+    --bench extract --no-run 2>&1 \
     | grep -oE "$target/release/deps/extract-[0-9a-f]+" | tail -1)
-  # shellcheck disable=SC2046
   kernels_bin=$(CARGO_TARGET_DIR="$target" cargo test --release --workspace --features "$features" \
-    $(extra_of "$last") --lib --no-run 2>&1 \
+    --lib --no-run 2>&1 \
     | grep -oE "$target/release/deps/featx_kernels-[0-9a-f]+" | tail -1)
   cp "$test_bin" "$out/wgpu-test"
   cp "$kernels_bin" "$out/kernels-test"
@@ -78,7 +66,7 @@ if [ -n "$last" ]; then
 fi
 # A GPU machine may take only a small upload: xz-compressed copies beside the binaries
 # (scripts/gpu-check.sh unpacks them), with their total size. Upload the fewest steps that
-# answer the question at hand (featx-wgpu and featx-spirv first) if the total is too large.
+# answer the question at hand (featx-wgpu and featx-wgsl first) if the total is too large.
 if command -v xz >/dev/null; then
   for f in "$out"/featx-* "$out"/wgpu-test "$out"/kernels-test "$out"/extract-bench; do
     case "$f" in *.xz) continue ;; esac

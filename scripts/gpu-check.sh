@@ -6,7 +6,8 @@
 #      the f16 tolerance) with the card's large bindings, and featx's GPU convolutions against
 #      burn's shape by shape (which f16 kernel ran: cooperative or tiled);
 #   2. steps: ResNet18 batch 1/8/64 for each GPU build step (plain, autotune, fusion,
-#      autotune+fusion, +spirv), f32, on burn's convolutions (what the steps change);
+#      autotune+fusion on WGSL, + SPIR-V: the wgpu build), f32, on burn's convolutions (what
+#      the steps change);
 #   3. kernels x precision: the last build in f32, f16 and mixed, on featx's GPU convolution
 #      (the default; at f16 and mixed on cooperative matrices where the adapter has them, which
 #      the convolution column names as gpu-cooperative) and on burn's (mixed is f32 there);
@@ -47,7 +48,7 @@ if ls "$bins"/*.xz >/dev/null 2>&1; then
 fi
 
 steps=()
-for step in plain autotune fusion wgpu spirv; do
+for step in plain autotune fusion wgsl wgpu; do
   [ -x "$bins/featx-$step" ] && steps+=("$step")
 done
 if [ ${#steps[@]} -eq 0 ]; then

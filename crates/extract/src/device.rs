@@ -103,7 +103,7 @@ fn probe_wgpu() -> Result<Device> {
 /// parts it has joined by `+` (`autotune+fusion`, `autotune+fusion+spirv`).
 pub const GPU_BUILD: &str = if !cfg!(feature = "wgpu-plain") {
     "none"
-} else if cfg!(feature = "wgpu-spirv") {
+} else if cfg!(feature = "wgpu") {
     "autotune+fusion+spirv"
 } else if cfg!(feature = "wgpu-autotune") && cfg!(feature = "wgpu-fusion") {
     "autotune+fusion"
