@@ -119,14 +119,17 @@ fn alexnet(c: &mut Criterion) {
 }
 
 /// Each distinct convolution of ResNet18 at batch 8 (`[C, H, K, kernel, stride]`), folded bias and
-/// ReLU included: featx's GPU kernel against burn's `conv2d` followed by the ReLU, on wgpu.
+/// ReLU included: featx's GPU kernel against burn's `conv2d` followed by the ReLU, on wgpu; where
+/// the adapter has float16 cooperative matrices, also featx's on them (`featx-mixed`: float32
+/// tensors multiplied in float16, `--precision mixed`).
 #[cfg(feature = "wgpu")]
 fn gpu_convolutions(c: &mut Criterion) {
+    use featx::burn::tensor::DType;
     use featx::burn::tensor::activation::relu;
     use featx::burn::tensor::module::conv2d;
     use featx::burn::tensor::ops::ConvOptions;
     use featx::graph::Window2d;
-    use featx_kernels::gpu::PackedConv2d;
+    use featx_kernels::gpu::{PackedConv2d, cooperative};
 
     let Ok(device) = select_device(DeviceChoice::Wgpu) else {
         return;
@@ -153,13 +156,19 @@ fn gpu_convolutions(c: &mut Criterion) {
         let bias = Tensor::<1>::random([out], Distribution::Default, &device);
         let label = format!("{channels}x{size}-{out}-{kernel}x{kernel}s{stride}");
         let featx = PackedConv2d::new(&weight, Some(&bias), window, 1).expect("a wgpu device");
-        group.bench_with_input(BenchmarkId::new("featx", &label), &x, |b, x| {
-            b.iter(|| {
-                let y = featx.forward(x.clone(), None, true).expect("fits");
-                device.sync().expect("the device finishes");
-                y
-            })
-        });
+        let mut kernels = vec![("featx", featx.clone())];
+        if cooperative(&device, DType::F16) {
+            kernels.push(("featx-mixed", featx.multiplying_in(DType::F16)));
+        }
+        for (name, conv) in kernels {
+            group.bench_with_input(BenchmarkId::new(name, &label), &x, |b, x| {
+                b.iter(|| {
+                    let y = conv.forward(x.clone(), None, true).expect("fits");
+                    device.sync().expect("the device finishes");
+                    y
+                })
+            });
+        }
         let options = ConvOptions::new([stride; 2], [kernel / 2; 2], [1; 2], 1);
         group.bench_with_input(BenchmarkId::new("burn", &label), &x, |b, x| {
             b.iter(|| {
