@@ -39,8 +39,9 @@ pub struct PackedConv2d {
     in_channels: usize,
     out_channels: usize,
     window: Window2d,
+    /// The float type the products may be taken in (`multiplying_in`; the weights' own by
+    /// default).
     multiply: DType,
-    cooperative: bool,
 }
 
 impl PackedConv2d {
@@ -73,7 +74,6 @@ impl PackedConv2d {
         let rows = steps.len();
         let steps = Tensor::from_data(TensorData::new(steps, [rows]), (&device, DType::I32));
         Some(Self {
-            cooperative: cooperative(&device, packed.dtype()),
             multiply: packed.dtype(),
             packed,
             steps,
@@ -90,7 +90,6 @@ impl PackedConv2d {
     /// float32: a TF32-like mode, tensor-core speed with float32 tensors. Where the device has
     /// no such matrices it changes nothing: the register-tiled kernel multiplies in float32.
     pub fn multiplying_in(mut self, dtype: DType) -> Self {
-        self.cooperative = cooperative(&self.packed.device(), dtype);
         self.multiply = dtype;
         self
     }
@@ -98,7 +97,7 @@ impl PackedConv2d {
     /// Whether this layer runs on cooperative matrices ([`cooperative`]) or on the
     /// register-tiled kernel.
     pub fn is_cooperative(&self) -> bool {
-        self.cooperative
+        cooperative(&self.packed.device(), self.multiply)
     }
 
     /// `relu?(conv(x) + bias (+ residual))` for `x` `[N, C, H, W]` on the weights' device;
