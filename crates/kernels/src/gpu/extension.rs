@@ -17,7 +17,7 @@ use cubecl::features::MmaConfig;
 use cubecl::ir::DeviceProperties;
 use cubecl::prelude::*;
 
-use super::cooperative::{self, conv2d_cooperative, conv2d_cooperative_split};
+use super::cooperative::{self, Layout, Tiling, conv2d_cooperative, conv2d_cooperative_split};
 use super::tiled::{
     DEPTH, GeometryLaunch, MAX_CUBES_PER_AXIS, SIDE, UNITS, conv2d_implicit_gemm,
     conv2d_implicit_gemm_split, reduce_splits,
@@ -143,11 +143,28 @@ fn splits(cubes: usize, depth: usize, step: usize) -> (usize, usize) {
     (depth.div_ceil(per_part), per_part)
 }
 
-/// How `cooperative.rs` runs on a device: its plane size and fragment side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How `cooperative.rs` runs on a device for one staging type: the layouts of its tilings
+/// that the device takes, largest first (never empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Cooperative {
-    plane: usize,
-    fragment: usize,
+    layouts: Vec<Layout>,
+}
+
+impl Cooperative {
+    /// The layout for a layer of `positions` output positions and `channels` output channels:
+    /// the largest block that still gives [`BUSY_CUBES`]` / 2` cubes without leaving part of
+    /// its channels empty, else the smallest the device takes.
+    fn layout(&self, positions: usize, channels: usize) -> Layout {
+        let fills = |l: &&Layout| {
+            let Tiling {
+                block_m, block_n, ..
+            } = l.tiling;
+            positions.div_ceil(block_m) * channels.div_ceil(block_n) >= BUSY_CUBES / 2
+                && (block_n <= 64 || channels >= block_n)
+        };
+        let smallest = self.layouts[self.layouts.len() - 1];
+        self.layouts.iter().find(fills).copied().unwrap_or(smallest)
+    }
 }
 
 /// How to run `cooperative.rs` multiplying in `dtype`, or `None` where `tiled.rs` runs
@@ -155,8 +172,8 @@ pub(crate) struct Cooperative {
 /// float32; featx's float32 path keeps float32 products, as its parity tolerance assumes), the
 /// device must multiply square fragments of it into float32 (the largest of
 /// `cooperative::FRAGMENTS` it has is taken), and its planes must have one fixed size that
-/// shares them out ([`cooperative::fits`]). On wgpu only the SPIR-V compiler (Vulkan)
-/// registers cooperative matrices; WGSL has none.
+/// shares out at least one of `cooperative::TILINGS` within its limits ([`Layout::new`]). On
+/// wgpu only the SPIR-V compiler (Vulkan) registers cooperative matrices; WGSL has none.
 pub(crate) fn cooperative_layout(
     properties: &DeviceProperties,
     dtype: DType,
@@ -166,13 +183,29 @@ pub(crate) fn cooperative_layout(
     }
     let operand = burn::backend::cubecl::dtype_to_storage_type(dtype);
     let accumulator = burn::backend::cubecl::dtype_to_storage_type(DType::F32);
-    let plane = properties.hardware.plane_size_max as usize;
-    if properties.hardware.plane_size_min as usize != plane {
+    let hardware = &properties.hardware;
+    let plane = hardware.plane_size_max as usize;
+    if hardware.plane_size_min as usize != plane {
         return None;
     }
+    let layouts = |fragment: usize| -> Vec<Layout> {
+        cooperative::TILINGS
+            .into_iter()
+            .filter_map(|tiling| {
+                Layout::new(
+                    tiling,
+                    plane,
+                    fragment,
+                    dtype.size(),
+                    hardware.max_units_per_cube as usize,
+                    hardware.max_shared_memory_size,
+                )
+            })
+            .collect()
+    };
     cooperative::FRAGMENTS
         .into_iter()
-        .find(|&fragment| {
+        .filter(|&fragment| {
             let side = fragment as u32;
             let config = MmaConfig {
                 a_type: operand,
@@ -182,9 +215,11 @@ pub(crate) fn cooperative_layout(
                 n: side,
                 k: side,
             };
-            properties.features.matmul.cmma.contains(&config) && cooperative::fits(plane, fragment)
+            properties.features.matmul.cmma.contains(&config)
         })
-        .map(|fragment| Cooperative { plane, fragment })
+        .map(layouts)
+        .find(|layouts| !layouts.is_empty())
+        .map(|layouts| Cooperative { layouts })
 }
 
 /// Launches the kernel on contiguous copies of the operands (`layer` is the packed weight, its
@@ -210,11 +245,12 @@ fn launch(
     );
     let positions = n * oh * ow;
     let client = x.client.clone();
-    let cooperative = cooperative_layout(client.properties(), call.multiply);
+    let cooperative =
+        cooperative_layout(client.properties(), call.multiply).map(|c| c.layout(positions, k));
     // Output block sizes and reduction step of the kernel that runs.
     let (tile_m, tile_n) = tiles(positions, k);
     let (block_m, block_n, step) = match cooperative {
-        Some(c) => (cooperative::BLOCK, cooperative::BLOCK, c.fragment),
+        Some(l) => (l.tiling.block_m, l.tiling.block_n, l.stage_rows()),
         None => (SIDE * tile_m, SIDE * tile_n, DEPTH),
     };
     let (rows, columns) = (positions.div_ceil(block_m), k.div_ceil(block_n));
@@ -248,7 +284,7 @@ fn launch(
     let dtype = burn::backend::cubecl::dtype_to_storage_type(x.dtype);
     let staging = burn::backend::cubecl::dtype_to_storage_type(call.multiply);
     let cube_dim = match cooperative {
-        Some(c) => CubeDim::new_2d(c.plane as u32, (cooperative::UNITS / c.plane) as u32),
+        Some(l) => CubeDim::new_2d(l.plane as u32, (l.tiling.units / l.plane) as u32),
         None => CubeDim::new_2d(SIDE as u32, SIDE as u32),
     };
     let residual = residual.unwrap_or_else(|| bias.clone());
@@ -261,7 +297,7 @@ fn launch(
             [x, packed, steps, bias, residual, output.clone()].map(CubeTensor::into_buffer_arg);
         unsafe {
             match cooperative {
-                Some(c) => conv2d_cooperative::launch_unchecked(
+                Some(layout) => conv2d_cooperative::launch_unchecked(
                     &client,
                     count,
                     cube_dim,
@@ -273,8 +309,7 @@ fn launch(
                     residual,
                     out,
                     geometry(),
-                    c.plane,
-                    c.fragment,
+                    layout,
                     add_residual,
                     call.relu,
                     dtype,
@@ -313,7 +348,7 @@ fn launch(
     let count = CubeCount::Static(rows as u32, columns as u32, parts as u32);
     unsafe {
         match cooperative {
-            Some(c) => conv2d_cooperative_split::launch_unchecked(
+            Some(layout) => conv2d_cooperative_split::launch_unchecked(
                 &client,
                 count,
                 cube_dim,
@@ -323,8 +358,7 @@ fn launch(
                 steps.into_buffer_arg(),
                 partial.clone().into_buffer_arg(),
                 geometry(),
-                c.plane,
-                c.fragment,
+                layout,
                 dtype,
                 staging,
             ),
@@ -364,7 +398,8 @@ fn launch(
 
 #[cfg(test)]
 mod tests {
-    use super::{CubeCount, MAX_CUBES_PER_AXIS, cube_count, splits, tiles};
+    use super::cooperative::{Layout, TILINGS};
+    use super::{Cooperative, CubeCount, MAX_CUBES_PER_AXIS, cube_count, splits, tiles};
 
     #[test]
     fn reductions_split_only_where_blocks_leave_the_device_idle() {
@@ -405,5 +440,35 @@ mod tests {
         assert_eq!(tiles(2 * 64 * 64, 1024), (8, 8));
         assert_eq!(tiles(256 * 256, 64), (8, 4));
         assert_eq!(tiles(2 * 14 * 14, 24), (4, 4));
+    }
+
+    #[test]
+    fn cooperative_blocks_are_the_largest_that_fill_the_device_and_their_channels() {
+        // NVIDIA's: warps of 32, 16x16 fragments, 48 KiB.
+        let layouts = TILINGS
+            .into_iter()
+            .filter_map(|t| Layout::new(t, 32, 16, 2, 1024, 48 * 1024))
+            .collect();
+        let cooperative = Cooperative { layouts };
+        let block = |positions, channels| {
+            let t = cooperative.layout(positions, channels).tiling;
+            (t.block_m, t.block_n)
+        };
+        // ResNet18 at batch 64: the stem and layer1 (64 channels) 128x64, layer2 128x128,
+        // layer3 128x64 (128x128 would give 196 cubes), layer4 64x64.
+        assert_eq!(block(64 * 112 * 112, 64), (128, 64));
+        assert_eq!(block(64 * 56 * 56, 64), (128, 64));
+        assert_eq!(block(64 * 28 * 28, 128), (128, 128));
+        assert_eq!(block(64 * 14 * 14, 256), (128, 64));
+        assert_eq!(block(64 * 7 * 7, 512), (64, 64));
+        // At batch 1 everything is small; the kernel tests' shapes take each block.
+        assert_eq!(block(56 * 56, 64), (64, 64));
+        assert_eq!(block(2 * 64 * 64, 1024), (128, 128));
+        assert_eq!(block(256 * 256, 64), (128, 64));
+        // A device that takes only the smallest block runs it everywhere.
+        let small = Cooperative {
+            layouts: vec![Layout::new(TILINGS[2], 32, 16, 2, 128, 32 * 1024).unwrap()],
+        };
+        assert_eq!(small.layout(64 * 28 * 28, 128).tiling, TILINGS[2]);
     }
 }
