@@ -121,7 +121,8 @@ fn alexnet(c: &mut Criterion) {
 /// Each distinct convolution of ResNet18 at batch 8 (`[C, H, K, kernel, stride]`), folded bias and
 /// ReLU included: featx's GPU kernel against burn's `conv2d` followed by the ReLU, on wgpu; where
 /// the adapter has float16 cooperative matrices, also featx's on them (`featx-mixed`: float32
-/// tensors multiplied in float16, `--precision mixed`).
+/// tensors multiplied in float16, `--precision mixed`), in the block featx tunes per layer and
+/// in each block it can take (`featx-mixed-MxN`), to see what the tuning chooses from.
 #[cfg(feature = "wgpu")]
 fn gpu_convolutions(c: &mut Criterion) {
     use featx::burn::tensor::DType;
@@ -129,7 +130,7 @@ fn gpu_convolutions(c: &mut Criterion) {
     use featx::burn::tensor::module::conv2d;
     use featx::burn::tensor::ops::ConvOptions;
     use featx::graph::Window2d;
-    use featx_kernels::gpu::{PackedConv2d, cooperative};
+    use featx_kernels::gpu::{PackedConv2d, cooperative, cooperative_blocks};
 
     let Ok(device) = select_device(DeviceChoice::Wgpu) else {
         return;
@@ -156,9 +157,14 @@ fn gpu_convolutions(c: &mut Criterion) {
         let bias = Tensor::<1>::random([out], Distribution::Default, &device);
         let label = format!("{channels}x{size}-{out}-{kernel}x{kernel}s{stride}");
         let featx = PackedConv2d::new(&weight, Some(&bias), window, 1).expect("a wgpu device");
-        let mut kernels = vec![("featx", featx.clone())];
+        let mut kernels = vec![("featx".to_string(), featx.clone())];
         if cooperative(&device, DType::F16) {
-            kernels.push(("featx-mixed", featx.multiplying_in(DType::F16)));
+            let mixed = featx.multiplying_in(DType::F16);
+            kernels.push(("featx-mixed".to_string(), mixed.clone()));
+            for [m, n] in cooperative_blocks() {
+                let name = format!("featx-mixed-{m}x{n}");
+                kernels.push((name, mixed.clone().in_block([m, n])));
+            }
         }
         for (name, conv) in kernels {
             group.bench_with_input(BenchmarkId::new(name, &label), &x, |b, x| {

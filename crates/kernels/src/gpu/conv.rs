@@ -28,6 +28,15 @@ pub fn cooperative(device: &Device, dtype: DType) -> bool {
     }
 }
 
+/// The output blocks (`[positions, channels]`) the cooperative-matrix convolution can run in,
+/// largest first: what [`PackedConv2d::in_block`] takes. A device may not take all of them
+/// (its shared memory and units per cube decide).
+pub fn cooperative_blocks() -> impl Iterator<Item = [usize; 2]> {
+    super::cooperative::TILINGS
+        .into_iter()
+        .map(|t| [t.block_m, t.block_n])
+}
+
 /// A convolution's weights packed once for [`PackedConv2d::forward`]: `[C*KH*KW, K]`, the
 /// layout in which the kernel's weight tile loads with neighbouring units reading neighbouring
 /// addresses, with the table of each row's `(c, dy, dx)`.
@@ -42,6 +51,8 @@ pub struct PackedConv2d {
     /// The float type the products may be taken in (`multiplying_in`; the weights' own by
     /// default).
     multiply: DType,
+    /// The cooperative kernel's block when fixed (`in_block`); featx's choice by default.
+    block: Option<[usize; 2]>,
 }
 
 impl PackedConv2d {
@@ -81,6 +92,7 @@ impl PackedConv2d {
             in_channels,
             out_channels,
             window,
+            block: None,
         })
     }
 
@@ -91,6 +103,14 @@ impl PackedConv2d {
     /// no such matrices it changes nothing: the register-tiled kernel multiplies in float32.
     pub fn multiplying_in(mut self, dtype: DType) -> Self {
         self.multiply = dtype;
+        self
+    }
+
+    /// The same convolution run, where it runs on cooperative matrices, in `block` (one of
+    /// [`cooperative_blocks`]) instead of the block featx measures or picks per layer: for
+    /// benchmarks and tests that compare blocks. A block the device does not take is ignored.
+    pub fn in_block(mut self, block: [usize; 2]) -> Self {
+        self.block = Some(block);
         self
     }
 
@@ -140,6 +160,7 @@ impl PackedConv2d {
             output: [oh, ow],
             relu,
             multiply: self.multiply,
+            block: self.block,
         };
         let x = x.into_dispatch();
         let packed = self.packed.clone().into_dispatch();
@@ -219,7 +240,8 @@ mod tests {
         relu: bool,
     }
 
-    /// featx's kernel, on tensors of `storage` multiplying in `multiply`, against burn's
+    /// featx's kernel, on tensors of `storage` multiplying in `multiply` (in `block` where
+    /// given and cooperative), against burn's
     /// `conv2d` in float32 (then the add and ReLU as tensor ops) on the same random operands;
     /// returns the largest difference relative to `max(1, max |reference|)`.
     fn relative_error(
@@ -227,6 +249,7 @@ mod tests {
         case: &Case,
         storage: FloatDType,
         multiply: FloatDType,
+        block: Option<[usize; 2]>,
     ) -> f32 {
         let [n, c, h, w] = case.input;
         let [kh, kw] = case.window.kernel;
@@ -269,6 +292,10 @@ mod tests {
         )
         .expect("a wgpu device and an ungrouped convolution are accepted")
         .multiplying_in(multiply.into());
+        let conv = match block {
+            Some(block) => conv.in_block(block),
+            None => conv,
+        };
         let actual = conv
             .forward(
                 x.cast(storage),
@@ -290,7 +317,7 @@ mod tests {
     /// lavapipe, products it rounds to float16 before summing them.
     fn check(case: Case) {
         let Some(device) = gpu() else { return };
-        let error = relative_error(&device, &case, FloatDType::F32, FloatDType::F32);
+        let error = relative_error(&device, &case, FloatDType::F32, FloatDType::F32, None);
         eprintln!(
             "{:?} {:?} f32: relative error {error:e}",
             case.input, case.window
@@ -300,21 +327,29 @@ mod tests {
             eprintln!("f16 skipped: the adapter has no float16");
             return;
         }
-        let kernel = if cooperative(&device, DType::F16) {
-            "cooperative"
+        // On cooperative matrices: featx's choice of block, then each block in turn.
+        let (kernel, blocks) = if cooperative(&device, DType::F16) {
+            let each = cooperative_blocks().map(Some);
+            ("cooperative", std::iter::once(None).chain(each).collect())
         } else {
-            "tiled"
+            ("tiled", vec![None])
         };
         for (storage, label) in [
             (FloatDType::F16, "f16"),
             (FloatDType::F32, "f32 multiplied in f16"),
         ] {
-            let error = relative_error(&device, &case, storage, FloatDType::F16);
-            eprintln!("{label} ({kernel}): relative error {error:e}");
-            assert!(
-                error <= 2e-3,
-                "{label} ({kernel}): relative error {error} over 2e-3"
-            );
+            for &block in &blocks {
+                let error = relative_error(&device, &case, storage, FloatDType::F16, block);
+                let kernel = match block {
+                    Some([m, n]) => format!("{kernel} {m}x{n}"),
+                    None => kernel.to_string(),
+                };
+                eprintln!("{label} ({kernel}): relative error {error:e}");
+                assert!(
+                    error <= 2e-3,
+                    "{label} ({kernel}): relative error {error} over 2e-3"
+                );
+            }
         }
     }
 

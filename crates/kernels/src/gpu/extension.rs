@@ -40,9 +40,17 @@ pub struct ConvCall {
     /// float32 operands, rounded as they come into shared memory, where that lets the
     /// cooperative-matrix kernel run ([`cooperative_layout`]); elsewhere the operands' own.
     pub multiply: DType,
+    /// The cooperative kernel's output block, `[positions, channels]`, one of
+    /// [`cooperative_blocks`](super::cooperative_blocks), for benchmarks and tests that compare
+    /// them; `None` (what models run) lets featx choose per layer: by timing each block the
+    /// device takes on the layer's shape the first time it is seen (builds with `autotune`,
+    /// results kept with burn's), else the largest block that still fills the device.
+    pub block: Option<[usize; 2]>,
 }
 
-/// The output shape `[N, K, OH, OW]` of `x` (`[N, C, H, W]`) through packed weights `[C*KH*KW, K]`.
+/// The output shape `[N, K, OH, OW]` of `x` (`[N, C, H, W]`) through packed weights `[C*KH*KW, K]`:
+/// what fusion records for the lazy operation before it runs.
+#[cfg(feature = "fusion")]
 fn output_shape(x: &Shape, packed: &Shape, call: &ConvCall) -> Shape {
     Shape::new([x[0], packed[1], call.output[0], call.output[1]])
 }
@@ -151,10 +159,18 @@ pub(crate) struct Cooperative {
 }
 
 impl Cooperative {
-    /// The layout for a layer of `positions` output positions and `channels` output channels:
-    /// the largest block that still gives [`BUSY_CUBES`]` / 2` cubes without leaving part of
-    /// its channels empty, else the smallest the device takes.
-    fn layout(&self, positions: usize, channels: usize) -> Layout {
+    /// The layout of `block` (`[positions, channels]`), if the device takes it.
+    pub(crate) fn with_block(&self, block: [usize; 2]) -> Option<Layout> {
+        self.layouts
+            .iter()
+            .find(|l| [l.tiling.block_m, l.tiling.block_n] == block)
+            .copied()
+    }
+
+    /// The layout for a layer of `positions` output positions and `channels` output channels
+    /// when nothing was measured: the largest block that still gives [`BUSY_CUBES`]` / 2`
+    /// cubes without leaving part of its channels empty, else the smallest the device takes.
+    pub(crate) fn layout(&self, positions: usize, channels: usize) -> Layout {
         let fills = |l: &&Layout| {
             let Tiling {
                 block_m, block_n, ..
@@ -222,13 +238,47 @@ pub(crate) fn cooperative_layout(
         .map(|layouts| Cooperative { layouts })
 }
 
-/// Launches the kernel on contiguous copies of the operands (`layer` is the packed weight, its
-/// steps table and the bias).
+/// Which kernel a launch runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// `tiled.rs`, its register blocks chosen by [`tiles`].
+    Tiled,
+    /// `cooperative.rs` in this layout.
+    Cooperative(Layout),
+}
+
+/// Runs the convolution (`layer` is the packed weight, its steps table and the bias) on the
+/// kernel [`ConvCall::multiply`] and the device call for, in the block `call` names or featx
+/// chooses.
 fn launch(
     x: CubeTensor,
     layer: [CubeTensor; 3],
     residual: Option<CubeTensor>,
     call: ConvCall,
+) -> CubeTensor {
+    let Some(cooperative) = cooperative_layout(x.client.properties(), call.multiply) else {
+        return launch_kernel(x, layer, residual, call, Kernel::Tiled);
+    };
+    if let Some(layout) = call.block.and_then(|b| cooperative.with_block(b)) {
+        return launch_kernel(x, layer, residual, call, Kernel::Cooperative(layout));
+    }
+    #[cfg(feature = "autotune")]
+    if cooperative.layouts.len() > 1 {
+        return super::tune::cooperative(x, layer, residual, call);
+    }
+    let [n, _, _, _] = x.meta.shape().dims();
+    let [_, k] = layer[0].meta.shape().dims();
+    let layout = cooperative.layout(n * call.output[0] * call.output[1], k);
+    launch_kernel(x, layer, residual, call, Kernel::Cooperative(layout))
+}
+
+/// Launches `kernel` on contiguous copies of the operands.
+pub(crate) fn launch_kernel(
+    x: CubeTensor,
+    layer: [CubeTensor; 3],
+    residual: Option<CubeTensor>,
+    call: ConvCall,
+    kernel: Kernel,
 ) -> CubeTensor {
     let [packed, steps, bias] = layer.map(into_contiguous);
     let x = into_contiguous(x);
@@ -245,8 +295,10 @@ fn launch(
     );
     let positions = n * oh * ow;
     let client = x.client.clone();
-    let cooperative =
-        cooperative_layout(client.properties(), call.multiply).map(|c| c.layout(positions, k));
+    let cooperative = match kernel {
+        Kernel::Cooperative(layout) => Some(layout),
+        Kernel::Tiled => None,
+    };
     // Output block sizes and reduction step of the kernel that runs.
     let (tile_m, tile_n) = tiles(positions, k);
     let (block_m, block_n, step) = match cooperative {

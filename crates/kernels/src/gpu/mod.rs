@@ -7,11 +7,14 @@
 //!   bfloat16 where the device has them;
 //! - `extension.rs`: the burn backend extension that picks between them and launches on
 //!   burn's tensors, fused streams included;
+//! - `tune.rs`: the cooperative kernel's block per layer, timed on the device (`autotune`);
 //! - `conv.rs`: [`PackedConv2d`], weights packed once and shapes checked before each launch.
 
 mod conv;
 mod cooperative;
 mod extension;
 mod tiled;
+#[cfg(feature = "autotune")]
+mod tune;
 
-pub use conv::{PackedConv2d, cooperative, supports};
+pub use conv::{PackedConv2d, cooperative, cooperative_blocks, supports};
