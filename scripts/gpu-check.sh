@@ -24,6 +24,10 @@
 #   they are unpacked into output-dir/bins first.
 #   GPU_CHECK_BATCHES="1 8 64" GPU_CHECK_ITERS=20 GPU_CHECK_IMAGES=512   the defaults; smaller
 #   values make a quick smoke run (on lavapipe, say) that exercises every section.
+#   GPU_CHECK_SECTIONS="1 1b 2 3 4 5 6 7"   the sections to run (all by default): a second run
+#   after a partial one repeats only what is missing.
+#   GPU_CHECK_BENCH_TIME="0.5 1"   criterion's warm-up and measurement seconds per benchmark in
+#   section 7 (criterion's own 3 and 5 would make it the longest section by far).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bins="${1:-gpu-bins}"
@@ -32,6 +36,9 @@ mkdir -p "$out"
 batches="${GPU_CHECK_BATCHES:-1 8 64}"
 iters="${GPU_CHECK_ITERS:-20}"
 n_images="${GPU_CHECK_IMAGES:-512}"
+sections="${GPU_CHECK_SECTIONS:-1 1b 2 3 4 5 6 7}"
+read -r warm_up measure <<<"${GPU_CHECK_BENCH_TIME:-0.5 1}"
+want() { case " $sections " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
 # Unpack compressed binaries (an upload to a GPU machine is kept small that way).
@@ -64,7 +71,7 @@ echo "== adapter"
 FEATX_CACHE_DIR=$(cache_of probe) "$bin" bench --model resnet18 --device auto --batch 1 \
   --nodes conv1 --iters 1 --format json 2>&1 >/dev/null | grep '^device:' | tee "$out/adapter.txt"
 
-if [ -x "$bins/wgpu-test" ]; then
+if want 1 && [ -x "$bins/wgpu-test" ]; then
   echo "== 1. parity (wgpu tests, build $best)"
   start=$(date +%s)
   FEATX_REQUIRE_GPU=1 FEATX_GPU_LARGE_BUFFERS=1 FEATX_CACHE_DIR=$(cache_of tests) \
@@ -73,7 +80,7 @@ if [ -x "$bins/wgpu-test" ]; then
   echo "parity tests: $(( $(date +%s) - start )) s" | tee -a "$out/parity.log"
 fi
 
-if [ -x "$bins/kernels-test" ]; then
+if want 1b && [ -x "$bins/kernels-test" ]; then
   echo "== 1b. GPU convolutions against burn's (f32, and f16 on cooperative matrices where the adapter has them)"
   FEATX_REQUIRE_GPU=1 "$bins/kernels-test" gpu:: --nocapture --test-threads 1 2>&1 \
     | tee "$out/kernels.log" | grep -E "relative error|test result|panicked" || true
@@ -99,55 +106,63 @@ run() {
     | tee -a "$table"
 }
 
-echo "== 2. steps (ResNet18 to fc, f32, burn's convolutions)"
-header "$out/steps.txt"
-for step in "${steps[@]}"; do
-  for batch in $batches; do run "$out/steps.txt" "$step" burn f32 "$batch" "$iters"; done
-done
-
-echo "== 3. kernels x precision (build $best)"
-header "$out/precision.txt"
-for kernels in featx burn; do
-  precisions="f32 f16 mixed"
-  # burn's convolutions have no mixed mode: it would repeat the f32 rows.
-  [ "$kernels" = burn ] && precisions="f32 f16"
-  for precision in $precisions; do
-    for batch in $batches; do
-      run "$out/precision.txt" "$best" "$kernels" "$precision" "$batch" "$iters"
-    done
-  done
-done
-
-echo "== 4. warm start (build $best, batch 8; first_ms is the first forward of the process)"
-for step in "$best"; do
-  rm -rf "$(cache_of warm)"
-  mkdir -p "$(cache_of warm)/shaders"
-  # NVIDIA's and Mesa's on-disk shader caches, emptied for the fresh process.
-  export __GL_SHADER_DISK_CACHE_PATH="$(cache_of warm)/shaders" MESA_SHADER_CACHE_DIR="$(cache_of warm)/shaders"
-  for process in fresh second; do
-    printf "%-7s " "$process" | tee -a "$out/warm.txt"
-    FEATX_CACHE_DIR=$(cache_of warm) "$bins/featx-$step" bench --model resnet18 --device wgpu \
-      --batch 8 --nodes fc --iters "$iters" --format json 2>/dev/null \
-      | python3 -c 'import json,sys; r=json.load(sys.stdin); print("first %.0f ms, then median %.2f ms" % (r["first_ms"], r["median_ms"]))' \
-      | tee -a "$out/warm.txt"
-  done
-  unset __GL_SHADER_DISK_CACHE_PATH MESA_SHADER_CACHE_DIR
-done
-
-echo "== 5. dataset run on the GPU (build $best, $n_images JPEGs, --pool avg)"
-images="$out/images-$n_images"
-if [ ! -d "$images" ]; then
-  mkdir -p "$images"
-  for i in $(seq 1 "$n_images"); do
-    cp tests/fixtures/images/chelsea.jpg "$images/img$(printf %04d "$i").jpg"
+if want 2; then
+  echo "== 2. steps (ResNet18 to fc, f32, burn's convolutions)"
+  header "$out/steps.txt"
+  for step in "${steps[@]}"; do
+    for batch in $batches; do run "$out/steps.txt" "$step" burn f32 "$batch" "$iters"; done
   done
 fi
-rm -rf "$out/dataset"
-FEATX_CACHE_DIR=$(cache_of "$best") "$bin" extract --model resnet18 --weights random \
-  --device wgpu --input "$images" --nodes layer4 --pool avg --batch-size 64 \
-  --out "$out/dataset" --quiet 2>&1 | tee "$out/dataset.txt" || true
 
-if python3 -c 'import torch, torchvision; assert torch.cuda.is_available()' 2>/dev/null; then
+if want 3; then
+  echo "== 3. kernels x precision (build $best)"
+  header "$out/precision.txt"
+  for kernels in featx burn; do
+    precisions="f32 f16 mixed"
+    # burn's convolutions have no mixed mode: it would repeat the f32 rows.
+    [ "$kernels" = burn ] && precisions="f32 f16"
+    for precision in $precisions; do
+      for batch in $batches; do
+        run "$out/precision.txt" "$best" "$kernels" "$precision" "$batch" "$iters"
+      done
+    done
+  done
+fi
+
+if want 4; then
+  echo "== 4. warm start (build $best, batch 8; first_ms is the first forward of the process)"
+  for step in "$best"; do
+    rm -rf "$(cache_of warm)"
+    mkdir -p "$(cache_of warm)/shaders"
+    # NVIDIA's and Mesa's on-disk shader caches, emptied for the fresh process.
+    export __GL_SHADER_DISK_CACHE_PATH="$(cache_of warm)/shaders" MESA_SHADER_CACHE_DIR="$(cache_of warm)/shaders"
+    for process in fresh second; do
+      printf "%-7s " "$process" | tee -a "$out/warm.txt"
+      FEATX_CACHE_DIR=$(cache_of warm) "$bins/featx-$step" bench --model resnet18 --device wgpu \
+        --batch 8 --nodes fc --iters "$iters" --format json 2>/dev/null \
+        | python3 -c 'import json,sys; r=json.load(sys.stdin); print("first %.0f ms, then median %.2f ms" % (r["first_ms"], r["median_ms"]))' \
+        | tee -a "$out/warm.txt"
+    done
+    unset __GL_SHADER_DISK_CACHE_PATH MESA_SHADER_CACHE_DIR
+  done
+fi
+
+if want 5; then
+  echo "== 5. dataset run on the GPU (build $best, $n_images JPEGs, --pool avg)"
+  images="$out/images-$n_images"
+  if [ ! -d "$images" ]; then
+    mkdir -p "$images"
+    for i in $(seq 1 "$n_images"); do
+      cp tests/fixtures/images/chelsea.jpg "$images/img$(printf %04d "$i").jpg"
+    done
+  fi
+  rm -rf "$out/dataset"
+  FEATX_CACHE_DIR=$(cache_of "$best") "$bin" extract --model resnet18 --weights random \
+    --device wgpu --input "$images" --nodes layer4 --pool avg --batch-size 64 \
+    --out "$out/dataset" --quiet 2>&1 | tee "$out/dataset.txt" || true
+fi
+
+if want 6 && python3 -c 'import torch, torchvision; assert torch.cuda.is_available()' 2>/dev/null; then
   echo "== 6. torchvision on CUDA (reference, same card)"
   python3 - <<'PY' | tee "$out/torch.txt" || true
 import time, torch, torchvision
@@ -165,9 +180,10 @@ for dtype in (torch.float32, torch.float16):
 PY
 fi
 
-if [ -x "$bins/extract-bench" ]; then
+if want 7 && [ -x "$bins/extract-bench" ]; then
   echo "== 7. benches/ on wgpu (criterion, resnet18)"
-  FEATX_CACHE_DIR=$(cache_of "$best") "$bins/extract-bench" --bench 'wgpu' 2>&1 \
+  FEATX_CACHE_DIR=$(cache_of "$best") "$bins/extract-bench" --bench 'wgpu' \
+    --warm-up-time "$warm_up" --measurement-time "$measure" 2>&1 \
     | grep -E "^(resnet18|conv)|time:" | tee "$out/criterion.txt" || true
 fi
 
