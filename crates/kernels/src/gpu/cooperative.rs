@@ -181,13 +181,13 @@ pub(crate) fn conv2d_cooperative<F: Float, S: Float>(
         r_begin: 0,
         r_end: geo.depth,
     };
-    let acc = multiply::<F, S>(input, weight, steps_table, &geo, &block, layout);
+    let origin = PlaneOrigin::new(&block, layout);
+    let acc = multiply::<F, S>(input, weight, steps_table, &geo, &block, &origin, layout);
 
     let f = comptime!(layout.fragment);
     let scratch_len =
         comptime!(layout.planes_m * layout.planes_n * layout.fragment * layout.fragment);
     let mut scratch = Shared::<[f32]>::new_slice(scratch_len);
-    let origin = PlaneOrigin::new(&block, layout);
     let out_plane = geo.out_height * geo.out_width;
     #[unroll]
     for i in 0..comptime!(layout.plane_m) {
@@ -242,13 +242,13 @@ pub(crate) fn conv2d_cooperative_split<F: Float, S: Float>(
         CUBE_POS_X as usize * comptime!(layout.tiling.block_m),
         CUBE_POS_Y as usize * comptime!(layout.tiling.block_n),
     );
-    let acc = multiply::<F, S>(input, weight, steps_table, &geo, &block, layout);
+    let origin = PlaneOrigin::new(&block, layout);
+    let acc = multiply::<F, S>(input, weight, steps_table, &geo, &block, &origin, layout);
 
     let f = comptime!(layout.fragment);
     let scratch_len =
         comptime!(layout.planes_m * layout.planes_n * layout.fragment * layout.fragment);
     let mut scratch = Shared::<[f32]>::new_slice(scratch_len);
-    let origin = PlaneOrigin::new(&block, layout);
     let out_plane = geo.out_height * geo.out_width;
     let part = CUBE_POS_Z as usize * geo.positions * geo.out_channels;
     #[unroll]
@@ -275,10 +275,12 @@ pub(crate) fn conv2d_cooperative_split<F: Float, S: Float>(
     }
 }
 
-/// Where a plane's fragments start in the output (`m`, `n`) and its fragment of shared memory
-/// for the epilogue (`scratch`).
+/// Where a plane's fragments start: in the block's grid of fragments (`row`, `column`), in the
+/// output (`m`, `n`), and its fragment of shared memory for the epilogue (`scratch`).
 #[derive(CubeType)]
 struct PlaneOrigin {
+    row: usize,
+    column: usize,
     m: usize,
     n: usize,
     scratch: usize,
@@ -289,9 +291,13 @@ impl PlaneOrigin {
     fn new(block: &Block, #[comptime] layout: Layout) -> PlaneOrigin {
         let plane = UNIT_POS_Y as usize;
         let f = comptime!(layout.fragment);
+        let row = (plane % comptime!(layout.planes_m)) * comptime!(layout.plane_m);
+        let column = (plane / comptime!(layout.planes_m)) * comptime!(layout.plane_n);
         PlaneOrigin {
-            m: block.m0 + (plane % comptime!(layout.planes_m)) * comptime!(layout.plane_m * f),
-            n: block.n0 + (plane / comptime!(layout.planes_m)) * comptime!(layout.plane_n * f),
+            row,
+            column,
+            m: block.m0 + row * f,
+            n: block.n0 + column * f,
             scratch: plane * comptime!(f * f),
         }
     }
@@ -310,7 +316,7 @@ impl PlaneOrigin {
     }
 }
 
-/// `block`'s sums: this plane's `plane_m` x `plane_n` accumulators, row-major.
+/// `block`'s sums: the `plane_m` x `plane_n` accumulators of the plane at `origin`, row-major.
 #[cube]
 fn multiply<F: Float, S: Float>(
     input: &[F],
@@ -318,6 +324,7 @@ fn multiply<F: Float, S: Float>(
     steps_table: &[i32],
     geo: &Geometry,
     block: &Block,
+    origin: &PlaneOrigin,
     #[comptime] layout: Layout,
 ) -> Sequence<cmma::Matrix<f32>> {
     let f = comptime!(layout.fragment);
@@ -338,10 +345,6 @@ fn multiply<F: Float, S: Float>(
     let mut next_a = Array::<f32>::new(comptime!(depth * block_m / units));
     let mut next_b = Array::<f32>::new(comptime!(depth * block_n / units));
 
-    // This plane's fragments: rows `row0..row0 + plane_m`, columns `column0..column0 + plane_n`.
-    let plane = UNIT_POS_Y as usize;
-    let row0 = (plane % comptime!(layout.planes_m)) * comptime!(layout.plane_m);
-    let column0 = (plane / comptime!(layout.planes_m)) * comptime!(layout.plane_n);
     let mut acc = Sequence::<cmma::Matrix<f32>>::new();
     #[unroll]
     for _ in 0..comptime!(layout.plane_m * layout.plane_n) {
@@ -404,7 +407,7 @@ fn multiply<F: Float, S: Float>(
                     f,
                     f,
                     cmma::MatrixLayout::ColMajor,
-                    &tile_a[row_a + (row0 + i) * f..row_a + f * stride_a],
+                    &tile_a[row_a + (origin.row + i) * f..row_a + f * stride_a],
                     stride_a as u32,
                 ));
             }
@@ -416,7 +419,7 @@ fn multiply<F: Float, S: Float>(
                     f,
                     f,
                     cmma::MatrixLayout::RowMajor,
-                    &tile_b[row_b + (column0 + j) * f..row_b + f * stride_b],
+                    &tile_b[row_b + (origin.column + j) * f..row_b + f * stride_b],
                     stride_b as u32,
                 );
                 #[unroll]

@@ -151,35 +151,37 @@ fn splits(cubes: usize, depth: usize, step: usize) -> (usize, usize) {
     (depth.div_ceil(per_part), per_part)
 }
 
-/// How `cooperative.rs` runs on a device for one staging type: the layouts of its tilings
-/// that the device takes, largest first (never empty).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How `cooperative.rs` runs on a device for one staging type: the layout of each of its
+/// tilings, where the device takes it (at least one does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Cooperative {
-    layouts: Vec<Layout>,
+    layouts: [Option<Layout>; cooperative::TILINGS.len()],
 }
 
 impl Cooperative {
     /// The layout of `block` (`[positions, channels]`), if the device takes it.
     pub(crate) fn with_block(&self, block: [usize; 2]) -> Option<Layout> {
-        self.layouts
-            .iter()
+        self.taken()
             .find(|l| [l.tiling.block_m, l.tiling.block_n] == block)
-            .copied()
+    }
+
+    /// The layouts the device takes, largest first.
+    pub(crate) fn taken(&self) -> impl Iterator<Item = Layout> + '_ {
+        self.layouts.iter().flatten().copied()
     }
 
     /// The layout for a layer of `positions` output positions and `channels` output channels
     /// when nothing was measured: the largest block that still gives [`BUSY_CUBES`]` / 2`
     /// cubes without leaving part of its channels empty, else the smallest the device takes.
-    pub(crate) fn layout(&self, positions: usize, channels: usize) -> Layout {
-        let fills = |l: &&Layout| {
+    pub(crate) fn layout(&self, positions: usize, channels: usize) -> Option<Layout> {
+        let fills = |l: &Layout| {
             let Tiling {
                 block_m, block_n, ..
             } = l.tiling;
             positions.div_ceil(block_m) * channels.div_ceil(block_n) >= BUSY_CUBES / 2
                 && (block_n <= 64 || channels >= block_n)
         };
-        let smallest = self.layouts[self.layouts.len() - 1];
-        self.layouts.iter().find(fills).copied().unwrap_or(smallest)
+        self.taken().find(fills).or_else(|| self.taken().last())
     }
 }
 
@@ -204,20 +206,17 @@ pub(crate) fn cooperative_layout(
     if hardware.plane_size_min as usize != plane {
         return None;
     }
-    let layouts = |fragment: usize| -> Vec<Layout> {
-        cooperative::TILINGS
-            .into_iter()
-            .filter_map(|tiling| {
-                Layout::new(
-                    tiling,
-                    plane,
-                    fragment,
-                    dtype.size(),
-                    hardware.max_units_per_cube as usize,
-                    hardware.max_shared_memory_size,
-                )
-            })
-            .collect()
+    let layouts = |fragment: usize| {
+        cooperative::TILINGS.map(|tiling| {
+            Layout::new(
+                tiling,
+                plane,
+                fragment,
+                dtype.size(),
+                hardware.max_units_per_cube as usize,
+                hardware.max_shared_memory_size,
+            )
+        })
     };
     cooperative::FRAGMENTS
         .into_iter()
@@ -234,17 +233,8 @@ pub(crate) fn cooperative_layout(
             properties.features.matmul.cmma.contains(&config)
         })
         .map(layouts)
-        .find(|layouts| !layouts.is_empty())
+        .find(|layouts| layouts.iter().any(Option::is_some))
         .map(|layouts| Cooperative { layouts })
-}
-
-/// Which kernel a launch runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kernel {
-    /// `tiled.rs`, its register blocks chosen by [`tiles`].
-    Tiled,
-    /// `cooperative.rs` in this layout.
-    Cooperative(Layout),
 }
 
 /// Runs the convolution (`layer` is the packed weight, its steps table and the bias) on the
@@ -257,28 +247,29 @@ fn launch(
     call: ConvCall,
 ) -> CubeTensor {
     let Some(cooperative) = cooperative_layout(x.client.properties(), call.multiply) else {
-        return launch_kernel(x, layer, residual, call, Kernel::Tiled);
+        return launch_kernel(x, layer, residual, call, None);
     };
     if let Some(layout) = call.block.and_then(|b| cooperative.with_block(b)) {
-        return launch_kernel(x, layer, residual, call, Kernel::Cooperative(layout));
+        return launch_kernel(x, layer, residual, call, Some(layout));
     }
     #[cfg(feature = "autotune")]
-    if cooperative.layouts.len() > 1 {
+    if cooperative.taken().count() > 1 {
         return super::tune::cooperative(x, layer, residual, call);
     }
     let [n, _, _, _] = x.meta.shape().dims();
     let [_, k] = layer[0].meta.shape().dims();
     let layout = cooperative.layout(n * call.output[0] * call.output[1], k);
-    launch_kernel(x, layer, residual, call, Kernel::Cooperative(layout))
+    launch_kernel(x, layer, residual, call, layout)
 }
 
-/// Launches `kernel` on contiguous copies of the operands.
+/// Launches `cooperative.rs` in `cooperative`'s layout, or `tiled.rs` (its register blocks
+/// chosen by [`tiles`]) where that is `None`, on contiguous copies of the operands.
 pub(crate) fn launch_kernel(
     x: CubeTensor,
     layer: [CubeTensor; 3],
     residual: Option<CubeTensor>,
     call: ConvCall,
-    kernel: Kernel,
+    cooperative: Option<Layout>,
 ) -> CubeTensor {
     let [packed, steps, bias] = layer.map(into_contiguous);
     let x = into_contiguous(x);
@@ -295,10 +286,6 @@ pub(crate) fn launch_kernel(
     );
     let positions = n * oh * ow;
     let client = x.client.clone();
-    let cooperative = match kernel {
-        Kernel::Cooperative(layout) => Some(layout),
-        Kernel::Tiled => None,
-    };
     // Output block sizes and reduction step of the kernel that runs.
     let (tile_m, tile_n) = tiles(positions, k);
     let (block_m, block_n, step) = match cooperative {
@@ -497,13 +484,10 @@ mod tests {
     #[test]
     fn cooperative_blocks_are_the_largest_that_fill_the_device_and_their_channels() {
         // NVIDIA's: warps of 32, 16x16 fragments, 48 KiB.
-        let layouts = TILINGS
-            .into_iter()
-            .filter_map(|t| Layout::new(t, 32, 16, 2, 1024, 48 * 1024))
-            .collect();
+        let layouts = TILINGS.map(|t| Layout::new(t, 32, 16, 2, 1024, 48 * 1024));
         let cooperative = Cooperative { layouts };
         let block = |positions, channels| {
-            let t = cooperative.layout(positions, channels).tiling;
+            let t = cooperative.layout(positions, channels).unwrap().tiling;
             (t.block_m, t.block_n)
         };
         // ResNet18 at batch 64: the stem and layer1 (64 channels) 128x64, layer2 128x128,
@@ -519,8 +503,9 @@ mod tests {
         assert_eq!(block(256 * 256, 64), (128, 64));
         // A device that takes only the smallest block runs it everywhere.
         let small = Cooperative {
-            layouts: vec![Layout::new(TILINGS[2], 32, 16, 2, 128, 32 * 1024).unwrap()],
+            layouts: TILINGS.map(|t| Layout::new(t, 32, 16, 2, 128, 30 * 1024)),
         };
-        assert_eq!(small.layout(64 * 28 * 28, 128).tiling, TILINGS[2]);
+        assert_eq!(small.taken().count(), 1);
+        assert_eq!(small.layout(64 * 28 * 28, 128).unwrap().tiling, TILINGS[2]);
     }
 }

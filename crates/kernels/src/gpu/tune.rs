@@ -16,7 +16,7 @@ use cubecl::{AutotuneKey, CubeTuneId};
 use serde::{Deserialize, Serialize};
 
 use super::cooperative::TILINGS;
-use super::extension::{ConvCall, Kernel, cooperative_layout, launch_kernel};
+use super::extension::{ConvCall, cooperative_layout, launch_kernel};
 
 /// A layer as the tuner tells layers apart: sizes anchored to powers of two, so that nearby
 /// batch and image sizes share a measurement.
@@ -75,8 +75,7 @@ pub(crate) fn cooperative(
                         let layout = cooperative_layout(x.client.properties(), call.multiply)
                             .and_then(|c| c.with_block(block))
                             .ok_or("the device does not take this block")?;
-                        let kernel = Kernel::Cooperative(layout);
-                        Ok::<_, &str>(launch_kernel(x, layer, residual, call, kernel))
+                        Ok::<_, &str>(launch_kernel(x, layer, residual, call, Some(layout)))
                     },
                 ))
             },
