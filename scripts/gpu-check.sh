@@ -10,7 +10,8 @@
 #      the steps change);
 #   3. kernels x precision: the last build in f32, f16 and mixed, on featx's GPU convolution
 #      (the default; at f16 and mixed on cooperative matrices where the adapter has them, which
-#      the convolution column names as gpu-cooperative) and on burn's (mixed is f32 there);
+#      the convolution column names as gpu-cooperative), f16 on featx's register-tiled one
+#      (featx-tiled: what the cooperative matrices win) and on burn's (mixed is f32 there);
 #   4. warm start: the first call in a fresh process with empty caches, then in a second
 #      process (driver shader cache plus persisted autotune results);
 #   5. a dataset run on the GPU (a folder of JPEGs, --pool avg): images/s and its limit;
@@ -87,7 +88,7 @@ if want 1b && [ -x "$bins/kernels-test" ]; then
 fi
 
 header() {
-  printf "%-10s %-7s %-9s %6s %10s %10s %10s %12s  %s\n" build kernels precision batch first_ms \
+  printf "%-10s %-11s %-9s %6s %10s %10s %10s %12s  %s\n" build kernels precision batch first_ms \
     median_ms min_ms images_per_s convolution | tee -a "$1"
 }
 # run TABLE STEP KERNELS PRECISION BATCH ITERS: one featx bench process; a failed case is
@@ -102,7 +103,7 @@ run() {
     return 0
   fi
   echo "$json" >>"$out/bench.jsonl"
-  echo "$json" | python3 -c 'import json,sys; r=json.load(sys.stdin); conv=",".join(k for k in r.get("kernels", {}) if k.startswith("gpu-") or k == "burn"); print("%-10s %-7s %-9s %6d %10.1f %10.2f %10.2f %12.1f  %s" % (sys.argv[1], r["gpu_kernels"], r["precision"], r["batch"], r["first_ms"], r["median_ms"], r["min_ms"], r["images_per_s"], conv))' "$step" \
+  echo "$json" | python3 -c 'import json,sys; r=json.load(sys.stdin); conv=",".join(k for k in r.get("kernels", {}) if k.startswith("gpu-") or k == "burn"); print("%-10s %-11s %-9s %6d %10.1f %10.2f %10.2f %12.1f  %s" % (sys.argv[1], r["gpu_kernels"], r["precision"], r["batch"], r["first_ms"], r["median_ms"], r["min_ms"], r["images_per_s"], conv))' "$step" \
     | tee -a "$table"
 }
 
@@ -117,10 +118,15 @@ fi
 if want 3; then
   echo "== 3. kernels x precision (build $best)"
   header "$out/precision.txt"
-  for kernels in featx burn; do
-    precisions="f32 f16 mixed"
-    # burn's convolutions have no mixed mode: it would repeat the f32 rows.
-    [ "$kernels" = burn ] && precisions="f32 f16"
+  for kernels in featx featx-tiled burn; do
+    case "$kernels" in
+      featx) precisions="f32 f16 mixed" ;;
+      # featx's register-tiled kernel at f16, beside its cooperative one: what tensor cores
+      # win (its f32 is featx's f32, its mixed multiplies in f32).
+      featx-tiled) precisions="f16" ;;
+      # burn's convolutions have no mixed mode: it would repeat the f32 rows.
+      burn) precisions="f32 f16" ;;
+    esac
     for precision in $precisions; do
       for batch in $batches; do
         run "$out/precision.txt" "$best" "$kernels" "$precision" "$batch" "$iters"

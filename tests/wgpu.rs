@@ -33,9 +33,10 @@ fn resnet18_every_node_matches_torchvision_on_wgpu() {
     check_all_nodes(&model, "resnet18", &device);
 }
 
-/// Block outputs and logits match torchvision on both GPU convolutions: featx's, which runs each
-/// block's second convolution with its add and (where the block's output is not requested)
-/// its ReLU in one launch, and burn's. (Requesting every node, as the test above does, leaves
+/// Block outputs and logits match torchvision on every GPU convolution choice: featx's (both
+/// `featx` and `featx-tiled`, the same kernel at float32), which runs each block's second
+/// convolution with its add and (where the block's output is not requested) its ReLU in one
+/// launch, and burn's. (Requesting every node, as the test above does, leaves
 /// no add to fold: each is requested.)
 #[test]
 fn resnet18_blocks_match_torchvision_with_featx_and_burn_gpu_kernels() {
@@ -55,7 +56,7 @@ fn resnet18_blocks_match_torchvision_with_featx_and_burn_gpu_kernels() {
             .unwrap()
             .with_gpu_kernels(kernels);
         let (adds, kernel) = match kernels {
-            GpuKernels::Featx => (8, "gpu-implicit-gemm"),
+            GpuKernels::Featx | GpuKernels::FeatxTiled => (8, "gpu-implicit-gemm"),
             GpuKernels::Burn => (0, "burn"),
         };
         assert_eq!(extractor.fused_adds(), adds, "{}", kernels.name());
@@ -229,20 +230,21 @@ fn check_reduced_precision(precision: Precision, tolerance: f64, kernel_choices:
             }
         }
         // Which convolution ran: featx's on cooperative matrices where the adapter has them
-        // for float16 (the SPIR-V build on Vulkan), its register-tiled one elsewhere.
+        // for float16 (the SPIR-V build on Vulkan) unless featx-tiled asks otherwise, its
+        // register-tiled one elsewhere.
         let conv = extractor
             .kernels()
             .into_iter()
             .find(|(node, _)| *node == "layer1.0.conv1")
             .map_or("none", |(_, kernel)| kernel);
-        if kernels == GpuKernels::Featx {
-            let multiply = precision.multiply_dtype().into();
-            let expected = match featx_kernels::gpu::cooperative(&device, multiply) {
-                true => "gpu-cooperative",
-                false => "gpu-implicit-gemm",
-            };
-            assert_eq!(conv, expected, "{precision}");
-        }
+        let multiply = precision.multiply_dtype().into();
+        let cooperative = featx_kernels::gpu::cooperative(&device, multiply);
+        let expected = match kernels {
+            GpuKernels::Featx if cooperative => "gpu-cooperative",
+            GpuKernels::Featx | GpuKernels::FeatxTiled => "gpu-implicit-gemm",
+            GpuKernels::Burn => "burn",
+        };
+        assert_eq!(conv, expected, "{precision} on {}", kernels.name());
         eprintln!(
             "{precision} on {} convolutions ({conv}): closest to the tolerance: {:.0}% of it at '{}'",
             kernels.name(),

@@ -38,9 +38,11 @@ pub struct ModelArgs {
     #[arg(long, default_value = "f32", value_parser = precision_parser())]
     pub precision: Precision,
     /// Whose convolutions a GPU device runs: featx (featx's own, with the bias, residual add
-    /// and ReLU in one launch) or burn (burn's autotuned kernels, then the add and ReLU). Both
-    /// give torchvision's numbers; `featx bench` tells which is faster on an adapter. No effect
-    /// on the CPU.
+    /// and ReLU in one launch, on tensor cores where the GPU has them for the precision),
+    /// featx-tiled (featx's without tensor cores: to compare, or to step around a driver whose
+    /// cooperative matrices misbehave) or burn (burn's autotuned kernels, then the add and
+    /// ReLU). All give torchvision's numbers; `featx bench` tells which is faster on an
+    /// adapter. No effect on the CPU.
     #[arg(long, default_value = "featx", value_parser = gpu_kernels_parser())]
     pub gpu_kernels: GpuKernels,
     /// Seed for `--weights random` (and train-mode dropout), for reproducible runs.
@@ -185,7 +187,7 @@ fn precision_parser() -> impl TypedValueParser<Value = Precision> {
         .try_map(|name| name.parse::<Precision>())
 }
 
-/// `--gpu-kernels NAME`: `featx` or `burn`.
+/// `--gpu-kernels NAME`: `featx`, `featx-tiled` or `burn`.
 fn gpu_kernels_parser() -> impl TypedValueParser<Value = GpuKernels> {
     PossibleValuesParser::new(GpuKernels::ALL.map(GpuKernels::name)).map(|name| {
         GpuKernels::ALL

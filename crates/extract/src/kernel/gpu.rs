@@ -1,5 +1,5 @@
-//! Builders for featx's own GPU kernels (`featx-kernels`' `gpu`), on CubeCL devices when
-//! [`GpuKernels::Featx`] is chosen. They have no backward pass: a plan for gradients never picks
+//! Builders for featx's own GPU kernels (`featx-kernels`' `gpu`), on CubeCL devices when one of
+//! featx's ([`GpuKernels::is_featx`]) is chosen. They have no backward pass: a plan for gradients never picks
 //! them.
 
 use std::sync::Arc;
@@ -27,12 +27,16 @@ pub(super) fn conv2d(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
     else {
         return None;
     };
-    if spec.gradients || spec.gpu_kernels != GpuKernels::Featx {
+    if spec.gradients || !spec.gpu_kernels.is_featx() {
         return None;
     }
     let bias = conv.bias.as_ref().map(|b| b.val());
     let packed = PackedConv2d::new(&conv.weight.val(), bias.as_ref(), *window, *groups)?
         .multiplying_in(spec.multiply.into());
+    let packed = match spec.gpu_kernels {
+        GpuKernels::FeatxTiled => packed.tiled_only(),
+        _ => packed,
+    };
     Some(Arc::new(Conv {
         packed,
         residual: spec.residual,

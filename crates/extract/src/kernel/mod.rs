@@ -66,27 +66,39 @@ const SPECIALISED: &[Builder] = &[cpu::conv2d, cpu::max_pool2d];
 
 /// Whose convolution a GPU device runs: featx's own (one launch with the bias, residual add and
 /// ReLU in its epilogue) or burn's (autotuned among cubecl's kernels, where this build tunes).
-/// Both compute torchvision's numbers to the same tolerance; which is faster depends on the
-/// adapter, so `featx bench` and `scripts/gpu-check.sh` measure both.
+/// All compute torchvision's numbers to the same tolerance; which is faster depends on the
+/// adapter, so `featx bench` and `scripts/gpu-check.sh` measure each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GpuKernels {
-    /// featx's tiled implicit-GEMM convolution (`featx-kernels`' `gpu`).
+    /// featx's implicit-GEMM convolution (`featx-kernels`' `gpu`): on cooperative matrices
+    /// (tensor cores) where the device has them for the type the run multiplies in, else
+    /// register-tiled.
     #[default]
     Featx,
+    /// featx's register-tiled convolution even where cooperative matrices would run: to
+    /// measure what they win on a card, or to step around a driver whose cooperative matrices
+    /// misbehave. At `--precision mixed` it multiplies in float32.
+    FeatxTiled,
     /// burn's `conv2d`, followed by its element-wise add and ReLU.
     Burn,
 }
 
 impl GpuKernels {
     /// Every choice, in the order the command line lists them.
-    pub const ALL: [GpuKernels; 2] = [GpuKernels::Featx, GpuKernels::Burn];
+    pub const ALL: [GpuKernels; 3] = [GpuKernels::Featx, GpuKernels::FeatxTiled, GpuKernels::Burn];
 
-    /// The name on the command line (`featx`, `burn`).
+    /// The name on the command line (`featx`, `featx-tiled`, `burn`).
     pub fn name(self) -> &'static str {
         match self {
             GpuKernels::Featx => "featx",
+            GpuKernels::FeatxTiled => "featx-tiled",
             GpuKernels::Burn => "burn",
         }
+    }
+
+    /// Whether featx's own convolution runs (with the residual add folded in).
+    pub fn is_featx(self) -> bool {
+        self != GpuKernels::Burn
     }
 }
 
@@ -94,7 +106,7 @@ impl GpuKernels {
 /// folds a ResNet block's `add` into its last convolution: featx's GPU convolution does.
 pub(crate) fn fuses_residual(device: &Device, gpu_kernels: GpuKernels) -> bool {
     #[cfg(feature = "wgpu-plain")]
-    if gpu_kernels == GpuKernels::Featx {
+    if gpu_kernels.is_featx() {
         return featx_kernels::gpu::supports(device);
     }
     let _ = (device, gpu_kernels);

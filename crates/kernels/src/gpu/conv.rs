@@ -6,7 +6,7 @@ use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
 use featx_graph::Window2d;
 
-use super::extension::{ConvCall, FusedConv, cooperative_layout};
+use super::extension::{ConvCall, FusedConv, KernelChoice, cooperative_layout};
 use crate::{KernelError, Result};
 
 /// Whether featx's GPU kernels run on `device`: a CubeCL device (wgpu in featx's builds)
@@ -51,8 +51,8 @@ pub struct PackedConv2d {
     /// The float type the products may be taken in (`multiplying_in`; the weights' own by
     /// default).
     multiply: DType,
-    /// The cooperative kernel's block when fixed (`in_block`); featx's choice by default.
-    block: Option<[usize; 2]>,
+    /// The kernel and block when fixed (`in_block`, `tiled_only`); featx's choice by default.
+    kernel: KernelChoice,
 }
 
 impl PackedConv2d {
@@ -92,7 +92,7 @@ impl PackedConv2d {
             in_channels,
             out_channels,
             window,
-            block: None,
+            kernel: KernelChoice::Auto,
         })
     }
 
@@ -110,14 +110,23 @@ impl PackedConv2d {
     /// [`cooperative_blocks`]) instead of the block featx measures or picks per layer: for
     /// benchmarks and tests that compare blocks. A block the device does not take is ignored.
     pub fn in_block(mut self, block: [usize; 2]) -> Self {
-        self.block = Some(block);
+        self.kernel = KernelChoice::Block(block);
+        self
+    }
+
+    /// The same convolution always on the register-tiled kernel, even where it would run on
+    /// cooperative matrices: to measure what they win on a card, or to step around a driver
+    /// whose cooperative matrices misbehave. Products are then taken in the operands' own type
+    /// (`multiplying_in` changes nothing).
+    pub fn tiled_only(mut self) -> Self {
+        self.kernel = KernelChoice::Tiled;
         self
     }
 
     /// Whether this layer runs on cooperative matrices ([`cooperative`]) or on the
     /// register-tiled kernel.
     pub fn is_cooperative(&self) -> bool {
-        cooperative(&self.packed.device(), self.multiply)
+        self.kernel != KernelChoice::Tiled && cooperative(&self.packed.device(), self.multiply)
     }
 
     /// `relu?(conv(x) + bias (+ residual))` for `x` `[N, C, H, W]` on the weights' device;
@@ -160,7 +169,7 @@ impl PackedConv2d {
             output: [oh, ow],
             relu,
             multiply: self.multiply,
-            block: self.block,
+            kernel: self.kernel,
         };
         let x = x.into_dispatch();
         let packed = self.packed.clone().into_dispatch();
@@ -240,16 +249,15 @@ mod tests {
         relu: bool,
     }
 
-    /// featx's kernel, on tensors of `storage` multiplying in `multiply` (in `block` where
-    /// given and cooperative), against burn's
-    /// `conv2d` in float32 (then the add and ReLU as tensor ops) on the same random operands;
+    /// featx's kernel, on tensors of `storage` multiplying in `multiply` (the kernel and block
+    /// `kernel` chooses), against burn's `conv2d` in float32 (then the add and ReLU as tensor ops) on the same random operands;
     /// returns the largest difference relative to `max(1, max |reference|)`.
     fn relative_error(
         device: &Device,
         case: &Case,
         storage: FloatDType,
         multiply: FloatDType,
-        block: Option<[usize; 2]>,
+        kernel: KernelChoice,
     ) -> f32 {
         let [n, c, h, w] = case.input;
         let [kh, kw] = case.window.kernel;
@@ -292,9 +300,10 @@ mod tests {
         )
         .expect("a wgpu device and an ungrouped convolution are accepted")
         .multiplying_in(multiply.into());
-        let conv = match block {
-            Some(block) => conv.in_block(block),
-            None => conv,
+        let conv = match kernel {
+            KernelChoice::Auto => conv,
+            KernelChoice::Tiled => conv.tiled_only(),
+            KernelChoice::Block(block) => conv.in_block(block),
         };
         let actual = conv
             .forward(
@@ -311,13 +320,15 @@ mod tests {
     }
 
     /// Float32 within 1e-4 of burn's float32. Float16 tensors, and float32 tensors multiplied
-    /// in float16 (`multiplying_in`), on the cooperative-matrix kernel where the device has
-    /// one for float16, within 2e-3: the sums are float32, so what remains is the output's
+    /// in float16 (`multiplying_in`), within 2e-3, on the kernels that may run them: where the
+    /// device has cooperative matrices for float16, the cooperative kernel in every block and
+    /// the tiled one (`tiled_only`). The sums are float32, so what remains is the output's
     /// rounding to float16 (half a unit in the last place, 4.9e-4 of the value) and, on
     /// lavapipe, products it rounds to float16 before summing them.
     fn check(case: Case) {
         let Some(device) = gpu() else { return };
-        let error = relative_error(&device, &case, FloatDType::F32, FloatDType::F32, None);
+        let auto = KernelChoice::Auto;
+        let error = relative_error(&device, &case, FloatDType::F32, FloatDType::F32, auto);
         eprintln!(
             "{:?} {:?} f32: relative error {error:e}",
             case.input, case.window
@@ -327,22 +338,25 @@ mod tests {
             eprintln!("f16 skipped: the adapter has no float16");
             return;
         }
-        // On cooperative matrices: featx's choice of block, then each block in turn.
-        let (kernel, blocks) = if cooperative(&device, DType::F16) {
-            let each = cooperative_blocks().map(Some);
-            ("cooperative", std::iter::once(None).chain(each).collect())
+        // On cooperative matrices: featx's choice of block, each block in turn, and the tiled
+        // kernel instead.
+        let kernels = if cooperative(&device, DType::F16) {
+            let each = cooperative_blocks().map(KernelChoice::Block);
+            let tiled = [KernelChoice::Tiled];
+            std::iter::once(auto).chain(each).chain(tiled).collect()
         } else {
-            ("tiled", vec![None])
+            vec![auto]
         };
         for (storage, label) in [
             (FloatDType::F16, "f16"),
             (FloatDType::F32, "f32 multiplied in f16"),
         ] {
-            for &block in &blocks {
-                let error = relative_error(&device, &case, storage, FloatDType::F16, block);
-                let kernel = match block {
-                    Some([m, n]) => format!("{kernel} {m}x{n}"),
-                    None => kernel.to_string(),
+            for &choice in &kernels {
+                let error = relative_error(&device, &case, storage, FloatDType::F16, choice);
+                let kernel = match choice {
+                    KernelChoice::Block([m, n]) => format!("cooperative {m}x{n}"),
+                    KernelChoice::Auto if kernels.len() > 1 => "cooperative".to_string(),
+                    _ => "tiled".to_string(),
                 };
                 eprintln!("{label} ({kernel}): relative error {error:e}");
                 assert!(

@@ -40,12 +40,27 @@ pub struct ConvCall {
     /// float32 operands, rounded as they come into shared memory, where that lets the
     /// cooperative-matrix kernel run ([`cooperative_layout`]); elsewhere the operands' own.
     pub multiply: DType,
-    /// The cooperative kernel's output block, `[positions, channels]`, one of
+    /// Which kernel runs, and in which block.
+    pub kernel: KernelChoice,
+}
+
+/// Which of featx's convolution kernels runs a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KernelChoice {
+    /// featx's choice (what models run): the cooperative kernel where the device has
+    /// cooperative matrices for the type the call multiplies in ([`cooperative_layout`]), in
+    /// the block timed fastest on the layer's shape the first time it is seen (builds with
+    /// `autotune`, results kept with burn's) or else the largest that still fills the device;
+    /// the register-tiled kernel elsewhere.
+    #[default]
+    Auto,
+    /// The register-tiled kernel even where cooperative matrices would run: to measure what
+    /// they win on a card, or to step around a driver whose cooperative matrices misbehave.
+    Tiled,
+    /// The cooperative kernel in this output block, `[positions, channels]`, one of
     /// [`cooperative_blocks`](super::cooperative_blocks), for benchmarks and tests that compare
-    /// them; `None` (what models run) lets featx choose per layer: by timing each block the
-    /// device takes on the layer's shape the first time it is seen (builds with `autotune`,
-    /// results kept with burn's), else the largest block that still fills the device.
-    pub block: Option<[usize; 2]>,
+    /// them; as [`KernelChoice::Auto`] where the device does not take it.
+    Block([usize; 2]),
 }
 
 /// The output shape `[N, K, OH, OW]` of `x` (`[N, C, H, W]`) through packed weights `[C*KH*KW, K]`:
@@ -246,10 +261,16 @@ fn launch(
     residual: Option<CubeTensor>,
     call: ConvCall,
 ) -> CubeTensor {
-    let Some(cooperative) = cooperative_layout(x.client.properties(), call.multiply) else {
+    let cooperative = match call.kernel {
+        KernelChoice::Tiled => None,
+        _ => cooperative_layout(x.client.properties(), call.multiply),
+    };
+    let Some(cooperative) = cooperative else {
         return launch_kernel(x, layer, residual, call, None);
     };
-    if let Some(layout) = call.block.and_then(|b| cooperative.with_block(b)) {
+    if let KernelChoice::Block(block) = call.kernel
+        && let Some(layout) = cooperative.with_block(block)
+    {
         return launch_kernel(x, layer, residual, call, Some(layout));
     }
     #[cfg(feature = "autotune")]
