@@ -1,6 +1,6 @@
 //! Builders for featx's own GPU kernels (`featx-kernels`' `gpu`), on CubeCL devices when one of
-//! featx's ([`GpuKernels::is_featx`]) is chosen. They have no backward pass: a plan for gradients never picks
-//! them.
+//! featx's convolutions ([`GpuKernels::is_featx`]) is chosen. They have no backward pass: a plan
+//! for gradients never picks them.
 
 use std::sync::Arc;
 

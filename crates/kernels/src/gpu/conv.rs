@@ -250,8 +250,9 @@ mod tests {
     }
 
     /// featx's kernel, on tensors of `storage` multiplying in `multiply` (the kernel and block
-    /// `kernel` chooses), against burn's `conv2d` in float32 (then the add and ReLU as tensor ops) on the same random operands;
-    /// returns the largest difference relative to `max(1, max |reference|)`.
+    /// `kernel` chooses), against burn's `conv2d` in float32 (then the add and ReLU as tensor
+    /// ops) on the same random operands; returns the largest difference relative to
+    /// `max(1, max |reference|)`.
     fn relative_error(
         device: &Device,
         case: &Case,
@@ -340,7 +341,8 @@ mod tests {
         }
         // On cooperative matrices: featx's choice of block, each block in turn, and the tiled
         // kernel instead.
-        let kernels = if cooperative(&device, DType::F16) {
+        let on_cooperative = cooperative(&device, DType::F16);
+        let kernels = if on_cooperative {
             let each = cooperative_blocks().map(KernelChoice::Block);
             let tiled = [KernelChoice::Tiled];
             std::iter::once(auto).chain(each).chain(tiled).collect()
@@ -355,7 +357,7 @@ mod tests {
                 let error = relative_error(&device, &case, storage, FloatDType::F16, choice);
                 let kernel = match choice {
                     KernelChoice::Block([m, n]) => format!("cooperative {m}x{n}"),
-                    KernelChoice::Auto if kernels.len() > 1 => "cooperative".to_string(),
+                    KernelChoice::Auto if on_cooperative => "cooperative".to_string(),
                     _ => "tiled".to_string(),
                 };
                 eprintln!("{label} ({kernel}): relative error {error:e}");
