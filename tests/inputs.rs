@@ -157,7 +157,7 @@ fn input_is_moved_to_the_model(model_device: &Device, input_device: &Device) {
     assert_ne!(model_device, input_device);
     let model = with_generated_weights(ResNetConfig::resnet18(1000).init(model_device));
     let extractor = create_feature_extractor(&model, ["conv1"]).unwrap();
-    assert_eq!(extractor.device(), Some(model_device.clone()));
+    assert_eq!(extractor.device(), model_device);
     let elsewhere = generated_input([1, 3, 32, 32], input_device);
     assert_eq!(&elsewhere.device(), input_device);
     let moved = extractor.forward(elsewhere).unwrap();

@@ -16,12 +16,12 @@ fn folded_batchnorms_match_torchvision() {
     let extractor = check_nodes(&model, "resnet18", &device, |n| {
         !n.contains("conv") && !n.contains("downsample.0")
     });
-    assert_eq!(extractor.folded_convolutions(), 20);
+    assert_eq!(extractor.plan_report().folded_convolutions, 20);
     // The BatchNorms' outputs are requested, so their ReLUs run apart.
-    assert_eq!(extractor.fused_relus(), 0);
+    assert_eq!(extractor.plan_report().fused_relus, 0);
     // Train mode never folds: BatchNorm needs the batch statistics of the real convolution.
     let train = extractor.with_mode(featx::Mode::Train);
-    assert_eq!(train.folded_convolutions(), 0);
+    assert_eq!(train.plan_report().folded_convolutions, 0);
 }
 
 #[test]
@@ -33,11 +33,11 @@ fn fused_relus_match_torchvision() {
     let extractor = check_nodes(&model, "resnet18", &device, |n| {
         !n.contains("conv") && !n.contains("bn") && !n.contains("downsample")
     });
-    assert_eq!(extractor.folded_convolutions(), 20);
-    assert_eq!(extractor.fused_relus(), 9);
+    assert_eq!(extractor.plan_report().folded_convolutions, 20);
+    assert_eq!(extractor.plan_report().fused_relus, 9);
     // A requested BatchNorm keeps its ReLU apart.
     let extractor = create_feature_extractor(&model, ["layer1.0.bn1", "fc"].as_slice()).unwrap();
-    assert_eq!(extractor.fused_relus(), 8);
+    assert_eq!(extractor.plan_report().fused_relus, 8);
 }
 
 #[test]

@@ -204,7 +204,7 @@ fn one_key_for_two_nodes_is_an_error_naming_the_key() {
 #[test]
 fn empty_request_returns_nothing_and_computes_nothing() {
     let extractor = create_feature_extractor(&resnet(), ReturnNodes::default()).unwrap();
-    assert_eq!(extractor.planned_nodes(), 0);
+    assert_eq!(extractor.plan_report().planned_nodes, 0);
     // Not even the input is looked at: a wrong shape is no error when nothing is asked.
     let x = Tensor::<4>::zeros([1, 1, 1, 1], &Device::flex());
     assert!(extractor.forward(x).unwrap().is_empty());
@@ -254,7 +254,7 @@ fn in_place_relu_does_not_change_earlier_nodes() {
 #[test]
 fn only_the_needed_prefix_of_the_graph_runs() {
     let model = resnet();
-    let planned = |q: &[&str]| create_feature_extractor(&model, q).unwrap().planned_nodes();
+    let planned = |q: &[&str]| create_feature_extractor(&model, q).unwrap().plan_report().planned_nodes;
     assert_eq!(planned(&["x"]), 1);
     assert_eq!(planned(&["conv1"]), 2);
     // layer1.0.relu needs x, conv1, bn1, relu, maxpool, conv1, bn1, relu of the block.

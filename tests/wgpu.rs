@@ -59,11 +59,11 @@ fn resnet18_blocks_match_torchvision_with_featx_and_burn_gpu_kernels() {
             GpuKernels::Featx | GpuKernels::FeatxTiled => (8, "gpu-implicit-gemm"),
             GpuKernels::Burn => (0, "burn"),
         };
-        assert_eq!(extractor.fused_adds(), adds, "{}", kernels.name());
-        let steps = extractor.kernels();
+        assert_eq!(extractor.plan_report().fused_adds, adds, "{}", kernels.name());
+        let steps = extractor.plan_report().kernels;
         let conv = steps
             .iter()
-            .find(|(node, _)| *node == "layer1.0.bn1")
+            .find(|(node, _)| node == "layer1.0.bn1")
             .unwrap();
         assert_eq!(conv.1, kernel, "{steps:?}");
         check_features(&extractor, &nodes, &fx, kernels.name(), &device);
@@ -90,7 +90,7 @@ fn cpu_and_gpu_agree_with_folded_batchnorms() {
     let run = |device: &Device| {
         let model = with_generated_weights(ResNetConfig::resnet18(1000).init(device));
         let extractor = create_feature_extractor(&model, ["layer2", "fc"]).unwrap();
-        assert!(extractor.folded_convolutions() > 0);
+        assert!(extractor.plan_report().folded_convolutions > 0);
         let out = extractor
             .forward(generated_input([1, 3, 96, 128], device))
             .unwrap();
@@ -233,9 +233,10 @@ fn check_reduced_precision(precision: Precision, tolerance: f64, kernel_choices:
         // for float16 (the SPIR-V build on Vulkan) unless featx-tiled asks otherwise, its
         // register-tiled one elsewhere.
         let conv = extractor
-            .kernels()
+            .plan_report()
+            .kernels
             .into_iter()
-            .find(|(node, _)| *node == "layer1.0.conv1")
+            .find(|(node, _)| node == "layer1.0.conv1")
             .map_or("none", |(_, kernel)| kernel);
         let multiply = precision.multiply_dtype().into();
         let cooperative = featx_kernels::gpu::cooperative(&device, multiply);
@@ -319,7 +320,7 @@ fn only_needed_layers_move_to_the_gpu_and_oversized_ones_are_typed_errors() {
     let x = generated_input([1, 3, 224, 224], &cpu);
     let on_cpu = create_feature_extractor(&model, ["conv3"]).unwrap();
     let on_gpu = on_cpu.clone().to_device(&gpu).unwrap();
-    assert_eq!(on_gpu.device(), Some(gpu.clone()));
+    assert_eq!(on_gpu.device(), &gpu);
     let layers = &on_gpu.model().layers;
     let node = |name: &str| on_gpu.model().graph.find(name).unwrap().0;
     let device_of = |i: usize| match layers[i].as_ref().unwrap() {

@@ -481,8 +481,8 @@ fn densenet_folds_only_convolutions_followed_by_their_batch_norm() {
     .to_vec();
     let extractor = FeatureExtractor::new(traced, &ReturnNodes::from(requested.clone())).unwrap();
     // 1 stem + one per dense layer (6 + 12 + 32 + 32); transitions' convolutions feed a pool.
-    assert_eq!(extractor.folded_convolutions(), 1 + 6 + 12 + 32 + 32);
-    assert_eq!(extractor.fused_relus(), 1 + 6 + 12 + 32 + 32);
+    assert_eq!(extractor.plan_report().folded_convolutions, 1 + 6 + 12 + 32 + 32);
+    assert_eq!(extractor.plan_report().fused_relus, 1 + 6 + 12 + 32 + 32);
     let share = check_features(&extractor, &requested, &fx, name, &device);
     assert!(share <= 1.0, "{share}");
 }

@@ -24,7 +24,7 @@ pub(crate) fn weights(
 ) -> Result<Vec<f64>> {
     let [n, c, _, _] = maps.dims();
     let [_, channels, h, w] = input.dims();
-    let device = classifier.device().unwrap_or_else(Device::flex);
+    let device = classifier.device().clone();
     let input = input.clone().to_device(&device);
     let maps = maps.to_device(&device);
     let mut out = Vec::with_capacity(n * c);

@@ -12,6 +12,32 @@ use crate::plan::{Plan, Settings, Tape};
 use crate::resolve::resolve;
 use crate::{ExtractError, Feature, Features, Precision, Resolved, Result, ReturnNodes};
 
+/// What an extractor's plan runs ([`FeatureExtractor::plan_report`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanReport {
+    /// How many graph nodes one run executes (the placeholder included; a convolution folded
+    /// into its BatchNorm, or an add into its convolution, counts as part of it).
+    pub planned_nodes: usize,
+    /// How many convolutions run folded into the BatchNorm after them.
+    pub folded_convolutions: usize,
+    /// How many ReLUs run inside the kernel of the node they read.
+    pub fused_relus: usize,
+    /// How many adds run inside the convolution that produces one of their inputs (a ResNet
+    /// block's residual add, on GPU devices running featx's kernels).
+    pub fused_adds: usize,
+    /// Each planned step as `(node name, kernel name)`, in execution order: which kernel the
+    /// planner chose where (`cpu-winograd`, `cpu-gemm`, `cpu-max-pool`, `gpu-implicit-gemm`,
+    /// `gpu-cooperative`, `burn`, `pass-through`).
+    pub kernels: Vec<(String, &'static str)>,
+}
+
+impl PlanReport {
+    /// Whether `node` runs on the kernel named `kernel`.
+    pub fn ran_on(&self, node: &str, kernel: &str) -> bool {
+        self.kernels.iter().any(|(n, k)| n == node && *k == kernel)
+    }
+}
+
 /// How BatchNorm and Dropout behave, as `model.eval()` / `model.train()` in PyTorch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
@@ -191,45 +217,28 @@ impl FeatureExtractor {
         &self.outputs
     }
 
-    /// How many graph nodes one run executes (the placeholder included; a convolution folded
-    /// into its BatchNorm counts as part of it).
-    pub fn planned_nodes(&self) -> usize {
+    /// What one run executes and how the planner rewrote it: node counts, folds, fusions and
+    /// the kernel of every step. Planning happens here if no run has planned yet.
+    pub fn plan_report(&self) -> PlanReport {
         let plan = self.plan();
-        plan.steps.len() + plan.folded + plan.fused_adds
-    }
-
-    /// How many convolutions run folded into the BatchNorm after them.
-    pub fn folded_convolutions(&self) -> usize {
-        self.plan().folded
-    }
-
-    /// How many ReLUs run inside the kernel of the node they read.
-    pub fn fused_relus(&self) -> usize {
-        self.plan().fused_relus
-    }
-
-    /// How many adds run inside the convolution that produces one of their inputs (a ResNet
-    /// block's residual add, on GPU devices running featx's kernels).
-    pub fn fused_adds(&self) -> usize {
-        self.plan().fused_adds
-    }
-
-    /// Each planned step as `(node name, kernel name)`, in execution order: which kernel the
-    /// planner chose where (`cpu-winograd`, `cpu-gemm`, `cpu-max-pool`, `gpu-implicit-gemm`,
-    /// `gpu-cooperative`, `burn`, `pass-through`).
-    pub fn kernels(&self) -> Vec<(&str, &'static str)> {
         let nodes = self.model.graph.nodes();
-        self.plan()
-            .steps
-            .iter()
-            .map(|s| (nodes[s.node.0].name.as_str(), s.kernel.name()))
-            .collect()
+        PlanReport {
+            planned_nodes: plan.steps.len() + plan.folded + plan.fused_adds,
+            folded_convolutions: plan.folded,
+            fused_relus: plan.fused_relus,
+            fused_adds: plan.fused_adds,
+            kernels: plan
+                .steps
+                .iter()
+                .map(|s| (nodes[s.node.0].name.clone(), s.kernel.name()))
+                .collect(),
+        }
     }
 
     /// The device holding the parameters of the nodes it runs, where inputs are moved before
     /// running.
-    pub fn device(&self) -> Option<Device> {
-        Some(self.device.clone())
+    pub fn device(&self) -> &Device {
+        &self.device
     }
 
     /// Checks an input shape against the model without computing anything; returns the
@@ -498,9 +507,9 @@ mod tests {
             )
         );
         // The convolution ran on the CPU kernel, the token ops on burn's.
-        let kernels = extractor.kernels();
-        assert!(kernels.contains(&("conv_proj", "cpu-gemm")), "{kernels:?}");
-        assert!(kernels.contains(&("head", "burn")), "{kernels:?}");
+        let report = extractor.plan_report();
+        assert!(report.ran_on("conv_proj", "cpu-gemm"), "{:?}", report.kernels);
+        assert!(report.ran_on("head", "burn"), "{:?}", report.kernels);
     }
 
     #[test]

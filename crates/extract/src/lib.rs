@@ -25,7 +25,7 @@ pub use device::{
     DeviceChoice, GPU_BUILD, gpu_cache_dir, max_buffer_bytes, select_device, wgpu_adapter,
 };
 pub use error::{ExtractError, Result};
-pub use extractor::{FeatureExtractor, Mode};
+pub use extractor::{FeatureExtractor, Mode, PlanReport};
 pub use feature::{Feature, Features, MAX_RANK};
 pub use gradients::Backward;
 pub use kernel::GpuKernels;

@@ -90,10 +90,11 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     let extractor = args.model.build(traced, &request, &device)?;
     // An extractor plans on first use; asking what it will run makes planning (weight packing
     // included) part of the build time, as it is part of no forward but the first.
-    let planned_nodes = extractor.planned_nodes();
+    let plan = extractor.plan_report();
+    let planned_nodes = plan.planned_nodes;
     let build_ms = ms(started);
     let mut kernels = BTreeMap::new();
-    for (_, kernel) in extractor.kernels() {
+    for (_, kernel) in plan.kernels {
         *kernels.entry(kernel).or_insert(0) += 1;
     }
     let x = Tensor::<4>::random(
