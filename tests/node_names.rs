@@ -52,7 +52,12 @@ fn check(model: &impl FeatureModel, name: &str, count: usize) {
             node.name
         );
         if let Some(module_type) = torch["module_type"].as_str() {
-            assert_eq!(node.op.type_name(), module_type, "{}", node.name);
+            assert_eq!(
+                node.module_type.as_deref(),
+                Some(module_type),
+                "{}",
+                node.name
+            );
         }
         let inputs: Vec<&str> = node
             .inputs

@@ -254,7 +254,12 @@ fn in_place_relu_does_not_change_earlier_nodes() {
 #[test]
 fn only_the_needed_prefix_of_the_graph_runs() {
     let model = resnet();
-    let planned = |q: &[&str]| create_feature_extractor(&model, q).unwrap().plan_report().planned_nodes;
+    let planned = |q: &[&str]| {
+        create_feature_extractor(&model, q)
+            .unwrap()
+            .plan_report()
+            .planned_nodes
+    };
     assert_eq!(planned(&["x"]), 1);
     assert_eq!(planned(&["conv1"]), 2);
     // layer1.0.relu needs x, conv1, bn1, relu, maxpool, conv1, bn1, relu of the block.

@@ -59,7 +59,12 @@ fn resnet18_blocks_match_torchvision_with_featx_and_burn_gpu_kernels() {
             GpuKernels::Featx | GpuKernels::FeatxTiled => (8, "gpu-implicit-gemm"),
             GpuKernels::Burn => (0, "burn"),
         };
-        assert_eq!(extractor.plan_report().fused_adds, adds, "{}", kernels.name());
+        assert_eq!(
+            extractor.plan_report().fused_adds,
+            adds,
+            "{}",
+            kernels.name()
+        );
         let steps = extractor.plan_report().kernels;
         let conv = steps
             .iter()
@@ -323,14 +328,10 @@ fn only_needed_layers_move_to_the_gpu_and_oversized_ones_are_typed_errors() {
     assert_eq!(on_gpu.device(), &gpu);
     let layers = &on_gpu.model().layers;
     let node = |name: &str| on_gpu.model().graph.find(name).unwrap().0;
-    let device_of = |i: usize| match layers[i].as_ref().unwrap() {
-        featx::models::Layer::Conv2d(c) => c.weight.device(),
-        featx::models::Layer::Linear(l) => l.weight.device(),
-        featx::models::Layer::BatchNorm(b) => b.gamma.device(),
-        featx::models::Layer::ConvNorm(c, _) | featx::models::Layer::SqueezeExcitation(c, _) => {
-            c.weight.device()
-        }
-        _ => unreachable!("AlexNet has convolutions and linear layers only"),
+    // A layer is a burn module: its parameters' device is burn's to report.
+    let device_of = |i: usize| {
+        use featx::burn::module::Module;
+        layers[i].as_ref().unwrap().devices()[0].clone()
     };
     assert_eq!(device_of(node("conv3.4")), gpu);
     assert_eq!(device_of(node("fc.0")), cpu);
@@ -353,7 +354,7 @@ fn only_needed_layers_move_to_the_gpu_and_oversized_ones_are_typed_errors() {
                 limit: reported,
             }) => {
                 assert_eq!(
-                    (layer.as_str(), tensor, bytes),
+                    (layer.as_str(), tensor.as_str(), bytes),
                     ("fc.0", "weight", fc0_bytes)
                 );
                 assert_eq!(reported, limit);

@@ -108,7 +108,7 @@ fn check_nodes(name: &str) {
         assert_eq!(node.kind.as_str(), torch["op"].as_str().unwrap(), "{at}");
         assert_eq!(node.target, torch["target"].as_str().unwrap(), "{at}");
         if let Some(module_type) = torch["module_type"].as_str() {
-            assert_eq!(node.op.type_name(), module_type, "{at}");
+            assert_eq!(node.module_type.as_deref(), Some(module_type), "{at}");
         }
         let inputs: Vec<&str> = node
             .inputs
@@ -481,7 +481,10 @@ fn densenet_folds_only_convolutions_followed_by_their_batch_norm() {
     .to_vec();
     let extractor = FeatureExtractor::new(traced, &ReturnNodes::from(requested.clone())).unwrap();
     // 1 stem + one per dense layer (6 + 12 + 32 + 32); transitions' convolutions feed a pool.
-    assert_eq!(extractor.plan_report().folded_convolutions, 1 + 6 + 12 + 32 + 32);
+    assert_eq!(
+        extractor.plan_report().folded_convolutions,
+        1 + 6 + 12 + 32 + 32
+    );
     assert_eq!(extractor.plan_report().fused_relus, 1 + 6 + 12 + 32 + 32);
     let share = check_features(&extractor, &requested, &fx, name, &device);
     assert!(share <= 1.0, "{share}");

@@ -28,13 +28,13 @@ pub mod vgg;
 pub mod vit;
 
 pub use alexnet::{AlexNet, AlexNetConfig, TorchvisionAlexNet, TorchvisionAlexNetConfig};
+pub use featx_graph::ops::Attention;
+pub use featx_graph::{Layer, ParamTensor};
 pub use model::{FeatureModel, InputSpec, TracedModel};
 pub use registry::{Architecture, MODELS, find};
 pub use resnet::{BasicBlock, Block, BlockKind, Bottleneck, ResNet, ResNetConfig};
 pub use sequential::{Dropout, MaxPool, SeqModule, sequential};
-pub use tracer::{Layer, Tracer};
-// DenseNet, ConvNeXt, ViT.
-pub use tracer::{Attention, ParamTensor, Size};
+pub use tracer::{Size, Tracer};
 pub use vgg::{Vgg, VggConfig};
 // Mobile nets (MobileNet, EfficientNet, RegNet).
 pub use efficientnet::{EfficientNet, EfficientNetConfig, EfficientNetFeature, MBConv};

@@ -308,7 +308,7 @@ impl FeatureModel for VisionTransformer {
         let n_h = t.floordiv(h, p);
         let n_w = t.floordiv(w, p);
         let x = t.conv2d("conv_proj", &self.conv_proj, x);
-        let patches = t.mul_int(n_h, n_w);
+        let patches = t.mul(n_h, n_w);
         let x = t.reshape(
             x,
             &[
@@ -331,7 +331,7 @@ impl FeatureModel for VisionTransformer {
         let x = t.scope("encoder", |t| {
             assert_tokens(t, x);
             let pos = t.parameter("pos_embedding", ParamTensor::R3(e.pos_embedding.clone()));
-            let x = t.add_broadcast(x, pos);
+            let x = t.add(x, pos);
             let x = t.dropout("dropout", 0.0, x);
             let x = t.scope("layers", |t| {
                 e.layers

@@ -51,3 +51,10 @@ pub enum CamError {
 
 /// `Result` with [`CamError`].
 pub type Result<T> = std::result::Result<T, CamError>;
+
+/// A value that could not be read back from its device.
+impl From<featx_graph::GraphError> for CamError {
+    fn from(e: featx_graph::GraphError) -> Self {
+        CamError::Extract(e.into())
+    }
+}

@@ -33,8 +33,8 @@ pub struct ModelArgs {
     /// Float precision on GPU devices: f32 (torchvision's numbers to the parity tolerance), f16
     /// (half the memory traffic, faster where the GPU has f16 arithmetic), or mixed (float32
     /// tensors; featx's convolutions multiply in f16 on tensor cores where the GPU has them,
-    /// as PyTorch's TF32 does). Reduced ones have their own tolerances, in the README. Outputs
-    /// are written as float32 always.
+    /// as PyTorch's TF32 does). Reduced ones have their own tolerances (docs/src/gpu.md).
+    /// Outputs are written as float32 always.
     #[arg(long, default_value = "f32", value_parser = precision_parser())]
     pub precision: Precision,
     /// Whose convolutions a GPU device runs: featx (featx's own, with the bias, residual add

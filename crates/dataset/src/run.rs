@@ -464,7 +464,7 @@ fn run_batch(
     let features = extractor.forward(tensor)?;
     let columns: Vec<Vec<f32>> = features
         .into_iter()
-        .map(|(_, f)| run.pool.apply(f).to_vec_f32())
+        .map(|(_, f)| Ok(run.pool.apply(f).to_vec_f32()?))
         .collect::<std::result::Result<_, ExtractError>>()?;
     let row_lens: Vec<usize> = run
         .outputs

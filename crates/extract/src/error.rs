@@ -66,7 +66,7 @@ pub enum ExtractError {
         /// The node (module path) whose parameters do not fit.
         layer: String,
         /// Which of its tensors (`weight`, `bias`, ...).
-        tensor: &'static str,
+        tensor: String,
         /// That tensor's size.
         bytes: u64,
         /// The device's limit.
@@ -116,3 +116,21 @@ fn did_you_mean(suggestions: &[String]) -> String {
 
 /// `Result` with [`ExtractError`].
 pub type Result<T> = std::result::Result<T, ExtractError>;
+
+/// A value that could not be read back, or a graph that contradicts itself (a model bug).
+impl From<featx_graph::GraphError> for ExtractError {
+    fn from(e: featx_graph::GraphError) -> Self {
+        use featx_graph::GraphError;
+        match e {
+            GraphError::ReadBack { shape, reason } => ExtractError::ReadBack { shape, reason },
+            GraphError::Shape { ref node, .. } => ExtractError::Internal {
+                node: node.clone(),
+                reason: e.to_string(),
+            },
+            GraphError::UnknownNodeId(id) => ExtractError::Internal {
+                node: format!("#{id}"),
+                reason: e.to_string(),
+            },
+        }
+    }
+}

@@ -36,7 +36,7 @@ pub(crate) fn execute(
     let mut input = Some(input);
     for step in &plan.steps {
         let id = step.node.0;
-        let args = if matches!(nodes[id].op, featx_graph::Op::Input { .. }) {
+        let args = if matches!(nodes[id].op, featx_graph::Op::Input(_)) {
             let x = input.take();
             vec![x.ok_or_else(|| internal(id, "more than one graph input".into()))?]
         } else {

@@ -2,8 +2,9 @@ use std::sync::OnceLock;
 
 use burn::prelude::*;
 use burn::tensor::DType;
-use featx_models::{Layer, TracedModel};
+use featx_models::TracedModel;
 
+use crate::Mode;
 use crate::device::max_buffer_bytes;
 use crate::execute::execute;
 use crate::kernel::GpuKernels;
@@ -36,16 +37,6 @@ impl PlanReport {
     pub fn ran_on(&self, node: &str, kernel: &str) -> bool {
         self.kernels.iter().any(|(n, k)| n == node && *k == kernel)
     }
-}
-
-/// How BatchNorm and Dropout behave, as `model.eval()` / `model.train()` in PyTorch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// Running statistics, no dropout (the default).
-    #[default]
-    Eval,
-    /// Batch statistics, active dropout. Running statistics are not updated.
-    Train,
 }
 
 /// Returns the outputs of chosen nodes of a traced model.
@@ -331,16 +322,9 @@ impl FeatureExtractor {
 /// `torch._assert`) and tuples (attention's `(output, None)`), which are not features.
 fn check_tensors(model: &TracedModel, outputs: &[Resolved]) -> Result<()> {
     for r in outputs {
-        let node = model
-            .graph
-            .node(r.node)
-            .map_err(|e| ExtractError::Internal {
-                node: r.node_name.clone(),
-                reason: e.to_string(),
-            })?;
-        if let Some(what) = non_tensor(&node.op) {
+        if let Some(what) = model.graph.non_tensor(r.node) {
             return Err(ExtractError::NotATensor {
-                node: node.name.clone(),
+                node: r.node_name.clone(),
                 what: what.to_string(),
             });
         }
@@ -348,53 +332,15 @@ fn check_tensors(model: &TracedModel, outputs: &[Resolved]) -> Result<()> {
     Ok(())
 }
 
-/// What a node is, when it is not a tensor.
-fn non_tensor(op: &featx_graph::Op) -> Option<&'static str> {
-    use featx_graph::Op;
-    Some(match op {
-        Op::Shape => "a torch.Size (the `x.shape` of an input check)",
-        Op::GetItem { .. } | Op::FloorDiv { .. } | Op::MulInt => {
-            "an int (arithmetic on an input's size)"
-        }
-        Op::Dim => "an int (the rank of an input check)",
-        Op::Eq { .. } => "a bool (the condition of an input check)",
-        Op::Assert { .. } => "None (an input check, `torch._assert`)",
-        Op::NoneItem { .. } => "None (the attention weights, not computed: need_weights=False)",
-        Op::MultiheadAttention { .. } => {
-            "a tuple (attention output, None); its output is the `getitem` node after it"
-        }
-        _ => return None,
-    })
-}
-
 /// Every parameter op has a layer of its kind: a [`featx_models::Tracer`] guarantees it, a
 /// hand-built [`TracedModel`] may not.
 fn check_layers(model: &TracedModel) -> Result<()> {
-    use featx_graph::Op;
     for (i, node) in model.graph.nodes().iter().enumerate() {
         let layer = model.layers.get(i).and_then(Option::as_ref);
-        let fits = match node.op {
-            Op::Conv2d { .. } => matches!(layer, Some(Layer::Conv2d(_))),
-            Op::BatchNorm2d { .. } => matches!(layer, Some(Layer::BatchNorm(_))),
-            Op::Linear { .. } => matches!(layer, Some(Layer::Linear(_))),
-            // Mobile nets (MobileNet, EfficientNet, RegNet).
-            Op::ConvNormActivation { .. } => matches!(layer, Some(Layer::ConvNorm(..))),
-            Op::SqueezeExcitation { .. } => matches!(layer, Some(Layer::SqueezeExcitation(..))),
-            // DenseNet, ConvNeXt, ViT.
-            Op::Parameter { .. } => matches!(layer, Some(Layer::Parameter(_))),
-            Op::LayerNorm { .. } => matches!(layer, Some(Layer::LayerNorm(_))),
-            Op::ConvLayerNorm2d { .. } => matches!(layer, Some(Layer::ConvLayerNorm(..))),
-            Op::MultiheadAttention { .. } => matches!(layer, Some(Layer::Attention(_))),
-            Op::Mlp { .. } => matches!(layer, Some(Layer::Mlp(..))),
-            _ => true,
-        };
-        if !fits {
+        if !node.op.def().fits(layer) {
             return Err(ExtractError::Internal {
                 node: node.name.clone(),
-                reason: format!(
-                    "no {} parameters were traced for this node",
-                    node.op.type_name()
-                ),
+                reason: format!("no {} parameters were traced for this node", node.op.name()),
             });
         }
     }
@@ -508,7 +454,11 @@ mod tests {
         );
         // The convolution ran on the CPU kernel, the token ops on burn's.
         let report = extractor.plan_report();
-        assert!(report.ran_on("conv_proj", "cpu-gemm"), "{:?}", report.kernels);
+        assert!(
+            report.ran_on("conv_proj", "cpu-gemm"),
+            "{:?}",
+            report.kernels
+        );
         assert!(report.ran_on("head", "burn"), "{:?}", report.kernels);
     }
 
@@ -525,7 +475,6 @@ mod tests {
         assert!(matches!(err, ExtractError::InvalidInput { .. }), "{err}");
     }
 
-    // Mobile nets (MobileNet, EfficientNet, RegNet).
     /// The mobile nets' parameter-free ops on their own: every activation, a broadcasting
     /// product with the per-channel mean, and stochastic depth.
     struct Activations;

@@ -1,9 +1,10 @@
 //! What the extractor does to a model's layers as a whole: find their device, size their
-//! tensors, move them, cast them. Each is one pass over the [`Layer`] variants.
+//! tensors, move them, cast them. A [`Layer`] is a burn `Module`, so each is one of burn's own
+//! traversals, whatever the layer holds.
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
-use featx_models::{Layer, ParamTensor, TracedModel};
+use featx_models::{Layer, TracedModel};
 
 use crate::Precision;
 
@@ -13,112 +14,52 @@ pub(crate) fn model_device(model: &TracedModel) -> Option<Device> {
         .layers
         .iter()
         .flatten()
-        .next()
-        .map(|layer| match layer {
-            Layer::Conv2d(c) => c.weight.device(),
-            Layer::BatchNorm(b) => b.gamma.device(),
-            Layer::Linear(l) => l.weight.device(),
-            // Mobile nets (MobileNet, EfficientNet, RegNet).
-            Layer::ConvNorm(c, _) | Layer::SqueezeExcitation(c, _) => c.weight.device(),
-            // DenseNet, ConvNeXt, ViT.
-            Layer::Parameter(ParamTensor::R1(p)) => p.device(),
-            Layer::Parameter(ParamTensor::R3(p)) => p.device(),
-            Layer::LayerNorm(n) | Layer::ConvLayerNorm(_, n) => n.gamma.device(),
-            Layer::Attention(a) => a.in_proj_weight.device(),
-            Layer::Mlp(l, _) => l.weight.device(),
-        })
+        .find_map(|layer| layer.devices().into_iter().next())
 }
 
-/// Each parameter tensor of `layer` as `(name, float32 bytes)`.
-pub(crate) fn tensor_bytes(layer: &Layer) -> Vec<(&'static str, u64)> {
-    let bytes = |dims: &[usize]| 4 * dims.iter().product::<usize>() as u64;
-    match layer {
-        Layer::Conv2d(c) => {
-            let mut out = vec![("weight", bytes(&c.weight.dims()))];
-            out.extend(c.bias.as_ref().map(|b| ("bias", bytes(&b.dims()))));
-            out
-        }
-        Layer::BatchNorm(b) => vec![("weight", bytes(&b.gamma.dims()))],
-        Layer::Linear(l) => {
-            let mut out = vec![("weight", bytes(&l.weight.dims()))];
-            out.extend(l.bias.as_ref().map(|b| ("bias", bytes(&b.dims()))));
-            out
-        }
-        // Mobile nets (MobileNet, EfficientNet, RegNet).
-        Layer::ConvNorm(c, b) => vec![
-            ("0.weight", bytes(&c.weight.dims())),
-            ("1.weight", bytes(&b.gamma.dims())),
-        ],
-        Layer::SqueezeExcitation(fc1, fc2) => vec![
-            ("fc1.weight", bytes(&fc1.weight.dims())),
-            ("fc2.weight", bytes(&fc2.weight.dims())),
-        ],
-        // DenseNet, ConvNeXt, ViT. Shapes are read without initialising lazy parameters, so
-        // this check never changes the order random weights are drawn in.
-        Layer::Parameter(p) => vec![("value", bytes(&p.dims()))],
-        Layer::LayerNorm(n) => vec![("weight", bytes(n.gamma.lazy_shape().as_slice()))],
-        Layer::ConvLayerNorm(c, _) => vec![("weight", bytes(c.weight.lazy_shape().as_slice()))],
-        Layer::Attention(a) => vec![
-            (
-                "in_proj_weight",
-                bytes(a.in_proj_weight.lazy_shape().as_slice()),
-            ),
-            (
-                "out_proj.weight",
-                bytes(a.out_proj.weight.lazy_shape().as_slice()),
-            ),
-        ],
-        Layer::Mlp(fc1, fc2) => vec![
-            ("0.weight", bytes(fc1.weight.lazy_shape().as_slice())),
-            ("3.weight", bytes(fc2.weight.lazy_shape().as_slice())),
-        ],
+/// Each float tensor of `layer` as `(its path in the layer, float32 bytes)`. Shapes are read
+/// without initialising lazy parameters, so this check never changes the order random weights
+/// are drawn in.
+pub(crate) fn tensor_bytes(layer: &Layer) -> Vec<(String, u64)> {
+    #[derive(Default)]
+    struct Sizes {
+        path: Vec<String>,
+        out: Vec<(String, u64)>,
     }
-}
+    impl ModuleVisitor for Sizes {
+        fn enter_module(&mut self, name: &str, container_type: &str) {
+            // A variant of `Layer` (or `ParamTensor`) is no part of a parameter's path.
+            if !container_type.starts_with("Enum:") {
+                self.path.push(name.to_string());
+            }
+        }
 
-/// Something done to every module of a layer, whatever its type (what a closure cannot be in
-/// Rust: generic over the module type).
-trait ModuleFn {
-    /// `f(module)`.
-    fn apply<M: Module>(&self, module: M) -> M;
-}
+        fn exit_module(&mut self, _: &str, container_type: &str) {
+            if !container_type.starts_with("Enum:") {
+                self.path.pop();
+            }
+        }
 
-/// `layer` with `f` applied to each of its modules.
-fn map_modules(layer: Layer, f: &impl ModuleFn) -> Layer {
-    match layer {
-        Layer::Conv2d(c) => Layer::Conv2d(f.apply(c)),
-        Layer::BatchNorm(b) => Layer::BatchNorm(f.apply(b)),
-        Layer::Linear(l) => Layer::Linear(f.apply(l)),
-        // Mobile nets (MobileNet, EfficientNet, RegNet).
-        Layer::ConvNorm(c, b) => Layer::ConvNorm(f.apply(c), f.apply(b)),
-        Layer::SqueezeExcitation(fc1, fc2) => Layer::SqueezeExcitation(f.apply(fc1), f.apply(fc2)),
-        // DenseNet, ConvNeXt, ViT.
-        Layer::Parameter(ParamTensor::R1(p)) => Layer::Parameter(ParamTensor::R1(f.apply(p))),
-        Layer::Parameter(ParamTensor::R3(p)) => Layer::Parameter(ParamTensor::R3(f.apply(p))),
-        Layer::LayerNorm(n) => Layer::LayerNorm(f.apply(n)),
-        Layer::ConvLayerNorm(c, n) => Layer::ConvLayerNorm(f.apply(c), f.apply(n)),
-        Layer::Attention(a) => Layer::Attention(f.apply(a)),
-        Layer::Mlp(a, b) => Layer::Mlp(f.apply(a), f.apply(b)),
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let elements: usize = param.lazy_shape().as_slice().iter().product();
+            let name = match self.path.is_empty() {
+                true => "value".to_string(),
+                false => self.path.join("."),
+            };
+            self.out.push((name, 4 * elements as u64));
+        }
     }
+    let mut sizes = Sizes::default();
+    layer.visit(&mut sizes);
+    sizes.out
 }
 
 /// `layer` with its parameters on `device`.
 pub(crate) fn move_layer(layer: Layer, device: &Device) -> Layer {
-    struct ToDevice<'a>(&'a Device);
-    impl ModuleFn for ToDevice<'_> {
-        fn apply<M: Module>(&self, module: M) -> M {
-            module.to_device(self.0)
-        }
-    }
-    map_modules(layer, &ToDevice(device))
+    layer.to_device(device)
 }
 
 /// `layer` with its float parameters and buffers in `precision`.
 pub(crate) fn cast_layer(layer: Layer, precision: Precision) -> Layer {
-    map_modules(layer, &precision)
-}
-
-impl ModuleFn for Precision {
-    fn apply<M: Module>(&self, module: M) -> M {
-        self.cast_module(module)
-    }
+    precision.cast_module(layer)
 }

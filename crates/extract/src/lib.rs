@@ -2,7 +2,8 @@
 //!
 //! A [`FeatureExtractor`] is built from a traced model and a list of node queries
 //! ([`ReturnNodes`]) in three stages, one file each: `resolve` (queries to nodes), `plan`
-//! (which nodes run, on which kernel, freed when) and `execute` (walk the plan's steps). Queries are literal node names or module paths at a dot boundary
+//! (which nodes run, on which kernel, freed when) and `execute` (walk the plan's steps).
+//! Queries are literal node names or module paths at a dot boundary
 //! (`layer3` means the last node executed inside `layer3`); each resolves to one node, and an
 //! unknown query is an error that names the closest real names. Running the extractor replays
 //! only the part of the graph the requested nodes depend on, frees each intermediate as soon as
@@ -12,7 +13,7 @@ mod device;
 mod error;
 mod execute;
 mod extractor;
-mod feature;
+mod features;
 mod gradients;
 mod kernel;
 mod layers;
@@ -25,8 +26,9 @@ pub use device::{
     DeviceChoice, GPU_BUILD, gpu_cache_dir, max_buffer_bytes, select_device, wgpu_adapter,
 };
 pub use error::{ExtractError, Result};
-pub use extractor::{FeatureExtractor, Mode, PlanReport};
-pub use feature::{Feature, Features, MAX_RANK};
+pub use extractor::{FeatureExtractor, PlanReport};
+pub use features::Features;
+pub use featx_graph::{Feature, MAX_RANK, Mode};
 pub use gradients::Backward;
 pub use kernel::GpuKernels;
 pub use precision::Precision;

@@ -30,8 +30,7 @@ use std::sync::Arc;
 
 use burn::prelude::*;
 use burn::tensor::FloatDType;
-use featx_graph::{Activation, Graph, NodeId, Op};
-use featx_models::Layer;
+use featx_graph::{Activation, Graph, Kind, Layer, NodeId, Op};
 
 use crate::kernel::{GpuKernels, Kernel, NodeSpec, PassThrough, choose_activated, fuses_residual};
 use crate::layers::cast_layer;
@@ -166,7 +165,6 @@ impl Plan {
                 }
             }
         }
-        // Mobile nets (MobileNet, EfficientNet, RegNet).
         // The activation a folded `Conv2dNormActivation` applies after its convolution.
         let mut post: Vec<Option<Activation>> = vec![None; n];
         if mode == Mode::Eval {
@@ -189,11 +187,11 @@ impl Plan {
         let mut residual = vec![false; n];
         if mode == Mode::Eval && fuses_residual(device, gpu_kernels) {
             for i in (0..n).filter(|&i| needed[i] && !differentiable[i]) {
-                let (Op::Add, [a, b]) = (&ops[i].0, ops[i].2.as_slice()) else {
+                let (Op::Add(_), [a, b]) = (&ops[i].0, ops[i].2.as_slice()) else {
                     continue;
                 };
                 let conv_of = |id: NodeId| {
-                    matches!(ops[id.0].0, Op::Conv2d { .. })
+                    matches!(ops[id.0].0, Op::Conv2d(_))
                         && ops[id.0].1.is_some()
                         && ops[id.0].2.len() == 1
                         && post[id.0].is_none()
@@ -215,8 +213,8 @@ impl Plan {
         let mut fused_relu = vec![false; n];
         let mut passes_on = vec![false; n];
         for i in (0..n).filter(|&i| needed[i]) {
-            if let (Op::Relu, [producer]) = (&ops[i].0, ops[i].2.as_slice())
-                && matches!(ops[producer.0].0, Op::Conv2d { .. })
+            if let (Op::Activation(Activation::Relu), [producer]) = (&ops[i].0, ops[i].2.as_slice())
+                && matches!(ops[producer.0].0, Op::Conv2d(_))
                 && post[producer.0].is_none()
                 && private(*producer)
             {
@@ -227,14 +225,14 @@ impl Plan {
 
         // Shape checks are values of the input's shape, computed while checking it: they
         // never run, and no kernel reads them.
-        for (i, node) in nodes.iter().enumerate() {
-            if node.op.is_static() {
-                skipped[i] = true;
+        for (i, skip) in skipped.iter_mut().enumerate() {
+            if graph.kind(NodeId(i)) == Kind::Static {
+                *skip = true;
             }
         }
         for (op, _, inputs) in &mut ops {
-            if !matches!(op, Op::Input { .. }) {
-                inputs.retain(|input| !nodes[input.0].op.is_static());
+            if !matches!(op, Op::Input(_)) {
+                inputs.retain(|&input| graph.kind(input) != Kind::Static);
             }
         }
         let order: Vec<usize> = (0..n).filter(|&i| needed[i] && !skipped[i]).collect();
@@ -252,7 +250,7 @@ impl Plan {
             .iter()
             .map(|&i| {
                 let (op, layer, inputs) = &ops[i];
-                let kernel: Arc<dyn Kernel> = if passes_on[i] || matches!(op, Op::Input { .. }) {
+                let kernel: Arc<dyn Kernel> = if passes_on[i] || matches!(op, Op::Input(_)) {
                     Arc::new(PassThrough)
                 } else {
                     let spec = NodeSpec {
@@ -297,8 +295,8 @@ impl Plan {
 }
 
 /// For an eval-mode BatchNorm node reading a convolution whose value is `private` to it, the
-/// convolution that computes both at once (`bn(conv(x))` with scaled weights and a bias) and
-/// the convolution node it replaces.
+/// convolution that computes both at once ([`featx_graph::ops::BatchNorm2d::fold`]) and the
+/// convolution node it replaces.
 fn fold_batch_norm(
     graph: &Graph,
     layers: &[Option<Layer>],
@@ -307,85 +305,26 @@ fn fold_batch_norm(
 ) -> Option<(Op, Layer, NodeId)> {
     let nodes = graph.nodes();
     let layer = |id: NodeId| layers.get(id.0).and_then(Option::as_ref);
-    let (Op::BatchNorm2d { eps, .. }, Some(Layer::BatchNorm(bn))) = (&nodes[id.0].op, layer(id))
-    else {
+    let (Op::BatchNorm2d(norm), Some(Layer::BatchNorm(bn))) = (&nodes[id.0].op, layer(id)) else {
         return None;
     };
     let conv_id = *nodes[id.0].inputs.first()?;
     if !private(conv_id) {
         return None;
     }
-    let (
-        Op::Conv2d {
-            in_channels,
-            out_channels,
-            window,
-            groups,
-            ..
-        },
-        Some(Layer::Conv2d(conv)),
-    ) = (&nodes[conv_id.0].op, layer(conv_id))
-    else {
+    let (Op::Conv2d(op), Some(Layer::Conv2d(conv))) = (&nodes[conv_id.0].op, layer(conv_id)) else {
         return None;
     };
-    let op = Op::Conv2d {
-        in_channels: *in_channels,
-        out_channels: *out_channels,
-        window: *window,
-        groups: *groups,
-        bias: true,
-    };
-    let folded = fold(conv, bn, *eps, *out_channels);
-    Some((op, Layer::Conv2d(folded), conv_id))
+    let (op, folded) = norm.fold(op, conv, bn);
+    Some((op.into(), Layer::Conv2d(folded), conv_id))
 }
 
-/// `bn(conv(x))` in eval mode as one convolution: weights scaled per output channel, and a
-/// bias.
-fn fold(
-    conv: &burn::nn::conv::Conv2d,
-    bn: &burn::nn::BatchNorm,
-    eps: f64,
-    out_channels: usize,
-) -> burn::nn::conv::Conv2d {
-    let scale = bn.gamma.val() / (bn.running_var.value() + eps).sqrt();
-    let weight = conv.weight.val() * scale.clone().reshape([out_channels, 1, 1, 1]);
-    let shift = bn.beta.val() - bn.running_mean.value() * scale.clone();
-    let bias = match &conv.bias {
-        Some(b) => shift + b.val() * scale,
-        None => shift,
-    };
-    let mut folded = conv.clone();
-    folded.weight = burn::module::Param::from_tensor(weight);
-    folded.bias = Some(burn::module::Param::from_tensor(bias));
-    folded
-}
-
-// Mobile nets (MobileNet, EfficientNet, RegNet).
-/// An eval-mode `Conv2dNormActivation` as a convolution with its BatchNorm folded in, and the
-/// activation to apply after it.
+/// An eval-mode `Conv2dNormActivation` as a convolution with its BatchNorm folded in
+/// ([`featx_graph::ops::ConvNormActivation::fold`]), and the activation to apply after it.
 fn fold_conv_norm(op: &Op, layer: Option<&Layer>) -> Option<(Op, Layer, Option<Activation>)> {
-    let (
-        Op::ConvNormActivation {
-            in_channels,
-            out_channels,
-            window,
-            groups,
-            eps,
-            activation,
-            ..
-        },
-        Some(Layer::ConvNorm(conv, bn)),
-    ) = (op, layer)
-    else {
+    let (Op::ConvNormActivation(op), Some(Layer::ConvNorm(params))) = (op, layer) else {
         return None;
     };
-    let op = Op::Conv2d {
-        in_channels: *in_channels,
-        out_channels: *out_channels,
-        window: *window,
-        groups: *groups,
-        bias: true,
-    };
-    let folded = fold(conv, bn, *eps, *out_channels);
-    Some((op, Layer::Conv2d(folded), *activation))
+    let (conv, folded) = op.fold(params);
+    Some((conv.into(), Layer::Conv2d(folded), op.activation))
 }

@@ -19,7 +19,7 @@ pub enum Precision {
     F32,
     /// IEEE float16 storage and arithmetic (parameters, activations, accumulation where the
     /// kernel accumulates in its input type). Every node of ResNet18 stays within 3% of its
-    /// largest magnitude of torchvision's float32 values (the README's GPU section).
+    /// largest magnitude of torchvision's float32 values (docs/src/gpu.md).
     F16,
     /// float32 storage and arithmetic, except that featx's GPU convolution multiplies float16
     /// roundings of its operands on cooperative matrices (tensor cores) and sums in float32
@@ -123,7 +123,7 @@ impl std::str::FromStr for Precision {
 }
 
 /// Casts a value of any rank (`Feature::map_float`).
-impl crate::feature::TensorFn for Precision {
+impl featx_graph::TensorFn for Precision {
     fn apply<const D: usize>(&self, t: Tensor<D>) -> Tensor<D> {
         self.cast(t)
     }

@@ -1,11 +1,14 @@
 use std::collections::HashMap;
 
+use crate::ops::Input;
 use crate::{Graph, Node, NodeId, NodeKind, Op};
 
 /// Records a forward pass as a [`Graph`], naming nodes by torchvision's FX rules.
 ///
 /// Module scopes are entered and left as the forward pass descends into submodules; leaf
-/// module names are given relative to the current scope.
+/// module names are given relative to the current scope. How a call is named (its FX kind,
+/// target and module class) is given here by the caller, the tracer; what it computes is the
+/// [`Op`].
 #[derive(Debug, Default)]
 pub struct GraphBuilder {
     nodes: Vec<Node>,
@@ -26,7 +29,8 @@ impl GraphBuilder {
             target: name.clone(),
             name,
             kind: NodeKind::Placeholder,
-            op: Op::Input { channels },
+            module_type: None,
+            op: Input { channels }.into(),
             inputs: Vec::new(),
         })
     }
@@ -46,66 +50,80 @@ impl GraphBuilder {
         self.scope.join(".")
     }
 
-    /// Records a call of the leaf module `name` (relative to the current scope).
-    pub fn call_module(&mut self, name: &str, op: Op, inputs: &[NodeId]) -> NodeId {
+    /// Records a call of the leaf module `name` (relative to the current scope) of class
+    /// `class` (`Conv2d`, `ReLU`).
+    pub fn call_module(
+        &mut self,
+        name: &str,
+        class: &str,
+        op: impl Into<Op>,
+        inputs: &[NodeId],
+    ) -> NodeId {
         let target = self.qualify(name);
         let name = self.unique(target.clone());
         self.push(Node {
             name,
             kind: NodeKind::CallModule,
             target,
-            op,
+            module_type: Some(class.to_string()),
+            op: op.into(),
             inputs: inputs.to_vec(),
         })
     }
 
-    /// Records a free-function call (`operator.add`, `torch.flatten`) in the current scope.
-    pub fn call_function(&mut self, op: Op, inputs: &[NodeId]) -> NodeId {
-        self.call_named(NodeKind::CallFunction, op, inputs)
+    /// Records a free-function call in the current scope: `name` is what FX names it by
+    /// (`add`), `target` the function (`operator.add`, `torch.flatten`).
+    pub fn call_function(
+        &mut self,
+        name: &str,
+        target: &str,
+        op: impl Into<Op>,
+        inputs: &[NodeId],
+    ) -> NodeId {
+        self.call_named(NodeKind::CallFunction, name, target, op.into(), inputs)
     }
 
-    /// Records a tensor-method call (`view`) in the current scope.
-    pub fn call_method(&mut self, op: Op, inputs: &[NodeId]) -> NodeId {
-        self.call_named(NodeKind::CallMethod, op, inputs)
+    /// Records a tensor-method call (`view`) in the current scope; a method's target is its
+    /// bare name (`x.flatten(1)` targets `flatten`).
+    pub fn call_method(&mut self, method: &str, op: impl Into<Op>, inputs: &[NodeId]) -> NodeId {
+        self.call_named(NodeKind::CallMethod, method, method, op.into(), inputs)
     }
 
     /// Finishes the graph; `output` is the node the forward pass returns.
     pub fn finish(self, output: NodeId) -> Graph {
-        Graph {
-            nodes: self.nodes,
-            output,
-        }
+        Graph::new(self.nodes, output)
     }
-
-    // DenseNet, ConvNeXt, ViT.
 
     /// Records a read of the parameter `attr` (relative to the current scope) in `forward`:
     /// an FX `get_attr` node, named `<scope>.<its path with dots as underscores>`
     /// (`features.1.0.features_1_0_layer_scale`).
-    pub fn get_attr(&mut self, attr: &str, op: Op) -> NodeId {
+    pub fn get_attr(&mut self, attr: &str, op: impl Into<Op>) -> NodeId {
         let target = self.qualify(attr);
         let name = self.unique(self.qualify(&target.replace('.', "_")));
         self.push(Node {
             name,
             kind: NodeKind::GetAttr,
             target,
-            op,
+            module_type: None,
+            op: op.into(),
             inputs: Vec::new(),
         })
     }
 
-    fn call_named(&mut self, kind: NodeKind, op: Op, inputs: &[NodeId]) -> NodeId {
-        let name = self.unique(self.qualify(op.type_name()));
-        // A method's target is its bare name (`x.flatten(1)` targets `flatten`), a function's
-        // its qualified one (`torch.flatten`).
-        let target = match kind {
-            NodeKind::CallMethod => op.type_name(),
-            _ => op.function_target(),
-        };
+    fn call_named(
+        &mut self,
+        kind: NodeKind,
+        name: &str,
+        target: &str,
+        op: Op,
+        inputs: &[NodeId],
+    ) -> NodeId {
+        let name = self.unique(self.qualify(name));
         self.push(Node {
             name,
             kind,
             target: target.to_string(),
+            module_type: None,
             op,
             inputs: inputs.to_vec(),
         })
@@ -152,6 +170,7 @@ impl GraphBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::{Activation, Add, Flatten};
 
     #[test]
     fn names_follow_fx_rules() {
@@ -159,12 +178,12 @@ mod tests {
         let x = b.input("x", 3);
         b.enter("layer1");
         b.enter("0");
-        let a = b.call_module("relu", Op::Relu, &[x]);
-        let c = b.call_function(Op::Add, &[a, x]);
-        let d = b.call_module("relu", Op::Relu, &[c]);
+        let a = b.call_module("relu", "ReLU", Activation::Relu, &[x]);
+        let c = b.call_function("add", "operator.add", Add, &[a, x]);
+        let d = b.call_module("relu", "ReLU", Activation::Relu, &[c]);
         b.exit();
         b.exit();
-        let f = b.call_function(Op::Flatten { start_dim: 1 }, &[d]);
+        let f = b.call_function("flatten", "torch.flatten", Flatten { start_dim: 1 }, &[d]);
         let g = b.finish(f);
         assert_eq!(
             g.names(),

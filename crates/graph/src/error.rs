@@ -1,6 +1,6 @@
 use thiserror::Error;
 
-/// Errors raised while building a graph or inferring its shapes.
+/// Errors raised while building a graph, inferring its shapes or reading a value back.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum GraphError {
     /// An op cannot accept the shape that reaches it.
@@ -11,6 +11,14 @@ pub enum GraphError {
         /// The shape that reached it.
         input: Vec<usize>,
         /// What the op expected instead.
+        reason: String,
+    },
+    /// A computed value could not be read back from its device as float32.
+    #[error("cannot read back a tensor of shape {shape:?}: {reason}")]
+    ReadBack {
+        /// The tensor's shape.
+        shape: Vec<usize>,
+        /// What the backend reported.
         reason: String,
     },
     /// A node was referenced that does not belong to the graph.

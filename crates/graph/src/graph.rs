@@ -1,6 +1,6 @@
 use serde::Serialize;
 
-use crate::{GraphError, Op, Result, Value};
+use crate::{GraphError, Kind, Op, Result, Value};
 
 /// Index of a node in its [`Graph`], in execution order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -18,7 +18,6 @@ pub enum NodeKind {
     CallFunction,
     /// A tensor method such as `view`.
     CallMethod,
-    // DenseNet, ConvNeXt, ViT.
     /// A parameter read in `forward` (`layer_scale`, `class_token`).
     GetAttr,
 }
@@ -36,7 +35,7 @@ impl NodeKind {
     }
 }
 
-/// One recorded op.
+/// One recorded op, with how FX saw the call that made it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Node {
     /// The torchvision node name (`layer1.0.relu_1`).
@@ -45,6 +44,9 @@ pub struct Node {
     pub kind: NodeKind,
     /// FX target: the module path for `call_module`, else `operator.add`, `torch.flatten`, ...
     pub target: String,
+    /// The module's class for `call_module` nodes (`Conv2d`, `ReLU`, `Conv2dNormActivation`):
+    /// FX's `module_type`.
+    pub module_type: Option<String>,
     /// What the node computes.
     pub op: Op,
     /// Nodes whose outputs this node reads, in argument order.
@@ -56,9 +58,29 @@ pub struct Node {
 pub struct Graph {
     pub(crate) nodes: Vec<Node>,
     pub(crate) output: NodeId,
+    /// What each node's value is ([`Graph::kind`]), from its op and its inputs' kinds.
+    pub(crate) kinds: Vec<Kind>,
 }
 
 impl Graph {
+    /// A graph of `nodes` in execution order returning `output`.
+    pub(crate) fn new(nodes: Vec<Node>, output: NodeId) -> Self {
+        let mut kinds: Vec<Kind> = Vec::with_capacity(nodes.len());
+        for node in &nodes {
+            let inputs: Vec<Kind> = node
+                .inputs
+                .iter()
+                .map(|i| kinds.get(i.0).copied().unwrap_or(Kind::Tensor))
+                .collect();
+            kinds.push(node.op.def().kind(&inputs));
+        }
+        Graph {
+            nodes,
+            output,
+            kinds,
+        }
+    }
+
     /// All nodes, in execution order.
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
@@ -67,6 +89,24 @@ impl Graph {
     /// The node with this id.
     pub fn node(&self, id: NodeId) -> Result<&Node> {
         self.nodes.get(id.0).ok_or(GraphError::UnknownNodeId(id.0))
+    }
+
+    /// What node `id`'s value is: a tensor, a Python value known from the input's shape
+    /// (never computed), or a tuple.
+    pub fn kind(&self, id: NodeId) -> Kind {
+        self.kinds.get(id.0).copied().unwrap_or(Kind::Tensor)
+    }
+
+    /// Whether node `id`'s value is a tensor, a feature that can be extracted.
+    pub fn is_tensor(&self, id: NodeId) -> bool {
+        self.kind(id) == Kind::Tensor
+    }
+
+    /// What node `id`'s value is, said in an error, when it is not a tensor.
+    pub fn non_tensor(&self, id: NodeId) -> Option<&'static str> {
+        let node = self.nodes.get(id.0)?;
+        let inputs: Vec<Kind> = node.inputs.iter().map(|&i| self.kind(i)).collect();
+        (!self.is_tensor(id)).then(|| node.op.def().non_tensor(&inputs))
     }
 
     /// The node the model's forward returns.
@@ -124,7 +164,8 @@ impl Graph {
             };
             let value = node
                 .op
-                .output_value(&inputs)
+                .def()
+                .infer(&inputs)
                 .map_err(|reason| GraphError::Shape {
                     node: node.name.clone(),
                     input: inputs

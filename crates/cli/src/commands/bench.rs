@@ -5,6 +5,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use clap::Args;
 use featx_extract::ReturnNodes;
+use featx_graph::NodeId;
 use serde::Serialize;
 
 use super::Format;
@@ -75,12 +76,11 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     let load_ms = ms(started);
     let request = if args.nodes.trim() == "all" {
         // Every tensor node: ViT's shape checks are nodes too, but not features.
-        let names: Vec<String> = traced
-            .graph
-            .nodes()
-            .iter()
-            .filter(|n| n.op.is_tensor())
-            .map(|n| n.name.clone())
+        let graph = &traced.graph;
+        let names: Vec<String> = (0..graph.nodes().len())
+            .map(NodeId)
+            .filter(|&id| graph.is_tensor(id))
+            .map(|id| graph.nodes()[id.0].name.clone())
             .collect();
         ReturnNodes::from(names)
     } else {

@@ -1,5 +1,4 @@
 use clap::Args;
-use featx_graph::NodeKind;
 use featx_models::{Architecture, TracedModel};
 use serde::Serialize;
 
@@ -29,10 +28,9 @@ struct NodeJson<'a> {
     inputs: Vec<&'a str>,
     /// The tensor's shape; `null` for a node that is not a tensor.
     shape: Option<&'a [usize]>,
-    // DenseNet, ConvNeXt, ViT.
     /// The module's class for a `call_module` node (`Conv2d`, `MultiheadAttention`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    module_type: Option<&'static str>,
+    module_type: Option<&'a str>,
     /// What a node that is not a tensor holds (`int 14`, `torch.Size([1, 3, 224, 224])`,
     /// `tuple (Tensor[1, 197, 768], None)`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,7 +90,7 @@ fn nodes_json(
                 .map(|i| graph.nodes()[i.0].name.as_str())
                 .collect(),
             shape: value.shape(),
-            module_type: (node.kind == NodeKind::CallModule).then(|| node.op.type_name()),
+            module_type: node.module_type.as_deref(),
             value: value.shape().is_none().then(|| value.to_string()),
         })
         .collect();

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use burn::prelude::{Device, Tensor};
-use featx_graph::Op;
+use featx_graph::ops::single;
+use featx_graph::{Layer, Op};
 use featx_kernels::cpu::{MaxPool2d, PackedConv2d};
-use featx_models::Layer;
 
-use super::{Kernel, NodeSpec, single};
+use super::{Kernel, NodeSpec};
 use crate::Feature;
 
 /// A convolution with weights packed once, bias and ReLU in its epilogue.
@@ -20,8 +20,7 @@ struct Conv {
 
 /// The packed convolution, on the flex device for ungrouped convolutions.
 pub(super) fn conv2d(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
-    let (Op::Conv2d { window, groups, .. }, Some(Layer::Conv2d(conv))) = (spec.op, spec.layer)
-    else {
+    let (Op::Conv2d(op), Some(Layer::Conv2d(conv))) = (spec.op, spec.layer) else {
         return None;
     };
     // Its residual epilogue is not written; the planner folds adds on the GPU only.
@@ -29,7 +28,7 @@ pub(super) fn conv2d(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
         return None;
     }
     let bias = conv.bias.as_ref().map(|b| b.val());
-    let packed = PackedConv2d::new(&conv.weight.val(), bias.as_ref(), *window, *groups)?;
+    let packed = PackedConv2d::new(&conv.weight.val(), bias.as_ref(), op.window, op.groups)?;
     Some(Arc::new(Conv {
         packed,
         relu: spec.relu,
@@ -60,14 +59,16 @@ struct Pool(MaxPool2d);
 
 /// The CPU max pool, on the flex device.
 pub(super) fn max_pool2d(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
-    let Op::MaxPool2d { window, .. } = spec.op else {
+    let Op::MaxPool2d(pool) = spec.op else {
         return None;
     };
     // Its ReLU epilogue is not written; the generic kernel handles that case.
     if *spec.device != Device::flex() || spec.relu || spec.gradients {
         return None;
     }
-    Some(Arc::new(Pool(MaxPool2d { window: *window })))
+    Some(Arc::new(Pool(MaxPool2d {
+        window: pool.window,
+    })))
 }
 
 impl Kernel for Pool {

@@ -14,8 +14,7 @@ use std::sync::Arc;
 
 use burn::prelude::Device;
 use burn::tensor::FloatDType;
-use featx_graph::{Activation, Op};
-use featx_models::Layer;
+use featx_graph::{Activation, Layer, Op};
 
 use crate::{Feature, Mode};
 
@@ -46,10 +45,12 @@ pub(crate) struct NodeSpec<'a> {
     /// Whether the kernel also adds its second input (a ResNet block's identity) before the
     /// ReLU: a convolution with the add that is its only reader folded in ([`fuses_residual`]).
     pub residual: bool,
-    /// Whose convolution runs on GPU devices.
+    /// Whose convolution runs on GPU devices (read by the GPU builders only).
+    #[cfg_attr(not(feature = "wgpu-plain"), allow(dead_code))]
     pub gpu_kernels: GpuKernels,
     /// The float type featx's GPU convolution may take its products in
     /// ([`crate::Precision::multiply_dtype`]).
+    #[cfg_attr(not(feature = "wgpu-plain"), allow(dead_code))]
     pub multiply: FloatDType,
     /// Whether a backward pass will follow: only kernels with one (burn's ops) may run.
     pub gradients: bool,
@@ -139,16 +140,6 @@ impl Kernel for PassThrough {
     }
 }
 
-/// The one input of a single-input op as rank `D`.
-fn single<const D: usize>(inputs: Vec<Feature>) -> Result<burn::prelude::Tensor<D>, String> {
-    let Some(x) = inputs.into_iter().next() else {
-        return Err("no input value".into());
-    };
-    x.into_rank::<D>()
-        .map_err(|x| format!("expected a rank-{D} input, got shape {:?}", x.dims()))
-}
-
-// Mobile nets (MobileNet, EfficientNet, RegNet).
 /// The kernel for `spec` followed by `activation`: a ReLU runs in the kernel's epilogue, any
 /// other activation as a second pass over its output.
 pub(crate) fn choose_activated(spec: &NodeSpec, activation: Option<Activation>) -> Arc<dyn Kernel> {
@@ -175,7 +166,7 @@ struct Activated {
 impl Kernel for Activated {
     fn run(&self, inputs: Vec<Feature>, out_shape: &[usize]) -> Result<Feature, String> {
         let x = self.inner.run(inputs, out_shape)?;
-        Ok(generic::activate(x, self.activation))
+        Ok(self.activation.activate(x))
     }
 
     fn name(&self) -> &'static str {

@@ -2,7 +2,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 use burn::tensor::{Gradients, TensorData};
 
-use crate::{ExtractError, Result};
+use crate::GraphError;
 
 /// The largest rank a [`Feature`] holds (a 4-D feature map, a 3-D token sequence, a 2-D
 /// vector batch... with room for 5-D and 6-D intermediates of reshapes and permutes).
@@ -88,11 +88,11 @@ impl Feature {
     }
 
     /// The values as `f32`, row-major, converting from the tensor's float type if needed.
-    pub fn to_vec_f32(&self) -> Result<Vec<f32>> {
+    pub fn to_vec_f32(&self) -> Result<Vec<f32>, GraphError> {
         self.to_data()
             .convert::<f32>()
             .try_into_vec::<f32>()
-            .map_err(|e| ExtractError::ReadBack {
+            .map_err(|e| GraphError::ReadBack {
                 shape: self.dims(),
                 reason: format!("{e:?}"),
             })
@@ -181,27 +181,25 @@ impl Feature {
     /// A zero tensor of this shape that keeps its gradient. burn retains the gradients of
     /// leaves only; a value with a probe added (`value + 0`) passes the probe's gradient, which
     /// is the value's, to whoever reads it after a backward pass.
-    pub(crate) fn gradient_probe(&self) -> Feature {
+    pub fn gradient_probe(&self) -> Feature {
         Feature(map_tensor!(&self.0, t => t.zeros_like().autodiff().require_grad()))
     }
 
     /// The retained gradient of this leaf in `grads`, if it has one.
-    pub(crate) fn grad(&self, grads: &Gradients) -> Option<Feature> {
+    pub fn grad(&self, grads: &Gradients) -> Option<Feature> {
         Some(Feature(map_tensor!(&self.0, t => t.grad(grads)?)))
     }
 
     /// Zeros of this shape, on this device, without a tape (the gradient of a value the score
     /// does not depend on).
-    pub(crate) fn zeros(&self) -> Feature {
+    pub fn zeros(&self) -> Feature {
         Feature(map_tensor!(&self.0, t => t.zeros_like().without_autodiff()))
     }
 
     /// Applies a rank-preserving tensor function, whatever the rank (dropout masks, scaling).
-    pub(crate) fn map_float(self, f: impl TensorFn) -> Feature {
+    pub fn map_float(self, f: impl TensorFn) -> Feature {
         Feature(map_tensor!(self.0, t => f.apply(t)))
     }
-
-    // DenseNet, ConvNeXt, ViT.
 
     /// `torch.cat(features, dim)`; `None` when the ranks differ, `dim` is out of range or
     /// the other dimensions disagree.
@@ -340,7 +338,7 @@ fn sized<const D: usize>(shape: &[usize]) -> [usize; D] {
 
 /// A function from a tensor to a tensor of the same rank, for every rank (what a closure
 /// cannot be in Rust: generic over the const rank).
-pub(crate) trait TensorFn {
+pub trait TensorFn {
     /// `f(t)`.
     fn apply<const D: usize>(&self, t: Tensor<D>) -> Tensor<D>;
 }
@@ -350,58 +348,6 @@ fn permutation<const D: usize>(axes: &[isize]) -> [isize; D] {
     let mut out = [0isize; D];
     out.copy_from_slice(axes);
     out
-}
-
-/// Extracted tensors by output key, in request order.
-#[derive(Debug, Clone, Default)]
-pub struct Features {
-    entries: Vec<(String, Feature)>,
-}
-
-impl Features {
-    pub(crate) fn with_capacity(n: usize) -> Self {
-        Self {
-            entries: Vec::with_capacity(n),
-        }
-    }
-
-    pub(crate) fn push(&mut self, key: String, feature: Feature) {
-        self.entries.push((key, feature));
-    }
-
-    /// The tensor returned under `key`.
-    pub fn get(&self, key: &str) -> Option<&Feature> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, f)| f)
-    }
-
-    /// Output keys in request order.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|(k, _)| k.as_str())
-    }
-
-    /// `(key, tensor)` pairs in request order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Feature)> {
-        self.entries.iter().map(|(k, f)| (k.as_str(), f))
-    }
-
-    /// Number of outputs.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether nothing was requested.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-}
-
-impl IntoIterator for Features {
-    type Item = (String, Feature);
-    type IntoIter = std::vec::IntoIter<(String, Feature)>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
-    }
 }
 
 #[cfg(test)]
