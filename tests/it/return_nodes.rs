@@ -1,13 +1,13 @@
 //! Resolving `return_nodes`: torchvision's behaviour where it is right, SPEC section 2 where
 //! featx does better. Cases come from torchvision's recorded outcomes.
 
-mod support;
-
 use featx::burn::prelude::*;
 use featx::models::{AlexNetConfig, ResNet, ResNetConfig};
 use featx::{ExtractError, ReturnNodes, create_feature_extractor};
 use serde_json::Value;
-use support::{fixture, generated_input};
+
+use crate::support;
+use crate::support::{fixture, generated_input};
 
 fn resnet() -> ResNet {
     ResNetConfig::resnet18(1000).init(&Device::flex())
@@ -254,7 +254,12 @@ fn in_place_relu_does_not_change_earlier_nodes() {
 #[test]
 fn only_the_needed_prefix_of_the_graph_runs() {
     let model = resnet();
-    let planned = |q: &[&str]| create_feature_extractor(&model, q).unwrap().plan_report().planned_nodes;
+    let planned = |q: &[&str]| {
+        create_feature_extractor(&model, q)
+            .unwrap()
+            .plan_report()
+            .planned_nodes
+    };
     assert_eq!(planned(&["x"]), 1);
     assert_eq!(planned(&["conv1"]), 2);
     // layer1.0.relu needs x, conv1, bn1, relu, maxpool, conv1, bn1, relu of the block.
