@@ -9,9 +9,9 @@
 #   featx-wgpu      autotune + fusion + the SPIR-V compiler on Vulkan adapters: the `wgpu`
 #                   build the tests run and featx ships
 #
-# plus the wgpu parity test binary, featx-kernels' unit tests (each GPU convolution against
-# burn's, f32, f16 and f32 multiplied in f16) and the criterion bench binary of the last of
-# the wgsl and wgpu steps built.
+# plus the integration test binary (gpu-check.sh runs its wgpu:: tests), featx-kernels' unit
+# tests (each GPU convolution against burn's, f32, f16 and f32 multiplied in f16) and the
+# criterion bench binary of the last of the wgsl and wgpu steps built.
 #
 # Usage: scripts/build-gpu-steps.sh [out-dir] [step ...]    (default: gpu-bins, every step)
 # Each step builds in its own target folder (target/gpu-<step>), so rebuilding one does not
@@ -52,8 +52,8 @@ if [ -n "$last" ]; then
   target="target/gpu-$last"
   echo "== test and bench binaries (--features $features)"
   test_bin=$(CARGO_TARGET_DIR="$target" cargo test --release --features "$features" \
-    --test wgpu --no-run 2>&1 \
-    | grep -oE "$target/release/deps/wgpu-[0-9a-f]+" | tail -1)
+    --test it --no-run 2>&1 \
+    | grep -oE "$target/release/deps/it-[0-9a-f]+" | tail -1)
   bench_bin=$(CARGO_TARGET_DIR="$target" cargo bench --features "$features" \
     --bench extract --no-run 2>&1 \
     | grep -oE "$target/release/deps/extract-[0-9a-f]+" | tail -1)

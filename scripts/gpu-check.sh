@@ -76,7 +76,7 @@ if want 1 && [ -x "$bins/wgpu-test" ]; then
   echo "== 1. parity (wgpu tests, build $best)"
   start=$(date +%s)
   FEATX_REQUIRE_GPU=1 FEATX_GPU_LARGE_BUFFERS=1 FEATX_CACHE_DIR=$(cache_of tests) \
-    "$bins/wgpu-test" --nocapture --test-threads 1 2>&1 \
+    "$bins/wgpu-test" wgpu:: --nocapture --test-threads 1 2>&1 \
     | tee "$out/parity.log" | grep -E "largest|closest|test result|panicked|^test " || true
   echo "parity tests: $(( $(date +%s) - start )) s" | tee -a "$out/parity.log"
 fi

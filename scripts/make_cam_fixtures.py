@@ -5,7 +5,7 @@
     /tmp/venv/bin/python scripts/make_cam_fixtures.py
 
 Everything runs on the generated weights and inputs of make_fixtures.py (mirrored in
-tests/support/mod.rs), so CI never needs torch:
+tests/it/support/mod.rs), so CI never needs torch:
 
 - `gradients_<case>.json/.safetensors`: torch autograd's gradient of a score with respect to
   the input and to requested nodes (ResNet18 and the article's AlexNet in eval mode, ResNet18

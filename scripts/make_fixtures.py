@@ -5,7 +5,7 @@
     /tmp/venv/bin/python scripts/make_fixtures.py
 
 Weights are not stored: every parameter is generated from its state_dict key by a counter-based
-generator (splitmix64) that tests/support/weights.rs reproduces bit for bit, so Rust and torch
+generator (splitmix64) that tests/it/support/mod.rs reproduces bit for bit, so Rust and torch
 run the same model. What is stored, per model, is each node's output for a generated batch-2
 224x224 input: shape, float64 sum / mean square / max |x|, and up to 4096 values taken at an even
 stride over the flattened tensor (all of them for small tensors).
@@ -42,7 +42,7 @@ def fnv1a64(text: str) -> np.uint64:
 
 
 def uniform(key: str, n: int) -> np.ndarray:
-    """n float32 values in [-1, 1), exactly as tests/support/weights.rs computes them."""
+    """n float32 values in [-1, 1), exactly as tests/it/support/mod.rs computes them."""
     with np.errstate(over="ignore"):
         i = np.arange(1, n + 1, dtype=np.uint64)
         z = fnv1a64(key) + i * np.uint64(0x9E3779B97F4A7C15)

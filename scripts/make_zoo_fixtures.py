@@ -16,7 +16,7 @@ For every architecture below, `zoo/<name>.json` holds what torchvision says abou
 - `weights`: the DEFAULT weights' file name, URL and preprocessing (resize, crop,
   interpolation, mean, std), as torchvision publishes them;
 - `parity`: each node's output on generated weights and a generated input (the splitmix
-  generator of make_fixtures.py, mirrored in tests/support/mod.rs): shape, float64 sum /
+  generator of make_fixtures.py, mirrored in tests/it/support/mod.rs): shape, float64 sum /
   mean square / max |x|, with `zoo/<name>.safetensors` holding 256 values per node taken at an
   even stride (non-tensor nodes under `values`, with their type and value). One model per
   family runs at 1x3x224x224, the others at 2x3x64x64 (ViT only takes 224x224; a model

@@ -1,8 +1,6 @@
 //! `featx extract` over datasets: folders, globs and lists; batches and parts; the index;
 //! resuming; shards; pooling; and a real Python client reading the output.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -11,7 +9,8 @@ use std::time::{Duration, Instant};
 use featx::burn::prelude::Device;
 use featx::models::ResNetConfig;
 use serde_json::Value;
-use support::{
+
+use crate::support::{
     CORRUPT_IMAGES, Row, features_by_path, featx, python, read_index, read_safetensors, stderr,
     write_generated_weights, write_image_folder,
 };

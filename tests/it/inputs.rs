@@ -1,12 +1,12 @@
 //! Inputs are checked before any compute; eval and train mode behave as in PyTorch.
 
-mod support;
-
 use featx::burn::prelude::*;
 use featx::burn::tensor::{FloatDType, TensorData};
 use featx::models::{AlexNetConfig, ResNetConfig};
 use featx::{ExtractError, Mode, create_feature_extractor};
-use support::{generated_input, with_generated_weights};
+
+use crate::support;
+use crate::support::{generated_input, with_generated_weights};
 
 fn invalid_reason(result: Result<featx::Features, ExtractError>) -> (Vec<usize>, String) {
     match result {

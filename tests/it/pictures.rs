@@ -1,8 +1,6 @@
 //! Pictures, checked the way a person would look at them: decode the PNG and look at where
 //! things are and what colours they have.
 
-mod support;
-
 use std::path::Path;
 use std::process::Command;
 

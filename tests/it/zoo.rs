@@ -4,8 +4,6 @@
 //! weights and preprocessing; and every node's values on generated weights, at 224x224 for
 //! one model per family and at 64x64 for the others.
 
-mod support;
-
 use std::collections::BTreeMap;
 
 use featx::burn::prelude::*;
@@ -13,10 +11,12 @@ use featx::graph::Value;
 use featx::models::{Architecture, MODELS, TracedModel};
 use featx::{FeatureExtractor, ReturnNodes};
 use serde_json::Value as Json;
-use support::{NodeFixtures, NodeRecord, check_features, fill_samples, fixture};
+
+use crate::support;
+use crate::support::{NodeFixtures, NodeRecord, check_features, fill_samples, fixture};
 
 /// Architectures checked elsewhere against their own reference files
-/// (`tests/node_names.rs`, `tests/parity.rs`).
+/// (`tests/it/node_names.rs`, `tests/it/parity.rs`).
 const CHECKED_ELSEWHERE: [&str; 2] = ["resnet18", "alexnet"];
 
 fn arch(name: &str) -> &'static Architecture {

@@ -1,7 +1,5 @@
 //! Downloading published weights into the verified cache, against a server on 127.0.0.1.
 
-mod support;
-
 use std::io::Read;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -11,6 +9,8 @@ use featx::burn::prelude::*;
 use featx::models::ResNetConfig;
 use featx::weights::{RemoteWeights, WeightsError, fetch, load_state_dict};
 use sha2::{Digest, Sha256};
+
+use crate::support;
 
 /// The torch-written ResNet18 `.pth` fixture, un-gzipped.
 fn pth_bytes() -> Vec<u8> {

@@ -3,8 +3,6 @@
 //! one of them killed and finished again; `featx dataset status` and `featx dataset merge`;
 //! and the files in `deploy/`.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -12,7 +10,8 @@ use std::time::{Duration, Instant};
 use featx::burn::prelude::Device;
 use featx::models::ResNetConfig;
 use serde_json::Value;
-use support::{
+
+use crate::support::{
     CORRUPT_IMAGES, Row, features_by_path, python, read_index, stderr, write_generated_weights,
     write_image_folder,
 };

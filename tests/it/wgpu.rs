@@ -1,14 +1,13 @@
 //! The same extraction on wgpu: parity with torchvision for every node, agreement with the
 //! CPU, and a typed error where no adapter exists. CI runs these on lavapipe (software Vulkan).
-#![cfg(feature = "wgpu")]
-
-mod support;
 
 use featx::burn::prelude::*;
 use featx::burn::tensor::DType;
 use featx::models::{AlexNetConfig, ResNetConfig};
 use featx::{DeviceChoice, GpuKernels, Precision, create_feature_extractor, select_device};
-use support::{
+
+use crate::support;
+use crate::support::{
     check_all_nodes, check_features, check_nodes, generated_input, node_fixtures,
     with_generated_weights,
 };

@@ -3,15 +3,14 @@
 //! respect to the input and to requested nodes, ResNet18 and the article's AlexNet in eval
 //! mode, ResNet18 in train mode.
 
-mod support;
-
 use std::collections::BTreeMap;
 
 use featx::burn::prelude::*;
 use featx::models::{AlexNetConfig, FeatureModel, ResNetConfig};
 use featx::{Backward, ExtractError, Features, Mode, create_feature_extractor};
 use serde::Deserialize;
-use support::{
+
+use crate::support::{
     NodeRecord, compare, fill_samples, fixture, generated_input, with_generated_weights,
 };
 

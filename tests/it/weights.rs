@@ -1,7 +1,5 @@
 //! Loading torchvision state dicts written by torch itself, and the errors for bad files.
 
-mod support;
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -9,7 +7,9 @@ use featx::burn::prelude::*;
 use featx::create_feature_extractor;
 use featx::models::{AlexNetConfig, ResNetConfig};
 use featx::weights::{WeightsError, load_state_dict};
-use support::{compare, fixture, generated_input, node_fixtures};
+
+use crate::support;
+use crate::support::{compare, fixture, generated_input, node_fixtures};
 
 /// Un-gzips a fixture into `dir` under `name`.
 fn gunzip(fixture_name: &str, dir: &Path, name: &str) -> PathBuf {

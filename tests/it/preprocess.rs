@@ -1,14 +1,14 @@
 //! Preprocessing equals torchvision's PIL pipeline; bad images are typed errors.
 
-mod support;
-
 use std::path::Path;
 
 use featx::preprocess::{
     DecodeLimits, Filter, Preprocess, PreprocessError, load_rgb, load_rgb_with,
 };
 use serde_json::Value;
-use support::fixture;
+
+use crate::support;
+use crate::support::fixture;
 
 const IMAGES: [&str; 8] = [
     "synthetic_444.jpg",

@@ -1,13 +1,13 @@
 //! Resolving `return_nodes`: torchvision's behaviour where it is right, SPEC section 2 where
 //! featx does better. Cases come from torchvision's recorded outcomes.
 
-mod support;
-
 use featx::burn::prelude::*;
 use featx::models::{AlexNetConfig, ResNet, ResNetConfig};
 use featx::{ExtractError, ReturnNodes, create_feature_extractor};
 use serde_json::Value;
-use support::{fixture, generated_input};
+
+use crate::support;
+use crate::support::{fixture, generated_input};
 
 fn resnet() -> ResNet {
     ResNetConfig::resnet18(1000).init(&Device::flex())

@@ -1,11 +1,11 @@
 //! The `featx` command line: flags and file formats are a contract.
 
-mod support;
-
 use std::path::Path;
 
 use serde_json::Value;
-use support::{featx, fixture, generated, read_safetensors, stderr, write_npy};
+
+use crate::support;
+use crate::support::{featx, fixture, generated, read_safetensors, stderr, write_npy};
 
 #[test]
 fn nodes_text_lists_names_in_execution_order() {

@@ -3,8 +3,6 @@
 //! top class and a fixed class, one layer and two, through the library and the command line.
 //! The picture equals the package's `show_cam_on_image`.
 
-mod support;
-
 use std::collections::BTreeMap;
 
 use featx::burn::prelude::*;
@@ -13,7 +11,8 @@ use featx::cam::{Activations, Cam, CamError, CamOutput, METHODS, Target, find};
 use featx::models::{FeatureModel, ResNetConfig};
 use serde::Deserialize;
 use serde_json::Value;
-use support::*;
+
+use crate::support::*;
 
 #[derive(Debug, Deserialize)]
 struct CamCase {

@@ -1,12 +1,11 @@
 //! Every node of both models equals torchvision's, on the same weights and input.
 
-mod support;
-
 use featx::burn::prelude::*;
 use featx::create_feature_extractor;
 use featx::models::{AlexNetConfig, ResNetConfig};
-use support::check_all_nodes;
-use support::*;
+
+use crate::support::check_all_nodes;
+use crate::support::*;
 
 #[test]
 fn folded_batchnorms_match_torchvision() {

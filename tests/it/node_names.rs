@@ -1,12 +1,11 @@
 //! Node names, FX kinds, targets, inputs and shapes equal torchvision's.
 
-mod support;
-
 use featx::burn::prelude::*;
 use featx::get_graph_node_names;
 use featx::models::{AlexNetConfig, FeatureModel, ResNetConfig};
 use serde_json::Value;
-use support::fixture;
+
+use crate::support::fixture;
 
 fn reference(model: &str) -> Value {
     let path = fixture(&format!("torchvision_nodes_{model}.json"));
