@@ -178,11 +178,13 @@ mod tests {
         Tensor::from_data(TensorData::new(values.to_vec(), [2]), device)
     }
 
-    /// A 2-channel BatchNorm with the given statistics and affine parameters, epsilon 0 so
-    /// the hand-computed values below are exact.
+    /// A 2-channel BatchNorm with the given statistics and affine parameters. The stored
+    /// variance is `var - epsilon`, so that `var` is what divides (its square root): the
+    /// hand-computed values below are then round numbers.
     fn batch_norm(mean: [f32; 2], var: [f32; 2], gamma: [f32; 2], beta: [f32; 2]) -> BatchNorm {
         let device = Device::flex();
-        let mut bn = BatchNormConfig::new(2).with_epsilon(0.0).init(&device);
+        let mut bn = BatchNormConfig::new(2).init(&device);
+        let var = var.map(|v| v - bn.epsilon as f32);
         bn.running_mean = RunningState::new(vector(mean, &device));
         bn.running_var = RunningState::new(vector(var, &device));
         bn.gamma = Param::from_tensor(vector(gamma, &device));
