@@ -51,6 +51,8 @@
 
 pub use burn;
 pub use featx_cam as cam;
+/// Feature extraction over image folders: batched, sharded, resumable runs with an index.
+pub use featx_dataset as dataset;
 pub use featx_extract::*;
 pub use featx_graph as graph;
 pub use featx_models as models;
