@@ -2,7 +2,8 @@
 
 use burn::prelude::Tensor;
 
-use crate::{Feature, Value};
+use super::Cx;
+use crate::{Feature, Mode, TensorFn, Value};
 
 /// The one input of a single-input op as rank `D`.
 pub fn single<const D: usize>(inputs: Vec<Feature>) -> Result<Tensor<D>, String> {
@@ -74,4 +75,17 @@ pub(crate) fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, St
 /// The shape of a same-shape elementwise op (an activation, dropout): the input's.
 pub(crate) fn same_shape(inputs: &[&Value]) -> Result<Value, String> {
     tensor(first_shape(inputs)?.to_vec())
+}
+
+/// The one input unchanged in eval mode, `f` of it in train mode (dropout, stochastic depth).
+pub(crate) fn train_only(
+    cx: &Cx,
+    inputs: Vec<Feature>,
+    f: impl TensorFn,
+) -> Result<Feature, String> {
+    let x = single_any(inputs)?;
+    Ok(match cx.mode {
+        Mode::Eval => x,
+        Mode::Train => x.map_float(f),
+    })
 }

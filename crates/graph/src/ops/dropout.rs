@@ -2,9 +2,9 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use serde::Serialize;
 
-use super::args::{same_shape, single_any};
+use super::args::{same_shape, train_only};
 use super::{Cx, OpDef};
-use crate::{Feature, Mode, TensorFn, Value};
+use crate::{Feature, TensorFn, Value};
 
 /// `nn.Dropout(p)`: identity in eval mode; in train mode inverted dropout (zero with
 /// probability `p`, scale the rest by `1 / (1 - p)`).
@@ -23,11 +23,7 @@ impl OpDef for Dropout {
     }
 
     fn eval(&self, cx: &Cx, inputs: Vec<Feature>) -> Result<Feature, String> {
-        let x = single_any(inputs)?;
-        Ok(match cx.mode {
-            Mode::Eval => x,
-            Mode::Train => x.map_float(self),
-        })
+        train_only(cx, inputs, self)
     }
 }
 

@@ -2,9 +2,9 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use serde::Serialize;
 
-use super::args::{same_shape, single_any};
+use super::args::{same_shape, train_only};
 use super::{Cx, OpDef};
-use crate::{Feature, Mode, TensorFn, Value};
+use crate::{Feature, TensorFn, Value};
 
 /// torchvision.ops' `StochasticDepth(p, mode)`: identity in eval mode; in train mode each
 /// sample (`row`) or the whole batch is zeroed with probability `p`, the rest scaled by
@@ -26,11 +26,7 @@ impl OpDef for StochasticDepth {
     }
 
     fn eval(&self, cx: &Cx, inputs: Vec<Feature>) -> Result<Feature, String> {
-        let x = single_any(inputs)?;
-        Ok(match cx.mode {
-            Mode::Eval => x,
-            Mode::Train => x.map_float(self),
-        })
+        train_only(cx, inputs, self)
     }
 }
 
@@ -54,6 +50,7 @@ impl TensorFn for &StochasticDepth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Mode;
 
     #[test]
     fn identity_in_eval_and_all_dropped_at_p_one_in_train() {
