@@ -241,7 +241,7 @@ impl DenseNetConfig {
     }
 
     /// Builds the model with freshly initialised weights on `device` (torchvision's
-    /// `DenseNet.__init__`); block sizes above [`MAX_LAYERS`] are cut to it.
+    /// `DenseNet.__init__`); block sizes above `MAX_LAYERS` are cut to it.
     pub fn init(&self, device: &Device) -> DenseNet {
         const BN_SIZE: usize = 4;
         let growth = self.growth_rate;

@@ -186,7 +186,7 @@ impl VitConfig {
     }
 
     /// Builds the model with freshly initialised weights on `device` (blocks beyond
-    /// [`MAX_BLOCKS`] are cut).
+    /// `MAX_BLOCKS` are cut).
     pub fn init(&self, device: &Device) -> VisionTransformer {
         let hidden = self.hidden_dim;
         let norm = || LayerNormConfig::new(hidden).with_epsilon(EPS).init(device);

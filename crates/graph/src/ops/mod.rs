@@ -92,7 +92,7 @@ macro_rules! ops {
         #[derive(Debug, Clone, PartialEq, Serialize)]
         pub enum Op {
             $(
-                #[doc = concat!("[`", stringify!($name), "`].")]
+                #[doc = concat!("The `", stringify!($name), "` op (`ops/", stringify!($file), ".rs`).")]
                 $name($name),
             )*
         }
