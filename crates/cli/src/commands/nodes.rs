@@ -29,7 +29,6 @@ struct NodeJson<'a> {
     inputs: Vec<&'a str>,
     /// The tensor's shape; `null` for a node that is not a tensor.
     shape: Option<&'a [usize]>,
-    // DenseNet, ConvNeXt, ViT.
     /// The module's class for a `call_module` node (`Conv2d`, `MultiheadAttention`).
     #[serde(skip_serializing_if = "Option::is_none")]
     module_type: Option<&'static str>,
