@@ -80,7 +80,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..DatasetOptions::default()
     };
     for run in ["first run", "again"] {
-        let summary = extract_dataset(&extractor, &device, &images, &out, &options)?;
+        let summary = extract_dataset(&extractor, &images, &out, &options)?;
         println!(
             "{run}: {} of {} images stored, {} failed; {} parts ({} reused); {} computed, \
              {:.1} images/s",

@@ -74,7 +74,6 @@ MODELS = {
     "vgg19_bn": ("vgg19_bn", SMALL),
     # torchvision's AlexNet; featx's `alexnet` is the seed article's model.
     "tv_alexnet": ("alexnet", FULL),
-    # Mobile nets (MobileNet, EfficientNet, RegNet).
     "mobilenet_v2": ("mobilenet_v2", FULL),
     "mobilenet_v3_large": ("mobilenet_v3_large", FULL),
     "mobilenet_v3_small": ("mobilenet_v3_small", SMALL),
@@ -100,7 +99,6 @@ MODELS = {
     "regnet_x_8gf": ("regnet_x_8gf", SMALL),
     "regnet_x_16gf": ("regnet_x_16gf", SMALL),
     "regnet_x_32gf": ("regnet_x_32gf", SMALL),
-    # DenseNet, ConvNeXt, ViT.
     "densenet121": ("densenet121", FULL),
     "densenet161": ("densenet161", SMALL),
     "densenet169": ("densenet169", SMALL),
@@ -116,7 +114,6 @@ MODELS = {
     "vit_l_16": ("vit_l_16", FULL),
 }
 
-# Mobile nets (MobileNet, EfficientNet, RegNet).
 # Models whose values on the generated weights grow past what float32 holds to the fixed
 # tolerance (torch's own float32 result misses it against float64, from EfficientNet-B4 on as
 # depth grows; in RegNetY a large squeeze-excitation logit puts its sigmoid where small errors
@@ -290,7 +287,6 @@ def make(name):
     print(f"{name}: {len(eval_nodes)} nodes, parity at {shape}", flush=True)
 
 
-# Mobile nets (MobileNet, EfficientNet, RegNet).
 # EfficientNet's published preprocessing resizes with PIL's bicubic filter: (image, resize, crop).
 BICUBIC = [
     ("synthetic.png", 256, 224),

@@ -1,6 +1,7 @@
 use burn::prelude::*;
 use featx_graph::NodeId;
 
+use crate::registry::{Architecture, Init, Row};
 use crate::sequential::{SeqModule, sequential};
 use crate::{FeatureModel, InputSpec, Tracer};
 
@@ -159,3 +160,20 @@ impl FeatureModel for TorchvisionAlexNet {
         sequential(t, "classifier", &self.classifier, x)
     }
 }
+
+/// A row of the AlexNet family.
+const fn row(name: &'static str, about: &'static str) -> Row {
+    Row::new(name, "AlexNet", about)
+}
+
+/// The AlexNet rows of [`crate::MODELS`].
+// One row per architecture, one line per column: rustfmt would give each argument a line.
+#[rustfmt::skip]
+pub(crate) const ARCHITECTURES: &[Architecture] = &[
+    row("alexnet",
+        "the seed article's AlexNet, 100 classes, 224x224 only (torchvision's: tv_alexnet)")
+        .model(&Init(|d| AlexNetConfig::new().init(d))),
+    row("tv_alexnet", "torchvision's alexnet")
+        .weights("AlexNet_Weights.IMAGENET1K_V1", "alexnet-owt-7be5be79.pth")
+        .model(&Init(|d| TorchvisionAlexNetConfig::new().init(d))),
+];

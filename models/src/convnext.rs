@@ -7,6 +7,7 @@ use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig, Pa
 use burn::prelude::*;
 use featx_graph::NodeId;
 
+use crate::registry::{Architecture, Init, Row};
 use crate::{FeatureModel, InputSpec, ParamTensor, Tracer};
 
 /// The `eps` of every LayerNorm in torchvision's ConvNeXt.
@@ -304,3 +305,30 @@ impl FeatureModel for ConvNeXt {
         })
     }
 }
+
+/// A row of the ConvNeXt family.
+const fn row(name: &'static str, about: &'static str) -> Row {
+    Row::new(name, "ConvNeXt", about)
+}
+
+/// The ConvNeXt rows of [`crate::MODELS`].
+// One row per architecture, one line per column: rustfmt would give each argument a line.
+#[rustfmt::skip]
+pub(crate) const ARCHITECTURES: &[Architecture] = &[
+    row("convnext_tiny", "torchvision's ConvNeXt-Tiny")
+        .weights("ConvNeXt_Tiny_Weights.IMAGENET1K_V1", "convnext_tiny-983f1562.pth")
+        .resize(236)
+        .model(&Init(|d| ConvNeXtConfig::convnext_tiny(1000).init(d))),
+    row("convnext_small", "torchvision's ConvNeXt-Small")
+        .weights("ConvNeXt_Small_Weights.IMAGENET1K_V1", "convnext_small-0c510722.pth")
+        .resize(230)
+        .model(&Init(|d| ConvNeXtConfig::convnext_small(1000).init(d))),
+    row("convnext_base", "torchvision's ConvNeXt-Base")
+        .weights("ConvNeXt_Base_Weights.IMAGENET1K_V1", "convnext_base-6075fbad.pth")
+        .resize(232)
+        .model(&Init(|d| ConvNeXtConfig::convnext_base(1000).init(d))),
+    row("convnext_large", "torchvision's ConvNeXt-Large")
+        .weights("ConvNeXt_Large_Weights.IMAGENET1K_V1", "convnext_large-ea097f82.pth")
+        .resize(232)
+        .model(&Init(|d| ConvNeXtConfig::convnext_large(1000).init(d))),
+];

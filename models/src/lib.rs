@@ -10,7 +10,9 @@
 //!
 //! One file per family: [`ResNet`] (ResNet, ResNeXt, Wide ResNet), [`Vgg`], and [`AlexNet`]
 //! (the seed article's) beside [`TorchvisionAlexNet`]; [`MobileNetV2`], [`MobileNetV3`],
-//! [`EfficientNet`] and [`RegNet`], built from torchvision.ops' blocks in [`misc`].
+//! [`EfficientNet`] and [`RegNet`], built from torchvision.ops' blocks in [`misc`]; [`DenseNet`],
+//! [`ConvNeXt`] and [`VisionTransformer`]. Each family's file ends with its rows of the
+//! [`registry`].
 
 mod alexnet;
 pub mod convnext;
@@ -28,24 +30,22 @@ pub mod vgg;
 pub mod vit;
 
 pub use alexnet::{AlexNet, AlexNetConfig, TorchvisionAlexNet, TorchvisionAlexNetConfig};
+pub use convnext::{ConvNeXt, ConvNeXtConfig};
+pub use densenet::{DenseNet, DenseNetConfig};
+pub use efficientnet::{EfficientNet, EfficientNetConfig, EfficientNetFeature, MBConv};
 pub use featx_graph::ops::Attention;
 pub use featx_graph::{Layer, ParamTensor};
-pub use model::{FeatureModel, InputSpec, TracedModel};
-pub use registry::{Architecture, MODELS, find};
-pub use resnet::{BasicBlock, Block, BlockKind, Bottleneck, ResNet, ResNetConfig};
-pub use sequential::{Dropout, MaxPool, SeqModule, sequential};
-pub use tracer::{Size, Tracer};
-pub use vgg::{Vgg, VggConfig};
-// Mobile nets (MobileNet, EfficientNet, RegNet).
-pub use efficientnet::{EfficientNet, EfficientNetConfig, EfficientNetFeature, MBConv};
 pub use mobilenet::{
     InvertedResidualV2, InvertedResidualV3, MobileModule, MobileNetV2, MobileNetV2Config,
     MobileNetV3, MobileNetV3Config, MobileNetV3Size,
 };
+pub use model::{FeatureModel, InputSpec, TracedModel};
+pub use registry::{Architecture, MODELS, find};
 pub use regnet::{
     AnyStage, BottleneckTransform, RegNet, RegNetConfig, ResBottleneckBlock, TrunkOutput,
 };
-// DenseNet, ConvNeXt, ViT.
-pub use convnext::{ConvNeXt, ConvNeXtConfig};
-pub use densenet::{DenseNet, DenseNetConfig};
+pub use resnet::{BasicBlock, Block, BlockKind, Bottleneck, ResNet, ResNetConfig};
+pub use sequential::{Dropout, MaxPool, SeqModule, sequential};
+pub use tracer::{Size, Tracer};
+pub use vgg::{Vgg, VggConfig};
 pub use vit::{VisionTransformer, VitConfig};

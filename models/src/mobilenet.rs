@@ -8,6 +8,7 @@ use featx_graph::{Activation, NodeId};
 use crate::misc::{
     ActivationLayer, ConvNormActivation, ConvNormConfig, SqueezeExcitation, make_divisible,
 };
+use crate::registry::{Architecture, Init, Row};
 use crate::sequential::Dropout;
 use crate::{FeatureModel, InputSpec, Tracer};
 
@@ -396,3 +397,25 @@ impl FeatureModel for MobileNetV3 {
         })
     }
 }
+
+/// A row of the MobileNet family.
+const fn row(name: &'static str, about: &'static str) -> Row {
+    Row::new(name, "MobileNet", about)
+}
+
+/// The MobileNet rows of [`crate::MODELS`].
+// One row per architecture, one line per column: rustfmt would give each argument a line.
+#[rustfmt::skip]
+pub(crate) const ARCHITECTURES: &[Architecture] = &[
+    row("mobilenet_v2", "torchvision's MobileNetV2 (inverted residuals, ReLU6)")
+        .weights("MobileNet_V2_Weights.IMAGENET1K_V2", "mobilenet_v2-7ebf99e0.pth")
+        .resize(232)
+        .model(&Init(|d| MobileNetV2Config::new(1000).init(d))),
+    row("mobilenet_v3_large", "torchvision's MobileNetV3 large (squeeze-excitation, Hardswish)")
+        .weights("MobileNet_V3_Large_Weights.IMAGENET1K_V2", "mobilenet_v3_large-5c1a4163.pth")
+        .resize(232)
+        .model(&Init(|d| MobileNetV3Config::large(1000).init(d))),
+    row("mobilenet_v3_small", "torchvision's MobileNetV3 small (squeeze-excitation, Hardswish)")
+        .weights("MobileNet_V3_Small_Weights.IMAGENET1K_V1", "mobilenet_v3_small-047dcff4.pth")
+        .model(&Init(|d| MobileNetV3Config::small(1000).init(d))),
+];

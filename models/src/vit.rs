@@ -8,6 +8,7 @@ use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use featx_graph::NodeId;
 
+use crate::registry::{Architecture, Init, Row};
 use crate::{Attention, FeatureModel, InputSpec, ParamTensor, Size, Tracer};
 
 /// The `eps` of every LayerNorm in torchvision's ViT.
@@ -345,3 +346,24 @@ impl FeatureModel for VisionTransformer {
         t.scope("heads", |t| t.linear("head", &self.heads.head, x))
     }
 }
+
+/// A row of the ViT family.
+const fn row(name: &'static str, about: &'static str) -> Row {
+    Row::new(name, "ViT", about)
+}
+
+/// The ViT rows of [`crate::MODELS`].
+// One row per architecture, one line per column: rustfmt would give each argument a line.
+#[rustfmt::skip]
+pub(crate) const ARCHITECTURES: &[Architecture] = &[
+    row("vit_b_16", "torchvision's ViT-B/16 (224x224 only)")
+        .weights("ViT_B_16_Weights.IMAGENET1K_V1", "vit_b_16-c867db91.pth")
+        .model(&Init(|d| VitConfig::vit_b_16(1000).init(d))),
+    row("vit_b_32", "torchvision's ViT-B/32 (224x224 only)")
+        .weights("ViT_B_32_Weights.IMAGENET1K_V1", "vit_b_32-d86f8d99.pth")
+        .model(&Init(|d| VitConfig::vit_b_32(1000).init(d))),
+    row("vit_l_16", "torchvision's ViT-L/16 (224x224 only)")
+        .weights("ViT_L_16_Weights.IMAGENET1K_V1", "vit_l_16-852ce7e3.pth")
+        .resize(242)
+        .model(&Init(|d| VitConfig::vit_l_16(1000).init(d))),
+];

@@ -9,7 +9,8 @@ use crate::command::CommandLine;
 use crate::error::{DatasetError, Result};
 use crate::listing::Shard;
 use crate::part::{Layout, Manifest, RunConfig, read_manifest};
-use crate::run::{Summary, part_ranges};
+use crate::report::Summary;
+use crate::run::part_ranges;
 
 /// One shard's files in the folder.
 pub(crate) struct ShardFiles {

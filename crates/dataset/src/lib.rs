@@ -22,6 +22,7 @@ mod loader;
 mod merge;
 mod part;
 mod pool;
+mod report;
 mod run;
 mod scheduler;
 mod stats;
@@ -35,7 +36,8 @@ pub use part::{
     ListingSpec, Manifest, OutputFormat, OutputSpec, PreprocessSpec, Record, RunConfig, Status,
 };
 pub use pool::Pool;
-pub use run::{DatasetOptions, Limit, OutputSummary, Summary, Timing, extract_dataset};
+pub use report::{Limit, OutputSummary, Summary, Timing};
+pub use run::{DatasetOptions, extract_dataset};
 pub use scheduler::{
     KUBERNETES_INDEX, KUBERNETES_SHARDS, SLURM_TASK_COUNT, SLURM_TASK_ID, SLURM_TASK_MAX,
     SLURM_TASK_MIN, SLURM_TASK_STEP, ShardSource, ShardSpec,

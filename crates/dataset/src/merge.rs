@@ -7,7 +7,7 @@ use crate::error::{DatasetError, Result, output_error};
 use crate::folder::DatasetFolder;
 use crate::listing::Shard;
 use crate::part::{Layout, Manifest};
-use crate::run::{Invocation, Summary, summarize, write_index};
+use crate::report::{Invocation, Summary, summarize, write_index};
 
 /// Merges the complete dataset in `dir`: writes `dir/index.csv` (every listed image in list
 /// order, with its part file and row) and `dir/summary.json` (statistics combined exactly from

@@ -3,14 +3,13 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
-use burn::prelude::Device;
 use featx_extract::{ExtractError, FeatureExtractor, Mode};
-use featx_output::{npy_file_name, producer};
+use featx_output::npy_file_name;
 use featx_preprocess::{Preprocess, Preprocessed, batch_tensor};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
 
 use crate::command::CommandLine;
 use crate::error::{DatasetError, Result, output_error};
@@ -18,10 +17,9 @@ use crate::listing::{Shard, listing_digest};
 use crate::loader::{self, BatchPlan, Item, LoadedBatch};
 use crate::part::{
     Layout, ListingSpec, Manifest, OutputFormat, OutputSpec, PartBuffer, PreprocessSpec, RunConfig,
-    Status,
 };
 use crate::pool::Pool;
-use crate::stats::Stats;
+use crate::report::{Invocation, Summary, Timing, summarize, write_index};
 
 /// How a dataset run batches, pools, splits and stores.
 #[derive(Debug, Clone)]
@@ -66,152 +64,6 @@ impl Default for DatasetOptions {
     }
 }
 
-/// Statistics of one stored output over the run's rows.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OutputSummary {
-    /// Stored key.
-    pub key: String,
-    /// Graph node.
-    pub node: String,
-    /// Shape of all stored rows together: `[rows, ...row_shape]`.
-    pub shape: Vec<usize>,
-    /// Smallest value.
-    pub min: Option<f64>,
-    /// Largest value.
-    pub max: Option<f64>,
-    /// Mean value.
-    pub mean: f64,
-    /// Standard deviation.
-    pub std: f64,
-    /// NaN and infinite values.
-    pub nonfinite: u64,
-    /// Finite values: with `sum` and `sum_squares`, what summaries of shards combine exactly
-    /// (mean and std alone would not).
-    #[serde(default)]
-    pub count: u64,
-    /// Sum of the finite values.
-    #[serde(default)]
-    pub sum: f64,
-    /// Sum of squares of the finite values.
-    #[serde(default)]
-    pub sum_squares: f64,
-}
-
-/// What a run did, also written as `summary.json` (by `featx dataset merge`, for the shards of
-/// a run together).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Summary {
-    /// The featx version.
-    pub producer: String,
-    /// Model name.
-    pub model: String,
-    /// Where the weights came from.
-    pub weights: String,
-    /// This process's slice.
-    pub shard: Shard,
-    /// Images in the whole list.
-    pub listed: usize,
-    /// Images in this shard.
-    pub images: usize,
-    /// Images whose rows are stored.
-    pub ok: usize,
-    /// Images that could not be used (see the index).
-    pub failed: usize,
-    /// Spatial pooling.
-    pub pool: Pool,
-    /// Part format.
-    pub format: OutputFormat,
-    /// Images per part.
-    pub part_size: usize,
-    /// Images per model call in this invocation.
-    pub batch_size: usize,
-    /// Parts of this shard.
-    pub parts: usize,
-    /// Parts found committed and reused.
-    pub resumed_parts: usize,
-    /// Images computed by this invocation.
-    pub processed: usize,
-    /// Seconds this invocation took.
-    pub elapsed_s: f64,
-    /// `processed / elapsed_s`.
-    pub images_per_s: f64,
-    /// Per-output shapes and statistics.
-    pub outputs: Vec<OutputSummary>,
-    /// The index file (CSV: index, path, status, file, row, error).
-    pub index: String,
-    /// The part data files or folders, in order.
-    pub files: Vec<String>,
-    /// Where this invocation's time went, and so what limits its rate (absent in merged
-    /// summaries and in those of older versions).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timing: Option<Timing>,
-    /// For a merged dataset: how many shards it combines. Its timing fields then describe the
-    /// shards' last runs together (images computed by all, the longest time, the images over
-    /// that time).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub merged_shards: Option<usize>,
-    /// The command line of the run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command: Option<CommandLine>,
-}
-
-/// Where a run's time went: decoding runs on worker threads while the model computes, so the
-/// time the model loop waits for decoded images says whether decoding or the model sets the
-/// rate.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Timing {
-    /// Seconds the model loop waited for the next decoded batch.
-    pub waiting_for_images_s: f64,
-    /// Seconds in the model: upload, forward pass, read-back and pooling.
-    pub model_s: f64,
-    /// Seconds writing and committing parts.
-    pub writing_s: f64,
-    /// The largest of the three.
-    pub limit: Limit,
-}
-
-/// What limits a run's rate.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Limit {
-    /// Decoding and preprocessing images (more `--workers`, or a faster disk, would help).
-    Decoding,
-    /// The model (a faster device, a larger batch or a reduced precision would help).
-    #[default]
-    Model,
-    /// Writing parts.
-    Writing,
-}
-
-impl Limit {
-    /// The name in reports (`decoding`, `model`, `writing`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Limit::Decoding => "decoding",
-            Limit::Model => "model",
-            Limit::Writing => "writing",
-        }
-    }
-}
-
-impl Timing {
-    /// `self` with `limit` set to the largest of its parts.
-    fn with_limit(mut self) -> Self {
-        let parts = [
-            (self.waiting_for_images_s, Limit::Decoding),
-            (self.model_s, Limit::Model),
-            (self.writing_s, Limit::Writing),
-        ];
-        self.limit = parts
-            .into_iter()
-            .fold((f64::MIN, Limit::Model), |best, p| {
-                if p.0 > best.0 { p } else { best }
-            })
-            .1;
-        self
-    }
-}
-
 /// Parts keep near this many bytes when `--part-size` is not given.
 const PART_BYTES: usize = 256 << 20;
 /// And never more images than this.
@@ -225,27 +77,26 @@ fn auto_part_size(bytes_per_image: usize) -> usize {
 }
 
 /// Extracts `extractor`'s outputs for every image of `images` in `options.shard` into `out`,
-/// resuming from the parts already committed there.
+/// resuming from the parts already committed there. The model runs on `extractor.device()`.
 ///
 /// Unreadable images are recorded as failed in the index and counted in the summary; only
 /// problems with the run itself (options, output folder, model) return an error.
 pub fn extract_dataset(
     extractor: &FeatureExtractor,
-    device: &Device,
     images: &[PathBuf],
     out: &Path,
     options: &DatasetOptions,
 ) -> Result<Summary> {
     let started = Instant::now();
-    let run = run_config(extractor, images, options)?;
+    let config = run_config(extractor, images, options)?;
     std::fs::create_dir_all(out).map_err(|e| output_error(out, e))?;
     let layout = Layout::new(out, options.shard);
     layout.remove_leftovers()?;
 
     let shard = options.shard.range(images.len());
-    let parts = part_ranges(shard.clone(), run.part_size);
-    let mut manifests = (0..parts.len())
-        .map(|k| layout.committed(k, &run))
+    let parts = part_ranges(shard.clone(), config.part_size);
+    let manifests = (0..parts.len())
+        .map(|k| layout.committed(k, &config))
         .collect::<Result<Vec<_>>>()?;
     let resumed_parts = manifests.iter().flatten().count();
     let todo: Vec<usize> = (0..parts.len())
@@ -256,62 +107,105 @@ pub fn extract_dataset(
 
     let bar = progress_bar(options.progress, shard.len(), shard.len() - processed);
     let (batches, loader) = loader::spawn(plans, options.preprocess.clone(), options.workers);
-    let crop = run.preprocess.crop as usize;
-    let mut filling: Option<PartBuffer> = None;
-    let mut failed_now = 0;
-    let mut timing = Timing::default();
-    let outcome = (|| -> Result<()> {
-        let mut batches = batches.iter();
-        loop {
-            let waiting = Instant::now();
-            let Some(batch) = batches.next() else { break };
-            timing.waiting_for_images_s += waiting.elapsed().as_secs_f64();
-            if filling.as_ref().is_some_and(|p| p.part() != batch.part)
-                && let Some(done) = filling.take()
-            {
-                let writing = Instant::now();
-                let k = done.part();
-                manifests[k] = Some(done.commit(&layout, &run, options.command.as_ref())?);
-                timing.writing_s += writing.elapsed().as_secs_f64();
-            }
-            let part = filling.get_or_insert_with(|| {
-                PartBuffer::new(batch.part, parts[batch.part].clone(), run.outputs.len())
-            });
-            let count = batch.images.len() as u64;
-            let model = Instant::now();
-            failed_now += run_batch(extractor, device, &run, [crop, crop], batch, part)?;
-            timing.model_s += model.elapsed().as_secs_f64();
-            bar.inc(count);
-            bar.set_message(format!("{failed_now} failed"));
-        }
-        if let Some(done) = filling.take() {
-            let writing = Instant::now();
-            let k = done.part();
-            manifests[k] = Some(done.commit(&layout, &run, options.command.as_ref())?);
-            timing.writing_s += writing.elapsed().as_secs_f64();
-        }
-        Ok(())
-    })();
+    let mut run = Run {
+        extractor,
+        config: &config,
+        layout: &layout,
+        command: options.command.as_ref(),
+        parts,
+        manifests,
+        filling: None,
+        failed: 0,
+        timing: Timing::default(),
+    };
+    let outcome = run.consume(&batches, &bar);
     drop(batches);
     let _ = loader.join();
     bar.finish_and_clear();
     outcome?;
 
-    let manifests: Vec<Manifest> = manifests.into_iter().flatten().collect();
+    let manifests: Vec<Manifest> = run.manifests.into_iter().flatten().collect();
     write_index(&layout, &manifests)?;
     let this_run = Invocation {
         batch_size: options.batch_size,
         resumed_parts,
         processed,
         elapsed_s: started.elapsed().as_secs_f64(),
-        timing: (processed > 0).then(|| timing.with_limit()),
+        timing: (processed > 0).then(|| run.timing.with_limit()),
         command: options.command.clone(),
     };
-    let summary = summarize(&run, &layout, &manifests, this_run);
+    let summary = summarize(&config, &layout, &manifests, this_run);
     let path = layout.summary();
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| output_error(&path, e))?;
     layout.writer().bytes(&path, &json)?;
     Ok(summary)
+}
+
+/// The streaming half of a run: batches in, rows into the part being filled, each part
+/// committed when the next one starts and the last one when the batches end.
+struct Run<'a> {
+    extractor: &'a FeatureExtractor,
+    config: &'a RunConfig,
+    layout: &'a Layout,
+    command: Option<&'a CommandLine>,
+    /// The shard's parts, by part number.
+    parts: Vec<Range<usize>>,
+    /// Each part's manifest once committed (before the run, or by it).
+    manifests: Vec<Option<Manifest>>,
+    /// The part receiving rows.
+    filling: Option<PartBuffer>,
+    /// Images this invocation could not use.
+    failed: usize,
+    timing: Timing,
+}
+
+impl Run<'_> {
+    /// Runs every batch of `batches`, then commits the last part.
+    fn consume(&mut self, batches: &Receiver<LoadedBatch>, bar: &ProgressBar) -> Result<()> {
+        let mut batches = batches.iter();
+        loop {
+            let waiting = Instant::now();
+            let Some(batch) = batches.next() else { break };
+            self.timing.waiting_for_images_s += waiting.elapsed().as_secs_f64();
+            let count = batch.images.len() as u64;
+            self.run_batch(batch)?;
+            bar.inc(count);
+            bar.set_message(format!("{} failed", self.failed));
+        }
+        self.commit()
+    }
+
+    /// Commits the part being filled, if there is one.
+    fn commit(&mut self) -> Result<()> {
+        let Some(done) = self.filling.take() else {
+            return Ok(());
+        };
+        let writing = Instant::now();
+        let k = done.part();
+        self.manifests[k] = Some(done.commit(self.layout, self.config, self.command)?);
+        self.timing.writing_s += writing.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// Runs the model on a batch's good images and stores their rows in the batch's part; the
+    /// others are recorded as failed.
+    fn run_batch(&mut self, batch: LoadedBatch) -> Result<()> {
+        // Batches come part by part, so one of another part means the filled one is complete.
+        if self.filling.as_ref().map(PartBuffer::part) != Some(batch.part) {
+            self.commit()?;
+        }
+        let part = self.filling.get_or_insert_with(|| {
+            PartBuffer::new(
+                batch.part,
+                self.parts[batch.part].clone(),
+                self.config.outputs.len(),
+            )
+        });
+        let model = Instant::now();
+        self.failed += extract_batch(self.extractor, self.config, batch, part)?;
+        self.timing.model_s += model.elapsed().as_secs_f64();
+        Ok(())
+    }
 }
 
 fn run_config(
@@ -424,15 +318,16 @@ fn batch_plans(
     plans
 }
 
-/// Runs the model on a batch's good images and stores their rows; returns how many failed.
-fn run_batch(
+/// Runs the model on a batch's good images and stores their rows in `part`; returns how many
+/// failed (unreadable, or not the run's crop size).
+fn extract_batch(
     extractor: &FeatureExtractor,
-    device: &Device,
     run: &RunConfig,
-    size: [usize; 2],
     batch: LoadedBatch,
     part: &mut PartBuffer,
 ) -> Result<usize> {
+    let crop = run.preprocess.crop as usize;
+    let size = [crop, crop];
     let mut good = Vec::with_capacity(batch.images.len());
     let mut failed = 0;
     for loaded in batch.images {
@@ -459,7 +354,8 @@ fn run_batch(
         return Ok(failed);
     }
     let (items, inputs): (Vec<Item>, Vec<Preprocessed>) = good.into_iter().unzip();
-    let tensor = batch_tensor(&inputs, device).map_err(|e| DatasetError::Options(e.to_string()))?;
+    let tensor = batch_tensor(&inputs, extractor.device())
+        .map_err(|e| DatasetError::Options(e.to_string()))?;
     drop(inputs);
     let features = extractor.forward(tensor)?;
     let columns: Vec<Vec<f32>> = features
@@ -495,115 +391,6 @@ fn progress_bar(enabled: bool, total: usize, done: usize) -> ProgressBar {
     bar.set_position(done as u64);
     bar.reset_eta();
     bar
-}
-
-pub(crate) fn write_index(layout: &Layout, manifests: &[Manifest]) -> Result<()> {
-    let path = layout.index();
-    let fail = |e: &dyn std::fmt::Display| output_error(&path, e.to_string());
-    let mut csv = csv::Writer::from_writer(Vec::new());
-    csv.write_record(["index", "path", "status", "file", "row", "error"])
-        .map_err(|e| fail(&e))?;
-    for m in manifests {
-        for r in &m.records {
-            let ok = r.status == Status::Ok;
-            let file = if ok {
-                m.data.as_deref().unwrap_or("")
-            } else {
-                ""
-            };
-            let row = r.row.map(|x| x.to_string()).unwrap_or_default();
-            let status = if ok { "ok" } else { "failed" };
-            csv.write_record([
-                r.index.to_string().as_str(),
-                r.path.as_str(),
-                status,
-                file,
-                row.as_str(),
-                r.error.as_deref().unwrap_or(""),
-            ])
-            .map_err(|e| fail(&e))?;
-        }
-    }
-    let bytes = csv.into_inner().map_err(|e| fail(&e))?;
-    layout.writer().bytes(&path, &bytes)?;
-    Ok(())
-}
-
-/// What this invocation did, as opposed to what the output folder holds.
-pub(crate) struct Invocation {
-    pub batch_size: usize,
-    pub resumed_parts: usize,
-    pub processed: usize,
-    pub elapsed_s: f64,
-    pub timing: Option<Timing>,
-    pub command: Option<CommandLine>,
-}
-
-/// The summary of `manifests` (in list order), their statistics combined part by part.
-pub(crate) fn summarize(
-    run: &RunConfig,
-    layout: &Layout,
-    manifests: &[Manifest],
-    this_run: Invocation,
-) -> Summary {
-    let ok: usize = manifests.iter().map(|m| m.rows).sum();
-    let images: usize = manifests.iter().map(|m| m.records.len()).sum();
-    let outputs = run
-        .outputs
-        .iter()
-        .enumerate()
-        .map(|(o, spec)| {
-            let mut stats = Stats::default();
-            for m in manifests {
-                if let Some(s) = m.stats.get(o) {
-                    stats.merge(s);
-                }
-            }
-            OutputSummary {
-                key: spec.key.clone(),
-                node: spec.node.clone(),
-                shape: [vec![ok], spec.row_shape.clone()].concat(),
-                min: stats.min,
-                max: stats.max,
-                mean: stats.mean(),
-                std: stats.std(),
-                nonfinite: stats.nonfinite,
-                count: stats.count,
-                sum: stats.sum,
-                sum_squares: stats.sum_squares,
-            }
-        })
-        .collect();
-    let file_name = |p: PathBuf| {
-        p.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
-    Summary {
-        producer: producer(),
-        model: run.model.clone(),
-        weights: run.weights.clone(),
-        shard: run.shard,
-        listed: run.listing.images,
-        images,
-        ok,
-        failed: images - ok,
-        pool: run.pool,
-        format: run.format,
-        part_size: run.part_size,
-        batch_size: this_run.batch_size,
-        parts: manifests.len(),
-        resumed_parts: this_run.resumed_parts,
-        processed: this_run.processed,
-        elapsed_s: this_run.elapsed_s,
-        images_per_s: this_run.processed as f64 / this_run.elapsed_s.max(1e-9),
-        outputs,
-        index: file_name(layout.index()),
-        files: manifests.iter().filter_map(|m| m.data.clone()).collect(),
-        timing: this_run.timing,
-        merged_shards: None,
-        command: this_run.command,
-    }
 }
 
 #[cfg(test)]

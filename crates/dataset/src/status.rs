@@ -202,7 +202,7 @@ impl DatasetFolder {
                 let parts: usize = shards.iter().map(|s| s.parts.len()).sum();
                 let summary = std::fs::read(layout.summary())
                     .ok()
-                    .and_then(|b| serde_json::from_slice::<crate::run::Summary>(&b).ok());
+                    .and_then(|b| serde_json::from_slice::<crate::report::Summary>(&b).ok());
                 summary.is_some_and(|s| {
                     s.merged_shards == Some(shards.len())
                         && s.images == self.run.listing.images

@@ -138,7 +138,7 @@ fn run_dataset(args: &ExtractArgs, request: &ReturnNodes) -> Result<(), CliError
         weights: args.model.weights_label(),
         command: Some(CommandLine::current()),
     };
-    let summary = extract_dataset(&extractor, &device, &images, &args.out, &options)?;
+    let summary = extract_dataset(&extractor, &images, &args.out, &options)?;
     let index = args.out.join(&summary.index);
     eprintln!(
         "{} of {} images stored in {} ({} parts, {} reused); {:.1} images/s; index {}",
