@@ -105,7 +105,6 @@ fn cpu_and_gpu_agree_with_folded_batchnorms() {
     }
 }
 
-// Mobile nets (MobileNet, EfficientNet, RegNet).
 /// Depthwise and grouped convolutions, the folded `Conv2dNormActivation`s with each
 /// activation, squeeze-excitation's broadcasting product: the same values on the GPU as on
 /// the CPU, for every node of one model per family (generated weights, 1x3x64x64). RegNetX,

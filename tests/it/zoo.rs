@@ -307,8 +307,7 @@ zoo!(
     vgg19,
     vgg19_bn,
     tv_alexnet,
-    // Mobile nets (MobileNet, EfficientNet, RegNet).
-    mobilenet_v2,
+        mobilenet_v2,
     mobilenet_v3_large,
     mobilenet_v3_small,
     efficientnet_b0,
@@ -333,7 +332,6 @@ zoo!(
     regnet_x_8gf,
     regnet_x_16gf,
     regnet_x_32gf,
-    // DenseNet, ConvNeXt, ViT.
     densenet121,
     densenet161,
     densenet169,
@@ -355,8 +353,6 @@ zoo_without_values!(vit_l_16);
 fn vit_l_16_values_match_torchvision_through_two_encoder_layers() {
     check_values_through("vit_l_16", Some("encoder.layers.encoder_layer_1"));
 }
-
-// DenseNet, ConvNeXt, ViT.
 
 /// torchvision's published DenseNet files use the keys before its module renames
 /// (`denselayer1.norm.1.weight`); featx loads them as torchvision does, renaming on load.

@@ -86,7 +86,6 @@ pub enum ExtractError {
         /// The shape the score function returned.
         shape: Vec<usize>,
     },
-    // DenseNet, ConvNeXt, ViT.
     /// A requested node is not a tensor (a shape check such as `x.shape` or
     /// `torch._assert`, or a tuple), so it has no feature to return.
     #[error("node '{node}' is not a tensor: it is {what}")]
