@@ -307,7 +307,7 @@ zoo!(
     vgg19,
     vgg19_bn,
     tv_alexnet,
-        mobilenet_v2,
+    mobilenet_v2,
     mobilenet_v3_large,
     mobilenet_v3_small,
     efficientnet_b0,
