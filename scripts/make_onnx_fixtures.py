@@ -20,11 +20,12 @@ For each model M it writes into tests/fixtures/onnx/:
   dynamo exporter the `pkg.torch.onnx.*` scope metadata of the node as it is in the file), and the
   largest difference between torch's output and onnxruntime's.
 
-Models: a small torchvision-like CNN (torchscript opset 13 and dynamo opset 18), torchvision's
-mobilenet_v3_small at width 0.25 (torchscript opset 17), a tiny torchvision VisionTransformer
-(torchscript opset 17 and dynamo opset 18), a module of tensor ops (interpolate, pad, cat, split,
-slicing, reductions, norms, einsum...; torchscript opset 16 and dynamo opset 18, batch 2), and
-graphs built with onnx.helper for what torch does not emit (`helper_*`). Everything is seeded,
+Models: a small torchvision-like CNN (1x3x48x48; torchscript opset 13 with BatchNormalization
+kept, and dynamo opset 18), torchvision's mobilenet_v3_small at width 0.25 (torchscript opset
+17), a tiny torchvision VisionTransformer (torchscript opset 17 and dynamo opset 18), a module of
+tensor ops (interpolate, pad, cat, split, slicing, reductions, norms, einsum...; torchscript
+opset 16 and dynamo opset 18, batch 2), and graphs built with onnx.helper for what torch does
+not emit (`helper_*`). Everything is seeded,
 so a rerun gives the same arrays. The stack traces that the dynamo exporter stores in each node's
 metadata are removed (they hold the absolute paths of the machine that ran it).
 
@@ -108,8 +109,7 @@ def run_all_nodes(model, feed):
                 vi.name = name
                 g.output.append(vi)
             else:
-                g.output.append(helper.make_empty_tensor_value_info(name) if False else
-                                helper.make_tensor_value_info(name, t, None))
+                g.output.append(helper.make_tensor_value_info(name, t, None))
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     so.intra_op_num_threads = 2
@@ -625,6 +625,186 @@ def print_table(table):
     return union
 
 
+DESCRIPTIONS = {
+    "cnn_ts13": "small torchvision-like CNN (below), torchscript exporter with "
+                "TrainingMode.PRESERVE so that BatchNormalization stays",
+    "cnn_dynamo18": "the same CNN and input, dynamo exporter (default optimizer)",
+    "mobilenet_v3_small_ts17": "torchvision mobilenet_v3_small(width_mult=0.25, num_classes=10), "
+                               "1x3x64x64, torchscript exporter (eval: BatchNorm folded into Conv)",
+    "vit_tiny_ts17": "torchvision VisionTransformer(image_size=32, patch_size=8, num_layers=2, "
+                     "num_heads=2, hidden_dim=32, mlp_dim=64, num_classes=10), 1x3x32x32, torchscript",
+    "vit_tiny_dynamo18": "the same ViT and input, dynamo exporter",
+    "ops_upsample_ts16": "the `Ops` module (tensor ops), 2x4x6x6 (the batch-2 case), torchscript",
+    "ops_upsample_dynamo18": "the same module and input, dynamo exporter",
+    "helper_function": "model-local function `custom.local.ScaleShiftLeaky(X, S, B)` (Mul, Add, "
+                       "LeakyRelu with `alpha` forwarded from the call by ref_attr_name) called "
+                       "twice (alpha 0.2 and 0.05) around a Conv",
+    "helper_reduce13": "ReduceL2 / ReduceMax / ReduceMean with `axes` as an attribute (ReduceSum "
+                       "already takes an axes input at 13), keepdims 0 and 1, reduce-all",
+    "helper_reduce18": "the same reductions with `axes` as an input (and ReduceMin over axis -1, "
+                       "ReduceMean with no axes input = reduce all)",
+    "helper_resize": "Resize (opset 13) on 1x2x5x5: nearest asymmetric/floor x2, half_pixel/"
+                     "round_prefer_floor x1.5, align_corners/round_prefer_floor to 9x7 (sizes "
+                     "input), asymmetric/round_prefer_floor x1.5; linear asymmetric x2, "
+                     "half_pixel x1.5 and x0.6, align_corners and pytorch_half_pixel to 9x7; "
+                     "every result is a graph output named after its case",
+    "helper_shape": "Shape -> Gather -> Unsqueeze -> Concat -> Reshape (no Range), "
+                    "ConstantOfShape (0.5 and default 0), Floor, Equal, Where, Transpose",
+    "helper_gemm_einsum_split": "Gemm transB=1 alpha=0.5 beta=2 with bias, Gemm without C, "
+                                "Einsum `ij,jk->ik` and `bi,bj->bij`, Split with a `split` "
+                                "input [1, 2] and Split with num_outputs=3, Concat",
+    "helper_external": "Conv, Relu, Flatten, MatMul, Add with every initializer in "
+                       "`helper_external.onnx.data` (one file, size_threshold=0)",
+}
+
+README_HEAD = """\
+# tests/fixtures/onnx
+
+Reference fixtures for the ONNX importer: models exported by torch's own ONNX exporters (the
+torchscript one, `torch.onnx.export(..., dynamo=False)`, and the dynamo one, `dynamo=True`) or
+built with `onnx.helper`, with onnxruntime's output for every node. All of it, this README
+included, is written by [`scripts/make_onnx_fixtures.py`](../../../scripts/make_onnx_fixtures.py),
+run once in a throwaway virtual environment on the CPU:
+
+    python -m venv /tmp/v && /tmp/v/bin/pip install torch torchvision onnx onnxruntime onnxscript timm safetensors numpy
+    /tmp/v/bin/python scripts/make_onnx_fixtures.py
+
+Every weight and input is drawn from fixed seeds, so a rerun with the versions in
+[`VERSIONS.json`](VERSIONS.json) writes the same bytes.
+
+## Files
+
+For each model `M`:
+
+| file | what |
+|---|---|
+| `M.onnx` | the model, weights inside (except `helper_external.onnx`: its weights are in `helper_external.onnx.data`) |
+| `M.safetensors` | float32 arrays: `input`, the input fed; and for every node output of the main graph whose type is a float tensor, that value under its ONNX value name |
+| `M.json` | `input_name`, `input_shape`, `opset`, `exporter` (`torchscript`, `dynamo` or `onnx.helper`), `ir_version`, `opset_import`, `outputs`, `op_types`, `functions` (local functions and the ops in them), `torch_max_abs_diff` (torch's output against onnxruntime's), `float_values` (how many arrays besides `input`), `non_float_values` (node outputs left out, with their dtype: int64 shapes, bools), `notes`, and `nodes` in graph order |
+
+Each entry of `nodes` has `name` (the ONNX node name), `op_type`, `domain` (only when not the
+default one), `inputs`, `outputs`, and:
+
+* torchscript exports: `module`, the module path read off the node name:
+  `/layer1/layer1.0/conv1/Conv` -> `layer1.0.conv1`,
+  `/layer2/layer2.0/downsample/downsample.0/Conv` -> `layer2.0.downsample.0` (a child of a
+  Sequential is written with the Sequential's name in front). A module called a second time
+  keeps the exporter's suffix (`layer1.0.relu_1`); nodes outside any module (`/Flatten`) get `""`.
+* dynamo exports: `metadata_props` with `pkg.torch.onnx.name_scopes` and
+  `pkg.torch.onnx.class_hierarchy` exactly as in the file. `name_scopes` is a Python list
+  literal: the root `''`, then each module's qualified name, then the FX node the op came from,
+  e.g. `['', 'layer1', 'layer1.0', 'layer1.0.bn1', '_native_batch_norm_legit_no_training_1']`.
+  The .onnx files also keep `pkg.torch.onnx.fx_node`; the exporter's
+  `pkg.torch.onnx.stack_trace` is removed from them (it holds absolute paths of the machine
+  that ran the script).
+
+The arrays come from onnxruntime on the CPU with graph optimizations disabled
+(`ORT_DISABLE_ALL`), so they are the outputs of the nodes as written, not of fused kernels. To
+get them, a copy of the model gets every node output as an extra graph output, typed by
+`onnx.shape_inference`. Outputs of nodes inside local functions are not graph values and are not
+stored; the call's outputs are. Float constants (outputs of `Constant` nodes) are stored like any
+other value.
+"""
+
+README_MODELS_NOTES = """\
+## What the exporters emit
+
+* BatchNorm. The torchscript exporter in its default eval mode folds BatchNorm into the Conv
+  before it (`mobilenet_v3_small_ts17`, and the `--big` models); `cnn_ts13` is exported with
+  `training=TrainingMode.PRESERVE` (model in eval mode), which keeps `BatchNormalization` nodes
+  with the random running statistics. The dynamo exporter's default optimizer folds BatchNorm
+  into the Conv as well: in `cnn_dynamo18` each Conv followed by a BatchNorm is a single Conv
+  node whose `name_scopes` is the BatchNorm's (`['', 'bn1', '_native_batch_norm_legit_no_training']`)
+  and whose output is named `getitem*`.
+* HardSwish: opset 13 has no `HardSwish`, so `cnn_ts13` has `HardSigmoid` + `Mul`;
+  `cnn_dynamo18` has `HardSwish`. ReLU6 is `Clip` in both; SiLU is `Sigmoid` + `Mul`; GELU is the
+  erf form (`Div`, `Erf`, `Add`, `Mul`); Dropout is not exported (eval).
+* AdaptiveAvgPool2d(1) is `GlobalAveragePool` (torchscript) or `ReduceMean` over axes [2, 3]
+  (dynamo); `torch.flatten` is `Flatten` or `Reshape`; Linear is `Gemm` on 2-d input and
+  `MatMul` + `Add` on the ViT's 3-d tokens.
+* ViT: the torchscript export at 17 has `LayerNormalization`, and the attention comes with shape
+  arithmetic (`Shape`, `Gather`, `ConstantOfShape`, `Equal`, `Where`, `Expand`, `Mod`, `Cast`;
+  these int64/bool values are the `non_float_values`). The dynamo export has static shapes, no
+  `Shape` ops, `LayerNormalization`, and the attention as `MatMul`/`Softmax`/`Transpose`.
+* `ops_upsample_ts16`: at opset 16 LayerNorm is decomposed (`ReduceMean`, `Sub`, `Pow`, `Sqrt`,
+  `Div`, `Mul`, `Add`); GroupNorm is `Reshape`, `InstanceNormalization` (unit scale), `Reshape`,
+  `Mul`, `Add` (in both exports); ReduceMean/ReduceMax take `axes` as an attribute and ReduceSum
+  as an input; `torch.split` is a `Split` with a split input and `torch.chunk` two `Slice`s; the
+  three interpolations are `Resize` nearest/asymmetric/floor, linear/half_pixel (scales) and
+  linear/align_corners (sizes). `ops_upsample_dynamo18`: reductions take `axes` as an input,
+  `LayerNormalization` is used, `torch.chunk` is a `Split` with `num_outputs`, the Resize nodes
+  carry the opset-18 attributes (`antialias`, `keep_aspect_ratio_policy`...). Its two `Split`
+  nodes come from the optimizer and have no `name_scopes` metadata (every other node of the
+  dynamo exports has it).
+
+## The small CNN (`cnn_*`)
+
+`conv1` (7x7, stride 2, padding 3) `bn1` `relu` `maxpool` (3, 2, 1); `layer1` = Sequential of
+one BasicBlock (`layer1.0.conv1/bn1/relu/conv2/bn2`, identity add, relu); `layer2` = Sequential
+of one BasicBlock with stride 2 and `layer2.0.downsample` (1x1 conv + BN); `features`: depthwise
+3x3 conv (groups 16, dilation 2), BN, ReLU6, 1x1 conv, Hardswish, squeeze-excitation
+(`features.5`: AdaptiveAvgPool2d(1), 1x1 conv, SiLU, 1x1 conv, Sigmoid, mul), Hardsigmoid,
+GELU; `pool` = AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False) (6x6 -> 4x4, where
+floor mode gives 3x3); `avgpool` = AdaptiveAvgPool2d(1); flatten; `dropout`; `fc` (16 -> 10).
+Parameters are seeded normals; BatchNorm running means and variances are random (means ~N(0,
+0.2^2), variances in [0.5, 1.5)).
+
+## Big models (not committed)
+
+    /tmp/v/bin/python scripts/make_onnx_fixtures.py --big DIR
+
+also writes `resnet18_tv_ts17` and `mobilenet_v2_tv_ts17` (torchvision, seeded random weights,
+random BatchNorm statistics, 1x3x224x224, torchscript exporter at opset 17, BatchNorm folded)
+into `DIR` with the same three files each: about 47 MB + 24 MB for resnet18 and 14 MB + 53 MB
+for mobilenet_v2 (model + all node outputs). They are for a speed and parity check by hand.
+"""
+
+
+def write_readme(outdir, table, skipped, union, versions):
+    def size(f):
+        p = os.path.join(outdir, f)
+        return os.path.getsize(p) if os.path.exists(p) else 0
+
+    lines = [README_HEAD, "## Models\n"]
+    lines.append("| model | exporter | opset | input | nodes | float values | what |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for name in table:
+        with open(os.path.join(outdir, name + ".json")) as f:
+            info = json.load(f)
+        shape = "x".join(str(d) for d in info["input_shape"])
+        lines.append(f"| `{name}` | {info['exporter']} | {info['opset']} | {shape} | "
+                     f"{len(info['nodes'])} | {info['float_values']} | {DESCRIPTIONS[name]} |")
+    lines.append("\n## Op types\n")
+    lines.append("Collected by the script from each main graph (and, in brackets, from its local functions).\n")
+    lines.append("| model | op types |\n|---|---|")
+    for name, row in table.items():
+        ops = ", ".join(row["op_types"])
+        if row["function_op_types"]:
+            ops += " (in functions: " + ", ".join(row["function_op_types"]) + ")"
+        lines.append(f"| `{name}` | {ops} |")
+    lines.append(f"\nUnion over all fixtures ({len(union)}): " + ", ".join(union) + ".\n")
+    lines.append("`op_types.json` holds the same lists.\n")
+    lines.append(README_MODELS_NOTES)
+    lines.append("## Sizes\n")
+    lines.append("| model | .onnx | .safetensors | .json |\n|---|---|---|---|")
+    total = 0
+    for name in table:
+        sizes = [size(name + ".onnx") + size(name + ".onnx.data"), size(name + ".safetensors"), size(name + ".json")]
+        total += sum(sizes)
+        lines.append(f"| `{name}` | {sizes[0]} | {sizes[1]} | {sizes[2]} |")
+    lines.append(f"\nAll models: {total} bytes (`helper_external`'s .onnx column includes its .onnx.data).\n")
+    lines.append("## Skipped\n")
+    if skipped:
+        for k, v in skipped.items():
+            lines.append(f"* `{k}`: {v}")
+    else:
+        lines.append("Nothing: every variant exported and ran (the dynamo exporter included).")
+    lines.append("\n## Versions\n")
+    lines.append(", ".join(f"{k} {v}" for k, v in versions.items()) + " ([`VERSIONS.json`](VERSIONS.json)).")
+    with open(os.path.join(outdir, "README.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--big", metavar="DIR", help="also export resnet18 and mobilenet_v2 into DIR")
@@ -654,6 +834,7 @@ def main():
     with open(os.path.join(args.out, "VERSIONS.json"), "w") as f:
         json.dump(versions, f, indent=1)
         f.write("\n")
+    write_readme(args.out, table, skipped, union, versions)
 
     if args.big:
         print_table(big_models(args.big))
