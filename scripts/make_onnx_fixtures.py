@@ -121,7 +121,7 @@ def run_all_nodes(model, feed):
     for name in wanted:
         v = results[name]
         if isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating):
-            floats[name] = np.ascontiguousarray(v.astype(np.float32))
+            floats[name] = v.astype(np.float32, order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
         else:
             dtype = str(v.dtype) if isinstance(v, np.ndarray) else type(v).__name__
             others[name] = dtype
@@ -173,7 +173,7 @@ def record(outdir, name, model, x, exporter, notes=None, torch_out=None, externa
     feed = {input_name: x}
     floats, others = run_all_nodes(model, feed)
 
-    tensors = {"input": np.ascontiguousarray(x.astype(np.float32))}
+    tensors = {"input": x.astype(np.float32, order="C")}
     for k, v in floats.items():
         assert k != "input", "a node output is named like the input key"
         tensors[k] = v
