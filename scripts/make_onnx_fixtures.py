@@ -703,7 +703,8 @@ The arrays come from onnxruntime on the CPU with graph optimizations disabled
 get them, a copy of the model gets every node output as an extra graph output, typed by
 `onnx.shape_inference`. Outputs of nodes inside local functions are not graph values and are not
 stored; the call's outputs are. Float constants (outputs of `Constant` nodes) are stored like any
-other value.
+other value; 0-d values (scalar constants, a reduction over every axis with keepdims 0) keep shape
+`[]`. A node output that is also a graph output is stored once, under its name.
 """
 
 README_MODELS_NOTES = """\
