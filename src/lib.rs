@@ -56,6 +56,9 @@ pub use featx_dataset as dataset;
 pub use featx_extract::*;
 pub use featx_graph as graph;
 pub use featx_models as models;
+/// ONNX files as models: `featx::onnx::load(path)?.traced` goes wherever a traced zoo model
+/// does.
+pub use featx_onnx as onnx;
 pub use featx_preprocess as preprocess;
 pub use featx_viz as viz;
 pub use featx_weights as weights;

@@ -209,7 +209,11 @@ impl Tracer {
         ceil_mode: bool,
         x: NodeId,
     ) -> NodeId {
-        let op = ops::AvgPool2d { window, ceil_mode };
+        let op = ops::AvgPool2d {
+            window,
+            ceil_mode,
+            count_include_pad: true,
+        };
         self.module(name, "AvgPool2d", op, None, &[x])
     }
 

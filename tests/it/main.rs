@@ -19,6 +19,7 @@ mod download;
 mod gradients;
 mod inputs;
 mod node_names;
+mod onnx;
 mod parity;
 mod pictures;
 mod preprocess;

@@ -11,6 +11,9 @@ pub enum CliError {
     /// The weights could not be downloaded or loaded.
     #[error(transparent)]
     Weights(#[from] featx_weights::WeightsError),
+    /// An ONNX file could not be opened as a model.
+    #[error(transparent)]
+    Onnx(#[from] featx_onnx::OnnxError),
     /// The input file could not be read as a tensor.
     #[error("cannot use input {path}: {reason}")]
     Input {

@@ -4,7 +4,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use clap::Args;
 use featx_extract::FeatureExtractor;
-use featx_models::{Architecture, registry::Interpolation};
+use featx_models::registry::{Interpolation, Preprocessing};
 use featx_preprocess::{Filter, Preprocess, batch_tensor, load_rgb};
 use image::RgbImage;
 
@@ -32,9 +32,9 @@ pub struct PreprocessArgs {
 }
 
 impl PreprocessArgs {
-    /// The pipeline these flags describe for `model`: each flag not given is the model's.
-    pub fn pipeline(&self, model: &Architecture) -> Preprocess {
-        let published = model.preprocess();
+    /// The pipeline these flags describe over a model's defaults (`published`): each flag not
+    /// given is the model's.
+    pub fn pipeline(&self, published: Preprocessing) -> Preprocess {
         let triple = |v: &Option<Vec<f32>>, d: [f32; 3]| {
             v.as_deref()
                 .and_then(|v| <[f32; 3]>::try_from(v).ok())

@@ -1,12 +1,14 @@
+use std::ffi::OsStr;
 use std::path::PathBuf;
 
 use burn::prelude::Device;
-use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, ValueEnum};
 use featx_extract::{
     DeviceChoice, FeatureExtractor, GpuKernels, Mode, Precision, ReturnNodes, select_device,
     wgpu_adapter,
 };
+use featx_models::registry::Preprocessing;
 use featx_models::{Architecture, MODELS, TracedModel};
 use featx_weights::{base_url, cache_dir, fetch};
 
@@ -15,14 +17,19 @@ use crate::error::CliError;
 /// The flags that choose a model, its weights and where it runs.
 #[derive(Args, Debug)]
 pub struct ModelArgs {
-    /// The model to run (`featx models` lists them).
-    #[arg(long, value_parser = model_parser(), hide_possible_values = true)]
-    pub model: &'static Architecture,
+    /// The model to run: a name `featx models` lists, or an ONNX file (`model.onnx`).
+    #[arg(long, value_parser = ModelParser, hide_possible_values = true)]
+    pub model: ModelChoice,
     /// A torchvision state dict (.pth, .safetensors); `imagenet` for torchvision's published
     /// ImageNet weights of the model (downloaded once, verified, cached); `random` for random
-    /// initialisation. Required, except by `bench`, whose numbers do not depend on the values.
+    /// initialisation. Required for a zoo model, except by `bench`, whose numbers do not depend
+    /// on the values; an ONNX file carries its own.
     #[arg(long)]
     pub weights: Option<Weights>,
+    /// The input size `H` or `HxW` an ONNX model whose file leaves it open is built for
+    /// [default: the crop size, 224]
+    #[arg(long, value_parser = parse_size)]
+    pub input_size: Option<[usize; 2]>,
     /// Backend: cpu (burn-flex), ndarray, wgpu, or auto (wgpu when an adapter works, else
     /// cpu; the choice is printed).
     #[arg(long, default_value = "cpu", env = "BURN_DEVICE")]
@@ -83,8 +90,17 @@ impl ModelArgs {
         Ok(device)
     }
 
-    /// `--weights`, which every command but `bench` requires.
+    /// `--weights`, which every command but `bench` requires of a zoo model.
     pub fn weights(&self) -> Result<&Weights, CliError> {
+        if let ModelChoice::Onnx(path) = &self.model {
+            return match &self.weights {
+                None => Ok(&Weights::Random),
+                Some(_) => Err(CliError::Usage(format!(
+                    "{} carries its own weights: drop --weights",
+                    path.display()
+                ))),
+            };
+        }
         self.weights.as_ref().ok_or_else(|| {
             CliError::Usage(
                 "--weights is required: a .pth/.safetensors file, imagenet, or random".into(),
@@ -96,6 +112,7 @@ impl ModelArgs {
     /// a reduced `--precision` after it: parts computed in another precision are other numbers.
     pub fn weights_label(&self) -> String {
         let weights = match self.weights.as_ref().unwrap_or(&Weights::Random) {
+            _ if matches!(self.model, ModelChoice::Onnx(_)) => self.model.name(),
             Weights::Random => format!("random (seed {})", self.seed),
             Weights::Imagenet => "imagenet".into(),
             Weights::File(path) => path.display().to_string(),
@@ -106,9 +123,39 @@ impl ModelArgs {
         }
     }
 
-    /// The model with `weights`, built and traced on the CPU.
-    pub fn traced(&self, weights: &Weights) -> Result<TracedModel, CliError> {
-        load(self.model, weights, &Device::flex())
+    /// The model with `weights`, built and traced on the CPU; an ONNX model is imported for
+    /// the batch and image size in `shape`.
+    pub fn traced(&self, weights: &Weights, shape: InputShape) -> Result<TracedModel, CliError> {
+        match &self.model {
+            ModelChoice::Zoo(arch) => load(arch, weights, &Device::flex()),
+            ModelChoice::Onnx(path) => {
+                self.weights()?;
+                let options = featx_onnx::LoadOptions {
+                    input_size: self.input_size.or(shape.size),
+                    batch: shape.batch,
+                };
+                Ok(featx_onnx::load_with(path, &options)?.traced)
+            }
+        }
+    }
+
+    /// The preprocessing a model's images get unless flags say otherwise: the published
+    /// weights' for a zoo model; for an ONNX model, ImageNet's mean and std with a centre crop
+    /// of the file's input size (or `--input-size`, or 224) after resizing by 256/224, as
+    /// torchvision evaluates its models.
+    pub fn preprocessing(&self) -> Result<Preprocessing, CliError> {
+        match &self.model {
+            ModelChoice::Zoo(arch) => Ok(arch.preprocess()),
+            ModelChoice::Onnx(path) => {
+                let size = featx_onnx::input_size(path)?.or(self.input_size).unwrap_or([224, 224]);
+                let crop = size[0].min(size[1]) as u32;
+                Ok(Preprocessing {
+                    resize: (crop * 256).div_ceil(224),
+                    crop,
+                    ..Preprocessing::IMAGENET
+                })
+            }
+        }
     }
 
     /// An extractor of `request` from `traced` on `device` in `--mode`: only the layers the
@@ -133,13 +180,14 @@ impl ModelArgs {
     }
 
     /// Loads the model with `--weights` and builds an extractor for `request` on `device` in
-    /// `--mode`.
+    /// `--mode`, for inputs of `shape`.
     pub fn extractor(
         &self,
         request: &ReturnNodes,
         device: &Device,
+        shape: InputShape,
     ) -> Result<FeatureExtractor, CliError> {
-        let traced = self.traced(self.weights()?)?;
+        let traced = self.traced(self.weights()?, shape)?;
         self.build(traced, request, device)
     }
 
@@ -175,10 +223,97 @@ impl std::str::FromStr for Weights {
     }
 }
 
-/// `--model NAME`: a name from the registry (`featx models` lists them).
-pub fn model_parser() -> impl TypedValueParser<Value = &'static Architecture> {
-    PossibleValuesParser::new(MODELS.iter().map(|a| a.name))
-        .map(|name| featx_models::find(&name).expect("a registry name"))
+/// What `--model` names.
+#[derive(Debug, Clone)]
+pub enum ModelChoice {
+    /// An architecture of the registry (`featx models` lists them).
+    Zoo(&'static Architecture),
+    /// An ONNX file.
+    Onnx(PathBuf),
+}
+
+impl ModelChoice {
+    /// The registry name, or the ONNX file's path.
+    pub fn name(&self) -> String {
+        match self {
+            ModelChoice::Zoo(arch) => arch.name.to_string(),
+            ModelChoice::Onnx(path) => path.display().to_string(),
+        }
+    }
+
+    /// The architecture, for a zoo model.
+    pub fn architecture(&self) -> Option<&'static Architecture> {
+        match self {
+            ModelChoice::Zoo(arch) => Some(arch),
+            ModelChoice::Onnx(_) => None,
+        }
+    }
+}
+
+/// The batch and image size a command will feed, which an ONNX model whose file leaves them
+/// open is imported for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InputShape {
+    /// Images per forward.
+    pub batch: Option<usize>,
+    /// `[H, W]` of the preprocessed images.
+    pub size: Option<[usize; 2]>,
+}
+
+impl InputShape {
+    /// `batch` images cropped to `crop` (0 or none: unknown).
+    pub fn new(batch: usize, crop: Option<u32>) -> Self {
+        InputShape {
+            batch: Some(batch.max(1)),
+            size: crop.filter(|&c| c > 0).map(|c| [c as usize; 2]),
+        }
+    }
+}
+
+/// `--model NAME|FILE.onnx`: a name from the registry, or a path ending in `.onnx`.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelParser;
+
+impl TypedValueParser for ModelParser {
+    type Value = ModelChoice;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<ModelChoice, clap::Error> {
+        let text = value.to_string_lossy();
+        if let Some(arch) = featx_models::find(&text) {
+            return Ok(ModelChoice::Zoo(arch));
+        }
+        if featx_onnx::is_onnx_path(&text) {
+            return Ok(ModelChoice::Onnx(PathBuf::from(value)));
+        }
+        // Not a name: clap's error, with the closest names.
+        PossibleValuesParser::new(MODELS.iter().map(|a| a.name))
+            .parse_ref(cmd, arg, value)
+            .map(|_| ModelChoice::Onnx(PathBuf::from(value)))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(MODELS.iter().map(|a| PossibleValue::new(a.name))))
+    }
+}
+
+/// `--input-size H` or `HxW`.
+pub fn parse_size(text: &str) -> Result<[usize; 2], String> {
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&v| v > 0)
+            .ok_or_else(|| format!("'{text}' is not a size: expected H or HxW, positive"))
+    };
+    match text.split_once(['x', 'X']) {
+        Some((h, w)) => Ok([parse(h)?, parse(w)?]),
+        None => parse(text).map(|s| [s, s]),
+    }
 }
 
 /// `--precision NAME`: `f32`, `f16` or `mixed`.

@@ -50,28 +50,12 @@ pub(crate) fn resolve(graph: &Graph, model: &str, request: &ReturnNodes) -> Resu
 }
 
 fn find_node(graph: &Graph, query: &str) -> Option<NodeId> {
-    graph.find(query).or_else(|| {
-        let prefix = format!("{query}.");
-        graph
-            .nodes()
-            .iter()
-            .rposition(|n| n.name.starts_with(&prefix))
-            .map(NodeId)
-    })
+    graph.find(query).or_else(|| graph.find_module(query))
 }
 
 /// Up to three node or module names closest to `query` by edit distance.
 fn suggest(graph: &Graph, query: &str) -> Vec<String> {
-    let mut candidates: Vec<String> = Vec::new();
-    for node in graph.nodes() {
-        let parts: Vec<&str> = node.name.split('.').collect();
-        for end in 1..=parts.len() {
-            let name = parts[..end].join(".");
-            if !candidates.contains(&name) {
-                candidates.push(name);
-            }
-        }
-    }
+    let candidates = graph.module_paths();
     let mut scored: Vec<(usize, usize, String)> = candidates
         .into_iter()
         .enumerate()

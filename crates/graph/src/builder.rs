@@ -3,6 +3,19 @@ use std::collections::HashMap;
 use crate::ops::Input;
 use crate::{Graph, Node, NodeId, NodeKind, Op};
 
+/// How an imported node is named: see [`GraphBuilder::imported`].
+#[derive(Debug, Clone, Default)]
+pub struct ImportedNode {
+    /// The file's node name.
+    pub name: String,
+    /// The file's op type (`Conv`).
+    pub target: String,
+    /// The module it ran in, if the file says.
+    pub module_path: Option<String>,
+    /// The name of the value it produces, which also selects it.
+    pub alias: Option<String>,
+}
+
 /// Records a forward pass as a [`Graph`], naming nodes by torchvision's FX rules.
 ///
 /// Module scopes are entered and left as the forward pass descends into submodules; leaf
@@ -30,8 +43,14 @@ impl GraphBuilder {
             name,
             kind: NodeKind::Placeholder,
             module_type: None,
-            op: Input { channels }.into(),
+            op: Input {
+                channels,
+                batch: None,
+            }
+            .into(),
             inputs: Vec::new(),
+            module_path: None,
+            alias: None,
         })
     }
 
@@ -68,6 +87,8 @@ impl GraphBuilder {
             module_type: Some(class.to_string()),
             op: op.into(),
             inputs: inputs.to_vec(),
+            module_path: None,
+            alias: None,
         })
     }
 
@@ -89,6 +110,37 @@ impl GraphBuilder {
         self.call_named(NodeKind::CallMethod, method, method, op.into(), inputs)
     }
 
+    /// Records a node of an imported graph under the file's own names: `name` (made unique
+    /// with a suffix if the file repeats it), `target` the file's op (`Conv`), the module it
+    /// ran in and the value name it also answers to. Imported nodes are function calls; a
+    /// weight read is a `get_attr`.
+    pub fn imported(&mut self, node: ImportedNode, op: impl Into<Op>, inputs: &[NodeId]) -> NodeId {
+        let op = op.into();
+        let kind = match op {
+            Op::Input(_) => NodeKind::Placeholder,
+            Op::Parameter(_) => NodeKind::GetAttr,
+            _ => NodeKind::CallFunction,
+        };
+        // The file's names are kept as they are (FX's `_1` rule would rename `node_Conv_5`);
+        // only a name the file repeats gets a `#2`, `#3`.
+        let mut name = node.name;
+        let count = self.uses.entry(name.clone()).or_insert(0);
+        *count += 1;
+        if *count > 1 {
+            name = format!("{name}#{count}");
+        }
+        self.push(Node {
+            name,
+            kind,
+            target: node.target,
+            module_type: None,
+            op,
+            inputs: inputs.to_vec(),
+            module_path: node.module_path,
+            alias: node.alias,
+        })
+    }
+
     /// Finishes the graph; `output` is the node the forward pass returns.
     pub fn finish(self, output: NodeId) -> Graph {
         Graph::new(self.nodes, output)
@@ -107,6 +159,8 @@ impl GraphBuilder {
             module_type: None,
             op: op.into(),
             inputs: Vec::new(),
+            module_path: None,
+            alias: None,
         })
     }
 
@@ -126,6 +180,8 @@ impl GraphBuilder {
             module_type: None,
             op,
             inputs: inputs.to_vec(),
+            module_path: None,
+            alias: None,
         })
     }
 

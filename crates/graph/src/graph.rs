@@ -51,6 +51,14 @@ pub struct Node {
     pub op: Op,
     /// Nodes whose outputs this node reads, in argument order.
     pub inputs: Vec<NodeId>,
+    /// The module the node ran in, where its name does not say it: an imported ONNX node
+    /// (`/layer1/layer1.0/conv1/Conv` ran in `layer1.0.conv1`). `None` for traced nodes,
+    /// whose names are their module paths.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module_path: Option<String>,
+    /// Another name the node answers to: an imported ONNX node's first output value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
 }
 
 /// A recorded forward pass: nodes in execution order and the node the model returns.
@@ -119,9 +127,49 @@ impl Graph {
         self.nodes.iter().map(|n| n.name.clone()).collect()
     }
 
-    /// The node with exactly this name.
+    /// The node with exactly this name (or alias).
     pub fn find(&self, name: &str) -> Option<NodeId> {
-        self.nodes.iter().position(|n| n.name == name).map(NodeId)
+        self.nodes
+            .iter()
+            .position(|n| n.name == name)
+            .or_else(|| {
+                self.nodes
+                    .iter()
+                    .position(|n| n.alias.as_deref() == Some(name))
+            })
+            .map(NodeId)
+    }
+
+    /// The last node executed inside the module `path` (`layer3`): of a traced graph, the
+    /// last whose name is below `path` at a dot boundary; of an imported one, the last whose
+    /// module path is `path` or below it.
+    pub fn find_module(&self, path: &str) -> Option<NodeId> {
+        let prefix = format!("{path}.");
+        let inside = |name: &str| name == path || name.starts_with(&prefix);
+        self.nodes
+            .iter()
+            .rposition(|n| match &n.module_path {
+                Some(module) => inside(module),
+                None => n.name.starts_with(&prefix),
+            })
+            .map(NodeId)
+    }
+
+    /// Every module path with nodes inside it, and every node name, for suggestions.
+    pub fn module_paths(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for node in &self.nodes {
+            for path in [Some(&node.name), node.module_path.as_ref()].into_iter().flatten() {
+                let parts: Vec<&str> = path.split('.').collect();
+                for end in 1..=parts.len() {
+                    let name = parts[..end].join(".");
+                    if !out.contains(&name) {
+                        out.push(name);
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Output shape of every node, in execution order, for an input of shape `input`.

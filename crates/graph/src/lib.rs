@@ -26,7 +26,7 @@ pub mod ops;
 mod value;
 mod window;
 
-pub use builder::GraphBuilder;
+pub use builder::{GraphBuilder, ImportedNode};
 pub use error::{GraphError, Result};
 pub use feature::{Feature, MAX_RANK, TensorFn};
 pub use graph::{Graph, Node, NodeId, NodeKind};

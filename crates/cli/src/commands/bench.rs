@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::Format;
 use crate::error::CliError;
-use crate::model::{ModelArgs, Weights};
+use crate::model::{InputShape, ModelArgs, Weights};
 
 /// Arguments of `featx bench`.
 #[derive(Args, Debug)]
@@ -72,8 +72,15 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     let device = args.model.device()?;
     let started = Instant::now();
     let weights = args.model.weights.clone().unwrap_or(Weights::Random);
-    let traced = args.model.traced(&weights)?;
+    let shape = InputShape {
+        batch: Some(args.batch),
+        size: Some([args.size; 2]),
+    };
+    let traced = args.model.traced(&weights, shape)?;
     let load_ms = ms(started);
+    // A model fixed to one input size (an ONNX file's, the article's AlexNet) runs at it.
+    let [h, w] = traced.input.size.unwrap_or([args.size; 2]);
+    let channels = traced.input.channels;
     let request = if args.nodes.trim() == "all" {
         // Every tensor node: ViT's shape checks are nodes too, but not features.
         let graph = &traced.graph;
@@ -98,7 +105,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         *kernels.entry(kernel).or_insert(0) += 1;
     }
     let x = Tensor::<4>::random(
-        [args.batch, 3, args.size, args.size],
+        [args.batch, channels, h, w],
         Distribution::Default,
         &device,
     );

@@ -10,7 +10,7 @@ use featx_viz::{cam_figure, show_cam_on_image};
 use crate::commands::viz::sibling;
 use crate::error::CliError;
 use crate::input::{PreprocessArgs, load_batch};
-use crate::model::{ModeArg, ModelArgs, Weights};
+use crate::model::{InputShape, ModeArg, ModelArgs, Weights};
 
 /// Arguments of `featx cam`.
 #[derive(Args, Debug)]
@@ -71,12 +71,13 @@ pub fn run(args: &CamArgs) -> Result<(), CliError> {
     let queries = super::node_queries(&args.node);
     let weights = args.model.weights()?;
     let device = args.model.device()?;
-    let traced = args.model.traced(weights)?;
+    let pipeline = args.preprocess.pipeline(args.model.preprocessing()?);
+    let shape = InputShape::new(args.input.len(), pipeline.crop);
+    let traced = args.model.traced(weights, shape)?;
     let mut cam = Cam::new(traced, &queries)?;
     if device != burn::prelude::Device::flex() {
         cam = cam.to_device(&device)?;
     }
-    let pipeline = args.preprocess.pipeline(args.model.model);
     let batch = load_batch(&args.input, &pipeline, cam.extractor(), &device)?;
     let [n, _, h, w] = batch.tensor.dims();
     let x = batch.tensor.clone();
@@ -124,7 +125,8 @@ pub fn run(args: &CamArgs) -> Result<(), CliError> {
             .map(|im| im.as_raw().iter().map(|&v| f32::from(v) / 255.0).collect())
             .collect()
     };
-    let names = match (weights, args.model.model.weights) {
+    let published = args.model.model.architecture().and_then(|a| a.weights);
+    let names = match (weights, published) {
         (Weights::Imagenet, Some(published)) => Some(published),
         _ => None,
     };
@@ -136,7 +138,9 @@ pub fn run(args: &CamArgs) -> Result<(), CliError> {
         };
         let title = format!(
             "{} of {}  at {nodes}  for {class}, logit {:.2}",
-            args.method.name, args.model.model.name, output.scores[i]
+            args.method.name,
+            args.model.model.name(),
+            output.scores[i]
         );
         let blended = show_cam_on_image(base, output.maps.image(i), w, h)?;
         let path = if n > 1 {
@@ -153,7 +157,7 @@ pub fn run(args: &CamArgs) -> Result<(), CliError> {
 /// The maps as safetensors key `cam`, with what made them in the metadata.
 fn write_raw(path: &Path, output: &CamOutput, args: &CamArgs, nodes: &str) -> Result<(), CliError> {
     let metadata = HashMap::from([
-        ("model".to_string(), args.model.model.name.to_string()),
+        ("model".to_string(), args.model.model.name()),
         ("method".to_string(), args.method.name.to_string()),
         ("nodes".to_string(), nodes.to_string()),
         (

@@ -10,7 +10,7 @@ use featx_output::{AtomicWriter, NamedTensor, feature_metadata};
 
 use crate::error::CliError;
 use crate::input::{PreprocessArgs, load_batch};
-use crate::model::ModelArgs;
+use crate::model::{InputShape, ModelArgs, ModelChoice};
 
 /// Arguments of `featx extract`.
 #[derive(Args, Debug)]
@@ -82,13 +82,10 @@ pub fn run(args: &ExtractArgs) -> Result<(), CliError> {
         )));
     }
     let device = args.model.device()?;
-    let extractor = args.model.extractor(&request, &device)?;
-    let batch = load_batch(
-        &args.input,
-        &args.preprocess.pipeline(args.model.model),
-        &extractor,
-        &device,
-    )?;
+    let pipeline = args.preprocess.pipeline(args.model.preprocessing()?);
+    let shape = InputShape::new(args.input.len(), pipeline.crop);
+    let extractor = args.model.extractor(&request, &device, shape)?;
+    let batch = load_batch(&args.input, &pipeline, &extractor, &device)?;
     let features = extractor.forward(batch.tensor)?;
     let pooled: Vec<(String, Vec<usize>, Vec<f32>)> = features
         .into_iter()
@@ -124,17 +121,26 @@ fn run_dataset(args: &ExtractArgs, request: &ReturnNodes) -> Result<(), CliError
     };
     let images = list_images(&args.input)?;
     let device = args.model.device()?;
-    let extractor = args.model.extractor(request, &device)?;
+    let pipeline = args.preprocess.pipeline(args.model.preprocessing()?);
+    // An ONNX graph is imported for one batch size: its runs go one image at a time, so the
+    // last, smaller batch needs no graph of its own.
+    let batch_size = match args.model.model {
+        ModelChoice::Zoo(_) => args.batch_size,
+        ModelChoice::Onnx(_) => 1,
+    };
+    let extractor = args
+        .model
+        .extractor(request, &device, InputShape::new(batch_size, pipeline.crop))?;
     let defaults = DatasetOptions::default();
     let options = DatasetOptions {
-        batch_size: args.batch_size,
+        batch_size,
         part_size: args.part_size,
         pool: args.pool,
         shard,
         format: args.format.unwrap_or_default(),
         workers: args.workers.unwrap_or(defaults.workers),
         progress: !args.quiet,
-        preprocess: args.preprocess.pipeline(args.model.model),
+        preprocess: pipeline,
         weights: args.model.weights_label(),
         command: Some(CommandLine::current()),
     };

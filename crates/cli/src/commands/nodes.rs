@@ -1,17 +1,20 @@
 use clap::Args;
-use featx_models::{Architecture, TracedModel};
+use featx_models::TracedModel;
 use serde::Serialize;
 
 use super::Format;
 use crate::error::CliError;
-use crate::model::{ModeArg, model_parser};
+use crate::model::{ModeArg, ModelChoice, ModelParser};
 
 /// Arguments of `featx nodes`.
 #[derive(Args, Debug)]
 pub struct NodesArgs {
-    /// The model to list (`featx models` lists them).
-    #[arg(long, value_parser = model_parser(), hide_possible_values = true)]
-    model: &'static Architecture,
+    /// The model to list: a name `featx models` lists, or an ONNX file.
+    #[arg(long, value_parser = ModelParser, hide_possible_values = true)]
+    model: ModelChoice,
+    /// The input size `H` or `HxW` an ONNX file that leaves it open is listed for [default: 224]
+    #[arg(long, value_parser = crate::model::parse_size)]
+    input_size: Option<[usize; 2]>,
     /// Which list to print in text form (both are equal for featx's models).
     #[arg(long, value_enum, default_value = "eval")]
     mode: ModeArg,
@@ -31,6 +34,12 @@ struct NodeJson<'a> {
     /// The module's class for a `call_module` node (`Conv2d`, `MultiheadAttention`).
     #[serde(skip_serializing_if = "Option::is_none")]
     module_type: Option<&'a str>,
+    /// The module an imported ONNX node ran in (`layer1.0.conv1`), which selects it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    module_path: Option<&'a str>,
+    /// The value an imported ONNX node produces, a name that also selects it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<&'a str>,
     /// What a node that is not a tensor holds (`int 14`, `torch.Size([1, 3, 224, 224])`,
     /// `tuple (Tensor[1, 197, 768], None)`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -47,8 +56,19 @@ struct NodesJson<'a> {
 
 /// Prints the node list.
 pub fn run(args: &NodesArgs) -> Result<(), CliError> {
-    // Listing needs no weights and no compute: random init on the CPU is enough.
-    let traced = args.model.random(&burn::prelude::Device::flex());
+    let traced = match &args.model {
+        // Listing needs no weights and no compute: random init on the CPU is enough.
+        ModelChoice::Zoo(arch) => arch.random(&burn::prelude::Device::flex()),
+        ModelChoice::Onnx(path) => {
+            let options = featx_onnx::LoadOptions {
+                input_size: args.input_size.or(Some([224, 224])).filter(|_| {
+                    featx_onnx::input_size(path).is_ok_and(|fixed| fixed.is_none())
+                }),
+                batch: None,
+            };
+            featx_onnx::load_with(path, &options)?.traced
+        }
+    };
     // Tracing does not depend on the mode for featx's models: both lists are the graph's.
     let (train_nodes, eval_nodes) = (traced.graph.names(), traced.graph.names());
     match args.format {
@@ -91,6 +111,8 @@ fn nodes_json(
                 .collect(),
             shape: value.shape(),
             module_type: node.module_type.as_deref(),
+            module_path: node.module_path.as_deref(),
+            output: node.alias.as_deref(),
             value: value.shape().is_none().then(|| value.to_string()),
         })
         .collect();

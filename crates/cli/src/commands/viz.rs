@@ -7,7 +7,7 @@ use image::RgbImage;
 
 use crate::error::CliError;
 use crate::input::{PreprocessArgs, load_batch};
-use crate::model::ModelArgs;
+use crate::model::{InputShape, ModelArgs};
 
 /// Arguments of `featx viz`.
 #[derive(Args, Debug)]
@@ -78,8 +78,10 @@ pub fn run(args: &VizArgs) -> Result<(), CliError> {
     }
     let request = ReturnNodes::parse(&queries.join(","))?;
     let device = args.model.device()?;
-    let extractor = args.model.extractor(&request, &device)?;
-    let pipeline = args.preprocess.pipeline(args.model.model);
+    let pipeline = args.preprocess.pipeline(args.model.preprocessing()?);
+    let extractor = args
+        .model
+        .extractor(&request, &device, InputShape::new(1, pipeline.crop))?;
     let batch = load_batch(
         std::slice::from_ref(&args.image),
         &pipeline,

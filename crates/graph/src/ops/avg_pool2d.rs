@@ -6,7 +6,7 @@ use super::args::{first_shape, rank4, single, tensor};
 use super::{Cx, OpDef};
 use crate::{Feature, Value, Window2d};
 
-/// `nn.AvgPool2d`, zero padding counted in the average (PyTorch's default).
+/// `nn.AvgPool2d` (ONNX `AveragePool`): zero padding counted in the average or not.
 ///
 /// # Shapes
 /// `[N, C, H, W]` to `[N, C, OH, OW]`.
@@ -16,6 +16,8 @@ pub struct AvgPool2d {
     pub window: Window2d,
     /// Round the output size up instead of down.
     pub ceil_mode: bool,
+    /// Whether zero padding counts in the divisor (PyTorch's default; ONNX's is not).
+    pub count_include_pad: bool,
 }
 
 impl OpDef for AvgPool2d {
@@ -30,7 +32,7 @@ impl OpDef for AvgPool2d {
             kernel_size: self.window.kernel,
             stride: self.window.stride,
             padding: self.window.padding,
-            count_include_pad: true,
+            count_include_pad: self.count_include_pad,
             ceil_mode: self.ceil_mode,
         };
         Ok(avg_pool2d(single(inputs)?, options).into())
@@ -49,6 +51,7 @@ mod tests {
         let pool = AvgPool2d {
             window: Window2d::square(2, 2, 1),
             ceil_mode: false,
+            count_include_pad: true,
         };
         let x = Tensor::<4>::from_data(TensorData::new(vec![4.0f32; 4], [1, 1, 2, 2]), &Device::flex());
         let cx = Cx {

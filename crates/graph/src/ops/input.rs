@@ -9,6 +9,9 @@ use crate::{Feature, Value};
 pub struct Input {
     /// Expected channel count.
     pub channels: usize,
+    /// The one batch size the graph computes, when its shapes were fixed for it (an imported
+    /// ONNX file whose reshapes name the batch); `None` for any.
+    pub batch: Option<usize>,
 }
 
 impl OpDef for Input {
@@ -25,6 +28,14 @@ impl OpDef for Input {
             return Err(format!(
                 "expected {channels} channels ([N, {channels}, H, W]), got {}",
                 shape[1]
+            ));
+        }
+        if let Some(batch) = self.batch
+            && shape[0] != batch
+        {
+            return Err(format!(
+                "this model takes batches of {batch} (its graph was fixed for that batch size), got {}",
+                shape[0]
             ));
         }
         if shape[0] == 0 || shape[2] == 0 || shape[3] == 0 {
@@ -44,7 +55,10 @@ mod tests {
 
     #[test]
     fn input_checks_rank_channels_and_empty_sizes() {
-        let input = Input { channels: 3 };
+        let input = Input {
+            channels: 3,
+            batch: None,
+        };
         let infer = |shape: Vec<usize>| input.infer(&[&Value::Tensor(shape)]);
         assert_eq!(infer(vec![2, 3, 8, 8]), Ok(Value::Tensor(vec![2, 3, 8, 8])));
         assert!(infer(vec![3, 8, 8]).unwrap_err().contains("rank-4"));
