@@ -282,6 +282,62 @@ impl Feature {
         }))
     }
 
+    /// `f(self, other)` after both are brought to their broadcast shape (leading 1s, then
+    /// size-1 dimensions repeated), for ops whose burn kernels want equal shapes (comparisons,
+    /// `mask_where`, batched `matmul`'s operands of one rank); `None` when the shapes do not
+    /// broadcast.
+    pub(crate) fn zip_broadcast(self, other: Feature, f: impl BinaryFn) -> Option<Feature> {
+        let shape = broadcast(&self.dims(), &other.dims())?;
+        let (a, b) = (self.broadcast_to(&shape)?, other.broadcast_to(&shape)?);
+        a.zip_same_rank(b, f)
+    }
+
+    /// `f(self, other)` of two features of one rank, shapes as they are.
+    pub(crate) fn zip_same_rank(self, other: Feature, f: impl BinaryFn) -> Option<Feature> {
+        Some(Feature(match (self.0, other.0) {
+            (Repr::R1(a), Repr::R1(b)) => Repr::R1(f.apply(a, b)),
+            (Repr::R2(a), Repr::R2(b)) => Repr::R2(f.apply(a, b)),
+            (Repr::R3(a), Repr::R3(b)) => Repr::R3(f.apply(a, b)),
+            (Repr::R4(a), Repr::R4(b)) => Repr::R4(f.apply(a, b)),
+            (Repr::R5(a), Repr::R5(b)) => Repr::R5(f.apply(a, b)),
+            (Repr::R6(a), Repr::R6(b)) => Repr::R6(f.apply(a, b)),
+            _ => return None,
+        }))
+    }
+
+    /// `x` where `condition` is nonzero, `y` elsewhere (`torch.where`), the three broadcast
+    /// together; `None` when they do not broadcast.
+    pub fn where_nonzero(condition: Feature, x: Feature, y: Feature) -> Option<Feature> {
+        let shape = broadcast(&broadcast(&condition.dims(), &x.dims())?, &y.dims())?;
+        let (c, x, y) = (
+            condition.broadcast_to(&shape)?,
+            x.broadcast_to(&shape)?,
+            y.broadcast_to(&shape)?,
+        );
+        macro_rules! pick {
+            ($($v:ident),*) => {
+                match (c.0, x.0, y.0) {
+                    $((Repr::$v(c), Repr::$v(x), Repr::$v(y)) => Repr::$v(y.mask_where(c.not_equal_elem(0.0), x)),)*
+                    _ => return None,
+                }
+            };
+        }
+        Some(Feature(pick!(R1, R2, R3, R4, R5, R6)))
+    }
+
+    /// The values repeated to `shape` as NumPy broadcasting does (leading 1s added, size-1
+    /// dimensions repeated); `None` when they do not broadcast to it.
+    pub fn broadcast_to(self, shape: &[usize]) -> Option<Feature> {
+        let dims = self.dims();
+        let lead = shape.len().checked_sub(dims.len())?;
+        let mut padded = vec![1; lead];
+        padded.extend_from_slice(&dims);
+        if padded == shape {
+            return self.reshape(shape);
+        }
+        self.reshape(&padded)?.expand(shape)
+    }
+
     /// `x.expand(shape)` to a shape of the same rank (size-1 dimensions repeat); `None`
     /// otherwise.
     pub fn expand(self, shape: &[usize]) -> Option<Feature> {
@@ -306,8 +362,13 @@ impl Feature {
     }
 }
 
-/// An elementwise function of two same-rank tensors, for every rank.
-trait BinaryFn {
+/// The NumPy broadcast shape of `a` and `b`, if they broadcast.
+fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    crate::ops::broadcast_shape(a, b).ok()
+}
+
+/// A function of two same-rank tensors, for every rank.
+pub(crate) trait BinaryFn {
     fn apply<const D: usize>(&self, a: Tensor<D>, b: Tensor<D>) -> Tensor<D>;
 }
 

@@ -89,3 +89,51 @@ pub(crate) fn train_only(
         Mode::Train => x.map_float(f),
     })
 }
+
+/// Building inputs and running an op in the ops' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use burn::prelude::*;
+    use burn::tensor::TensorData;
+
+    use crate::ops::{Cx, OpDef};
+    use crate::{Feature, Layer, Mode, Value};
+
+    /// A feature of `shape` holding `values` (row-major), on the CPU device.
+    pub(crate) fn feature(values: Vec<f32>, shape: &[usize]) -> Feature {
+        let device = Device::flex();
+        let flat = Feature::from(Tensor::<1>::from_data(
+            TensorData::new(values, [shape.iter().product::<usize>()]),
+            &device,
+        ));
+        flat.reshape(shape).expect("a shape of the values' count")
+    }
+
+    /// The op's output shape and values: shape inference, then eval, checking they agree.
+    pub(crate) fn run(
+        op: &dyn OpDef,
+        inputs: Vec<Feature>,
+    ) -> Result<(Vec<usize>, Vec<f32>), String> {
+        run_with(op, None, inputs)
+    }
+
+    /// As [`run`], with the node's parameters.
+    pub(crate) fn run_with(
+        op: &dyn OpDef,
+        layer: Option<&Layer>,
+        inputs: Vec<Feature>,
+    ) -> Result<(Vec<usize>, Vec<f32>), String> {
+        let values: Vec<Value> = inputs.iter().map(|f| Value::Tensor(f.dims())).collect();
+        let refs: Vec<&Value> = values.iter().collect();
+        let value = op.infer(&refs)?;
+        let shape = value.tensor_shape()?.to_vec();
+        let cx = Cx {
+            layer,
+            mode: Mode::Eval,
+            out_shape: &shape,
+        };
+        let out = op.eval(&cx, inputs)?;
+        assert_eq!(out.dims(), shape, "eval's shape is not inference's");
+        Ok((shape, out.to_vec_f32().map_err(|e| e.to_string())?))
+    }
+}

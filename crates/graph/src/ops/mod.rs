@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::{Feature, Layer, Mode, Value};
 
+pub(crate) use args::broadcast_shape;
 pub use args::{binary, single, single_any};
 
 /// What every op provides. `Op` dispatches to it; nothing outside an op's file matches on the
@@ -154,10 +155,20 @@ ops! {
     eq::Eq,
     floor_div::FloorDiv,
     assert::Assert,
+    unary::Unary,
+    binary::Binary,
+    matmul::MatMul,
+    softmax::Softmax,
+    reduce::Reduce,
+    slice::Slice,
+    gather::Gather,
+    pad::Pad,
 }
 
 pub use conv_layer_norm::ConvLayerNormParams;
 pub use conv_norm_activation::{ConvNormClass, ConvNormParams};
 pub use mlp::MlpParams;
 pub use multihead_attention::Attention;
+pub use pad::PadMode;
+pub use reduce::ReduceKind;
 pub use squeeze_excitation::SqueezeExcitationParams;
