@@ -163,6 +163,11 @@ ops! {
     slice::Slice,
     gather::Gather,
     pad::Pad,
+    group_norm::GroupNorm,
+    where_op::Where,
+    identity::Identity,
+    compare::Compare,
+    logical::Logical,
 }
 
 pub use conv_layer_norm::ConvLayerNormParams;
