@@ -163,6 +163,12 @@ ops! {
     slice::Slice,
     gather::Gather,
     pad::Pad,
+    group_norm::GroupNorm,
+    where_op::Where,
+    identity::Identity,
+    compare::Compare,
+    logical::Logical,
+    resize::Resize,
 }
 
 pub use conv_layer_norm::ConvLayerNormParams;
@@ -171,4 +177,5 @@ pub use mlp::MlpParams;
 pub use multihead_attention::Attention;
 pub use pad::PadMode;
 pub use reduce::ReduceKind;
+pub use resize::{CoordinateTransform, NearestRounding, ResizeMode};
 pub use squeeze_excitation::SqueezeExcitationParams;
