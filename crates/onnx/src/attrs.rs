@@ -47,13 +47,4 @@ impl<'a> Attrs<'a> {
     pub fn tensor(&self, name: &str) -> Option<&'a onnx_ir::TensorProto> {
         self.get(name).and_then(|a| a.t.as_ref())
     }
-
-    /// The names of attributes set that are not in `known`.
-    pub fn unknown(&self, known: &[&str]) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|a| !known.contains(&a.name.as_str()))
-            .map(|a| a.name.clone())
-            .collect()
-    }
 }

@@ -71,6 +71,10 @@ pub struct Resize {
     pub transform: CoordinateTransform,
     /// Whether weights of entries beyond the edge drop out (ONNX `exclude_outside`; cubic).
     pub exclude_outside: bool,
+    /// The `[H, W]` scales the coordinate transforms divide by when the model gives scales
+    /// rather than sizes (ONNX uses the given scale, not `size / input`: 5 entries scaled by 1.5
+    /// are 7, sampled 1/1.5 apart); `None` for `size / input`.
+    pub scales: Option<[f32; 2]>,
 }
 
 impl Resize {
@@ -90,9 +94,9 @@ impl Resize {
 
     /// The source coordinate of output entry `x` along an axis resized from `input` to
     /// `output` entries.
-    fn source(&self, x: usize, input: usize, output: usize) -> f64 {
+    fn source(&self, x: usize, input: usize, output: usize, scale: Option<f32>) -> f64 {
         let (x, input_f, output_f) = (x as f64, input as f64, output as f64);
-        let scale = output_f / input_f;
+        let scale = scale.map_or(output_f / input_f, f64::from);
         match self.transform {
             CoordinateTransform::HalfPixel => (x + 0.5) / scale - 0.5,
             CoordinateTransform::PytorchHalfPixel if output > 1 => (x + 0.5) / scale - 0.5,
@@ -107,7 +111,7 @@ impl Resize {
 
     /// What each output entry of an axis resized from `input` to `output` entries reads:
     /// taps, each an input index per output entry (clamped to the axis) and its weight.
-    fn taps(&self, input: usize, output: usize) -> Vec<Tap> {
+    fn taps(&self, input: usize, output: usize, scale: Option<f32>) -> Vec<Tap> {
         let offsets: Vec<i64> = match self.mode {
             ResizeMode::Nearest(_) => vec![0],
             ResizeMode::Linear => vec![0, 1],
@@ -122,7 +126,7 @@ impl Resize {
             .collect();
         let last = input as i64 - 1;
         for x in 0..output {
-            let s = self.source(x, input, output);
+            let s = self.source(x, input, output, scale);
             let floor = s.floor();
             let r = s - floor;
             let (base, weights): (i64, Vec<f64>) = match self.mode {
@@ -248,8 +252,8 @@ impl OpDef for Resize {
         self.out_shape(&dims)?;
         let (h, w) = (dims[dims.len() - 2], dims[dims.len() - 1]);
         Ok(x.map_float(Interpolate {
-            rows: self.taps(h, self.size[0]),
-            cols: self.taps(w, self.size[1]),
+            rows: self.taps(h, self.size[0], self.scales.map(|s| s[0])),
+            cols: self.taps(w, self.size[1], self.scales.map(|s| s[1])),
         }))
     }
 }
@@ -265,6 +269,7 @@ mod tests {
             mode,
             transform,
             exclude_outside: false,
+            scales: None,
         }
     }
 

@@ -26,10 +26,13 @@ fn resize(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
             call.opt_constant(3)?.map(|s| s.as_ints()).filter(|s| !s.is_empty()),
         )
     };
-    let size = match (sizes, scales) {
-        (Some(s), _) if s.len() == 4 && s[0] as usize == n && s[1] as usize == c => [s[2] as usize, s[3] as usize],
-        (None, Some(s)) if s.len() == 4 && s[0] == 1.0 && s[1] == 1.0 => {
-            [(h as f32 * s[2]).floor() as usize, (w as f32 * s[3]).floor() as usize]
+    let (size, scales) = match (sizes, scales) {
+        (Some(s), _) if s.len() == 4 && s[0] as usize == n && s[1] as usize == c => {
+            ([s[2] as usize, s[3] as usize], None)
+        }
+        (None, Some(s)) if s.len() == 4 && s[0] == 1.0 && s[1] == 1.0 && s[2] > 0.0 && s[3] > 0.0 => {
+            let size = [(h as f32 * s[2]).floor() as usize, (w as f32 * s[3]).floor() as usize];
+            (size, Some([s[2], s[3]]))
         }
         _ => return Err(call.err("only spatial resizing of [N, C, H, W] with 4 sizes or scales is supported")),
     };
@@ -55,7 +58,13 @@ fn resize(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
         "asymmetric" => CoordinateTransform::Asymmetric,
         other => return Err(call.err(format!("coordinate_transformation_mode '{other}' is not supported"))),
     };
-    let op = Resize { size, mode, transform, exclude_outside: a.int("exclude_outside", 0) != 0 };
+    let op = Resize {
+        size,
+        mode,
+        transform,
+        exclude_outside: a.int("exclude_outside", 0) != 0,
+        scales,
+    };
     let x = im.input_node(call, 0)?;
     one(Val::Node(im.emit(call.naming(0), op, &[x], None)?))
 }

@@ -202,9 +202,9 @@ fn split_fold(call: &Call) -> Result<Vec<Const>> {
     let a = axis(call, call.attrs.int("axis", 0), c.shape.len())?;
     let mut start = 0;
     let mut out = Vec::new();
-    for size in split_sizes(call, c.shape[a])? {
-        out.push(slice_const(c, &[a], &[start], &[start + size], &[1]));
-        start += size;
+    for count in split_sizes(call, c.shape[a])? {
+        out.push(slice_const(c, &[AxisSlice { axis: a, start, step: 1, count }]));
+        start += count;
     }
     Ok(out)
 }
@@ -228,8 +228,23 @@ fn split_import(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
     Ok(out)
 }
 
-/// A `Slice` as per-axis `(axes, starts, ends, steps)`, clamped into the shape.
-fn slice_params(call: &Call, shape: &[usize]) -> Result<(Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>)> {
+/// One axis of a `Slice`: `count` elements from `start`, `step` apart (negative: backwards).
+#[derive(Debug, Clone, Copy)]
+struct AxisSlice {
+    axis: usize,
+    start: usize,
+    step: i64,
+    count: usize,
+}
+
+impl AxisSlice {
+    fn index(&self, i: usize) -> usize {
+        (self.start as i64 + i as i64 * self.step) as usize
+    }
+}
+
+/// A `Slice`'s axes, clamped into the shape as ONNX clamps them.
+fn slice_params(call: &Call, shape: &[usize]) -> Result<Vec<AxisSlice>> {
     let (starts, ends, axes, steps) = if call.opset < 10 {
         let starts = call.attrs.ints("starts").unwrap_or_default();
         let ends = call.attrs.ints("ends").unwrap_or_default();
@@ -246,35 +261,39 @@ fn slice_params(call: &Call, shape: &[usize]) -> Result<(Vec<usize>, Vec<usize>,
     let axes: Vec<i64> = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
     let steps: Vec<i64> = steps.unwrap_or_else(|| vec![1; starts.len()]);
     let rank = shape.len();
-    let (mut a_out, mut s_out, mut e_out, mut st_out) = (vec![], vec![], vec![], vec![]);
+    let mut out = Vec::with_capacity(starts.len());
     for i in 0..starts.len() {
-        let a = axis(call, *axes.get(i).unwrap_or(&0), rank)?;
+        let axis = axis(call, *axes.get(i).unwrap_or(&0), rank)?;
         let step = *steps.get(i).unwrap_or(&1);
-        if step < 1 {
-            return Err(call.err(format!("step {step}: only positive steps are supported")));
-        }
-        let d = shape[a] as i64;
-        let clamp = |v: i64| (if v < 0 { v.saturating_add(d) } else { v }).clamp(0, d) as usize;
-        let (s, e) = (clamp(starts[i]), clamp(*ends.get(i).unwrap_or(&i64::MAX)));
-        if e <= s {
-            return Err(call.err(format!("slice {s}..{e} of axis {a} is empty")));
-        }
-        a_out.push(a);
-        s_out.push(s);
-        e_out.push(e);
-        st_out.push(step as usize);
+        let d = shape[axis] as i64;
+        let wrap = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
+        let end = *ends.get(i).unwrap_or(&i64::MAX);
+        let (start, count) = match step {
+            0 => return Err(call.err("a slice step of 0")),
+            s if s > 0 => {
+                let (b, e) = (wrap(starts[i]).clamp(0, d), wrap(end).clamp(0, d));
+                (b, (e - b).max(0).div_euclid(1).saturating_add(s - 1) / s)
+            }
+            s => {
+                let (b, e) = (wrap(starts[i]).clamp(0, d - 1), wrap(end).clamp(-1, d - 1));
+                (b, (b - e).max(0).saturating_add(-s - 1) / -s)
+            }
+        };
+        out.push(AxisSlice {
+            axis,
+            start: start.max(0) as usize,
+            step,
+            count: count.max(0) as usize,
+        });
     }
-    Ok((a_out, s_out, e_out, st_out))
+    Ok(out)
 }
 
-fn slice_const(c: &Const, axes: &[usize], starts: &[usize], ends: &[usize], steps: &[usize]) -> Const {
+/// The elements of `c` along each axis of `axes`.
+fn slice_const(c: &Const, axes: &[AxisSlice]) -> Const {
     let mut out = c.shape.clone();
-    let mut first = vec![0usize; c.shape.len()];
-    let mut step = vec![1usize; c.shape.len()];
-    for (i, &a) in axes.iter().enumerate() {
-        out[a] = (ends[i] - starts[i]).div_ceil(steps[i]);
-        first[a] = starts[i];
-        step[a] = steps[i];
+    for a in axes {
+        out[a.axis] = a.count;
     }
     let st = strides(&c.shape);
     let ost = strides(&out);
@@ -282,7 +301,11 @@ fn slice_const(c: &Const, axes: &[usize], starts: &[usize], ends: &[usize], step
     let idx: Vec<usize> = (0..n)
         .map(|flat| {
             (0..out.len())
-                .map(|d| (first[d] + (flat / ost[d]) % out[d] * step[d]) * st[d])
+                .map(|d| {
+                    let i = (flat / ost[d]) % out[d];
+                    let i = axes.iter().find(|a| a.axis == d).map_or(i, |a| a.index(i));
+                    i * st[d]
+                })
                 .sum()
         })
         .collect();
@@ -291,16 +314,48 @@ fn slice_const(c: &Const, axes: &[usize], starts: &[usize], ends: &[usize], step
 
 fn slice_fold(call: &Call) -> Result<Vec<Const>> {
     let c = call.constant(0)?;
-    let (axes, starts, ends, steps) = slice_params(call, &c.shape)?;
-    folded(slice_const(c, &axes, &starts, &ends, &steps))
+    let axes = slice_params(call, &c.shape)?;
+    folded(slice_const(c, &axes))
 }
 
+/// A slice of a tensor: forward steps are one `Slice`; each backward axis a `Gather` of its
+/// indices in order.
 fn slice_import(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
     let shape = im.shape(call.input(0)?);
-    let (axes, starts, ends, steps) = slice_params(call, &shape)?;
-    let x = im.input_node(call, 0)?;
-    let op = Slice { axes, starts, ends, steps };
-    one(Val::Node(im.emit(call.naming(0), op, &[x], None)?))
+    let axes = slice_params(call, &shape)?;
+    if let Some(a) = axes.iter().find(|a| a.count == 0) {
+        return Err(call.err(format!("the slice of axis {} is empty", a.axis)));
+    }
+    let (forward, backward): (Vec<AxisSlice>, Vec<AxisSlice>) = axes.iter().partition(|a| a.step > 0);
+    let mut steps: Vec<featx_graph::Op> = Vec::new();
+    if !forward.is_empty() {
+        steps.push(
+            Slice {
+                axes: forward.iter().map(|a| a.axis).collect(),
+                starts: forward.iter().map(|a| a.start).collect(),
+                ends: forward.iter().map(|a| a.index(a.count - 1) + 1).collect(),
+                steps: forward.iter().map(|a| a.step as usize).collect(),
+            }
+            .into(),
+        );
+    }
+    for a in &backward {
+        steps.push(
+            Gather {
+                axis: a.axis,
+                indices: (0..a.count).map(|i| a.index(i)).collect(),
+                indices_shape: vec![a.count],
+            }
+            .into(),
+        );
+    }
+    let mut x = im.input_node(call, 0)?;
+    let last = steps.len().saturating_sub(1);
+    for (k, op) in steps.into_iter().enumerate() {
+        let naming = if k == last { call.naming(0) } else { call.helper(&format!("step_{k}")) };
+        x = im.emit(naming, op, &[x], None)?;
+    }
+    one(Val::Node(x))
 }
 
 /// `Gather`'s indices, made non-negative.
