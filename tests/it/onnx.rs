@@ -259,3 +259,86 @@ fn the_cli_lists_extracts_and_explains_an_onnx_model() {
         "--nodes", "fc", "--out", out_file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+/// A fixture model, edited.
+fn edited(name: &str, edit: impl FnOnce(&mut onnx_ir::ModelProto)) -> (tempfile::TempDir, PathBuf) {
+    use onnx_ir::Message;
+    let bytes = std::fs::read(onnx_fixture(&format!("{name}.onnx"))).unwrap();
+    let mut model = onnx_ir::ModelProto::parse_from_bytes(&bytes).unwrap();
+    edit(&mut model);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "edited.onnx", &model.write_to_bytes().unwrap());
+    (dir, path)
+}
+
+#[test]
+fn unsupported_ops_cycles_and_bad_weights_say_where() {
+    // An op featx does not compute: the op, the node and the opset.
+    let (_d, path) = edited("cnn_ts13", |m| m.graph.mut_or_insert_default().node[2].op_type = "Celu".into());
+    match load(&path) {
+        Err(OnnxError::UnsupportedOp { node, op, opset, .. }) => {
+            assert_eq!((node.as_str(), op.as_str(), opset), ("/relu/Relu", "Celu", 13));
+        }
+        other => panic!("{other:?}"),
+    }
+    // A node reading a value produced only after it: a cycle.
+    let (_d, path) = edited("cnn_ts13", |m| {
+        let graph = m.graph.mut_or_insert_default();
+        let later = graph.node[5].output[0].clone();
+        graph.node[1].input[0] = later;
+    });
+    match load(&path) {
+        Err(OnnxError::Undefined { node, .. }) => assert_eq!(node, "/bn1/BatchNormalization"),
+        other => panic!("{other:?}"),
+    }
+    // A weight cut short.
+    let (_d, path) = edited("cnn_ts13", |m| {
+        let w = &mut m.graph.mut_or_insert_default().initializer[0];
+        if w.raw_data.is_empty() {
+            w.float_data.truncate(3);
+        } else {
+            w.raw_data = w.raw_data.slice(..12);
+        }
+    });
+    match load(&path) {
+        Err(OnnxError::TensorData { tensor, reason }) => {
+            assert!(!tensor.is_empty() && reason.contains("expected"), "{tensor}: {reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A shape that does not fit: a convolution weight for other input channels.
+    let (_d, path) = edited("cnn_ts13", |m| {
+        let w = m.graph.mut_or_insert_default().initializer.iter_mut().find(|t| t.name == "conv1.weight").unwrap();
+        w.dims[1] = 1;
+        let keep = w.raw_data.len() / 3;
+        w.raw_data = w.raw_data.slice(..keep);
+    });
+    match load(&path) {
+        Err(OnnxError::Shape { node, reason }) => {
+            assert_eq!(node, "/conv1/Conv");
+            assert!(reason.contains("channels"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn dynamic_input_sizes_come_from_the_caller() {
+    let (_d, path) = edited("mobilenet_v3_small_ts17", |m| {
+        let dims = &mut m.graph.mut_or_insert_default().input[0].type_.mut_or_insert_default().mut_tensor_type().shape.mut_or_insert_default().dim;
+        dims[2].set_dim_param("height".into());
+        dims[3].set_dim_param("width".into());
+    });
+    match load(&path) {
+        Err(OnnxError::DynamicInput { dim, param, .. }) => assert_eq!((dim, param.as_str()), ("height", "height")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(featx::onnx::input_size(&path).unwrap(), None);
+    let options = LoadOptions { input_size: Some([96, 80]), batch: None };
+    let model = load_with(&path, &options).unwrap();
+    let shapes = model.traced.graph.infer_shapes(&[1, 3, 96, 80]).unwrap();
+    assert_eq!(shapes.last().unwrap(), &[1, 10]);
+    // A fixed size the caller contradicts.
+    let options = LoadOptions { input_size: Some([96, 80]), batch: None };
+    assert!(matches!(load_with(&onnx_fixture("cnn_ts13.onnx"), &options), Err(OnnxError::Input(_))));
+}
