@@ -562,12 +562,14 @@ def helper_models(outdir, table):
          init("ax0", np.array([0], np.int64)), init("minus1", np.array([-1], np.int64))])
     table["helper_shape"] = record(outdir, "helper_shape", make(g, 18), x, "onnx.helper")
 
-    # Gemm (transB, alpha, beta), Einsum, Split with a `split` input.
+    # Gemm (transB, alpha, beta), Einsum, Split with a `split` input. The input is an image
+    # batch (featx feeds images), flattened first.
     rng = np.random.default_rng(14)
-    x = rng_array(rng, [2, 6])
+    x = rng_array(rng, [2, 6]).reshape(2, 6, 1, 1)
     g = helper.make_graph(
-        [N("Gemm", ["input", "gemm_w", "gemm_c"], ["gemm"], name="gemm", transB=1, alpha=0.5, beta=2.0),
-         N("Gemm", ["input", "gemm_wt"], ["gemm_nobias"], name="gemm_transA", transA=0, transB=0),
+        [N("Flatten", ["input"], ["flat"], name="flatten", axis=1),
+         N("Gemm", ["flat", "gemm_w", "gemm_c"], ["gemm"], name="gemm", transB=1, alpha=0.5, beta=2.0),
+         N("Gemm", ["flat", "gemm_wt"], ["gemm_nobias"], name="gemm_transA", transA=0, transB=0),
          N("Einsum", ["gemm", "ein_w"], ["ein"], name="einsum_matmul", equation="ij,jk->ik"),
          N("Einsum", ["ein", "gemm_nobias"], ["outer"], name="einsum_outer", equation="bi,bj->bij"),
          N("Split", ["ein", "split"], ["s1", "s2"], name="split", axis=1),
@@ -575,7 +577,7 @@ def helper_models(outdir, table):
          N("Concat", ["s2", "s1"], ["swapped"], name="concat", axis=1),
          N("Add", ["o1", "o3"], ["o13"], name="add_o"),
          N("Tanh", ["swapped"], ["output"], name="tanh")],
-        "helper_gemm_einsum_split", [vi("input", [2, 6])], [vi("output", [2, 3]), vi("o13", [2, 1, 4]), vi("o2", [2, 1, 4])],
+        "helper_gemm_einsum_split", [vi("input", [2, 6, 1, 1])], [vi("output", [2, 3]), vi("o13", [2, 1, 4]), vi("o2", [2, 1, 4])],
         [init("gemm_w", rng_array(rng, [4, 6], 0.4)), init("gemm_c", rng_array(rng, [4])),
          init("gemm_wt", rng_array(rng, [6, 4], 0.4)), init("ein_w", rng_array(rng, [4, 3], 0.5)),
          init("split", np.array([1, 2], np.int64))])

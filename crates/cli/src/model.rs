@@ -147,7 +147,9 @@ impl ModelArgs {
         match &self.model {
             ModelChoice::Zoo(arch) => Ok(arch.preprocess()),
             ModelChoice::Onnx(path) => {
-                let size = featx_onnx::input_size(path)?.or(self.input_size).unwrap_or([224, 224]);
+                let size = featx_onnx::input_size(path)?
+                    .or(self.input_size)
+                    .unwrap_or([224, 224]);
                 let crop = size[0].min(size[1]) as u32;
                 Ok(Preprocessing {
                     resize: (crop * 256).div_ceil(224),

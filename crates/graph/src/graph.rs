@@ -159,7 +159,10 @@ impl Graph {
     pub fn module_paths(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for node in &self.nodes {
-            for path in [Some(&node.name), node.module_path.as_ref()].into_iter().flatten() {
+            for path in [Some(&node.name), node.module_path.as_ref()]
+                .into_iter()
+                .flatten()
+            {
                 let parts: Vec<&str> = path.split('.').collect();
                 for end in 1..=parts.len() {
                     let name = parts[..end].join(".");

@@ -129,7 +129,10 @@ impl Const {
             Dtype::Bool => Const::ints(
                 Dtype::Bool,
                 self.shape.clone(),
-                self.as_floats().iter().map(|&x| i64::from(x != 0.0)).collect(),
+                self.as_floats()
+                    .iter()
+                    .map(|&x| i64::from(x != 0.0))
+                    .collect(),
             ),
         };
         out.batch = self.batch.clone();
@@ -140,7 +143,10 @@ impl Const {
     pub fn concat(parts: &[Const], axis: usize) -> Option<Const> {
         let first = parts.first()?;
         let mut shape = first.shape.clone();
-        shape[axis] = parts.iter().map(|p| p.shape.get(axis).copied().unwrap_or(0)).sum();
+        shape[axis] = parts
+            .iter()
+            .map(|p| p.shape.get(axis).copied().unwrap_or(0))
+            .sum();
         let outer: usize = shape[..axis].iter().product();
         let mut data_f = Vec::new();
         let mut data_i = Vec::new();
@@ -164,7 +170,11 @@ impl Const {
         Some(Const {
             dtype: if float { Dtype::Float } else { first.dtype },
             shape,
-            data: if float { Data::F(data_f) } else { Data::I(data_i) },
+            data: if float {
+                Data::F(data_f)
+            } else {
+                Data::I(data_i)
+            },
             batch,
         })
     }

@@ -69,7 +69,9 @@ pub enum OnnxError {
 
     /// A node reads a value no earlier node or initializer produces: a cycle, or a missing
     /// producer.
-    #[error("node '{node}' reads '{value}', which nothing before it produces (a cycle or a missing node)")]
+    #[error(
+        "node '{node}' reads '{value}', which nothing before it produces (a cycle or a missing node)"
+    )]
     Undefined {
         /// The node's ONNX name.
         node: String,

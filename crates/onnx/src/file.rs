@@ -58,8 +58,9 @@ pub fn check_model(model: &ModelProto, path: &Path) -> Result<()> {
     if model.graph.is_none() || model.graph.node.is_empty() || model.opset_import.is_empty() {
         return Err(OnnxError::NotOnnx {
             path: path.to_path_buf(),
-            reason: "no graph with nodes and opsets (an empty or truncated file, or another format)"
-                .into(),
+            reason:
+                "no graph with nodes and opsets (an empty or truncated file, or another format)"
+                    .into(),
         });
     }
     Ok(())
@@ -77,8 +78,12 @@ pub fn read_tensor(tensor: &TensorProto, folder: &Path) -> Result<Const> {
         tensor: name.clone(),
         reason,
     };
-    let dtype = dtype_of(tensor.data_type)
-        .ok_or_else(|| bad(format!("element type {} is not supported", tensor.data_type)))?;
+    let dtype = dtype_of(tensor.data_type).ok_or_else(|| {
+        bad(format!(
+            "element type {} is not supported",
+            tensor.data_type
+        ))
+    })?;
     let shape = tensor
         .dims
         .iter()
@@ -161,8 +166,12 @@ fn decode_raw(code: i32, raw: &[u8], dtype: Dtype, shape: Vec<usize>) -> Option<
     let ints: Vec<i64> = match code {
         UINT8 | BOOL => raw.iter().map(|&b| i64::from(b)).collect(),
         INT8 => raw.iter().map(|&b| i64::from(b as i8)).collect(),
-        UINT16 => chunks(2).map(|b| i64::from(u16::from_le_bytes([b[0], b[1]]))).collect(),
-        INT16 => chunks(2).map(|b| i64::from(i16::from_le_bytes([b[0], b[1]]))).collect(),
+        UINT16 => chunks(2)
+            .map(|b| i64::from(u16::from_le_bytes([b[0], b[1]])))
+            .collect(),
+        INT16 => chunks(2)
+            .map(|b| i64::from(i16::from_le_bytes([b[0], b[1]])))
+            .collect(),
         INT32 => chunks(4)
             .map(|b| i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])))
             .collect(),
@@ -248,7 +257,8 @@ fn read_external(tensor: &TensorProto, folder: &Path, name: &str) -> Result<Vec<
         tensor: name.to_string(),
         reason,
     };
-    let location = field("location").ok_or_else(|| bad("external data without a location".into()))?;
+    let location =
+        field("location").ok_or_else(|| bad("external data without a location".into()))?;
     let relative = PathBuf::from(&location);
     if relative.is_absolute()
         || relative
@@ -272,7 +282,10 @@ fn read_external(tensor: &TensorProto, folder: &Path, name: &str) -> Result<Vec<
     }
     let number = |key: &str| -> Result<Option<u64>> {
         field(key)
-            .map(|v| v.parse::<u64>().map_err(|_| bad(format!("bad {key} '{v}'"))))
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| bad(format!("bad {key} '{v}'")))
+            })
             .transpose()
     };
     let offset = number("offset")?.unwrap_or(0);

@@ -100,7 +100,9 @@ impl Call<'_> {
             name: if k == 0 {
                 self.name.clone()
             } else {
-                value.clone().unwrap_or_else(|| format!("{}:{k}", self.name))
+                value
+                    .clone()
+                    .unwrap_or_else(|| format!("{}:{k}", self.name))
             },
             target: self.node.op_type.clone(),
             module_path: self.module_path.clone(),
@@ -141,13 +143,10 @@ impl Importer {
     ) -> Result<NodeId> {
         let op = op.into();
         let values: Vec<&Value> = inputs.iter().map(|i| &self.values[i.0]).collect();
-        let value = op
-            .def()
-            .infer(&values)
-            .map_err(|reason| OnnxError::Shape {
-                node: naming.name.clone(),
-                reason,
-            })?;
+        let value = op.def().infer(&values).map_err(|reason| OnnxError::Shape {
+            node: naming.name.clone(),
+            reason,
+        })?;
         if !op.def().fits(layer.as_ref()) {
             return Err(OnnxError::Shape {
                 node: naming.name.clone(),
@@ -182,7 +181,10 @@ impl Importer {
     pub fn shape(&self, v: &Val) -> Vec<usize> {
         match v {
             Val::Const(c) => c.shape.clone(),
-            Val::Node(id) => self.values[id.0].shape().map(<[usize]>::to_vec).unwrap_or_default(),
+            Val::Node(id) => self.values[id.0]
+                .shape()
+                .map(<[usize]>::to_vec)
+                .unwrap_or_default(),
         }
     }
 
@@ -198,13 +200,18 @@ impl Importer {
         }
         // Feature tensors have rank 1 to 6: a scalar is a one-element vector, which broadcasts
         // the same way.
-        let shape = if c.shape.is_empty() { vec![1] } else { c.shape.clone() };
-        let tensor = ParamTensor::from_f32(c.as_floats(), &shape, &self.device).ok_or_else(|| {
-            OnnxError::TensorData {
-                tensor: name.to_string(),
-                reason: format!("shape {:?} cannot be a featx tensor (rank 1 to 6)", c.shape),
-            }
-        })?;
+        let shape = if c.shape.is_empty() {
+            vec![1]
+        } else {
+            c.shape.clone()
+        };
+        let tensor =
+            ParamTensor::from_f32(c.as_floats(), &shape, &self.device).ok_or_else(|| {
+                OnnxError::TensorData {
+                    tensor: name.to_string(),
+                    reason: format!("shape {:?} cannot be a featx tensor (rank 1 to 6)", c.shape),
+                }
+            })?;
         let naming = ImportedNode {
             name: name.to_string(),
             target: "initializer".into(),
@@ -235,7 +242,12 @@ impl Importer {
 }
 
 /// Imports the parsed `model` (from a file in `folder`).
-pub fn import(model: &ModelProto, folder: &Path, name: &str, options: &LoadOptions) -> Result<OnnxModel> {
+pub fn import(
+    model: &ModelProto,
+    folder: &Path,
+    name: &str,
+    options: &LoadOptions,
+) -> Result<OnnxModel> {
     let graph = &model.graph;
     let opset = model
         .opset_import
@@ -266,7 +278,11 @@ pub fn import(model: &ModelProto, folder: &Path, name: &str, options: &LoadOptio
         return Err(OnnxError::Input(format!(
             "the model has {} inputs ({}); featx feeds one image batch",
             inputs.len(),
-            inputs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+            inputs
+                .iter()
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     };
     let (shape, channels, size) = input_shape(input, options)?;
@@ -295,7 +311,11 @@ pub fn import(model: &ModelProto, folder: &Path, name: &str, options: &LoadOptio
             })?;
             values.push(Some(v));
         }
-        let domain = if node.domain == "ai.onnx" { "" } else { node.domain.as_str() };
+        let domain = if node.domain == "ai.onnx" {
+            ""
+        } else {
+            node.domain.as_str()
+        };
         let node_opset = model
             .opset_import
             .iter()
@@ -312,7 +332,11 @@ pub fn import(model: &ModelProto, folder: &Path, name: &str, options: &LoadOptio
         let unsupported = || OnnxError::UnsupportedOp {
             node: call_name.clone(),
             op: node.op_type.clone(),
-            domain: if domain.is_empty() { String::new() } else { format!("{domain}::") },
+            domain: if domain.is_empty() {
+                String::new()
+            } else {
+                format!("{domain}::")
+            },
             opset: node_opset,
             supported: ops::supported().join(", "),
         };
@@ -360,9 +384,7 @@ pub fn import(model: &ModelProto, folder: &Path, name: &str, options: &LoadOptio
         }
     };
     let Importer {
-        builder,
-        layers,
-        ..
+        builder, layers, ..
     } = im;
     let graph = builder.finish(output);
     Ok(OnnxModel {
@@ -395,7 +417,10 @@ fn input_shape(
         ))
     };
     if dtype_of(tensor.elem_type) != Some(crate::constant::Dtype::Float) {
-        return Err(not_image(format!("its element type is {}, not a float", tensor.elem_type)));
+        return Err(not_image(format!(
+            "its element type is {}, not a float",
+            tensor.elem_type
+        )));
     }
     let dims = &tensor.shape.dim;
     if dims.len() != 4 {

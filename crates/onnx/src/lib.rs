@@ -78,7 +78,12 @@ pub fn load_bytes(bytes: &[u8], options: &LoadOptions) -> Result<OnnxModel> {
     })?;
     file::check_model(&model, Path::new("<bytes>"))?;
     // External data is refused: there is no folder it could be in.
-    import::import(&model, Path::new("/nonexistent-featx-folder"), "onnx", options)
+    import::import(
+        &model,
+        Path::new("/nonexistent-featx-folder"),
+        "onnx",
+        options,
+    )
 }
 
 /// Whether `path` names an ONNX file (by its extension), as `--model` tells a file from a

@@ -24,7 +24,10 @@ fn from_scoped_name(name: &str) -> Option<String> {
     let mut path: Vec<&str> = Vec::new();
     let mut previous = "";
     for part in parts.into_iter().filter(|p| !p.is_empty()) {
-        let local = match part.strip_prefix(previous).and_then(|p| p.strip_prefix('.')) {
+        let local = match part
+            .strip_prefix(previous)
+            .and_then(|p| p.strip_prefix('.'))
+        {
             Some(child) if !previous.is_empty() => child,
             _ => part,
         };
@@ -76,7 +79,10 @@ mod tests {
                 .as_deref(),
             Some("layer1.0.bn1")
         );
-        assert_eq!(from_name_scopes("['', 'relu', 'relu']").as_deref(), Some("relu"));
+        assert_eq!(
+            from_name_scopes("['', 'relu', 'relu']").as_deref(),
+            Some("relu")
+        );
         assert_eq!(from_name_scopes("['', 'flatten']"), None);
     }
 }

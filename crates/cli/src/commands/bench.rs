@@ -104,11 +104,7 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     for (_, kernel) in plan.kernels {
         *kernels.entry(kernel).or_insert(0) += 1;
     }
-    let x = Tensor::<4>::random(
-        [args.batch, channels, h, w],
-        Distribution::Default,
-        &device,
-    );
+    let x = Tensor::<4>::random([args.batch, channels, h, w], Distribution::Default, &device);
     extractor.check_input(&x.dims())?;
     let run_once = || -> Result<f64, CliError> {
         let started = Instant::now();

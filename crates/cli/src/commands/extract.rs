@@ -128,9 +128,9 @@ fn run_dataset(args: &ExtractArgs, request: &ReturnNodes) -> Result<(), CliError
         ModelChoice::Zoo(_) => args.batch_size,
         ModelChoice::Onnx(_) => 1,
     };
-    let extractor = args
-        .model
-        .extractor(request, &device, InputShape::new(batch_size, pipeline.crop))?;
+    let extractor =
+        args.model
+            .extractor(request, &device, InputShape::new(batch_size, pipeline.crop))?;
     let defaults = DatasetOptions::default();
     let options = DatasetOptions {
         batch_size,

@@ -61,9 +61,10 @@ pub fn run(args: &NodesArgs) -> Result<(), CliError> {
         ModelChoice::Zoo(arch) => arch.random(&burn::prelude::Device::flex()),
         ModelChoice::Onnx(path) => {
             let options = featx_onnx::LoadOptions {
-                input_size: args.input_size.or(Some([224, 224])).filter(|_| {
-                    featx_onnx::input_size(path).is_ok_and(|fixed| fixed.is_none())
-                }),
+                input_size: args
+                    .input_size
+                    .or(Some([224, 224]))
+                    .filter(|_| featx_onnx::input_size(path).is_ok_and(|fixed| fixed.is_none())),
                 batch: None,
             };
             featx_onnx::load_with(path, &options)?.traced

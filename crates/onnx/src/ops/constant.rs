@@ -10,15 +10,51 @@ use crate::file::{dtype_of, read_tensor};
 use crate::import::{Call, Importer, Val};
 
 pub const RULES: &[Rule] = &[
-    Rule { op: "Constant", fold: Some(constant), import: None },
-    Rule { op: "ConstantOfShape", fold: Some(constant_of_shape), import: None },
-    Rule { op: "Range", fold: Some(range), import: None },
-    Rule { op: "Shape", fold: Some(shape_fold), import: Some(shape_import) },
-    Rule { op: "Size", fold: Some(size_fold), import: Some(size_import) },
-    Rule { op: "Cast", fold: Some(cast), import: Some(cast_import) },
-    Rule { op: "CastLike", fold: Some(cast_like), import: Some(cast_import) },
-    Rule { op: "Identity", fold: Some(identity), import: Some(identity_import) },
-    Rule { op: "Dropout", fold: Some(identity), import: Some(identity_import) },
+    Rule {
+        op: "Constant",
+        fold: Some(constant),
+        import: None,
+    },
+    Rule {
+        op: "ConstantOfShape",
+        fold: Some(constant_of_shape),
+        import: None,
+    },
+    Rule {
+        op: "Range",
+        fold: Some(range),
+        import: None,
+    },
+    Rule {
+        op: "Shape",
+        fold: Some(shape_fold),
+        import: Some(shape_import),
+    },
+    Rule {
+        op: "Size",
+        fold: Some(size_fold),
+        import: Some(size_import),
+    },
+    Rule {
+        op: "Cast",
+        fold: Some(cast),
+        import: Some(cast_import),
+    },
+    Rule {
+        op: "CastLike",
+        fold: Some(cast_like),
+        import: Some(cast_import),
+    },
+    Rule {
+        op: "Identity",
+        fold: Some(identity),
+        import: Some(identity_import),
+    },
+    Rule {
+        op: "Dropout",
+        fold: Some(identity),
+        import: Some(identity_import),
+    },
 ];
 
 fn constant(call: &Call) -> Result<Vec<Const>> {
@@ -39,11 +75,17 @@ fn constant(call: &Call) -> Result<Vec<Const>> {
     if let Some(attr) = a.0.iter().find(|x| x.name == "value_floats") {
         return folded(Const::floats(vec![attr.floats.len()], attr.floats.clone()));
     }
-    Err(call.err("a Constant without a numeric value (strings and sparse tensors are not supported)"))
+    Err(call
+        .err("a Constant without a numeric value (strings and sparse tensors are not supported)"))
 }
 
 fn constant_of_shape(call: &Call) -> Result<Vec<Const>> {
-    let shape: Vec<usize> = call.constant(0)?.as_ints().iter().map(|&d| d.max(0) as usize).collect();
+    let shape: Vec<usize> = call
+        .constant(0)?
+        .as_ints()
+        .iter()
+        .map(|&d| d.max(0) as usize)
+        .collect();
     let n = host_size(call, &shape)?;
     let value = match call.attrs.tensor("value") {
         Some(t) => read_tensor(t, std::path::Path::new("/nonexistent-featx-folder"))?,
@@ -51,7 +93,11 @@ fn constant_of_shape(call: &Call) -> Result<Vec<Const>> {
     };
     Ok(vec![match value.dtype {
         Dtype::Float => Const::floats(shape, vec![value.as_floats()[0]; n]),
-        d => Const::ints(d, shape, vec![value.as_ints().first().copied().unwrap_or(0); n]),
+        d => Const::ints(
+            d,
+            shape,
+            vec![value.as_ints().first().copied().unwrap_or(0); n],
+        ),
     }])
 }
 
@@ -62,7 +108,11 @@ pub fn host_size(call: &Call, shape: &[usize]) -> Result<usize> {
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .filter(|&n| n <= MAX_HOST_ELEMENTS)
-        .ok_or_else(|| call.err(format!("a constant of shape {shape:?} is too large to compute at load")))
+        .ok_or_else(|| {
+            call.err(format!(
+                "a constant of shape {shape:?} is too large to compute at load"
+            ))
+        })
 }
 
 /// The most elements a constant computed at load may have.
@@ -70,7 +120,8 @@ const MAX_HOST_ELEMENTS: usize = 1 << 24;
 
 fn range(call: &Call) -> Result<Vec<Const>> {
     let (start, limit, delta) = (call.constant(0)?, call.constant(1)?, call.constant(2)?);
-    let [s, l, d] = [start, limit, delta].map(|c| c.as_floats().first().copied().unwrap_or(0.0) as f64);
+    let [s, l, d] =
+        [start, limit, delta].map(|c| c.as_floats().first().copied().unwrap_or(0.0) as f64);
     if d == 0.0 {
         return Err(call.err("Range with a zero delta"));
     }
@@ -91,7 +142,10 @@ fn shape_of(call: &Call, shape: &[usize]) -> Const {
     let clamp = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
     let start = clamp(call.attrs.int("start", 0));
     let end = clamp(call.attrs.int("end", r));
-    let dims: Vec<i64> = shape[start..end.max(start)].iter().map(|&d| d as i64).collect();
+    let dims: Vec<i64> = shape[start..end.max(start)]
+        .iter()
+        .map(|&d| d as i64)
+        .collect();
     Const::vector(dims)
 }
 
@@ -105,7 +159,11 @@ fn shape_import(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
 }
 
 fn size_fold(call: &Call) -> Result<Vec<Const>> {
-    folded(Const::ints(Dtype::Int, vec![], vec![call.constant(0)?.len() as i64]))
+    folded(Const::ints(
+        Dtype::Int,
+        vec![],
+        vec![call.constant(0)?.len() as i64],
+    ))
 }
 
 fn size_import(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {

@@ -11,11 +11,31 @@ use crate::error::Result;
 use crate::import::{Call, Importer, Val};
 
 pub const RULES: &[Rule] = &[
-    Rule { op: "Conv", fold: None, import: Some(conv) },
-    Rule { op: "MaxPool", fold: None, import: Some(max_pool) },
-    Rule { op: "AveragePool", fold: None, import: Some(avg_pool) },
-    Rule { op: "GlobalAveragePool", fold: None, import: Some(global_avg_pool) },
-    Rule { op: "GlobalMaxPool", fold: None, import: Some(global_max_pool) },
+    Rule {
+        op: "Conv",
+        fold: None,
+        import: Some(conv),
+    },
+    Rule {
+        op: "MaxPool",
+        fold: None,
+        import: Some(max_pool),
+    },
+    Rule {
+        op: "AveragePool",
+        fold: None,
+        import: Some(avg_pool),
+    },
+    Rule {
+        op: "GlobalAveragePool",
+        fold: None,
+        import: Some(global_avg_pool),
+    },
+    Rule {
+        op: "GlobalMaxPool",
+        fold: None,
+        import: Some(global_max_pool),
+    },
 ];
 
 /// Two values of a 2-D attribute (`strides`, `dilations`), default `default`.
@@ -34,9 +54,10 @@ fn window(call: &Call, kernel: [usize; 2], input: [usize; 2]) -> Result<Window2d
     let padding = match call.attrs.string("auto_pad", "NOTSET").as_str() {
         "NOTSET" => match call.attrs.ints("pads") {
             None => [(0, 0); 2],
-            Some(p) if p.len() == 4 && p.iter().all(|&x| x >= 0) => {
-                [(p[0] as usize, p[2] as usize), (p[1] as usize, p[3] as usize)]
-            }
+            Some(p) if p.len() == 4 && p.iter().all(|&x| x >= 0) => [
+                (p[0] as usize, p[2] as usize),
+                (p[1] as usize, p[3] as usize),
+            ],
             Some(p) => return Err(call.err(format!("pads {p:?}: expected 4 non-negative values"))),
         },
         "VALID" => [(0, 0); 2],
@@ -46,13 +67,22 @@ fn window(call: &Call, kernel: [usize; 2], input: [usize; 2]) -> Result<Window2d
                 let span = (kernel[i] - 1) * dilation[i] + 1;
                 let total = ((out - 1) * stride[i] + span).saturating_sub(input[i]);
                 let small = total / 2;
-                if mode == "SAME_UPPER" { (small, total - small) } else { (total - small, small) }
+                if mode == "SAME_UPPER" {
+                    (small, total - small)
+                } else {
+                    (total - small, small)
+                }
             };
             [pad(0), pad(1)]
         }
         other => return Err(call.err(format!("auto_pad '{other}' is not supported"))),
     };
-    Ok(Window2d { kernel, stride, padding, dilation })
+    Ok(Window2d {
+        kernel,
+        stride,
+        padding,
+        dilation,
+    })
 }
 
 fn spatial(im: &Importer, call: &Call) -> Result<[usize; 2]> {
@@ -64,11 +94,17 @@ fn spatial(im: &Importer, call: &Call) -> Result<[usize; 2]> {
 
 fn conv(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
     let w = call.constant(1)?;
-    let [o, i, kh, kw] = <[usize; 4]>::try_from(w.shape.as_slice())
-        .map_err(|_| call.err(format!("weight shape {:?}: featx computes 2-D convolutions only", w.shape)))?;
+    let [o, i, kh, kw] = <[usize; 4]>::try_from(w.shape.as_slice()).map_err(|_| {
+        call.err(format!(
+            "weight shape {:?}: featx computes 2-D convolutions only",
+            w.shape
+        ))
+    })?;
     let groups = call.attrs.int("group", 1).max(1) as usize;
     if o % groups != 0 {
-        return Err(call.err(format!("{o} output channels do not split into {groups} groups")));
+        return Err(call.err(format!(
+            "{o} output channels do not split into {groups} groups"
+        )));
     }
     let window = window(call, [kh, kw], spatial(im, call)?)?;
     let bias = match call.opt_constant(2)? {
@@ -88,7 +124,12 @@ fn conv(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
     };
     let op = Conv2d::of(&module);
     let x = im.input_node(call, 0)?;
-    one(Val::Node(im.emit(call.naming(0), op, &[x], Some(Layer::Conv2d(module)))?))
+    one(Val::Node(im.emit(
+        call.naming(0),
+        op,
+        &[x],
+        Some(Layer::Conv2d(module)),
+    )?))
 }
 
 fn pool_window(im: &Importer, call: &Call) -> Result<Window2d> {
@@ -97,7 +138,11 @@ fn pool_window(im: &Importer, call: &Call) -> Result<Window2d> {
         .ints("kernel_shape")
         .filter(|k| k.len() == 2 && k.iter().all(|&x| x > 0))
         .ok_or_else(|| call.err("kernel_shape must be two positive sizes"))?;
-    window(call, [kernel[0] as usize, kernel[1] as usize], spatial(im, call)?)
+    window(
+        call,
+        [kernel[0] as usize, kernel[1] as usize],
+        spatial(im, call)?,
+    )
 }
 
 fn max_pool(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
@@ -132,6 +177,10 @@ fn global_avg_pool(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
 fn global_max_pool(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
     spatial(im, call)?;
     let x = im.input_node(call, 0)?;
-    let op = Reduce { kind: ReduceKind::Max, axes: vec![2, 3], keepdims: true };
+    let op = Reduce {
+        kind: ReduceKind::Max,
+        axes: vec![2, 3],
+        keepdims: true,
+    };
     one(Val::Node(im.emit(call.naming(0), op, &[x], None)?))
 }

@@ -11,46 +11,206 @@ use crate::error::Result;
 use crate::import::{Call, Importer, Val};
 
 pub const RULES: &[Rule] = &[
-    Rule { op: "Add", fold: Some(binary_fold), import: Some(binary_import) },
-    Rule { op: "Sub", fold: Some(binary_fold), import: Some(binary_import) },
-    Rule { op: "Mul", fold: Some(binary_fold), import: Some(binary_import) },
-    Rule { op: "Div", fold: Some(binary_fold), import: Some(binary_import) },
-    Rule { op: "Pow", fold: Some(binary_fold), import: Some(binary_import) },
-    Rule { op: "Max", fold: Some(binary_fold), import: Some(binary_import) },
-    Rule { op: "Min", fold: Some(binary_fold), import: Some(binary_import) },
-    Rule { op: "Sum", fold: Some(binary_fold), import: Some(binary_import) },
-    Rule { op: "Mod", fold: Some(binary_fold), import: None },
-    Rule { op: "Equal", fold: Some(binary_fold), import: Some(binary_import) },
-    Rule { op: "Less", fold: Some(binary_fold), import: Some(binary_import) },
-    Rule { op: "Greater", fold: Some(binary_fold), import: Some(binary_import) },
-    Rule { op: "LessOrEqual", fold: Some(binary_fold), import: Some(binary_import) },
-    Rule { op: "GreaterOrEqual", fold: Some(binary_fold), import: Some(binary_import) },
-    Rule { op: "And", fold: Some(binary_fold), import: None },
-    Rule { op: "Or", fold: Some(binary_fold), import: None },
-    Rule { op: "Not", fold: Some(unary_fold), import: None },
-    Rule { op: "Where", fold: Some(where_fold), import: Some(where_import) },
-    Rule { op: "Relu", fold: None, import: Some(unary_import) },
-    Rule { op: "Sigmoid", fold: None, import: Some(unary_import) },
-    Rule { op: "HardSigmoid", fold: None, import: Some(unary_import) },
-    Rule { op: "HardSwish", fold: None, import: Some(unary_import) },
-    Rule { op: "Gelu", fold: None, import: Some(unary_import) },
-    Rule { op: "Clip", fold: None, import: Some(unary_import) },
-    Rule { op: "LeakyRelu", fold: None, import: Some(unary_import) },
-    Rule { op: "Elu", fold: None, import: Some(unary_import) },
-    Rule { op: "Softplus", fold: None, import: Some(unary_import) },
-    Rule { op: "Mish", fold: None, import: Some(unary_import) },
-    Rule { op: "Tanh", fold: None, import: Some(unary_import) },
-    Rule { op: "Erf", fold: None, import: Some(unary_import) },
-    Rule { op: "Exp", fold: None, import: Some(unary_import) },
-    Rule { op: "Log", fold: None, import: Some(unary_import) },
-    Rule { op: "Sin", fold: None, import: Some(unary_import) },
-    Rule { op: "Cos", fold: None, import: Some(unary_import) },
-    Rule { op: "Sqrt", fold: Some(unary_fold), import: Some(unary_import) },
-    Rule { op: "Neg", fold: Some(unary_fold), import: Some(unary_import) },
-    Rule { op: "Abs", fold: Some(unary_fold), import: Some(unary_import) },
-    Rule { op: "Reciprocal", fold: Some(unary_fold), import: Some(unary_import) },
-    Rule { op: "Floor", fold: Some(unary_fold), import: Some(unary_import) },
-    Rule { op: "Ceil", fold: Some(unary_fold), import: Some(unary_import) },
+    Rule {
+        op: "Add",
+        fold: Some(binary_fold),
+        import: Some(binary_import),
+    },
+    Rule {
+        op: "Sub",
+        fold: Some(binary_fold),
+        import: Some(binary_import),
+    },
+    Rule {
+        op: "Mul",
+        fold: Some(binary_fold),
+        import: Some(binary_import),
+    },
+    Rule {
+        op: "Div",
+        fold: Some(binary_fold),
+        import: Some(binary_import),
+    },
+    Rule {
+        op: "Pow",
+        fold: Some(binary_fold),
+        import: Some(binary_import),
+    },
+    Rule {
+        op: "Max",
+        fold: Some(binary_fold),
+        import: Some(binary_import),
+    },
+    Rule {
+        op: "Min",
+        fold: Some(binary_fold),
+        import: Some(binary_import),
+    },
+    Rule {
+        op: "Sum",
+        fold: Some(binary_fold),
+        import: Some(binary_import),
+    },
+    Rule {
+        op: "Mod",
+        fold: Some(binary_fold),
+        import: None,
+    },
+    Rule {
+        op: "Equal",
+        fold: Some(binary_fold),
+        import: Some(binary_import),
+    },
+    Rule {
+        op: "Less",
+        fold: Some(binary_fold),
+        import: Some(binary_import),
+    },
+    Rule {
+        op: "Greater",
+        fold: Some(binary_fold),
+        import: Some(binary_import),
+    },
+    Rule {
+        op: "LessOrEqual",
+        fold: Some(binary_fold),
+        import: Some(binary_import),
+    },
+    Rule {
+        op: "GreaterOrEqual",
+        fold: Some(binary_fold),
+        import: Some(binary_import),
+    },
+    Rule {
+        op: "And",
+        fold: Some(binary_fold),
+        import: None,
+    },
+    Rule {
+        op: "Or",
+        fold: Some(binary_fold),
+        import: None,
+    },
+    Rule {
+        op: "Not",
+        fold: Some(unary_fold),
+        import: None,
+    },
+    Rule {
+        op: "Where",
+        fold: Some(where_fold),
+        import: Some(where_import),
+    },
+    Rule {
+        op: "Relu",
+        fold: None,
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "Sigmoid",
+        fold: None,
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "HardSigmoid",
+        fold: None,
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "HardSwish",
+        fold: None,
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "Gelu",
+        fold: None,
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "Clip",
+        fold: None,
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "LeakyRelu",
+        fold: None,
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "Elu",
+        fold: None,
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "Softplus",
+        fold: None,
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "Mish",
+        fold: None,
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "Tanh",
+        fold: None,
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "Erf",
+        fold: None,
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "Exp",
+        fold: None,
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "Log",
+        fold: None,
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "Sin",
+        fold: None,
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "Cos",
+        fold: None,
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "Sqrt",
+        fold: Some(unary_fold),
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "Neg",
+        fold: Some(unary_fold),
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "Abs",
+        fold: Some(unary_fold),
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "Reciprocal",
+        fold: Some(unary_fold),
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "Floor",
+        fold: Some(unary_fold),
+        import: Some(unary_import),
+    },
+    Rule {
+        op: "Ceil",
+        fold: Some(unary_fold),
+        import: Some(unary_import),
+    },
 ];
 
 /// The host arithmetic of a binary op, on `f64` (exact for shape integers).
@@ -101,7 +261,10 @@ fn binary_fold(call: &Call) -> Result<Vec<Const>> {
     for i in 1..call.inputs.len() {
         let b = call.constant(i)?;
         let out = broadcast(call, &acc.shape, &b.shape)?;
-        let (ia, ib) = (broadcast_indices(&acc.shape, &out), broadcast_indices(&b.shape, &out));
+        let (ia, ib) = (
+            broadcast_indices(&acc.shape, &out),
+            broadcast_indices(&b.shape, &out),
+        );
         let (va, vb) = (values(&acc), values(b));
         let float = acc.dtype == Dtype::Float || b.dtype == Dtype::Float;
         let r: Vec<f64> = ia
@@ -154,7 +317,12 @@ fn binary_import(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
     let n = call.inputs.len();
     if n == 1 {
         let x = im.input_node(call, 0)?;
-        return one(Val::Node(im.emit(call.naming(0), featx_graph::ops::Identity, &[x], None)?));
+        return one(Val::Node(im.emit(
+            call.naming(0),
+            featx_graph::ops::Identity,
+            &[x],
+            None,
+        )?));
     }
     let mut acc = im.input_node(call, 0)?;
     for i in 1..n {
@@ -226,8 +394,14 @@ fn unary_op(call: &Call) -> Result<Op> {
                 _ => Unary::Clip { min, max }.into(),
             }
         }
-        "LeakyRelu" => Unary::LeakyRelu { alpha: a.float("alpha", 0.01) }.into(),
-        "Elu" => Unary::Elu { alpha: a.float("alpha", 1.0) }.into(),
+        "LeakyRelu" => Unary::LeakyRelu {
+            alpha: a.float("alpha", 0.01),
+        }
+        .into(),
+        "Elu" => Unary::Elu {
+            alpha: a.float("alpha", 1.0),
+        }
+        .into(),
         "Softplus" => Unary::Softplus.into(),
         "Mish" => Unary::Mish.into(),
         "Tanh" => Unary::Tanh.into(),
@@ -263,19 +437,35 @@ fn where_fold(call: &Call) -> Result<Vec<Const>> {
     let cond = values(c);
     let (vx, vy) = (values(x), values(y));
     let r: Vec<f64> = (0..ic.len())
-        .map(|i| if cond[ic[i]] != 0.0 { vx[ix[i]] } else { vy[iy[i]] })
+        .map(|i| {
+            if cond[ic[i]] != 0.0 {
+                vx[ix[i]]
+            } else {
+                vy[iy[i]]
+            }
+        })
         .collect();
     let mut result = match x.dtype {
         Dtype::Float => Const::floats(out, r.iter().map(|&v| v as f32).collect()),
         d => Const::ints(d, out, r.iter().map(|&v| v as i64).collect()),
     };
     result.batch = (0..ic.len())
-        .map(|i| if cond[ic[i]] != 0.0 { x.batch[ix[i]] } else { y.batch[iy[i]] })
+        .map(|i| {
+            if cond[ic[i]] != 0.0 {
+                x.batch[ix[i]]
+            } else {
+                y.batch[iy[i]]
+            }
+        })
         .collect();
     folded(result)
 }
 
 fn where_import(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
-    let inputs = [im.input_node(call, 0)?, im.input_node(call, 1)?, im.input_node(call, 2)?];
+    let inputs = [
+        im.input_node(call, 0)?,
+        im.input_node(call, 1)?,
+        im.input_node(call, 2)?,
+    ];
     one(Val::Node(im.emit(call.naming(0), Where, &inputs, None)?))
 }

@@ -11,9 +11,21 @@ use crate::error::Result;
 use crate::import::{Call, Importer, Val};
 
 pub const RULES: &[Rule] = &[
-    Rule { op: "Gemm", fold: None, import: Some(gemm) },
-    Rule { op: "MatMul", fold: None, import: Some(matmul) },
-    Rule { op: "Einsum", fold: None, import: Some(einsum) },
+    Rule {
+        op: "Gemm",
+        fold: None,
+        import: Some(gemm),
+    },
+    Rule {
+        op: "MatMul",
+        fold: None,
+        import: Some(matmul),
+    },
+    Rule {
+        op: "Einsum",
+        fold: None,
+        import: Some(einsum),
+    },
 ];
 
 /// A `Linear` layer from an `[in, out]` weight (burn's layout, MatMul's) and a bias.
@@ -31,7 +43,12 @@ fn linear(
     };
     let op = Linear::of(&layer);
     let x = im.input_node(call, x)?;
-    Ok(Val::Node(im.emit(call.naming(0), op, &[x], Some(Layer::Linear(layer)))?))
+    Ok(Val::Node(im.emit(
+        call.naming(0),
+        op,
+        &[x],
+        Some(Layer::Linear(layer)),
+    )?))
 }
 
 fn gemm(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
@@ -40,7 +57,9 @@ fn gemm(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
     if a.int("transA", 0) != 0 {
         return Err(call.err("transA is not supported"));
     }
-    let b = call.constant(1).map_err(|_| call.err("B must be a weight"))?;
+    let b = call
+        .constant(1)
+        .map_err(|_| call.err("B must be a weight"))?;
     let [r, c] = <[usize; 2]>::try_from(b.shape.as_slice())
         .map_err(|_| call.err(format!("B has shape {:?}", b.shape)))?;
     let values = b.as_floats();
@@ -80,17 +99,30 @@ fn matmul(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
 /// operands: each operand permuted to `[batch, free, contracted]`, one batched product,
 /// then the output's order.
 fn einsum(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
-    let equation: String = call.attrs.string("equation", "").chars().filter(|c| !c.is_whitespace()).collect();
+    let equation: String = call
+        .attrs
+        .string("equation", "")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     let (lhs, out) = equation
         .split_once("->")
         .ok_or_else(|| call.err(format!("equation '{equation}' without an explicit output")))?;
     let terms: Vec<&str> = lhs.split(',').collect();
     if equation.contains('.') || terms.len() != call.inputs.len() {
-        return Err(call.err(format!("equation '{equation}' is not supported (ellipsis or operand count)")));
+        return Err(call.err(format!(
+            "equation '{equation}' is not supported (ellipsis or operand count)"
+        )));
     }
-    let shapes: Vec<Vec<usize>> = (0..terms.len()).map(|i| call.input(i).map(|v| im.shape(v))).collect::<Result<_>>()?;
+    let shapes: Vec<Vec<usize>> = (0..terms.len())
+        .map(|i| call.input(i).map(|v| im.shape(v)))
+        .collect::<Result<_>>()?;
     let size = |l: char| -> usize {
-        terms.iter().zip(&shapes).find_map(|(t, s)| t.find(l).map(|i| s[i])).unwrap_or(1)
+        terms
+            .iter()
+            .zip(&shapes)
+            .find_map(|(t, s)| t.find(l).map(|i| s[i]))
+            .unwrap_or(1)
     };
     let order = |term: &str, letters: &[char]| -> Vec<usize> {
         letters.iter().filter_map(|&l| term.find(l)).collect()
@@ -102,39 +134,79 @@ fn einsum(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
                 return Err(call.err(format!("equation '{equation}' sums over an operand's axes")));
             }
             let x = im.input_node(call, 0)?;
-            let op = Permute { dims: order(a, &out) };
+            let op = Permute {
+                dims: order(a, &out),
+            };
             one(Val::Node(im.emit(call.naming(0), op, &[x], None)?))
         }
         [a, b] => {
             let (ac, bc): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-            let batch: Vec<char> = ac.iter().copied().filter(|l| bc.contains(l) && out.contains(l)).collect();
-            let contracted: Vec<char> = ac.iter().copied().filter(|l| bc.contains(l) && !out.contains(l)).collect();
+            let batch: Vec<char> = ac
+                .iter()
+                .copied()
+                .filter(|l| bc.contains(l) && out.contains(l))
+                .collect();
+            let contracted: Vec<char> = ac
+                .iter()
+                .copied()
+                .filter(|l| bc.contains(l) && !out.contains(l))
+                .collect();
             let left: Vec<char> = ac.iter().copied().filter(|l| !bc.contains(l)).collect();
             let right: Vec<char> = bc.iter().copied().filter(|l| !ac.contains(l)).collect();
             if left.iter().chain(&right).any(|l| !out.contains(l)) {
-                return Err(call.err(format!("equation '{equation}' sums over one operand's own axis")));
+                return Err(call.err(format!(
+                    "equation '{equation}' sums over one operand's own axis"
+                )));
             }
             let prod = |ls: &[char]| ls.iter().map(|&l| size(l)).product::<usize>();
             let (nb, nl, nk, nr) = (prod(&batch), prod(&left), prod(&contracted), prod(&right));
-            let mut arrange = |i: usize, letters: Vec<char>, to: [usize; 3], what: &str| -> Result<NodeId> {
-                let x = im.input_node(call, i)?;
-                let term = terms[i];
-                let p = im.emit(call.helper(&format!("{what}_permuted")), Permute { dims: order(term, &letters) }, &[x], None)?;
-                let shape = to.iter().map(|&d| Some(d as i64)).collect();
-                im.emit(call.helper(&format!("{what}_matrix")), Reshape { shape }, &[p], None)
-            };
-            let ka = arrange(0, [&batch[..], &left, &contracted].concat(), [nb, nl, nk], "a")?;
-            let kb = arrange(1, [&batch[..], &contracted, &right].concat(), [nb, nk, nr], "b")?;
-            let product = im.emit(
-                call.helper("product"),
-                MatMul,
-                &[ka, kb],
-                None,
+            let mut arrange =
+                |i: usize, letters: Vec<char>, to: [usize; 3], what: &str| -> Result<NodeId> {
+                    let x = im.input_node(call, i)?;
+                    let term = terms[i];
+                    let p = im.emit(
+                        call.helper(&format!("{what}_permuted")),
+                        Permute {
+                            dims: order(term, &letters),
+                        },
+                        &[x],
+                        None,
+                    )?;
+                    let shape = to.iter().map(|&d| Some(d as i64)).collect();
+                    im.emit(
+                        call.helper(&format!("{what}_matrix")),
+                        Reshape { shape },
+                        &[p],
+                        None,
+                    )
+                };
+            let ka = arrange(
+                0,
+                [&batch[..], &left, &contracted].concat(),
+                [nb, nl, nk],
+                "a",
             )?;
+            let kb = arrange(
+                1,
+                [&batch[..], &contracted, &right].concat(),
+                [nb, nk, nr],
+                "b",
+            )?;
+            let product = im.emit(call.helper("product"), MatMul, &[ka, kb], None)?;
             let grouped: Vec<char> = [&batch[..], &left, &right].concat();
             let shape = grouped.iter().map(|&l| Some(size(l) as i64)).collect();
-            let unflat = im.emit(call.helper("unflattened"), Reshape { shape }, &[product], None)?;
-            let op = Permute { dims: out.iter().filter_map(|l| grouped.iter().position(|g| g == l)).collect() };
+            let unflat = im.emit(
+                call.helper("unflattened"),
+                Reshape { shape },
+                &[product],
+                None,
+            )?;
+            let op = Permute {
+                dims: out
+                    .iter()
+                    .filter_map(|l| grouped.iter().position(|g| g == l))
+                    .collect(),
+            };
             one(Val::Node(im.emit(call.naming(0), op, &[unflat], None)?))
         }
         _ => Err(call.err("Einsum of more than two operands is not supported")),

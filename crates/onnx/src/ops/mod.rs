@@ -50,7 +50,11 @@ pub fn find(op: &str) -> Option<&'static Rule> {
 
 /// Every op type with a rule, sorted.
 pub fn supported() -> Vec<&'static str> {
-    let mut ops: Vec<&'static str> = FAMILIES.iter().flat_map(|f| f.iter()).map(|r| r.op).collect();
+    let mut ops: Vec<&'static str> = FAMILIES
+        .iter()
+        .flat_map(|f| f.iter())
+        .map(|r| r.op)
+        .collect();
     ops.sort_unstable();
     ops
 }

@@ -8,17 +8,61 @@ use crate::error::Result;
 use crate::import::{Call, Importer, Val};
 
 pub const RULES: &[Rule] = &[
-    Rule { op: "ReduceMean", fold: None, import: Some(reduce) },
-    Rule { op: "ReduceSum", fold: None, import: Some(reduce) },
-    Rule { op: "ReduceMax", fold: None, import: Some(reduce) },
-    Rule { op: "ReduceMin", fold: None, import: Some(reduce) },
-    Rule { op: "ReduceProd", fold: None, import: Some(reduce) },
-    Rule { op: "ReduceL1", fold: None, import: Some(reduce) },
-    Rule { op: "ReduceL2", fold: None, import: Some(reduce) },
-    Rule { op: "ReduceSumSquare", fold: None, import: Some(reduce) },
-    Rule { op: "ReduceLogSumExp", fold: None, import: Some(reduce) },
-    Rule { op: "Softmax", fold: None, import: Some(softmax) },
-    Rule { op: "LogSoftmax", fold: None, import: Some(softmax) },
+    Rule {
+        op: "ReduceMean",
+        fold: None,
+        import: Some(reduce),
+    },
+    Rule {
+        op: "ReduceSum",
+        fold: None,
+        import: Some(reduce),
+    },
+    Rule {
+        op: "ReduceMax",
+        fold: None,
+        import: Some(reduce),
+    },
+    Rule {
+        op: "ReduceMin",
+        fold: None,
+        import: Some(reduce),
+    },
+    Rule {
+        op: "ReduceProd",
+        fold: None,
+        import: Some(reduce),
+    },
+    Rule {
+        op: "ReduceL1",
+        fold: None,
+        import: Some(reduce),
+    },
+    Rule {
+        op: "ReduceL2",
+        fold: None,
+        import: Some(reduce),
+    },
+    Rule {
+        op: "ReduceSumSquare",
+        fold: None,
+        import: Some(reduce),
+    },
+    Rule {
+        op: "ReduceLogSumExp",
+        fold: None,
+        import: Some(reduce),
+    },
+    Rule {
+        op: "Softmax",
+        fold: None,
+        import: Some(softmax),
+    },
+    Rule {
+        op: "LogSoftmax",
+        fold: None,
+        import: Some(softmax),
+    },
 ];
 
 fn reduce(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
@@ -35,15 +79,27 @@ fn reduce(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
     };
     let rank = im.shape(call.input(0)?).len();
     let axes: Vec<usize> = match axes_of(call, 1)? {
-        Some(a) if !a.is_empty() => a.iter().map(|&x| axis(call, x, rank)).collect::<Result<_>>()?,
+        Some(a) if !a.is_empty() => a
+            .iter()
+            .map(|&x| axis(call, x, rank))
+            .collect::<Result<_>>()?,
         // No axes: every axis, unless `noop_with_empty_axes` asks for the identity.
         _ if call.attrs.int("noop_with_empty_axes", 0) != 0 => {
             let x = im.input_node(call, 0)?;
-            return one(Val::Node(im.emit(call.naming(0), featx_graph::ops::Identity, &[x], None)?));
+            return one(Val::Node(im.emit(
+                call.naming(0),
+                featx_graph::ops::Identity,
+                &[x],
+                None,
+            )?));
         }
         _ => (0..rank).collect(),
     };
-    let op = Reduce { kind, axes, keepdims: call.attrs.int("keepdims", 1) != 0 };
+    let op = Reduce {
+        kind,
+        axes,
+        keepdims: call.attrs.int("keepdims", 1) != 0,
+    };
     let x = im.input_node(call, 0)?;
     one(Val::Node(im.emit(call.naming(0), op, &[x], None)?))
 }
@@ -57,7 +113,10 @@ fn softmax(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
     if call.opset < 13 && a + 1 != rank {
         return Err(call.err("a pre-opset-13 softmax over several axes is not supported"));
     }
-    let op = Softmax { axis: a, log: call.node.op_type == "LogSoftmax" };
+    let op = Softmax {
+        axis: a,
+        log: call.node.op_type == "LogSoftmax",
+    };
     let x = im.input_node(call, 0)?;
     one(Val::Node(im.emit(call.naming(0), op, &[x], None)?))
 }

@@ -11,17 +11,61 @@ use crate::error::Result;
 use crate::import::{Call, Importer, Val};
 
 pub const RULES: &[Rule] = &[
-    Rule { op: "Reshape", fold: Some(reshape_fold), import: Some(reshape_import) },
-    Rule { op: "Flatten", fold: Some(reshape_fold), import: Some(reshape_import) },
-    Rule { op: "Squeeze", fold: Some(reshape_fold), import: Some(reshape_import) },
-    Rule { op: "Unsqueeze", fold: Some(reshape_fold), import: Some(reshape_import) },
-    Rule { op: "Transpose", fold: Some(transpose_fold), import: Some(transpose_import) },
-    Rule { op: "Concat", fold: Some(concat_fold), import: Some(concat_import) },
-    Rule { op: "Split", fold: Some(split_fold), import: Some(split_import) },
-    Rule { op: "Slice", fold: Some(slice_fold), import: Some(slice_import) },
-    Rule { op: "Gather", fold: Some(gather_fold), import: Some(gather_import) },
-    Rule { op: "Expand", fold: Some(expand_fold), import: Some(expand_import) },
-    Rule { op: "Pad", fold: None, import: Some(pad_import) },
+    Rule {
+        op: "Reshape",
+        fold: Some(reshape_fold),
+        import: Some(reshape_import),
+    },
+    Rule {
+        op: "Flatten",
+        fold: Some(reshape_fold),
+        import: Some(reshape_import),
+    },
+    Rule {
+        op: "Squeeze",
+        fold: Some(reshape_fold),
+        import: Some(reshape_import),
+    },
+    Rule {
+        op: "Unsqueeze",
+        fold: Some(reshape_fold),
+        import: Some(reshape_import),
+    },
+    Rule {
+        op: "Transpose",
+        fold: Some(transpose_fold),
+        import: Some(transpose_import),
+    },
+    Rule {
+        op: "Concat",
+        fold: Some(concat_fold),
+        import: Some(concat_import),
+    },
+    Rule {
+        op: "Split",
+        fold: Some(split_fold),
+        import: Some(split_import),
+    },
+    Rule {
+        op: "Slice",
+        fold: Some(slice_fold),
+        import: Some(slice_import),
+    },
+    Rule {
+        op: "Gather",
+        fold: Some(gather_fold),
+        import: Some(gather_import),
+    },
+    Rule {
+        op: "Expand",
+        fold: Some(expand_fold),
+        import: Some(expand_import),
+    },
+    Rule {
+        op: "Pad",
+        fold: None,
+        import: Some(pad_import),
+    },
 ];
 
 /// The output shape of the reshaping ops, from the input's shape.
@@ -50,17 +94,28 @@ fn reshaped(call: &Call, input: &[usize]) -> Result<Vec<usize>> {
             if let Some(&d) = drop.iter().find(|&&d| input[d] != 1) {
                 return Err(call.err(format!("cannot squeeze axis {d} of size {}", input[d])));
             }
-            Ok((0..rank).filter(|i| !drop.contains(i)).map(|i| input[i]).collect())
+            Ok((0..rank)
+                .filter(|i| !drop.contains(i))
+                .map(|i| input[i])
+                .collect())
         }
         "Unsqueeze" => {
             let axes = axes_of(call, 1)?.ok_or_else(|| call.err("no axes"))?;
             let out_rank = rank + axes.len();
-            let mut at: Vec<usize> =
-                axes.iter().map(|&a| axis(call, a, out_rank)).collect::<Result<_>>()?;
+            let mut at: Vec<usize> = axes
+                .iter()
+                .map(|&a| axis(call, a, out_rank))
+                .collect::<Result<_>>()?;
             at.sort_unstable();
             let mut dims = input.iter();
             Ok((0..out_rank)
-                .map(|i| if at.contains(&i) { 1 } else { dims.next().copied().unwrap_or(1) })
+                .map(|i| {
+                    if at.contains(&i) {
+                        1
+                    } else {
+                        dims.next().copied().unwrap_or(1)
+                    }
+                })
                 .collect())
         }
         _ => {
@@ -117,7 +172,10 @@ fn permutation(call: &Call, rank: usize) -> Result<Vec<usize>> {
     match call.attrs.ints("perm") {
         None => Ok((0..rank).rev().collect()),
         Some(p) => {
-            let p: Vec<usize> = p.iter().map(|&a| axis(call, a, rank)).collect::<Result<_>>()?;
+            let p: Vec<usize> = p
+                .iter()
+                .map(|&a| axis(call, a, rank))
+                .collect::<Result<_>>()?;
             let mut sorted = p.clone();
             sorted.sort_unstable();
             if sorted != (0..rank).collect::<Vec<_>>() {
@@ -150,7 +208,12 @@ fn transpose_import(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
     let rank = im.shape(call.input(0)?).len();
     let dims = permutation(call, rank)?;
     let x = im.input_node(call, 0)?;
-    one(Val::Node(im.emit(call.naming(0), Permute { dims }, &[x], None)?))
+    one(Val::Node(im.emit(
+        call.naming(0),
+        Permute { dims },
+        &[x],
+        None,
+    )?))
 }
 
 fn concat_fold(call: &Call) -> Result<Vec<Const>> {
@@ -159,7 +222,10 @@ fn concat_fold(call: &Call) -> Result<Vec<Const>> {
         .collect::<Result<_>>()?;
     let rank = parts.first().map_or(0, |p| p.shape.len());
     let a = axis(call, call.attrs.int("axis", 0), rank)?;
-    let parts: Vec<Const> = parts.into_iter().filter(|p| !p.is_empty() || p.shape.len() != 1).collect();
+    let parts: Vec<Const> = parts
+        .into_iter()
+        .filter(|p| !p.is_empty() || p.shape.len() != 1)
+        .collect();
     Const::concat(&parts, a)
         .map(|c| vec![c])
         .ok_or_else(|| call.err("inputs of different ranks"))
@@ -172,7 +238,12 @@ fn concat_import(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
     for i in 0..call.inputs.len() {
         inputs.push(im.input_node(call, i)?);
     }
-    one(Val::Node(im.emit(call.naming(0), Cat { dim }, &inputs, None)?))
+    one(Val::Node(im.emit(
+        call.naming(0),
+        Cat { dim },
+        &inputs,
+        None,
+    )?))
 }
 
 /// The sizes of `Split`'s outputs along `axis` of size `size`.
@@ -190,9 +261,14 @@ fn split_sizes(call: &Call, size: usize) -> Result<Vec<usize>> {
             Ok(s)
         }
         None => {
-            let n = call.attrs.int("num_outputs", call.node.output.len() as i64).max(1) as usize;
+            let n = call
+                .attrs
+                .int("num_outputs", call.node.output.len() as i64)
+                .max(1) as usize;
             let chunk = size.div_ceil(n);
-            Ok((0..n).map(|i| chunk.min(size.saturating_sub(i * chunk))).collect())
+            Ok((0..n)
+                .map(|i| chunk.min(size.saturating_sub(i * chunk)))
+                .collect())
         }
     }
 }
@@ -203,7 +279,15 @@ fn split_fold(call: &Call) -> Result<Vec<Const>> {
     let mut start = 0;
     let mut out = Vec::new();
     for count in split_sizes(call, c.shape[a])? {
-        out.push(slice_const(c, &[AxisSlice { axis: a, start, step: 1, count }]));
+        out.push(slice_const(
+            c,
+            &[AxisSlice {
+                axis: a,
+                start,
+                step: 1,
+                count,
+            }],
+        ));
         start += count;
     }
     Ok(out)
@@ -326,7 +410,8 @@ fn slice_import(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
     if let Some(a) = axes.iter().find(|a| a.count == 0) {
         return Err(call.err(format!("the slice of axis {} is empty", a.axis)));
     }
-    let (forward, backward): (Vec<AxisSlice>, Vec<AxisSlice>) = axes.iter().partition(|a| a.step > 0);
+    let (forward, backward): (Vec<AxisSlice>, Vec<AxisSlice>) =
+        axes.iter().partition(|a| a.step > 0);
     let mut steps: Vec<featx_graph::Op> = Vec::new();
     if !forward.is_empty() {
         steps.push(
@@ -352,7 +437,11 @@ fn slice_import(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
     let mut x = im.input_node(call, 0)?;
     let last = steps.len().saturating_sub(1);
     for (k, op) in steps.into_iter().enumerate() {
-        let naming = if k == last { call.naming(0) } else { call.helper(&format!("step_{k}")) };
+        let naming = if k == last {
+            call.naming(0)
+        } else {
+            call.helper(&format!("step_{k}"))
+        };
         x = im.emit(naming, op, &[x], None)?;
     }
     one(Val::Node(x))
@@ -405,9 +494,21 @@ fn gather_import(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
     let (indices, ishape) = gather_indices(call, shape[a])?;
     let x = im.input_node(call, 0)?;
     let id = if ishape.is_empty() {
-        im.emit(call.naming(0), Select { dim: a, index: indices[0] }, &[x], None)?
+        im.emit(
+            call.naming(0),
+            Select {
+                dim: a,
+                index: indices[0],
+            },
+            &[x],
+            None,
+        )?
     } else {
-        let op = Gather { axis: a, indices, indices_shape: ishape };
+        let op = Gather {
+            axis: a,
+            indices,
+            indices_shape: ishape,
+        };
         im.emit(call.naming(0), op, &[x], None)?
     };
     one(Val::Node(id))
@@ -415,7 +516,12 @@ fn gather_import(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
 
 /// ONNX `Expand`'s output: the input and the target shape broadcast together.
 fn expanded(call: &Call, input: &[usize]) -> Result<Vec<usize>> {
-    let target: Vec<usize> = call.constant(1)?.as_ints().iter().map(|&d| d.max(0) as usize).collect();
+    let target: Vec<usize> = call
+        .constant(1)?
+        .as_ints()
+        .iter()
+        .map(|&d| d.max(0) as usize)
+        .collect();
     let rank = input.len().max(target.len());
     let at = |s: &[usize], i: usize| (i + s.len()).checked_sub(rank).map_or(1, |j| s[j]);
     (0..rank)
@@ -452,14 +558,24 @@ fn pad_import(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
     };
     let value = match call.attrs.has("value") {
         true => call.attrs.float("value", 0.0),
-        false => call.opt_constant(2)?.and_then(Const::scalar_f32).unwrap_or(0.0),
+        false => call
+            .opt_constant(2)?
+            .and_then(Const::scalar_f32)
+            .unwrap_or(0.0),
     };
     let axes: Vec<usize> = match call.opt_constant(3)? {
-        Some(a) => a.as_ints().iter().map(|&x| axis(call, x, rank)).collect::<Result<_>>()?,
+        Some(a) => a
+            .as_ints()
+            .iter()
+            .map(|&x| axis(call, x, rank))
+            .collect::<Result<_>>()?,
         None => (0..rank).collect(),
     };
     if raw.len() != 2 * axes.len() || raw.iter().any(|&p| p < 0) {
-        return Err(call.err(format!("pads {raw:?}: expected {} non-negative values", 2 * axes.len())));
+        return Err(call.err(format!(
+            "pads {raw:?}: expected {} non-negative values",
+            2 * axes.len()
+        )));
     }
     let mut pads = vec![(0usize, 0usize); rank];
     for (i, &a) in axes.iter().enumerate() {
@@ -472,5 +588,10 @@ fn pad_import(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
         other => return Err(call.err(format!("pad mode '{other}' is not supported"))),
     };
     let x = im.input_node(call, 0)?;
-    one(Val::Node(im.emit(call.naming(0), Pad { pads, mode }, &[x], None)?))
+    one(Val::Node(im.emit(
+        call.naming(0),
+        Pad { pads, mode },
+        &[x],
+        None,
+    )?))
 }
