@@ -296,6 +296,37 @@ fn the_cli_lists_extracts_and_explains_an_onnx_model() {
     let picture = image::open(&cam).unwrap();
     assert!(picture.width() >= 48);
 
+    // Pictures of a module and of the classifier.
+    let pic = dir.path().join("pic.png");
+    let out = run_featx(&[
+        "viz",
+        "--model",
+        model,
+        "--image",
+        image,
+        "--node",
+        "layer1,fc",
+        "--out",
+        pic.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        image::open(dir.path().join("pic_layer1.png"))
+            .unwrap()
+            .width()
+            > 100
+    );
+    assert!(image::open(dir.path().join("pic_fc.png")).is_ok());
+
+    // bench runs at the file's input size.
+    let out = run_featx(&[
+        "bench", "--model", model, "--nodes", "all", "--iters", "2", "--warmup", "0", "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["nodes"].as_u64().unwrap() > 40, "{report}");
+
     // A dataset run, one image per forward.
     let images = dir.path().join("images");
     write_image_folder(&images, 3);

@@ -130,8 +130,13 @@ impl ModelArgs {
             ModelChoice::Zoo(arch) => load(arch, weights, &Device::flex()),
             ModelChoice::Onnx(path) => {
                 self.weights()?;
+                // The command's size is a default for a file that leaves it open; a size the
+                // file fixes wins (`--input-size` must agree with it).
+                let fixed = featx_onnx::input_size(path)?;
                 let options = featx_onnx::LoadOptions {
-                    input_size: self.input_size.or(shape.size),
+                    input_size: self
+                        .input_size
+                        .or(if fixed.is_some() { None } else { shape.size }),
                     batch: shape.batch,
                 };
                 Ok(featx_onnx::load_with(path, &options)?.traced)
