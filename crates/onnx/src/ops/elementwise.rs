@@ -390,7 +390,7 @@ fn unary_op(call: &Call) -> Result<Op> {
             };
             match (min, max) {
                 (Some(lo), Some(hi)) if lo == 0.0 && hi == 6.0 => Activation::Relu6.into(),
-                (Some(lo), None) if lo == 0.0 => Activation::Relu.into(),
+                (Some(0.0), None) => Activation::Relu.into(),
                 _ => Unary::Clip { min, max }.into(),
             }
         }

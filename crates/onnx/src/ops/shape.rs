@@ -346,7 +346,7 @@ fn slice_params(call: &Call, shape: &[usize]) -> Result<Vec<AxisSlice>> {
     let steps: Vec<i64> = steps.unwrap_or_else(|| vec![1; starts.len()]);
     let rank = shape.len();
     let mut out = Vec::with_capacity(starts.len());
-    for i in 0..starts.len() {
+    for (i, &first) in starts.iter().enumerate() {
         let axis = axis(call, *axes.get(i).unwrap_or(&0), rank)?;
         let step = *steps.get(i).unwrap_or(&1);
         let d = shape[axis] as i64;
@@ -354,12 +354,13 @@ fn slice_params(call: &Call, shape: &[usize]) -> Result<Vec<AxisSlice>> {
         let end = *ends.get(i).unwrap_or(&i64::MAX);
         let (start, count) = match step {
             0 => return Err(call.err("a slice step of 0")),
+            _ if d == 0 => (0, 0),
             s if s > 0 => {
-                let (b, e) = (wrap(starts[i]).clamp(0, d), wrap(end).clamp(0, d));
-                (b, (e - b).max(0).div_euclid(1).saturating_add(s - 1) / s)
+                let (b, e) = (wrap(first).clamp(0, d), wrap(end).clamp(0, d));
+                (b, (e - b).max(0).saturating_add(s - 1) / s)
             }
             s => {
-                let (b, e) = (wrap(starts[i]).clamp(0, d - 1), wrap(end).clamp(-1, d - 1));
+                let (b, e) = (wrap(first).clamp(0, d - 1), wrap(end).clamp(-1, d - 1));
                 (b, (b - e).max(0).saturating_add(-s - 1) / -s)
             }
         };
