@@ -56,7 +56,7 @@ fn reference(
 
 /// Compares every node output featx computes with onnxruntime's; returns how many were
 /// compared and the largest error relative to its tolerance.
-fn check_model(name: &str) -> (usize, usize) {
+fn check_model(name: &str, device: &Device) -> (usize, usize) {
     let path = onnx_fixture(&format!("{name}.onnx"));
     let (shape, input, expected) = reference(name);
     let options = LoadOptions {
@@ -72,9 +72,12 @@ fn check_model(name: &str) -> (usize, usize) {
         .filter(|k| graph.find(k).is_some())
         .collect();
     let request = ReturnNodes::aliased(wanted.iter().map(|k| (k.as_str(), k.as_str())));
-    let extractor = FeatureExtractor::new(model.traced, &request).unwrap();
+    let mut extractor = FeatureExtractor::new(model.traced, &request).unwrap();
+    if *device != Device::flex() {
+        extractor = extractor.to_device(device).unwrap();
+    }
     let dims: [usize; 4] = shape.clone().try_into().unwrap();
-    let x = Tensor::<4>::from_data(TensorData::new(input, dims), &Device::flex());
+    let x = Tensor::<4>::from_data(TensorData::new(input, dims), device);
     let features = extractor
         .forward(x)
         .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -104,7 +107,7 @@ fn check_model(name: &str) -> (usize, usize) {
 fn every_node_output_equals_onnxruntimes() {
     let mut report = Vec::new();
     for name in MODELS {
-        let (compared, stored) = check_model(name);
+        let (compared, stored) = check_model(name, &Device::flex());
         report.push(format!("{name}: {compared}/{stored}"));
         // Only values computed at load (constants, shape arithmetic) may lack a node.
         assert!(
@@ -113,6 +116,18 @@ fn every_node_output_equals_onnxruntimes() {
         );
     }
     eprintln!("compared: {}", report.join(", "));
+}
+
+/// The same on wgpu (lavapipe on CI): featx's GPU convolution, and burn's ops for the rest.
+#[cfg(feature = "wgpu")]
+#[test]
+fn onnx_models_match_onnxruntime_on_wgpu() {
+    let Some(device) = crate::wgpu::gpu() else {
+        return;
+    };
+    for name in ["cnn_ts13", "vit_tiny_dynamo18", "ops_upsample_ts16"] {
+        check_model(name, &device);
+    }
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::support::{
 
 /// The wgpu device. Without an adapter the GPU tests are skipped with a message, unless
 /// `FEATX_REQUIRE_GPU=1` (set by CI, which installs lavapipe) makes that a failure.
-fn gpu() -> Option<Device> {
+pub(crate) fn gpu() -> Option<Device> {
     match select_device(DeviceChoice::Wgpu) {
         Ok(device) => Some(device),
         Err(e) if std::env::var("FEATX_REQUIRE_GPU").as_deref() != Ok("1") => {
