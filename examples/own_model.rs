@@ -332,4 +332,28 @@ mod tests {
         let m1 = act[4..].iter().sum::<f32>() / 4.0;
         assert_close("fc", &values(&out, "fc"), &[m0 - m1, m0 + m1 + 0.5]);
     }
+
+    /// Grad-CAM works on a traced model as on the zoo's. Its map at `act` is computable by
+    /// hand: the top class is `fc`'s second output, `m0 + m1 + 0.5`, whose gradient at every
+    /// position of both channels is 1/4; the map is `relu(act0 / 4 + act1 / 4)`, scaled to
+    /// [0, 1] as pytorch-grad-cam scales it.
+    #[test]
+    fn grad_cam_of_the_own_model_is_hand_computable() {
+        use featx::cam::{Cam, Target, find};
+        let device = Device::flex();
+        let cam = Cam::new(hand_set().trace(), &["act"]).expect("act is a feature map");
+        let x = Tensor::<4>::from_data(
+            TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [1, 1, 2, 2]),
+            &device,
+        );
+        let gradcam = find("gradcam").expect("a registered method");
+        let out = cam.run(gradcam, x, Target::Top).expect("runs");
+        assert_eq!(out.maps.shape, [1, 2, 2]);
+        let block = [2., 0., 7., 1., 1.5, 1., 3.5, 3.];
+        let act: Vec<f32> = block.iter().map(|&v| swish(v)).collect();
+        let raw: Vec<f32> = (0..4).map(|p| (act[p] + act[4 + p]) / 4.0).collect();
+        let (lo, hi) = raw.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+        let want: Vec<f32> = raw.iter().map(|v| (v - lo) / (hi - lo)).collect();
+        assert_close("gradcam", &out.maps.values, &want);
+    }
 }
