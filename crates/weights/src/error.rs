@@ -63,6 +63,17 @@ pub enum WeightsError {
         /// Why.
         reason: String,
     },
+    /// The file holds no tensor the model has, at the top level or in any layout featx knows
+    /// (a checkpoint without weights, another model's file, an unknown wrapper).
+    #[error("{path} holds no state dict for this model: found {found}; expected {expected}")]
+    UnknownLayout {
+        /// The file.
+        path: PathBuf,
+        /// What the file holds: its top-level entries and first tensors with their shapes.
+        found: String,
+        /// What was looked for: the model's first keys, and the wrappers tried.
+        expected: String,
+    },
     /// Parameters the model needs are not in the file.
     #[error("{path} lacks {} parameter(s) the model needs: {}", .keys.len(), .keys.join(", "))]
     MissingKeys {

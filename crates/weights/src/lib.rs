@@ -24,4 +24,6 @@ pub use download::{
 pub use error::{DownloadError, ReadError, Result, WeightsError};
 pub use fit::{FitReport, KeyMismatch, is_ignored_key};
 pub use load::{expected_keys, load_state_dict, load_state_dict_renamed};
-pub use store::{TensorInfo, WeightsFormat, inspect};
+pub use store::{
+    CHECKPOINT_ENTRIES, MODULE_PREFIXES, TensorInfo, WeightsFile, WeightsFormat, inspect,
+};
