@@ -1,6 +1,8 @@
 use std::path::Path;
 
-use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot};
+use burn::module::{ModuleVisitor, Param};
+use burn::store::ModuleSnapshot;
+use burn::tensor::Tensor;
 
 use crate::Result;
 use crate::store::WeightsFile;
@@ -36,10 +38,67 @@ pub fn load_state_dict_renamed<M: ModuleSnapshot>(
 
 /// The torchvision `state_dict` keys and shapes `model` expects, in module order
 /// (BatchNorm's `num_batches_tracked` counters, which featx ignores, are not listed).
+///
+/// Reads the parameters' shapes only: a freshly built model's weights are never drawn, so
+/// asking costs microseconds where collecting the tensors would initialise every one.
 pub fn expected_keys<M: ModuleSnapshot>(model: &M) -> Vec<(String, Vec<usize>)> {
-    model
-        .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
-        .into_iter()
-        .map(|t| (t.name.clone(), t.shape.as_slice().to_vec()))
-        .collect()
+    let mut keys = TorchKeys::default();
+    model.visit(&mut keys);
+    keys.keys
+}
+
+/// Walks a module as burn-store's collector does (enum variants left out of the path), naming
+/// each parameter as [`BurnToPyTorchAdapter`](burn::store::BurnToPyTorchAdapter) would:
+/// `Linear` weights transposed, normalisation layers' `gamma`/`beta` as `weight`/`bias`.
+#[derive(Default)]
+struct TorchKeys {
+    path: Vec<String>,
+    containers: Vec<String>,
+    keys: Vec<(String, Vec<usize>)>,
+}
+
+impl ModuleVisitor for TorchKeys {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.containers.push(container_type.to_string());
+        if !container_type.starts_with("Enum:") {
+            self.path.push(name.to_string());
+        }
+    }
+
+    fn exit_module(&mut self, _name: &str, container_type: &str) {
+        self.containers.pop();
+        if !container_type.starts_with("Enum:") {
+            self.path.pop();
+        }
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let module = self
+            .containers
+            .iter()
+            .rev()
+            .find(|c| c.starts_with("Struct:") || c.starts_with("Enum:"))
+            .map_or("", String::as_str);
+        let mut shape = param.lazy_shape().as_slice().to_vec();
+        let mut path = self.path.clone();
+        let leaf = path.last().map_or("", String::as_str);
+        let norm = matches!(
+            module,
+            "Struct:BatchNorm" | "Struct:LayerNorm" | "Struct:GroupNorm" | "Struct:RmsNorm"
+        );
+        if module == "Struct:Linear" && leaf == "weight" && shape.len() == 2 {
+            shape.swap(0, 1);
+        } else if norm
+            && let Some(renamed) = match leaf {
+                "gamma" => Some("weight"),
+                "beta" => Some("bias"),
+                _ => None,
+            }
+        {
+            if let Some(last) = path.last_mut() {
+                *last = renamed.to_string();
+            }
+        }
+        self.keys.push((path.join("."), shape));
+    }
 }
