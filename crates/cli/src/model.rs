@@ -7,7 +7,7 @@ use featx_extract::{
     DeviceChoice, FeatureExtractor, GpuKernels, Mode, Precision, ReturnNodes, select_device,
     wgpu_adapter,
 };
-use featx_models::{Architecture, MODELS, TracedModel};
+use featx_models::{Architecture, BuildArgs, MODELS, TracedModel};
 use featx_weights::{base_url, cache_dir, fetch};
 
 use crate::error::CliError;
@@ -48,6 +48,10 @@ pub struct ModelArgs {
     /// Seed for `--weights random` (and train-mode dropout), for reproducible runs.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The classifier's output count. A weights file's own is read from it (a fine-tuned
+    /// head); this overrides it (a file that disagrees is an error), or sizes a random model.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub num_classes: Option<u64>,
 }
 
 /// `--mode`.
@@ -108,7 +112,11 @@ impl ModelArgs {
 
     /// The model with `weights`, built and traced on the CPU.
     pub fn traced(&self, weights: &Weights) -> Result<TracedModel, CliError> {
-        load(self.model, weights, &Device::flex())
+        let args = BuildArgs {
+            num_classes: self.num_classes.map(|n| n as usize),
+            image_size: None,
+        };
+        load(self.model, weights, args, &Device::flex())
     }
 
     /// An extractor of `request` from `traced` on `device` in `--mode`: only the layers the
@@ -197,15 +205,17 @@ fn gpu_kernels_parser() -> impl TypedValueParser<Value = GpuKernels> {
     })
 }
 
-/// The model `arch` with `weights` on `device`, traced.
+/// The model `arch` with `weights` on `device`, traced: built with `args` where they are set,
+/// else with what a weights file says (its class count), else the defaults.
 pub fn load(
     arch: &'static Architecture,
     weights: &Weights,
+    args: BuildArgs,
     device: &Device,
 ) -> Result<TracedModel, CliError> {
     Ok(match weights {
-        Weights::Random => arch.random(device),
-        Weights::File(path) => arch.load(device, path)?,
+        Weights::Random => arch.random_with(device, args),
+        Weights::File(path) => arch.load_with(device, path, args)?,
         Weights::Imagenet => {
             let published = arch.weights.ok_or_else(|| {
                 let hint = if arch.name == "alexnet" {
@@ -219,7 +229,7 @@ pub fn load(
                 ))
             })?;
             let path = fetch(&published.remote(), &base_url(), &cache_dir(), true)?;
-            arch.load(device, &path)?
+            arch.load_with(device, &path, args)?
         }
     })
 }

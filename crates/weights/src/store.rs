@@ -256,11 +256,15 @@ fn found_layout(path: &Path, format: WeightsFormat, raw: &BTreeMap<String, PackT
         WeightsFormat::Safetensors => Vec::new(),
     };
     if entries.is_empty() {
-        entries = raw
-            .keys()
-            .map(|k| k.split('.').next().unwrap_or(k).to_string())
-            .collect();
+        entries = raw.keys().cloned().collect();
     }
+    // A state dict's top level is its flat keys: summarised by their first part (`layer1`).
+    // `_metadata` is the version record `torch.save` keeps beside every state dict.
+    entries = entries
+        .iter()
+        .filter(|k| k.as_str() != "_metadata")
+        .map(|k| k.split('.').next().unwrap_or(k).to_string())
+        .collect();
     entries.sort();
     entries.dedup();
     let first: Vec<String> = raw
