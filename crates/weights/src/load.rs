@@ -86,18 +86,15 @@ impl ModuleVisitor for TorchKeys {
             module,
             "Struct:BatchNorm" | "Struct:LayerNorm" | "Struct:GroupNorm" | "Struct:RmsNorm"
         );
+        let renamed = match leaf {
+            "gamma" if norm => Some("weight"),
+            "beta" if norm => Some("bias"),
+            _ => None,
+        };
         if module == "Struct:Linear" && leaf == "weight" && shape.len() == 2 {
             shape.swap(0, 1);
-        } else if norm
-            && let Some(renamed) = match leaf {
-                "gamma" => Some("weight"),
-                "beta" => Some("bias"),
-                _ => None,
-            }
-        {
-            if let Some(last) = path.last_mut() {
-                *last = renamed.to_string();
-            }
+        } else if let (Some(renamed), Some(last)) = (renamed, path.last_mut()) {
+            *last = renamed.to_string();
         }
         self.keys.push((path.join("."), shape));
     }
