@@ -400,13 +400,22 @@ fn a_class_count_given_against_the_file_is_a_mismatch_naming_both_shapes() {
     let path = gunzip("resnet18_c7.pth.gz", dir.path(), "c7.pth");
     let resnet18 = featx::models::find("resnet18").unwrap();
     let given = featx::models::BuildArgs::num_classes(10);
-    match resnet18.load_with(&Device::flex(), &path, given) {
-        Err(WeightsError::Mismatch { key, reason, .. }) => {
+    let err = match resnet18.load_with(&Device::flex(), &path, given) {
+        Err(err) => err,
+        Ok(_) => panic!("loaded 7 classes as 10"),
+    };
+    // Every tensor that does not fit is listed with its shapes.
+    assert!(
+        err.to_string()
+            .ends_with("also 'fc.bias': expected shape [10], found [7]"),
+        "{err}"
+    );
+    match err {
+        WeightsError::Mismatch { key, reason, .. } => {
             assert_eq!(key, "fc.weight");
             assert_eq!(reason, "expected shape [10, 512], found [7, 512]");
         }
-        Err(other) => panic!("{other}"),
-        Ok(_) => panic!("loaded 7 classes as 10"),
+        other => panic!("{other}"),
     }
     // The same count as the file's loads.
     let seven = featx::models::BuildArgs::num_classes(7);

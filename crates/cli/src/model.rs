@@ -97,12 +97,17 @@ impl ModelArgs {
     }
 
     /// How `--weights` is recorded with a dataset run (a resumed run must name the same), with
-    /// a reduced `--precision` after it: parts computed in another precision are other numbers.
+    /// `--num-classes` and a reduced `--precision` after it: parts computed with another head
+    /// or in another precision are other numbers.
     pub fn weights_label(&self) -> String {
         let weights = match self.weights.as_ref().unwrap_or(&Weights::Random) {
             Weights::Random => format!("random (seed {})", self.seed),
             Weights::Imagenet => "imagenet".into(),
             Weights::File(path) => path.display().to_string(),
+        };
+        let weights = match self.num_classes {
+            Some(n) => format!("{weights}, {n} classes"),
+            None => weights,
         };
         match self.precision {
             Precision::F32 => weights,

@@ -2,6 +2,8 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+use crate::KeyMismatch;
+
 /// Why a weights file could not be loaded.
 #[derive(Debug, Error)]
 pub enum WeightsError {
@@ -91,7 +93,7 @@ pub enum WeightsError {
         keys: Vec<String>,
     },
     /// A tensor has the wrong shape or type for its parameter.
-    #[error("{path}: tensor '{key}' does not fit the model: {reason}")]
+    #[error("{path}: tensor '{key}' does not fit the model: {reason}{}", also(.others))]
     Mismatch {
         /// The file.
         path: PathBuf,
@@ -99,7 +101,33 @@ pub enum WeightsError {
         key: String,
         /// Expected and found shapes or dtypes.
         reason: String,
+        /// The other tensors that do not fit, each with its shapes: the whole fit report's
+        /// mismatches, so one run shows everything to fix.
+        others: Vec<KeyMismatch>,
     },
+}
+
+/// The other mismatches, for [`WeightsError::Mismatch`]'s message: the first few, and how
+/// many there are.
+fn also(others: &[KeyMismatch]) -> String {
+    if others.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<String> = others
+        .iter()
+        .take(8)
+        .map(|m| format!("'{}': {}", m.key, m.reason))
+        .collect();
+    let more = others.len().saturating_sub(8);
+    format!(
+        "; also {}{}",
+        shown.join("; "),
+        if more > 0 {
+            format!("; ... ({more} more)")
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// Why a weights file could not be parsed.
