@@ -18,7 +18,8 @@ pub struct ModelArgs {
     /// The model to run (`featx models` lists them).
     #[arg(long, value_parser = model_parser(), hide_possible_values = true)]
     pub model: &'static Architecture,
-    /// A torchvision state dict (.pth, .safetensors); `imagenet` for torchvision's published
+    /// A torchvision state dict (.pth, .safetensors), plain or in a training checkpoint, its
+    /// head's class count read from it; `imagenet` for torchvision's published
     /// ImageNet weights of the model (downloaded once, verified, cached); `random` for random
     /// initialisation. Required, except by `bench`, whose numbers do not depend on the values.
     #[arg(long)]

@@ -207,8 +207,9 @@ impl WeightsFile {
     }
 }
 
-/// The tensors of the weights file at `path` (a wrapper prefix such as `state_dict.` removed),
-/// without loading them into a model.
+/// The tensors of the weights file at `path`, without loading them into a model: with no model
+/// to compare with, the known prefix holding the most tensors (`state_dict.module.`) is removed
+/// and tensors outside it are dropped.
 pub fn inspect(path: &Path) -> Result<Vec<TensorInfo>> {
     Ok(WeightsFile::open(path, &[])?.tensors())
 }
