@@ -515,6 +515,24 @@ fn the_cli_reads_a_fine_tuned_head_and_takes_an_override() {
     );
     assert!(!out_path.exists());
     assert!(run(&["--num-classes", "7"]).status.success());
+    // It also sizes a random model.
+    let out = support::featx(&[
+        "extract",
+        "--model",
+        "resnet18",
+        "--weights",
+        "random",
+        "--num-classes",
+        "3",
+        "--input",
+        input.to_str().unwrap(),
+        "--nodes",
+        "fc",
+        "--out",
+        out_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    assert_eq!(support::read_safetensors(&out_path)[0].1, [1, 3]);
 }
 
 #[test]
