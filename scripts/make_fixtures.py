@@ -14,6 +14,7 @@ It also writes a torchvision ResNet18 state dict with patterned (highly compress
 torch.save `.pth` and as `.safetensors`, gzipped, with torch's outputs for it, so the loaders are
 tested on files written by torch itself.
 """
+import copy
 import gzip
 import io
 import json
@@ -213,6 +214,72 @@ def loader_fixtures():
     safetensors.numpy.save_file(samples, os.path.join(OUT, "resnet18_pattern_nodes.safetensors"))
 
 
+def patterned_resnet18_7():
+    """The patterned ResNet18 with a 7-class head: a fine-tuned checkpoint's shape."""
+    model = torchvision.models.resnet18(num_classes=7)
+    sd = model.state_dict()
+    pattern = patterned_resnet18().state_dict()
+    for key, t in sd.items():
+        if key.startswith("fc.") or not t.dtype.is_floating_point:
+            continue
+        sd[key] = pattern[key]
+    # The head gets the same period-7 pattern, sized for 7 classes.
+    for key in ("fc.weight", "fc.bias"):
+        t = sd[key]
+        step = (torch.arange(t.numel()) % 7 - 3).float() / 3.0
+        scale = 0.05 if t.dim() == 1 else (3.0 / (t.numel() // t.shape[0])) ** 0.5
+        sd[key] = (step * scale).reshape(t.shape)
+    model.load_state_dict(sd)
+    return true_values(model).eval()
+
+
+def finetuned_fixtures():
+    """A fine-tuned `resnet18(num_classes=7)` in the layouts checkpoints are saved in, with
+    torch's logits and `layer4` for it; and a training checkpoint holding no model weights."""
+    model = patterned_resnet18_7()
+    sd = model.state_dict()
+    buf = io.BytesIO()
+    torch.save(sd, buf)
+    gzip_to(buf.getvalue(), os.path.join(OUT, "resnet18_c7.pth.gz"))
+    contiguous = {k: v.contiguous() for k, v in sd.items()}
+    gzip_to(safetensors.torch.save(contiguous), os.path.join(OUT, "resnet18_c7.safetensors.gz"))
+    # DistributedDataParallel's `module.` prefix, in a Lightning-like checkpoint.
+    buf = io.BytesIO()
+    torch.save({"epoch": 11, "global_step": 4400,
+                "state_dict": {f"module.{k}": v for k, v in sd.items()},
+                "optimizer_states": [], "lr_schedulers": []}, buf)
+    gzip_to(buf.getvalue(), os.path.join(OUT, "resnet18_c7_ddp.pth.gz"))
+    # torch.compile's `_orig_mod.` prefix, under torchvision's reference scripts' `model`.
+    buf = io.BytesIO()
+    torch.save({"model": {f"_orig_mod.{k}": v for k, v in sd.items()}, "epoch": 3}, buf)
+    gzip_to(buf.getvalue(), os.path.join(OUT, "resnet18_c7_compiled.pth.gz"))
+    # A training checkpoint whose weights were left out: optimizer state only.
+    bad = os.path.join(OUT, "bad_weights")
+    os.makedirs(bad, exist_ok=True)
+    tiny = nn.Linear(4, 2)
+    opt = torch.optim.SGD(tiny.parameters(), lr=0.1, momentum=0.9)
+    tiny(torch.ones(1, 4)).sum().backward()
+    opt.step()
+    torch.save({"epoch": 3, "optimizer": opt.state_dict(), "lr": 0.1},
+               os.path.join(bad, "optimizer_only.pth"))
+    x = torch.from_numpy(generated("input", (1, 3, 64, 64)))
+    extractor = create_feature_extractor(model, return_nodes=["layer4", "fc"])
+    # The period-7 weights add up coherently: layer4 reaches 1e6 and the logits cancel down
+    # from there, so torch's own float32 error is recorded (against float64) for the tolerance.
+    exact = create_feature_extractor(copy.deepcopy(model).double(), return_nodes=["layer4", "fc"])
+    with torch.no_grad():
+        outs = extractor(x)
+        outs64 = exact(x.double())
+    meta, samples = {}, {}
+    for key, t in outs.items():
+        meta[key], samples[key] = node_record(t)
+        meta[key]["fp32_error"] = float((t.double() - outs64[key]).abs().max())
+    with open(os.path.join(OUT, "resnet18_c7.json"), "w") as f:
+        json.dump({"input_key": "input", "input_shape": [1, 3, 64, 64], "nodes": meta,
+                   "logits": outs["fc"].reshape(-1).tolist()}, f, indent=1)
+    safetensors.numpy.save_file(samples, os.path.join(OUT, "resnet18_c7_nodes.safetensors"))
+
+
 def synthetic_image(w=320, h=240):
     """The reference notes' test picture: gradients plus shapes with hard edges."""
     from PIL import Image, ImageDraw
@@ -281,6 +348,7 @@ def main():
     node_fixture("resnet18", fill_generated(torchvision.models.resnet18()), x)
     node_fixture("alexnet", fill_generated(AlexNet()), x)
     loader_fixtures()
+    finetuned_fixtures()
     bad_weight_fixtures()
     preprocess_fixtures()
     versions = {"torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": np.__version__}

@@ -172,8 +172,12 @@ const fn row(name: &'static str, about: &'static str) -> Row {
 pub(crate) const ARCHITECTURES: &[Architecture] = &[
     row("alexnet",
         "the seed article's AlexNet, 100 classes, 224x224 only (torchvision's: tv_alexnet)")
-        .model(&Init(|d| AlexNetConfig::new().init(d))),
+        .model(&Init::new(|d, a| {
+            AlexNetConfig::new().with_num_classes(a.num_classes.unwrap_or(100)).init(d)
+        })),
     row("tv_alexnet", "torchvision's alexnet")
         .weights("AlexNet_Weights.IMAGENET1K_V1", "alexnet-owt-7be5be79.pth")
-        .model(&Init(|d| TorchvisionAlexNetConfig::new().init(d))),
+        .model(&Init::new(|d, a| {
+            TorchvisionAlexNetConfig::new().with_num_classes(a.classes()).init(d)
+        })),
 ];

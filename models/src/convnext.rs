@@ -318,17 +318,17 @@ pub(crate) const ARCHITECTURES: &[Architecture] = &[
     row("convnext_tiny", "torchvision's ConvNeXt-Tiny")
         .weights("ConvNeXt_Tiny_Weights.IMAGENET1K_V1", "convnext_tiny-983f1562.pth")
         .resize(236)
-        .model(&Init(|d| ConvNeXtConfig::convnext_tiny(1000).init(d))),
+        .model(&Init::new(|d, a| ConvNeXtConfig::convnext_tiny(a.classes()).init(d))),
     row("convnext_small", "torchvision's ConvNeXt-Small")
         .weights("ConvNeXt_Small_Weights.IMAGENET1K_V1", "convnext_small-0c510722.pth")
         .resize(230)
-        .model(&Init(|d| ConvNeXtConfig::convnext_small(1000).init(d))),
+        .model(&Init::new(|d, a| ConvNeXtConfig::convnext_small(a.classes()).init(d))),
     row("convnext_base", "torchvision's ConvNeXt-Base")
         .weights("ConvNeXt_Base_Weights.IMAGENET1K_V1", "convnext_base-6075fbad.pth")
         .resize(232)
-        .model(&Init(|d| ConvNeXtConfig::convnext_base(1000).init(d))),
+        .model(&Init::new(|d, a| ConvNeXtConfig::convnext_base(a.classes()).init(d))),
     row("convnext_large", "torchvision's ConvNeXt-Large")
         .weights("ConvNeXt_Large_Weights.IMAGENET1K_V1", "convnext_large-ea097f82.pth")
         .resize(232)
-        .model(&Init(|d| ConvNeXtConfig::convnext_large(1000).init(d))),
+        .model(&Init::new(|d, a| ConvNeXtConfig::convnext_large(a.classes()).init(d))),
 ];

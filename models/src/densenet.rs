@@ -8,7 +8,7 @@ use burn::prelude::*;
 use core::fmt::Debug;
 use featx_graph::{NodeId, Window2d};
 
-use crate::registry::{Architecture, Renamed, Row};
+use crate::registry::{Architecture, Init, Row};
 use crate::{FeatureModel, InputSpec, Tracer};
 
 /// torchvision's `DenseNet`: `features` (stem, dense blocks, transitions, `norm5`), a
@@ -438,16 +438,16 @@ const fn row(name: &'static str, about: &'static str) -> Row {
 pub(crate) const ARCHITECTURES: &[Architecture] = &[
     row("densenet121", "torchvision's DenseNet121 (growth 32)")
         .weights("DenseNet121_Weights.IMAGENET1K_V1", "densenet121-a639ec97.pth")
-        .model(&Renamed(|d| DenseNetConfig::densenet121(1000).init(d), legacy_key)),
+        .model(&Init::new(|d, a| DenseNetConfig::densenet121(a.classes()).init(d)).renamed(legacy_key)),
     row("densenet161", "torchvision's DenseNet161 (growth 48)")
         .weights("DenseNet161_Weights.IMAGENET1K_V1", "densenet161-8d451a50.pth")
-        .model(&Renamed(|d| DenseNetConfig::densenet161(1000).init(d), legacy_key)),
+        .model(&Init::new(|d, a| DenseNetConfig::densenet161(a.classes()).init(d)).renamed(legacy_key)),
     row("densenet169", "torchvision's DenseNet169 (growth 32)")
         .weights("DenseNet169_Weights.IMAGENET1K_V1", "densenet169-b2777c0a.pth")
-        .model(&Renamed(|d| DenseNetConfig::densenet169(1000).init(d), legacy_key)),
+        .model(&Init::new(|d, a| DenseNetConfig::densenet169(a.classes()).init(d)).renamed(legacy_key)),
     row("densenet201", "torchvision's DenseNet201 (growth 32)")
         .weights("DenseNet201_Weights.IMAGENET1K_V1", "densenet201-c1103571.pth")
-        .model(&Renamed(|d| DenseNetConfig::densenet201(1000).init(d), legacy_key)),
+        .model(&Init::new(|d, a| DenseNetConfig::densenet201(a.classes()).init(d)).renamed(legacy_key)),
 ];
 
 #[cfg(test)]

@@ -239,33 +239,33 @@ pub(crate) const ARCHITECTURES: &[Architecture] = &[
     row("efficientnet_b0", "torchvision's EfficientNet-B0 (MBConv, squeeze-excitation, SiLU)")
         .weights("EfficientNet_B0_Weights.IMAGENET1K_V1", "efficientnet_b0_rwightman-7f5810bc.pth")
         .preprocess(Preprocessing::sized(256, 224, Interpolation::Bicubic))
-        .model(&Init(|d| EfficientNetConfig::b(0, 1000).init(d))),
+        .model(&Init::new(|d, a| EfficientNetConfig::b(0, a.classes()).init(d))),
     row("efficientnet_b1", "torchvision's EfficientNet-B1 (MBConv, squeeze-excitation, SiLU)")
         .weights("EfficientNet_B1_Weights.IMAGENET1K_V2", "efficientnet_b1-c27df63c.pth")
         .preprocess(Preprocessing::sized(255, 240, Interpolation::Bilinear))
-        .model(&Init(|d| EfficientNetConfig::b(1, 1000).init(d))),
+        .model(&Init::new(|d, a| EfficientNetConfig::b(1, a.classes()).init(d))),
     row("efficientnet_b2", "torchvision's EfficientNet-B2 (MBConv, squeeze-excitation, SiLU)")
         .weights("EfficientNet_B2_Weights.IMAGENET1K_V1", "efficientnet_b2_rwightman-c35c1473.pth")
         .preprocess(Preprocessing::sized(288, 288, Interpolation::Bicubic))
-        .model(&Init(|d| EfficientNetConfig::b(2, 1000).init(d))),
+        .model(&Init::new(|d, a| EfficientNetConfig::b(2, a.classes()).init(d))),
     row("efficientnet_b3", "torchvision's EfficientNet-B3 (MBConv, squeeze-excitation, SiLU)")
         .weights("EfficientNet_B3_Weights.IMAGENET1K_V1", "efficientnet_b3_rwightman-b3899882.pth")
         .preprocess(Preprocessing::sized(320, 300, Interpolation::Bicubic))
-        .model(&Init(|d| EfficientNetConfig::b(3, 1000).init(d))),
+        .model(&Init::new(|d, a| EfficientNetConfig::b(3, a.classes()).init(d))),
     row("efficientnet_b4", "torchvision's EfficientNet-B4 (MBConv, squeeze-excitation, SiLU)")
         .weights("EfficientNet_B4_Weights.IMAGENET1K_V1", "efficientnet_b4_rwightman-23ab8bcd.pth")
         .preprocess(Preprocessing::sized(384, 380, Interpolation::Bicubic))
-        .model(&Init(|d| EfficientNetConfig::b(4, 1000).init(d))),
+        .model(&Init::new(|d, a| EfficientNetConfig::b(4, a.classes()).init(d))),
     row("efficientnet_b5", "torchvision's EfficientNet-B5 (MBConv, squeeze-excitation, SiLU)")
         .weights("EfficientNet_B5_Weights.IMAGENET1K_V1", "efficientnet_b5_lukemelas-1a07897c.pth")
         .preprocess(Preprocessing::sized(456, 456, Interpolation::Bicubic))
-        .model(&Init(|d| EfficientNetConfig::b(5, 1000).init(d))),
+        .model(&Init::new(|d, a| EfficientNetConfig::b(5, a.classes()).init(d))),
     row("efficientnet_b6", "torchvision's EfficientNet-B6 (MBConv, squeeze-excitation, SiLU)")
         .weights("EfficientNet_B6_Weights.IMAGENET1K_V1", "efficientnet_b6_lukemelas-24a108a5.pth")
         .preprocess(Preprocessing::sized(528, 528, Interpolation::Bicubic))
-        .model(&Init(|d| EfficientNetConfig::b(6, 1000).init(d))),
+        .model(&Init::new(|d, a| EfficientNetConfig::b(6, a.classes()).init(d))),
     row("efficientnet_b7", "torchvision's EfficientNet-B7 (MBConv, squeeze-excitation, SiLU)")
         .weights("EfficientNet_B7_Weights.IMAGENET1K_V1", "efficientnet_b7_lukemelas-c5b4e57e.pth")
         .preprocess(Preprocessing::sized(600, 600, Interpolation::Bicubic))
-        .model(&Init(|d| EfficientNetConfig::b(7, 1000).init(d))),
+        .model(&Init::new(|d, a| EfficientNetConfig::b(7, a.classes()).init(d))),
 ];

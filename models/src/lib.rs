@@ -40,7 +40,7 @@ pub use mobilenet::{
     MobileNetV3, MobileNetV3Config, MobileNetV3Size,
 };
 pub use model::{FeatureModel, InputSpec, TracedModel};
-pub use registry::{Architecture, MODELS, find};
+pub use registry::{Architecture, BuildArgs, MODELS, find};
 pub use regnet::{
     AnyStage, BottleneckTransform, RegNet, RegNetConfig, ResBottleneckBlock, TrunkOutput,
 };

@@ -410,12 +410,12 @@ pub(crate) const ARCHITECTURES: &[Architecture] = &[
     row("mobilenet_v2", "torchvision's MobileNetV2 (inverted residuals, ReLU6)")
         .weights("MobileNet_V2_Weights.IMAGENET1K_V2", "mobilenet_v2-7ebf99e0.pth")
         .resize(232)
-        .model(&Init(|d| MobileNetV2Config::new(1000).init(d))),
+        .model(&Init::new(|d, a| MobileNetV2Config::new(a.classes()).init(d))),
     row("mobilenet_v3_large", "torchvision's MobileNetV3 large (squeeze-excitation, Hardswish)")
         .weights("MobileNet_V3_Large_Weights.IMAGENET1K_V2", "mobilenet_v3_large-5c1a4163.pth")
         .resize(232)
-        .model(&Init(|d| MobileNetV3Config::large(1000).init(d))),
+        .model(&Init::new(|d, a| MobileNetV3Config::large(a.classes()).init(d))),
     row("mobilenet_v3_small", "torchvision's MobileNetV3 small (squeeze-excitation, Hardswish)")
         .weights("MobileNet_V3_Small_Weights.IMAGENET1K_V1", "mobilenet_v3_small-047dcff4.pth")
-        .model(&Init(|d| MobileNetV3Config::small(1000).init(d))),
+        .model(&Init::new(|d, a| MobileNetV3Config::small(a.classes()).init(d))),
 ];

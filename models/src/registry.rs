@@ -10,7 +10,7 @@ use std::path::Path;
 use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::store::ModuleSnapshot;
-use featx_weights::{RemoteWeights, expected_keys, load_state_dict, load_state_dict_renamed};
+use featx_weights::{FitReport, RemoteWeights, TensorInfo, WeightsFile, expected_keys};
 
 use crate::{FeatureModel, InputSpec, TracedModel};
 
@@ -133,21 +133,89 @@ impl Published {
     }
 }
 
+/// The arguments of torchvision's builders that change a model's parameter shapes: the class
+/// count (`num_classes`) and ViT's `image_size`. A fine-tuned checkpoint fixes both, so
+/// [`Architecture::load`] reads them from the file; a field set here overrides the file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BuildArgs {
+    /// Classifier outputs. `None`: read from the file when loading, otherwise the
+    /// architecture's own (1000 for torchvision's, 100 for the seed article's AlexNet).
+    pub num_classes: Option<usize>,
+    /// Input height and width of a ViT (its positional embedding has one entry per patch).
+    /// `None`: read from the file when loading, otherwise 224. Ignored by models that take
+    /// any input size.
+    pub image_size: Option<usize>,
+}
+
+impl BuildArgs {
+    /// `num_classes` outputs, the rest from the file (or the defaults).
+    pub fn num_classes(num_classes: usize) -> Self {
+        Self {
+            num_classes: Some(num_classes),
+            image_size: None,
+        }
+    }
+
+    /// The class count, or torchvision's 1000.
+    pub(crate) fn classes(&self) -> usize {
+        self.num_classes.unwrap_or(1000)
+    }
+}
+
 impl Architecture {
     /// The model with fresh random weights on `device`, traced.
     pub fn random(&self, device: &Device) -> TracedModel {
-        self.model.random(device)
+        self.model.random(device, BuildArgs::default())
+    }
+
+    /// The model built with `args` (a class count, a ViT's image size) and fresh random
+    /// weights on `device`, traced.
+    pub fn random_with(&self, device: &Device, args: BuildArgs) -> TracedModel {
+        self.model.random(device, args)
     }
 
     /// The model with the torchvision state dict at `path` (`.pth`, `.safetensors`) loaded,
-    /// traced.
+    /// traced. The head is the file's: a `resnet18(num_classes=7)` checkpoint gives a model
+    /// with 7 outputs (see [`Architecture::build_args`]). The state dict may be nested in a
+    /// training checkpoint and carry `DataParallel` or `torch.compile` prefixes
+    /// ([`featx_weights::CHECKPOINT_ENTRIES`], [`featx_weights::MODULE_PREFIXES`]).
     pub fn load(&self, device: &Device, path: &Path) -> featx_weights::Result<TracedModel> {
-        self.model.load(device, path)
+        self.load_with(device, path, BuildArgs::default())
+    }
+
+    /// [`Architecture::load`] with the fields `args` sets taken as given rather than read from
+    /// the file (a file that disagrees is an error, as in torchvision).
+    pub fn load_with(
+        &self,
+        device: &Device,
+        path: &Path,
+        args: BuildArgs,
+    ) -> featx_weights::Result<TracedModel> {
+        self.model.load(device, path, args)
+    }
+
+    /// The build arguments a state dict's tensors call for: `given`'s fields, and the others
+    /// read from the tensors where the file says (the class count from the head's shape, a
+    /// ViT's image size from its positional embedding). Keys are as in the file, a wrapper
+    /// prefix removed ([`featx_weights::inspect`] lists them so).
+    pub fn build_args(&self, tensors: &[TensorInfo], given: BuildArgs) -> BuildArgs {
+        self.model.infer(&self.renamed(tensors), given)
+    }
+
+    /// How a state dict's tensors fit the model built with the arguments they call for
+    /// ([`Architecture::build_args`]): those arguments and the report.
+    pub fn fit(&self, tensors: &[TensorInfo], given: BuildArgs) -> (BuildArgs, FitReport) {
+        let tensors = self.renamed(tensors);
+        let args = self.model.infer(&tensors, given);
+        (
+            args,
+            FitReport::new(&self.model.expected_keys(args), &tensors),
+        )
     }
 
     /// The torchvision `state_dict` keys and shapes the model expects.
     pub fn expected_keys(&self) -> Vec<(String, Vec<usize>)> {
-        self.model.expected_keys()
+        self.model.expected_keys(BuildArgs::default())
     }
 
     /// How many parameters the model has, as torchvision counts them (BatchNorm's running
@@ -175,6 +243,17 @@ impl Architecture {
         self.weights
             .map_or(Preprocessing::IMAGENET, |w| w.preprocess)
     }
+
+    /// `tensors` with their keys as the model names them.
+    fn renamed(&self, tensors: &[TensorInfo]) -> Vec<TensorInfo> {
+        tensors
+            .iter()
+            .map(|t| TensorInfo {
+                key: self.current_key(&t.key),
+                ..t.clone()
+            })
+            .collect()
+    }
 }
 
 impl std::fmt::Debug for Architecture {
@@ -195,88 +274,166 @@ pub fn find(name: &str) -> Option<&'static Architecture> {
 /// What an [`Architecture`] needs from a concrete model type, object-safe: each entry holds
 /// one [`Init`] whose methods are compiled for its model type.
 pub(crate) trait Constructor: Sync {
-    fn random(&self, device: &Device) -> TracedModel;
-    fn load(&self, device: &Device, path: &Path) -> featx_weights::Result<TracedModel>;
-    fn expected_keys(&self) -> Vec<(String, Vec<usize>)>;
+    fn random(&self, device: &Device, args: BuildArgs) -> TracedModel;
+    fn load(
+        &self,
+        device: &Device,
+        path: &Path,
+        args: BuildArgs,
+    ) -> featx_weights::Result<TracedModel>;
+    /// `given` with its unset fields read from `tensors` (keys as the model names them).
+    fn infer(&self, tensors: &[TensorInfo], given: BuildArgs) -> BuildArgs;
+    fn expected_keys(&self, args: BuildArgs) -> Vec<(String, Vec<usize>)>;
     fn num_params(&self) -> usize;
     fn input_spec(&self) -> InputSpec;
     #[cfg(test)]
     fn model_name(&self) -> String;
     /// A key of a published file as the model names it now (DenseNet's legacy keys).
-    fn current_key(&self, _key: &str) -> Option<String> {
-        None
+    fn current_key(&self, key: &str) -> Option<String>;
+}
+
+/// A model constructor (`|device, args| ResNetConfig::resnet50(args.classes()).init(device)`),
+/// with what its family needs beyond it: a renaming of legacy keys (DenseNet), a reader of
+/// the image size (ViT).
+pub(crate) struct Init<M> {
+    build: fn(&Device, BuildArgs) -> M,
+    rename: fn(&str) -> Option<String>,
+    image_size: fn(&[TensorInfo]) -> Option<usize>,
+}
+
+impl<M> Init<M> {
+    /// Builds with `build`; keys kept as they are, any input size.
+    pub(crate) const fn new(build: fn(&Device, BuildArgs) -> M) -> Self {
+        Self {
+            build,
+            rename: keep_key,
+            image_size: no_image_size,
+        }
+    }
+
+    /// Published files need their keys renamed on load: `rename` gives a file key's current
+    /// name, or `None` to keep it (DenseNet's legacy `norm.1` keys, see
+    /// [`crate::densenet::legacy_key`]).
+    pub(crate) const fn renamed(mut self, rename: fn(&str) -> Option<String>) -> Self {
+        self.rename = rename;
+        self
+    }
+
+    /// The model's `image_size` is read from a state dict by `image_size` (a ViT's, from its
+    /// positional embedding).
+    pub(crate) const fn image_size_from(
+        mut self,
+        image_size: fn(&[TensorInfo]) -> Option<usize>,
+    ) -> Self {
+        self.image_size = image_size;
+        self
     }
 }
 
-/// A model constructor (`|device| ResNetConfig::resnet50(1000).init(device)`).
-pub(crate) struct Init<M>(pub(crate) fn(&Device) -> M);
+fn keep_key(_: &str) -> Option<String> {
+    None
+}
+
+fn no_image_size(_: &[TensorInfo]) -> Option<usize> {
+    None
+}
+
+/// The class count a model's head takes, read from `tensors` with no list of head keys: the
+/// model is built twice with class counts one apart, and the dimensions that change between
+/// the two are the head's outputs. The file's size there is the count, when every head tensor
+/// agrees on it and matches the model in every other dimension; otherwise `None` (loading then
+/// reports the mismatch as it is).
+fn classes_from<M: ModuleSnapshot>(
+    build: impl Fn(usize) -> M,
+    tensors: &[TensorInfo],
+) -> Option<usize> {
+    const PROBE: usize = 1000;
+    let a = expected_keys(&build(PROBE));
+    let b = expected_keys(&build(PROBE + 1));
+    let mut found = None;
+    for ((key, sa), (_, sb)) in a.iter().zip(&b).filter(|((_, sa), (_, sb))| sa != sb) {
+        let t = tensors.iter().find(|t| &t.key == key)?;
+        if t.shape.len() != sa.len() {
+            return None;
+        }
+        for (d, (x, y)) in sa.iter().zip(sb).enumerate() {
+            if x == y {
+                if t.shape[d] != *x {
+                    return None;
+                }
+            } else if *found.get_or_insert(t.shape[d]) != t.shape[d] {
+                return None;
+            }
+        }
+    }
+    found.filter(|&n| n > 0)
+}
 
 impl<M: FeatureModel + ModuleSnapshot> Constructor for Init<M> {
-    fn random(&self, device: &Device) -> TracedModel {
-        (self.0)(device).trace()
+    fn random(&self, device: &Device, args: BuildArgs) -> TracedModel {
+        (self.build)(device, args).trace()
     }
 
-    fn load(&self, device: &Device, path: &Path) -> featx_weights::Result<TracedModel> {
-        Ok(load_state_dict((self.0)(device), path)?.trace())
+    fn load(
+        &self,
+        device: &Device,
+        path: &Path,
+        args: BuildArgs,
+    ) -> featx_weights::Result<TracedModel> {
+        let keys: Vec<String> = self
+            .expected_keys(args)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        let mut file = WeightsFile::open(path, &keys)?;
+        file.rename(self.rename);
+        let args = self.infer(&file.tensors(), args);
+        Ok(file.load_into((self.build)(device, args))?.trace())
     }
 
     // Burn initialises parameters lazily: building a model only to read its shapes never
     // draws its random weights.
-    fn expected_keys(&self) -> Vec<(String, Vec<usize>)> {
-        expected_keys(&(self.0)(&Device::flex()))
+    fn infer(&self, tensors: &[TensorInfo], given: BuildArgs) -> BuildArgs {
+        let image_size = given.image_size.or_else(|| (self.image_size)(tensors));
+        let num_classes = given.num_classes.or_else(|| {
+            let build = |n| {
+                let args = BuildArgs {
+                    num_classes: Some(n),
+                    image_size,
+                };
+                (self.build)(&Device::flex(), args)
+            };
+            classes_from(build, tensors)
+        });
+        BuildArgs {
+            num_classes,
+            image_size,
+        }
+    }
+
+    fn expected_keys(&self, args: BuildArgs) -> Vec<(String, Vec<usize>)> {
+        expected_keys(&(self.build)(&Device::flex(), args))
     }
 
     fn num_params(&self) -> usize {
         let mut count = ParamCount::default();
-        (self.0)(&Device::flex()).visit(&mut count);
+        (self.build)(&Device::flex(), BuildArgs::default()).visit(&mut count);
         count.params
     }
 
     fn input_spec(&self) -> InputSpec {
-        (self.0)(&Device::flex()).input_spec()
+        (self.build)(&Device::flex(), BuildArgs::default()).input_spec()
     }
 
     #[cfg(test)]
     fn model_name(&self) -> String {
-        (self.0)(&Device::flex()).name().to_string()
-    }
-}
-
-/// A model constructor whose published files need their keys renamed on load
-/// (DenseNet's legacy `norm.1` keys, see [`crate::densenet::legacy_key`]).
-pub(crate) struct Renamed<M>(
-    pub(crate) fn(&Device) -> M,
-    pub(crate) fn(&str) -> Option<String>,
-);
-
-impl<M: FeatureModel + ModuleSnapshot> Constructor for Renamed<M> {
-    fn random(&self, device: &Device) -> TracedModel {
-        Init(self.0).random(device)
-    }
-
-    fn load(&self, device: &Device, path: &Path) -> featx_weights::Result<TracedModel> {
-        Ok(load_state_dict_renamed((self.0)(device), path, self.1)?.trace())
-    }
-
-    fn expected_keys(&self) -> Vec<(String, Vec<usize>)> {
-        Init(self.0).expected_keys()
-    }
-
-    fn num_params(&self) -> usize {
-        Init(self.0).num_params()
-    }
-
-    fn input_spec(&self) -> InputSpec {
-        Init(self.0).input_spec()
-    }
-
-    #[cfg(test)]
-    fn model_name(&self) -> String {
-        Init(self.0).model_name()
+        (self.build)(&Device::flex(), BuildArgs::default())
+            .name()
+            .to_string()
     }
 
     fn current_key(&self, key: &str) -> Option<String> {
-        (self.1)(key)
+        (self.rename)(key)
     }
 }
 
@@ -460,5 +617,131 @@ mod tests {
             );
         }
         assert_eq!(find("convnext_tiny").unwrap().current_key(legacy), legacy);
+    }
+
+    /// A state dict's tensors as the model built with `args` names and shapes them.
+    fn file_of(arch: &Architecture, args: BuildArgs) -> Vec<TensorInfo> {
+        arch.model
+            .expected_keys(args)
+            .into_iter()
+            .map(|(key, shape)| TensorInfo {
+                key,
+                shape,
+                dtype: burn::tensor::DType::F32,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn expected_keys_read_from_shapes_are_what_burn_store_collects() {
+        // One architecture of each module layout: Sequential enums, Linear heads, BatchNorm,
+        // LayerNorm, raw parameters (ViT), legacy names (DenseNet).
+        for name in [
+            "resnet18",
+            "vgg11_bn",
+            "alexnet",
+            "tv_alexnet",
+            "mobilenet_v3_small",
+            "efficientnet_b0",
+            "regnet_y_400mf",
+            "densenet121",
+            "convnext_tiny",
+            "vit_b_32",
+        ] {
+            let fast = find(name).unwrap().expected_keys();
+            assert_eq!(fast, collect_slowly(name), "{name}");
+        }
+    }
+
+    /// burn-store's own collection, which initialises every tensor.
+    fn collect_slowly(name: &str) -> Vec<(String, Vec<usize>)> {
+        use burn::store::BurnToPyTorchAdapter;
+        let device = Device::flex();
+        fn keys<M: ModuleSnapshot>(m: M) -> Vec<(String, Vec<usize>)> {
+            m.collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
+                .into_iter()
+                .map(|t| (t.name.clone(), t.shape.as_slice().to_vec()))
+                .collect()
+        }
+        match name {
+            "resnet18" => keys(crate::ResNetConfig::resnet18(1000).init(&device)),
+            "vgg11_bn" => keys(crate::VggConfig::vgg11_bn(1000).init(&device)),
+            "alexnet" => keys(crate::AlexNetConfig::new().init(&device)),
+            "tv_alexnet" => keys(crate::TorchvisionAlexNetConfig::new().init(&device)),
+            "mobilenet_v3_small" => keys(crate::MobileNetV3Config::small(1000).init(&device)),
+            "efficientnet_b0" => keys(crate::EfficientNetConfig::b(0, 1000).init(&device)),
+            "regnet_y_400mf" => keys(
+                crate::RegNetConfig::named("regnet_y_400mf")
+                    .unwrap()
+                    .init(&device),
+            ),
+            "densenet121" => keys(crate::DenseNetConfig::densenet121(1000).init(&device)),
+            "convnext_tiny" => keys(crate::ConvNeXtConfig::convnext_tiny(1000).init(&device)),
+            "vit_b_32" => keys(crate::VitConfig::vit_b_32(1000).init(&device)),
+            other => unreachable!("{other}"),
+        }
+    }
+
+    #[test]
+    fn every_models_class_count_is_read_from_its_head() {
+        for arch in MODELS {
+            for n in [7, 1000, 21843] {
+                let file = file_of(arch, BuildArgs::num_classes(n));
+                let (args, report) = arch.fit(&file, BuildArgs::default());
+                assert_eq!(args.num_classes, Some(n), "{}", arch.name);
+                assert!(report.fits(), "{}: {report:?}", arch.name);
+            }
+        }
+    }
+
+    #[test]
+    fn a_head_that_differs_elsewhere_is_not_read_as_a_class_count() {
+        let resnet18 = find("resnet18").unwrap();
+        let mut file = file_of(resnet18, BuildArgs::num_classes(7));
+        file.iter_mut()
+            .filter(|t| t.key == "fc.weight")
+            .for_each(|t| t.shape = vec![7, 256]);
+        let (args, report) = resnet18.fit(&file, BuildArgs::default());
+        assert_eq!(args.num_classes, None);
+        assert_eq!(report.mismatched.len(), 2, "{report:?}");
+        // Without a head there is nothing to read; a given count is kept as it is.
+        file.retain(|t| !t.key.starts_with("fc."));
+        assert_eq!(
+            resnet18.build_args(&file, BuildArgs::default()).num_classes,
+            None
+        );
+        assert_eq!(
+            resnet18.build_args(&file, BuildArgs::num_classes(3)),
+            BuildArgs::num_classes(3)
+        );
+    }
+
+    #[test]
+    fn a_vits_image_size_is_read_from_its_positional_embedding() {
+        for (name, size) in [("vit_b_16", 384), ("vit_b_32", 384), ("vit_l_16", 512)] {
+            let arch = find(name).unwrap();
+            let trained = BuildArgs {
+                num_classes: Some(10),
+                image_size: Some(size),
+            };
+            let (args, report) = arch.fit(&file_of(arch, trained), BuildArgs::default());
+            assert_eq!(args, trained, "{name}");
+            assert!(report.fits(), "{name}: {report:?}");
+        }
+        // Built lazily: the input size without drawing 86M random weights.
+        let vit = crate::VitConfig::vit_b_16(10).with_image_size(Some(384));
+        assert_eq!(
+            vit.init(&Device::flex()).input_spec().size,
+            Some([384, 384])
+        );
+        let default = file_of(find("vit_b_16").unwrap(), BuildArgs::default());
+        assert_eq!(crate::vit::image_size_from(&default, 16), Some(224));
+        // CNNs take any size: nothing to read.
+        let resnet = find("resnet50").unwrap();
+        let file = file_of(resnet, BuildArgs::default());
+        assert_eq!(
+            resnet.build_args(&file, BuildArgs::default()).image_size,
+            None
+        );
     }
 }

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use featx_graph::{Activation, ConvNormClass, NodeId};
 
 use crate::misc::{ConvNormActivation, ConvNormConfig, SqueezeExcitation};
-use crate::registry::{Architecture, Init, Row};
+use crate::registry::{Architecture, BuildArgs, Init, Row};
 use crate::{FeatureModel, InputSpec, Tracer};
 
 /// torchvision's `BottleneckTransform`: 1x1 (`a`), grouped 3x3 with the stride (`b`), optional
@@ -351,64 +351,68 @@ pub(crate) const ARCHITECTURES: &[Architecture] = &[
     row("regnet_y_400mf", "torchvision's RegNetY 400MF (squeeze-excitation bottlenecks)")
         .weights("RegNet_Y_400MF_Weights.IMAGENET1K_V2", "regnet_y_400mf-e6988f5f.pth")
         .resize(232)
-        .model(&Init(|d| regnet(d, "regnet_y_400mf"))),
+        .model(&Init::new(|d, a| regnet(d, a, "regnet_y_400mf"))),
     row("regnet_y_800mf", "torchvision's RegNetY 800MF (squeeze-excitation bottlenecks)")
         .weights("RegNet_Y_800MF_Weights.IMAGENET1K_V2", "regnet_y_800mf-58fc7688.pth")
         .resize(232)
-        .model(&Init(|d| regnet(d, "regnet_y_800mf"))),
+        .model(&Init::new(|d, a| regnet(d, a, "regnet_y_800mf"))),
     row("regnet_y_1_6gf", "torchvision's RegNetY 1.6GF (squeeze-excitation bottlenecks)")
         .weights("RegNet_Y_1_6GF_Weights.IMAGENET1K_V2", "regnet_y_1_6gf-0d7bc02a.pth")
         .resize(232)
-        .model(&Init(|d| regnet(d, "regnet_y_1_6gf"))),
+        .model(&Init::new(|d, a| regnet(d, a, "regnet_y_1_6gf"))),
     row("regnet_y_3_2gf", "torchvision's RegNetY 3.2GF (squeeze-excitation bottlenecks)")
         .weights("RegNet_Y_3_2GF_Weights.IMAGENET1K_V2", "regnet_y_3_2gf-9180c971.pth")
         .resize(232)
-        .model(&Init(|d| regnet(d, "regnet_y_3_2gf"))),
+        .model(&Init::new(|d, a| regnet(d, a, "regnet_y_3_2gf"))),
     row("regnet_y_8gf", "torchvision's RegNetY 8GF (squeeze-excitation bottlenecks)")
         .weights("RegNet_Y_8GF_Weights.IMAGENET1K_V2", "regnet_y_8gf-dc2b1b54.pth")
         .resize(232)
-        .model(&Init(|d| regnet(d, "regnet_y_8gf"))),
+        .model(&Init::new(|d, a| regnet(d, a, "regnet_y_8gf"))),
     row("regnet_y_16gf", "torchvision's RegNetY 16GF (squeeze-excitation bottlenecks)")
         .weights("RegNet_Y_16GF_Weights.IMAGENET1K_V2", "regnet_y_16gf-3e4a00f9.pth")
         .resize(232)
-        .model(&Init(|d| regnet(d, "regnet_y_16gf"))),
+        .model(&Init::new(|d, a| regnet(d, a, "regnet_y_16gf"))),
     row("regnet_y_32gf", "torchvision's RegNetY 32GF (squeeze-excitation bottlenecks)")
         .weights("RegNet_Y_32GF_Weights.IMAGENET1K_V2", "regnet_y_32gf-8db6d4b5.pth")
         .resize(232)
-        .model(&Init(|d| regnet(d, "regnet_y_32gf"))),
+        .model(&Init::new(|d, a| regnet(d, a, "regnet_y_32gf"))),
     row("regnet_x_400mf", "torchvision's RegNetX 400MF (grouped bottlenecks)")
         .weights("RegNet_X_400MF_Weights.IMAGENET1K_V2", "regnet_x_400mf-62229a5f.pth")
         .resize(232)
-        .model(&Init(|d| regnet(d, "regnet_x_400mf"))),
+        .model(&Init::new(|d, a| regnet(d, a, "regnet_x_400mf"))),
     row("regnet_x_800mf", "torchvision's RegNetX 800MF (grouped bottlenecks)")
         .weights("RegNet_X_800MF_Weights.IMAGENET1K_V2", "regnet_x_800mf-94a99ebd.pth")
         .resize(232)
-        .model(&Init(|d| regnet(d, "regnet_x_800mf"))),
+        .model(&Init::new(|d, a| regnet(d, a, "regnet_x_800mf"))),
     row("regnet_x_1_6gf", "torchvision's RegNetX 1.6GF (grouped bottlenecks)")
         .weights("RegNet_X_1_6GF_Weights.IMAGENET1K_V2", "regnet_x_1_6gf-a12f2b72.pth")
         .resize(232)
-        .model(&Init(|d| regnet(d, "regnet_x_1_6gf"))),
+        .model(&Init::new(|d, a| regnet(d, a, "regnet_x_1_6gf"))),
     row("regnet_x_3_2gf", "torchvision's RegNetX 3.2GF (grouped bottlenecks)")
         .weights("RegNet_X_3_2GF_Weights.IMAGENET1K_V2", "regnet_x_3_2gf-7071aa85.pth")
         .resize(232)
-        .model(&Init(|d| regnet(d, "regnet_x_3_2gf"))),
+        .model(&Init::new(|d, a| regnet(d, a, "regnet_x_3_2gf"))),
     row("regnet_x_8gf", "torchvision's RegNetX 8GF (grouped bottlenecks)")
         .weights("RegNet_X_8GF_Weights.IMAGENET1K_V2", "regnet_x_8gf-2b70d774.pth")
         .resize(232)
-        .model(&Init(|d| regnet(d, "regnet_x_8gf"))),
+        .model(&Init::new(|d, a| regnet(d, a, "regnet_x_8gf"))),
     row("regnet_x_16gf", "torchvision's RegNetX 16GF (grouped bottlenecks)")
         .weights("RegNet_X_16GF_Weights.IMAGENET1K_V2", "regnet_x_16gf-ba3796d7.pth")
         .resize(232)
-        .model(&Init(|d| regnet(d, "regnet_x_16gf"))),
+        .model(&Init::new(|d, a| regnet(d, a, "regnet_x_16gf"))),
     row("regnet_x_32gf", "torchvision's RegNetX 32GF (grouped bottlenecks)")
         .weights("RegNet_X_32GF_Weights.IMAGENET1K_V2", "regnet_x_32gf-6eb8fdc6.pth")
         .resize(232)
-        .model(&Init(|d| regnet(d, "regnet_x_32gf"))),
+        .model(&Init::new(|d, a| regnet(d, a, "regnet_x_32gf"))),
 ];
 
 /// The RegNet `name` (a name from the rows above, so always found).
-fn regnet(device: &Device, name: &str) -> RegNet {
-    RegNetConfig::named(name)
-        .unwrap_or_else(|| unreachable!("{name} is in RegNetConfig::named"))
-        .init(device)
+fn regnet(device: &Device, args: BuildArgs, name: &str) -> RegNet {
+    let config = RegNetConfig::named(name)
+        .unwrap_or_else(|| unreachable!("{name} is in RegNetConfig::named"));
+    RegNetConfig {
+        num_classes: args.classes(),
+        ..config
+    }
+    .init(device)
 }

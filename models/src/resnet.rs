@@ -435,40 +435,40 @@ const WIDE: &str = "Wide ResNet";
 pub(crate) const ARCHITECTURES: &[Architecture] = &[
     Row::new("resnet18", RESNET, "torchvision's ResNet18 (BasicBlock)")
         .weights("ResNet18_Weights.IMAGENET1K_V1", "resnet18-f37072fd.pth")
-        .model(&Init(|d| ResNetConfig::resnet18(1000).init(d))),
+        .model(&Init::new(|d, a| ResNetConfig::resnet18(a.classes()).init(d))),
     Row::new("resnet34", RESNET, "torchvision's ResNet34 (BasicBlock)")
         .weights("ResNet34_Weights.IMAGENET1K_V1", "resnet34-b627a593.pth")
-        .model(&Init(|d| ResNetConfig::resnet34(1000).init(d))),
+        .model(&Init::new(|d, a| ResNetConfig::resnet34(a.classes()).init(d))),
     Row::new("resnet50", RESNET, "torchvision's ResNet50 (Bottleneck)")
         .weights("ResNet50_Weights.IMAGENET1K_V2", "resnet50-11ad3fa6.pth")
         .resize(232)
-        .model(&Init(|d| ResNetConfig::resnet50(1000).init(d))),
+        .model(&Init::new(|d, a| ResNetConfig::resnet50(a.classes()).init(d))),
     Row::new("resnet101", RESNET, "torchvision's ResNet101 (Bottleneck)")
         .weights("ResNet101_Weights.IMAGENET1K_V2", "resnet101-cd907fc2.pth")
         .resize(232)
-        .model(&Init(|d| ResNetConfig::resnet101(1000).init(d))),
+        .model(&Init::new(|d, a| ResNetConfig::resnet101(a.classes()).init(d))),
     Row::new("resnet152", RESNET, "torchvision's ResNet152 (Bottleneck)")
         .weights("ResNet152_Weights.IMAGENET1K_V2", "resnet152-f82ba261.pth")
         .resize(232)
-        .model(&Init(|d| ResNetConfig::resnet152(1000).init(d))),
+        .model(&Init::new(|d, a| ResNetConfig::resnet152(a.classes()).init(d))),
     Row::new("resnext50_32x4d", RESNEXT, "torchvision's ResNeXt50 32x4d (grouped Bottleneck)")
         .weights("ResNeXt50_32X4D_Weights.IMAGENET1K_V2", "resnext50_32x4d-1a0047aa.pth")
         .resize(232)
-        .model(&Init(|d| ResNetConfig::resnext50_32x4d(1000).init(d))),
+        .model(&Init::new(|d, a| ResNetConfig::resnext50_32x4d(a.classes()).init(d))),
     Row::new("resnext101_32x8d", RESNEXT, "torchvision's ResNeXt101 32x8d (grouped Bottleneck)")
         .weights("ResNeXt101_32X8D_Weights.IMAGENET1K_V2", "resnext101_32x8d-110c445d.pth")
         .resize(232)
-        .model(&Init(|d| ResNetConfig::resnext101_32x8d(1000).init(d))),
+        .model(&Init::new(|d, a| ResNetConfig::resnext101_32x8d(a.classes()).init(d))),
     Row::new("resnext101_64x4d", RESNEXT, "torchvision's ResNeXt101 64x4d (grouped Bottleneck)")
         .weights("ResNeXt101_64X4D_Weights.IMAGENET1K_V1", "resnext101_64x4d-173b62eb.pth")
         .resize(232)
-        .model(&Init(|d| ResNetConfig::resnext101_64x4d(1000).init(d))),
+        .model(&Init::new(|d, a| ResNetConfig::resnext101_64x4d(a.classes()).init(d))),
     Row::new("wide_resnet50_2", WIDE, "torchvision's Wide ResNet50-2 (Bottleneck twice as wide)")
         .weights("Wide_ResNet50_2_Weights.IMAGENET1K_V2", "wide_resnet50_2-9ba9bcbe.pth")
         .resize(232)
-        .model(&Init(|d| ResNetConfig::wide_resnet50_2(1000).init(d))),
+        .model(&Init::new(|d, a| ResNetConfig::wide_resnet50_2(a.classes()).init(d))),
     Row::new("wide_resnet101_2", WIDE, "torchvision's Wide ResNet101-2 (Bottleneck twice as wide)")
         .weights("Wide_ResNet101_2_Weights.IMAGENET1K_V2", "wide_resnet101_2-d733dc28.pth")
         .resize(232)
-        .model(&Init(|d| ResNetConfig::wide_resnet101_2(1000).init(d))),
+        .model(&Init::new(|d, a| ResNetConfig::wide_resnet101_2(a.classes()).init(d))),
 ];

@@ -176,26 +176,26 @@ const fn row(name: &'static str, about: &'static str) -> Row {
 pub(crate) const ARCHITECTURES: &[Architecture] = &[
     row("vgg11", "torchvision's VGG11")
         .weights("VGG11_Weights.IMAGENET1K_V1", "vgg11-8a719046.pth")
-        .model(&Init(|d| VggConfig::vgg11(1000).init(d))),
+        .model(&Init::new(|d, a| VggConfig::vgg11(a.classes()).init(d))),
     row("vgg11_bn", "torchvision's VGG11 with BatchNorm")
         .weights("VGG11_BN_Weights.IMAGENET1K_V1", "vgg11_bn-6002323d.pth")
-        .model(&Init(|d| VggConfig::vgg11_bn(1000).init(d))),
+        .model(&Init::new(|d, a| VggConfig::vgg11_bn(a.classes()).init(d))),
     row("vgg13", "torchvision's VGG13")
         .weights("VGG13_Weights.IMAGENET1K_V1", "vgg13-19584684.pth")
-        .model(&Init(|d| VggConfig::vgg13(1000).init(d))),
+        .model(&Init::new(|d, a| VggConfig::vgg13(a.classes()).init(d))),
     row("vgg13_bn", "torchvision's VGG13 with BatchNorm")
         .weights("VGG13_BN_Weights.IMAGENET1K_V1", "vgg13_bn-abd245e5.pth")
-        .model(&Init(|d| VggConfig::vgg13_bn(1000).init(d))),
+        .model(&Init::new(|d, a| VggConfig::vgg13_bn(a.classes()).init(d))),
     row("vgg16", "torchvision's VGG16")
         .weights("VGG16_Weights.IMAGENET1K_V1", "vgg16-397923af.pth")
-        .model(&Init(|d| VggConfig::vgg16(1000).init(d))),
+        .model(&Init::new(|d, a| VggConfig::vgg16(a.classes()).init(d))),
     row("vgg16_bn", "torchvision's VGG16 with BatchNorm")
         .weights("VGG16_BN_Weights.IMAGENET1K_V1", "vgg16_bn-6c64b313.pth")
-        .model(&Init(|d| VggConfig::vgg16_bn(1000).init(d))),
+        .model(&Init::new(|d, a| VggConfig::vgg16_bn(a.classes()).init(d))),
     row("vgg19", "torchvision's VGG19")
         .weights("VGG19_Weights.IMAGENET1K_V1", "vgg19-dcbb9e9d.pth")
-        .model(&Init(|d| VggConfig::vgg19(1000).init(d))),
+        .model(&Init::new(|d, a| VggConfig::vgg19(a.classes()).init(d))),
     row("vgg19_bn", "torchvision's VGG19 with BatchNorm")
         .weights("VGG19_BN_Weights.IMAGENET1K_V1", "vgg19_bn-c79401a0.pth")
-        .model(&Init(|d| VggConfig::vgg19_bn(1000).init(d))),
+        .model(&Init::new(|d, a| VggConfig::vgg19_bn(a.classes()).init(d))),
 ];

@@ -7,6 +7,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use featx_graph::NodeId;
+use featx_weights::TensorInfo;
 
 use crate::registry::{Architecture, Init, Row};
 use crate::{Attention, FeatureModel, InputSpec, ParamTensor, Size, Tracer};
@@ -168,6 +169,15 @@ impl VitConfig {
     /// The same configuration with `num_classes` outputs.
     pub fn with_num_classes(mut self, num_classes: usize) -> Self {
         self.num_classes = num_classes;
+        self
+    }
+
+    /// The same configuration for `image_size` inputs (torchvision's `image_size` argument),
+    /// or unchanged for `None`. A multiple of the patch size.
+    pub fn with_image_size(mut self, image_size: Option<usize>) -> Self {
+        if let Some(size) = image_size {
+            self.image_size = size;
+        }
         self
     }
 
@@ -347,6 +357,19 @@ impl FeatureModel for VisionTransformer {
     }
 }
 
+/// The image size a ViT state dict was trained at: its positional embedding `[1, (size /
+/// patch)^2 + 1, hidden]` holds one entry per patch and one for the class token. `None`
+/// without the embedding or with a length that is not a square plus one.
+pub(crate) fn image_size_from(tensors: &[TensorInfo], patch: usize) -> Option<usize> {
+    let t = tensors.iter().find(|t| t.key == "encoder.pos_embedding")?;
+    let patches = match t.shape.as_slice() {
+        [1, len, _] => len.checked_sub(1)?,
+        _ => return None,
+    };
+    let side = (patches as f64).sqrt().round() as usize;
+    (side > 0 && side * side == patches).then_some(side * patch)
+}
+
 /// A row of the ViT family.
 const fn row(name: &'static str, about: &'static str) -> Row {
     Row::new(name, "ViT", about)
@@ -356,14 +379,17 @@ const fn row(name: &'static str, about: &'static str) -> Row {
 // One row per architecture, one line per column: rustfmt would give each argument a line.
 #[rustfmt::skip]
 pub(crate) const ARCHITECTURES: &[Architecture] = &[
-    row("vit_b_16", "torchvision's ViT-B/16 (224x224 only)")
+    row("vit_b_16", "torchvision's ViT-B/16 (224x224, or a checkpoint's size)")
         .weights("ViT_B_16_Weights.IMAGENET1K_V1", "vit_b_16-c867db91.pth")
-        .model(&Init(|d| VitConfig::vit_b_16(1000).init(d))),
-    row("vit_b_32", "torchvision's ViT-B/32 (224x224 only)")
+        .model(&Init::new(|d, a| VitConfig::vit_b_16(a.classes()).with_image_size(a.image_size).init(d))
+            .image_size_from(|t| image_size_from(t, 16))),
+    row("vit_b_32", "torchvision's ViT-B/32 (224x224, or a checkpoint's size)")
         .weights("ViT_B_32_Weights.IMAGENET1K_V1", "vit_b_32-d86f8d99.pth")
-        .model(&Init(|d| VitConfig::vit_b_32(1000).init(d))),
-    row("vit_l_16", "torchvision's ViT-L/16 (224x224 only)")
+        .model(&Init::new(|d, a| VitConfig::vit_b_32(a.classes()).with_image_size(a.image_size).init(d))
+            .image_size_from(|t| image_size_from(t, 32))),
+    row("vit_l_16", "torchvision's ViT-L/16 (224x224, or a checkpoint's size)")
         .weights("ViT_L_16_Weights.IMAGENET1K_V1", "vit_l_16-852ce7e3.pth")
         .resize(242)
-        .model(&Init(|d| VitConfig::vit_l_16(1000).init(d))),
+        .model(&Init::new(|d, a| VitConfig::vit_l_16(a.classes()).with_image_size(a.image_size).init(d))
+            .image_size_from(|t| image_size_from(t, 16))),
 ];

@@ -9,7 +9,7 @@ use featx_extract::{
     wgpu_adapter,
 };
 use featx_models::registry::Preprocessing;
-use featx_models::{Architecture, MODELS, TracedModel};
+use featx_models::{Architecture, BuildArgs, MODELS, TracedModel};
 use featx_weights::{base_url, cache_dir, fetch};
 
 use crate::error::CliError;
@@ -20,7 +20,8 @@ pub struct ModelArgs {
     /// The model to run: a name `featx models` lists, or an ONNX file (`model.onnx`).
     #[arg(long, value_parser = ModelParser, hide_possible_values = true)]
     pub model: ModelChoice,
-    /// A torchvision state dict (.pth, .safetensors); `imagenet` for torchvision's published
+    /// A torchvision state dict (.pth, .safetensors), plain or in a training checkpoint, its
+    /// head's class count read from it; `imagenet` for torchvision's published
     /// ImageNet weights of the model (downloaded once, verified, cached); `random` for random
     /// initialisation. Required for a zoo model, except by `bench`, whose numbers do not depend
     /// on the values; an ONNX file carries its own.
@@ -55,6 +56,10 @@ pub struct ModelArgs {
     /// Seed for `--weights random` (and train-mode dropout), for reproducible runs.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The classifier's output count. A weights file's own is read from it (a fine-tuned
+    /// head); this overrides it (a file that disagrees is an error), or sizes a random model.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub num_classes: Option<u64>,
 }
 
 /// `--mode`.
@@ -109,13 +114,18 @@ impl ModelArgs {
     }
 
     /// How `--weights` is recorded with a dataset run (a resumed run must name the same), with
-    /// a reduced `--precision` after it: parts computed in another precision are other numbers.
+    /// `--num-classes` and a reduced `--precision` after it: parts computed with another head
+    /// or in another precision are other numbers.
     pub fn weights_label(&self) -> String {
         let weights = match self.weights.as_ref().unwrap_or(&Weights::Random) {
             _ if matches!(self.model, ModelChoice::Onnx(_)) => self.model.name(),
             Weights::Random => format!("random (seed {})", self.seed),
             Weights::Imagenet => "imagenet".into(),
             Weights::File(path) => path.display().to_string(),
+        };
+        let weights = match self.num_classes {
+            Some(n) => format!("{weights}, {n} classes"),
+            None => weights,
         };
         match self.precision {
             Precision::F32 => weights,
@@ -127,9 +137,21 @@ impl ModelArgs {
     /// the batch and image size in `shape`.
     pub fn traced(&self, weights: &Weights, shape: InputShape) -> Result<TracedModel, CliError> {
         match &self.model {
-            ModelChoice::Zoo(arch) => load(arch, weights, &Device::flex()),
+            ModelChoice::Zoo(arch) => {
+                let args = BuildArgs {
+                    num_classes: self.num_classes.map(|n| n as usize),
+                    image_size: None,
+                };
+                load(arch, weights, args, &Device::flex())
+            }
             ModelChoice::Onnx(path) => {
                 self.weights()?;
+                if self.num_classes.is_some() {
+                    return Err(CliError::Usage(format!(
+                        "{} has its own head: drop --num-classes",
+                        path.display()
+                    )));
+                }
                 // The command's size is a default for a file that leaves it open; a size the
                 // file fixes wins (`--input-size` must agree with it).
                 let fixed = featx_onnx::input_size(path)?;
@@ -339,15 +361,17 @@ fn gpu_kernels_parser() -> impl TypedValueParser<Value = GpuKernels> {
     })
 }
 
-/// The model `arch` with `weights` on `device`, traced.
+/// The model `arch` with `weights` on `device`, traced: built with `args` where they are set,
+/// else with what a weights file says (its class count), else the defaults.
 pub fn load(
     arch: &'static Architecture,
     weights: &Weights,
+    args: BuildArgs,
     device: &Device,
 ) -> Result<TracedModel, CliError> {
     Ok(match weights {
-        Weights::Random => arch.random(device),
-        Weights::File(path) => arch.load(device, path)?,
+        Weights::Random => arch.random_with(device, args),
+        Weights::File(path) => arch.load_with(device, path, args)?,
         Weights::Imagenet => {
             let published = arch.weights.ok_or_else(|| {
                 let hint = if arch.name == "alexnet" {
@@ -361,7 +385,7 @@ pub fn load(
                 ))
             })?;
             let path = fetch(&published.remote(), &base_url(), &cache_dir(), true)?;
-            arch.load(device, &path)?
+            arch.load_with(device, &path, args)?
         }
     })
 }

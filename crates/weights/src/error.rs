@@ -2,6 +2,8 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+use crate::KeyMismatch;
+
 /// Why a weights file could not be loaded.
 #[derive(Debug, Error)]
 pub enum WeightsError {
@@ -63,6 +65,17 @@ pub enum WeightsError {
         /// Why.
         reason: String,
     },
+    /// The file holds no tensor the model has, at the top level or in any layout featx knows
+    /// (a checkpoint without weights, another model's file, an unknown wrapper).
+    #[error("{path} holds no state dict for this model: found {found}; expected {expected}")]
+    UnknownLayout {
+        /// The file.
+        path: PathBuf,
+        /// What the file holds: its top-level entries and first tensors with their shapes.
+        found: String,
+        /// What was looked for: the model's first keys, and the wrappers tried.
+        expected: String,
+    },
     /// Parameters the model needs are not in the file.
     #[error("{path} lacks {} parameter(s) the model needs: {}", .keys.len(), .keys.join(", "))]
     MissingKeys {
@@ -80,7 +93,7 @@ pub enum WeightsError {
         keys: Vec<String>,
     },
     /// A tensor has the wrong shape or type for its parameter.
-    #[error("{path}: tensor '{key}' does not fit the model: {reason}")]
+    #[error("{path}: tensor '{key}' does not fit the model: {reason}{}", also(.others))]
     Mismatch {
         /// The file.
         path: PathBuf,
@@ -88,7 +101,33 @@ pub enum WeightsError {
         key: String,
         /// Expected and found shapes or dtypes.
         reason: String,
+        /// The other tensors that do not fit, each with its shapes: the whole fit report's
+        /// mismatches, so one run shows everything to fix.
+        others: Vec<KeyMismatch>,
     },
+}
+
+/// The other mismatches, for [`WeightsError::Mismatch`]'s message: the first few, and how
+/// many there are.
+fn also(others: &[KeyMismatch]) -> String {
+    if others.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<String> = others
+        .iter()
+        .take(8)
+        .map(|m| format!("'{}': {}", m.key, m.reason))
+        .collect();
+    let more = others.len().saturating_sub(8);
+    format!(
+        "; also {}{}",
+        shown.join("; "),
+        if more > 0 {
+            format!("; ... ({more} more)")
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// Why a weights file could not be parsed.

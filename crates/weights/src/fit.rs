@@ -115,6 +115,7 @@ impl FitReport {
                 path,
                 key: m.key.clone(),
                 reason: m.reason.clone(),
+                others: self.mismatched[1..].to_vec(),
             });
         }
         if !self.missing.is_empty() && self.applied.is_empty() {
@@ -191,10 +192,18 @@ mod tests {
         assert!(report.mismatched[0].reason.contains("[8]"));
         assert!(!report.fits());
         let path = Path::new("w.pth");
+        let error = report.error(path).unwrap();
         assert!(matches!(
-            report.error(path),
-            Some(WeightsError::Mismatch { key, .. }) if key == "bn.weight"
+            &error,
+            WeightsError::Mismatch { key, others, .. }
+                if key == "bn.weight" && others.len() == 1
         ));
+        // Every mismatch is in the message, with its shapes or types.
+        assert_eq!(
+            error.to_string(),
+            "w.pth: tensor 'bn.weight' does not fit the model: expected shape [8], found [4]; \
+             also 'bn.running_mean': expected a floating-point tensor, found I64"
+        );
         let only_missing = FitReport::new(&expected, &file[..1]);
         assert!(matches!(
             only_missing.error(path),

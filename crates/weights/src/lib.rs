@@ -8,6 +8,11 @@
 //! torchvision's published ImageNet weights are fetched once into a verified cache
 //! ([`fetch`]).
 //!
+//! A state dict is found where training scripts put it: at the top level, or under a
+//! checkpoint's [`CHECKPOINT_ENTRIES`] with [`MODULE_PREFIXES`] (`module.`, `_orig_mod.`)
+//! before its keys; [`WeightsFile`] opens a file once, so its head can be read before the
+//! model is built.
+//!
 //! Loading is all-or-nothing: the model is consumed and only handed back when every parameter
 //! was found with the right shape; otherwise a [`WeightsError`] names the file and the keys.
 
@@ -24,4 +29,6 @@ pub use download::{
 pub use error::{DownloadError, ReadError, Result, WeightsError};
 pub use fit::{FitReport, KeyMismatch, is_ignored_key};
 pub use load::{expected_keys, load_state_dict, load_state_dict_renamed};
-pub use store::{TensorInfo, WeightsFormat, inspect};
+pub use store::{
+    CHECKPOINT_ENTRIES, MODULE_PREFIXES, TensorInfo, WeightsFile, WeightsFormat, inspect,
+};

@@ -1,5 +1,5 @@
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::pytorch_reader::{PickleValue, PytorchReader};
@@ -9,6 +9,8 @@ use burn::store::{
 };
 use burn::tensor::DType;
 
+use crate::fit::FitReport;
+use crate::load::expected_keys;
 use crate::{ReadError, Result, WeightsError};
 
 /// A state dict file format.
@@ -33,15 +35,47 @@ impl WeightsFormat {
     }
 }
 
-/// Where checkpoints commonly nest the state dict: a training checkpoint's `state_dict` or
-/// `model` entry, and `DataParallel`'s `module.` prefix.
-const WRAPPERS: [&str; 5] = [
-    "state_dict.module.",
-    "model.module.",
-    "state_dict.",
-    "model.",
-    "module.",
-];
+/// The entries of a training checkpoint that hold its state dict, tried when the model's keys
+/// are not at the top level: `state_dict` (Lightning, timm's train script, most hand-written
+/// loops) and `model` (torchvision's reference scripts).
+pub const CHECKPOINT_ENTRIES: [&str; 2] = ["state_dict", "model"];
+
+/// Prefixes that wrappers put before every key, tried alone and two deep, in any order:
+/// `module.` (`DataParallel`, `DistributedDataParallel`), `_orig_mod.` (`torch.compile`) and
+/// `model.` (a Lightning module holding the network as `self.model`).
+pub const MODULE_PREFIXES: [&str; 3] = ["module.", "_orig_mod.", "model."];
+
+/// Every prefix a state dict's keys may carry, shortest first: nothing, a checkpoint entry,
+/// then one or two module prefixes after either.
+fn layouts() -> Vec<String> {
+    let entries =
+        std::iter::once(String::new()).chain(CHECKPOINT_ENTRIES.iter().map(|e| format!("{e}.")));
+    let mut wrappers = vec![String::new()];
+    for a in MODULE_PREFIXES {
+        wrappers.push(a.to_string());
+    }
+    for a in MODULE_PREFIXES {
+        for b in MODULE_PREFIXES.iter().filter(|b| **b != a) {
+            wrappers.push(format!("{a}{b}"));
+        }
+    }
+    let mut all: Vec<String> = entries
+        .flat_map(|e| wrappers.iter().map(move |w| format!("{e}{w}")))
+        .collect();
+    all.sort_by_key(String::len);
+    all.dedup();
+    all
+}
+
+/// How a file's keys were read: the prefix removed from each (`state_dict.module.`), empty for
+/// a plain state dict.
+fn describe_prefix(prefix: &str) -> String {
+    if prefix.is_empty() {
+        "a plain state dict".into()
+    } else {
+        format!("a state dict with every key under `{prefix}`")
+    }
+}
 
 /// One tensor of a weights file, as stored (before any layout adaptation).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,15 +88,25 @@ pub struct TensorInfo {
     pub dtype: DType,
 }
 
-/// A parsed weights file; reading never executes a pickle.
-pub(crate) struct WeightsFile {
+/// A parsed weights file, its state dict found; reading never executes a pickle.
+///
+/// Open it once, read its [`tensors`](Self::tensors) to decide how to build the model (a
+/// fine-tuned head's class count), then [`load_into`](Self::load_into) the model.
+pub struct WeightsFile {
     /// Tensors named as the model expects (any wrapper prefix removed).
     tensors: Vec<PackTensor>,
+    /// How the keys were read.
+    layout: String,
+    /// The file, for errors.
+    path: PathBuf,
 }
 
 impl WeightsFile {
     /// Opens and parses `path`; `expected` are the keys a model wants, used to recognise a
-    /// wrapped state dict (pass none to take the file as it is).
+    /// wrapped state dict (pass none to take the file as it is): the prefix of
+    /// [`CHECKPOINT_ENTRIES`] and [`MODULE_PREFIXES`] under which most of them are found is
+    /// removed, and tensors outside it (optimizer state...) are dropped. Without `expected`,
+    /// the prefix holding the most tensors is removed.
     pub fn open(path: &Path, expected: &[String]) -> Result<Self> {
         let format = WeightsFormat::from_path(path)?;
         let meta = std::fs::metadata(path).map_err(|source| WeightsError::Io {
@@ -82,42 +126,36 @@ impl WeightsFile {
             });
         }
         let raw = read_all(path, format)?;
-        let matches = |prefix: &str| {
-            expected
-                .iter()
-                .filter(|k| raw.contains_key(&format!("{prefix}{k}")))
-                .count()
-        };
-        let direct = matches("");
-        let prefix = WRAPPERS
-            .into_iter()
-            .map(|p| (p, matches(p)))
-            .filter(|(_, n)| *n > direct)
-            .max_by_key(|(_, n)| *n)
-            .map(|(p, _)| p)
-            .or_else(|| {
-                // No model to compare with: unwrap when every key shares one wrapper.
-                (expected.is_empty() && !raw.is_empty())
-                    .then(|| {
-                        WRAPPERS
-                            .into_iter()
-                            .find(|p| raw.keys().all(|k| k.starts_with(p)))
-                    })
-                    .flatten()
+        let prefix = pick_prefix(&raw, expected);
+        let matched = expected
+            .iter()
+            .any(|k| raw.contains_key(&format!("{prefix}{k}")));
+        if !expected.is_empty() && !matched {
+            return Err(WeightsError::UnknownLayout {
+                path: path.to_path_buf(),
+                found: found_layout(path, format, &raw),
+                expected: expected_layout(expected),
             });
+        }
         let tensors = raw
             .into_iter()
             .filter_map(|(key, mut tensor)| {
-                if let Some(p) = prefix {
-                    tensor.name = key.strip_prefix(p)?.to_string();
-                }
+                tensor.name = key.strip_prefix(prefix.as_str())?.to_string();
                 Some(tensor)
             })
             .collect();
-        Ok(Self { tensors })
+        Ok(Self {
+            tensors,
+            layout: describe_prefix(&prefix),
+            path: path.to_path_buf(),
+        })
     }
 
-    /// Keys, shapes and dtypes, as stored.
+    /// How the file's keys were read (`a state dict with every key under `module.``).
+    pub fn layout(&self) -> &str {
+        &self.layout
+    }
+
     /// Renames every tensor `rename` gives a new name.
     pub fn rename(&mut self, rename: fn(&str) -> Option<String>) {
         for tensor in &mut self.tensors {
@@ -127,6 +165,7 @@ impl WeightsFile {
         }
     }
 
+    /// Keys (wrapper prefix removed), shapes and dtypes, as stored.
     pub fn tensors(&self) -> Vec<TensorInfo> {
         self.tensors
             .iter()
@@ -140,18 +179,144 @@ impl WeightsFile {
 
     /// Applies the file to `model`: PyTorch layouts adapted, every float type converted to
     /// float32, Sequential indices kept as they are (`conv3.0`, `conv3.2` are real paths).
-    pub fn apply_to<M: ModuleSnapshot>(&self, model: &mut M) -> ApplyResult {
+    fn apply_to<M: ModuleSnapshot>(&self, model: &mut M) -> ApplyResult {
         // burn-store applies the bytes of a float64 tensor to a float32 parameter unconverted:
         // casting first is what keeps such files from loading as garbage.
         let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32));
         model.apply(self.tensors.clone(), None, Some(Box::new(adapter)), true)
     }
+
+    /// How the file's tensors fit `model`'s parameters.
+    pub fn fit<M: ModuleSnapshot>(&self, model: &M) -> FitReport {
+        FitReport::new(&expected_keys(model), &self.tensors())
+    }
+
+    /// Loads the file into `model`, all or nothing: the model comes back only if every
+    /// parameter was found with the right shape and a float type, and no tensor was left over
+    /// (BatchNorm's `num_batches_tracked` counters excepted).
+    pub fn load_into<M: ModuleSnapshot>(&self, mut model: M) -> Result<M> {
+        let mut report = self.fit(&model);
+        if let Some(error) = report.error(&self.path) {
+            return Err(error);
+        }
+        report.add_apply_errors(&self.apply_to(&mut model));
+        match report.error(&self.path) {
+            Some(error) => Err(error),
+            None => Ok(model),
+        }
+    }
 }
 
-/// The tensors of the weights file at `path` (a wrapper prefix such as `state_dict.` removed),
-/// without loading them into a model.
+/// The tensors of the weights file at `path`, without loading them into a model: with no model
+/// to compare with, the known prefix holding the most tensors (`state_dict.module.`) is removed
+/// and tensors outside it are dropped.
 pub fn inspect(path: &Path) -> Result<Vec<TensorInfo>> {
     Ok(WeightsFile::open(path, &[])?.tensors())
+}
+
+/// The prefix the state dict's keys carry: the layout under which most `expected` keys are
+/// found (the first, shortest, on a tie; none unless it finds more than the top level), or,
+/// with no model to compare with, the non-empty layout holding the most tensors.
+fn pick_prefix<T>(raw: &BTreeMap<String, T>, expected: &[String]) -> String {
+    let candidates = layouts();
+    if expected.is_empty() {
+        let holds = |p: &str| raw.keys().filter(|k| k.starts_with(p)).count();
+        return candidates
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| (holds(&p), p))
+            .filter(|(n, _)| *n > 0)
+            // Most tensors; on a tie the longest prefix (`state_dict.module.` over `state_dict.`).
+            .max_by(|(n, p), (m, q)| n.cmp(m).then(p.len().cmp(&q.len())))
+            .map(|(_, p)| p)
+            .unwrap_or_default();
+    }
+    let matches = |p: &str| {
+        expected
+            .iter()
+            .filter(|k| raw.contains_key(&format!("{p}{k}")))
+            .count()
+    };
+    let mut best = (matches(""), String::new());
+    for p in candidates.into_iter().skip(1) {
+        let n = matches(&p);
+        if n > best.0 {
+            best = (n, p);
+        }
+    }
+    best.1
+}
+
+/// What a file holds, for an error: its top-level entries (and the first tensors).
+fn found_layout(path: &Path, format: WeightsFormat, raw: &BTreeMap<String, PackTensor>) -> String {
+    let mut entries: Vec<String> = match format {
+        WeightsFormat::Pytorch => match PytorchReader::read_pickle_data(path, None) {
+            Ok(PickleValue::Dict(dict)) => dict.into_keys().collect(),
+            _ => Vec::new(),
+        },
+        WeightsFormat::Safetensors => Vec::new(),
+    };
+    if entries.is_empty() {
+        entries = raw.keys().cloned().collect();
+    }
+    // A state dict's top level is its flat keys: summarised by their first part (`layer1`).
+    // `_metadata` is the version record `torch.save` keeps beside every state dict.
+    entries = entries
+        .iter()
+        .filter(|k| k.as_str() != "_metadata")
+        .map(|k| k.split('.').next().unwrap_or(k).to_string())
+        .collect();
+    entries.sort();
+    entries.dedup();
+    let first: Vec<String> = raw
+        .iter()
+        .take(3)
+        .map(|(k, t)| format!("{k} {:?}", t.shape.as_slice()))
+        .collect();
+    format!(
+        "a dictionary with top-level entries {} and {} tensor(s){}",
+        list(&entries, 12),
+        raw.len(),
+        if first.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({}{})",
+                first.join(", "),
+                if raw.len() > 3 { ", ..." } else { "" }
+            )
+        }
+    )
+}
+
+/// What a model wants, for an error: its first keys, and where they may be.
+fn expected_layout(expected: &[String]) -> String {
+    format!(
+        "the model's keys ({}) at the top level, or under `{}` (a training checkpoint), \
+         each optionally prefixed by {}",
+        list(expected, 3),
+        CHECKPOINT_ENTRIES.join("` or `"),
+        MODULE_PREFIXES
+            .iter()
+            .map(|p| format!("`{p}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// `items` comma-separated, the first `max` of them, with how many more there are.
+fn list(items: &[String], max: usize) -> String {
+    let shown = items
+        .iter()
+        .take(max)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > max {
+        format!("{shown}, ... ({} in all)", items.len())
+    } else {
+        shown
+    }
 }
 
 fn read_all(path: &Path, format: WeightsFormat) -> Result<BTreeMap<String, PackTensor>> {
@@ -193,4 +358,122 @@ fn top_level_type(path: &Path) -> Option<String> {
         PickleValue::Bytes(_) => "bytes".into(),
         PickleValue::Unsupported(name) => name,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(names: &[&str]) -> BTreeMap<String, ()> {
+        names.iter().map(|k| (k.to_string(), ())).collect()
+    }
+
+    fn strings(names: &[&str]) -> Vec<String> {
+        names.iter().map(|k| k.to_string()).collect()
+    }
+
+    #[test]
+    fn every_documented_wrapper_is_a_layout() {
+        let all = layouts();
+        assert_eq!(all[0], "");
+        for prefix in [
+            "module.",
+            "_orig_mod.",
+            "state_dict.",
+            "model.",
+            "state_dict.module.",
+            "state_dict.model.",
+            "model._orig_mod.",
+            "module._orig_mod.",
+            "_orig_mod.module.",
+            "state_dict.model._orig_mod.",
+        ] {
+            assert!(all.iter().any(|p| p == prefix), "{prefix}");
+        }
+        assert!(all.windows(2).all(|w| w[0].len() <= w[1].len()));
+        assert!(!all.iter().any(|p| p.contains("module.module.")));
+    }
+
+    #[test]
+    fn the_prefix_holding_the_models_keys_is_removed() {
+        let expected = strings(&["conv1.weight", "fc.weight", "fc.bias"]);
+        let plain = keys(&["conv1.weight", "fc.weight", "fc.bias"]);
+        assert_eq!(pick_prefix(&plain, &expected), "");
+        let ddp = keys(&[
+            "state_dict.module.conv1.weight",
+            "state_dict.module.fc.weight",
+            "state_dict.module.fc.bias",
+            "optimizer_states.0.state.0.momentum_buffer",
+        ]);
+        assert_eq!(pick_prefix(&ddp, &expected), "state_dict.module.");
+        let compiled = keys(&["model._orig_mod.conv1.weight", "model._orig_mod.fc.weight"]);
+        assert_eq!(pick_prefix(&compiled, &expected), "model._orig_mod.");
+        // Lightning: the network held as `self.model`, under `state_dict`.
+        let lightning = keys(&["state_dict.model.conv1.weight", "state_dict.model.fc.bias"]);
+        assert_eq!(pick_prefix(&lightning, &expected), "state_dict.model.");
+        // No model to compare with: the layout holding the most tensors.
+        assert_eq!(pick_prefix(&ddp, &[]), "state_dict.module.");
+        assert_eq!(pick_prefix(&plain, &[]), "");
+        // Nothing found anywhere: the keys are taken as they are.
+        let optimizer = keys(&["optimizer.state.0.momentum_buffer"]);
+        assert_eq!(pick_prefix(&optimizer, &expected), "");
+    }
+
+    /// A SafeTensors file of float32 zeros with these keys and shapes.
+    fn write_safetensors(path: &Path, tensors: &[(&str, &[usize])]) {
+        let mut header = Vec::new();
+        let mut offset = 0;
+        for (key, shape) in tensors {
+            let bytes = 4 * shape.iter().product::<usize>();
+            header.push(format!(
+                "\"{key}\":{{\"dtype\":\"F32\",\"shape\":{shape:?},\"data_offsets\":[{offset},{}]}}",
+                offset + bytes
+            ));
+            offset += bytes;
+        }
+        let header = format!("{{{}}}", header.join(","));
+        let mut file = (header.len() as u64).to_le_bytes().to_vec();
+        file.extend_from_slice(header.as_bytes());
+        file.resize(file.len() + offset, 0);
+        std::fs::write(path, file).unwrap();
+    }
+
+    #[test]
+    fn a_file_without_the_models_keys_names_what_it_found() {
+        let dir = std::env::temp_dir().join(format!("featx-layout-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ema.safetensors");
+        write_safetensors(
+            &path,
+            &[
+                ("ema.conv1.weight", &[2, 3, 1, 1]),
+                ("ema.fc.weight", &[7, 2]),
+                ("step", &[1]),
+            ],
+        );
+        let expected = strings(&["conv1.weight", "fc.weight", "fc.bias"]);
+        let err = WeightsFile::open(&path, &expected).err().unwrap();
+        let text = err.to_string();
+        match err {
+            WeightsError::UnknownLayout {
+                found, expected, ..
+            } => {
+                assert!(found.contains("top-level entries ema, step"), "{found}");
+                assert!(found.contains("ema.conv1.weight [2, 3, 1, 1]"), "{found}");
+                assert!(
+                    expected.contains("conv1.weight, fc.weight, fc.bias"),
+                    "{expected}"
+                );
+                assert!(expected.contains("`state_dict` or `model`"), "{expected}");
+                assert!(expected.contains("`_orig_mod.`"), "{expected}");
+            }
+            other => panic!("{other}"),
+        }
+        assert!(text.contains("ema.safetensors"), "{text}");
+        // The same file opens as it is without a model, and with the wrapper it names.
+        let file = WeightsFile::open(&path, &[]).unwrap();
+        assert_eq!(file.layout(), "a plain state dict");
+        assert_eq!(file.tensors().len(), 3);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -1,8 +1,8 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use featx_models::{Architecture, MODELS};
-use featx_weights::{FitReport, TensorInfo, cache_dir, inspect, verify};
+use featx_models::{Architecture, BuildArgs, MODELS};
+use featx_weights::{TensorInfo, WeightsFile, cache_dir, verify};
 use serde::Serialize;
 
 use super::Format;
@@ -29,6 +29,10 @@ struct TensorJson<'a> {
 struct Fit {
     model: String,
     fits: bool,
+    /// The class count the file's head has (where the model has a head the file fills).
+    num_classes: Option<usize>,
+    /// A ViT's input size, read from its positional embedding.
+    image_size: Option<usize>,
     missing: Vec<String>,
     unexpected: Vec<String>,
     wrong_shape: Vec<String>,
@@ -45,6 +49,8 @@ struct CacheEntry {
 #[derive(Serialize)]
 struct Report<'a> {
     file: Option<String>,
+    /// How the state dict was found in the file (plain, or under a wrapper prefix).
+    layout: Option<String>,
     tensors: Vec<TensorJson<'a>>,
     models: Vec<Fit>,
     cache_dir: String,
@@ -53,10 +59,12 @@ struct Report<'a> {
 
 /// Describes a weights file (tensors, which model it fits) and the download cache.
 pub fn run(args: &WeightsArgs) -> Result<(), CliError> {
-    let tensors = match &args.file {
-        Some(path) => inspect(path)?,
-        None => Vec::new(),
-    };
+    let file = args
+        .file
+        .as_ref()
+        .map(|path| WeightsFile::open(path, &[]))
+        .transpose()?;
+    let tensors = file.as_ref().map(WeightsFile::tensors).unwrap_or_default();
     let models = if args.file.is_some() {
         MODELS.iter().map(|arch| fit(arch, &tensors)).collect()
     } else {
@@ -80,6 +88,7 @@ pub fn run(args: &WeightsArgs) -> Result<(), CliError> {
         .collect();
     let report = Report {
         file: args.file.as_ref().map(|p| p.display().to_string()),
+        layout: file.as_ref().map(|f| f.layout().to_string()),
         tensors: tensors
             .iter()
             .map(|t| TensorJson {
@@ -100,18 +109,14 @@ pub fn run(args: &WeightsArgs) -> Result<(), CliError> {
 }
 
 fn fit(arch: &Architecture, tensors: &[TensorInfo]) -> Fit {
-    // Keys as the model names them (DenseNet's published files have older names).
-    let tensors: Vec<TensorInfo> = tensors
-        .iter()
-        .map(|t| TensorInfo {
-            key: arch.current_key(&t.key),
-            ..t.clone()
-        })
-        .collect();
-    let report = FitReport::new(&arch.expected_keys(), &tensors);
+    // Built as the file calls for (its head's class count), keys as the model names them
+    // (DenseNet's published files have older names).
+    let (args, report) = arch.fit(tensors, BuildArgs::default());
     Fit {
         model: arch.name.to_string(),
         fits: report.fits(),
+        num_classes: args.num_classes,
+        image_size: args.image_size,
         missing: report.missing,
         unexpected: report.unexpected,
         wrong_shape: report
@@ -125,14 +130,21 @@ fn fit(arch: &Architecture, tensors: &[TensorInfo]) -> Fit {
 fn print_text(report: &Report<'_>) {
     if let Some(file) = &report.file {
         println!("{file}: {} tensors", report.tensors.len());
+        if let Some(layout) = &report.layout {
+            println!("  read as {layout}");
+        }
         for t in &report.tensors {
             println!("  {:<40} {:<8} {:?}", t.key, t.dtype, t.shape);
         }
-        let fits: Vec<&str> = report
+        let fits: Vec<String> = report
             .models
             .iter()
             .filter(|f| f.fits)
-            .map(|f| f.model.as_str())
+            .map(|f| match (f.num_classes, f.image_size) {
+                (Some(n), Some(s)) => format!("{} ({n} classes, {s}x{s} input)", f.model),
+                (Some(n), None) => format!("{} ({n} classes)", f.model),
+                _ => f.model.clone(),
+            })
             .collect();
         if fits.is_empty() {
             // The closest models: fewest keys missing, unexpected or of the wrong shape.
