@@ -270,16 +270,7 @@ impl Feature {
         {
             return None;
         }
-        let (x, y) = (self.reshape(&pa)?, other.reshape(&pb)?);
-        Some(Feature(match (x.0, y.0) {
-            (Repr::R1(a), Repr::R1(b)) => Repr::R1(f.apply(a, b)),
-            (Repr::R2(a), Repr::R2(b)) => Repr::R2(f.apply(a, b)),
-            (Repr::R3(a), Repr::R3(b)) => Repr::R3(f.apply(a, b)),
-            (Repr::R4(a), Repr::R4(b)) => Repr::R4(f.apply(a, b)),
-            (Repr::R5(a), Repr::R5(b)) => Repr::R5(f.apply(a, b)),
-            (Repr::R6(a), Repr::R6(b)) => Repr::R6(f.apply(a, b)),
-            _ => return None,
-        }))
+        self.reshape(&pa)?.zip_same_rank(other.reshape(&pb)?, f)
     }
 
     /// `f(self, other)` after both are brought to their broadcast shape (leading 1s, then
@@ -317,7 +308,9 @@ impl Feature {
         macro_rules! pick {
             ($($v:ident),*) => {
                 match (c.0, x.0, y.0) {
-                    $((Repr::$v(c), Repr::$v(x), Repr::$v(y)) => Repr::$v(y.mask_where(c.not_equal_elem(0.0), x)),)*
+                    $((Repr::$v(c), Repr::$v(x), Repr::$v(y)) => {
+                        Repr::$v(y.mask_where(c.not_equal_elem(0.0), x))
+                    })*
                     _ => return None,
                 }
             };

@@ -50,6 +50,13 @@ impl OpDef for GroupNorm {
         let refs = [&Value::Tensor(dims.clone())];
         self.infer(&refs)?;
         let (n, c) = (dims[0], dims[1]);
+        for (name, p) in [("gamma", &norm.gamma), ("beta", &norm.beta)] {
+            if let Some(p) = p
+                && crate::lazy_dims(p) != [c]
+            {
+                return Err(format!("{name} of shape {:?} for {c} channels", p.dims()));
+            }
+        }
         let positions = dims[2..].iter().product::<usize>();
         let x = x
             .reshape(&[n, self.groups, c / self.groups * positions])

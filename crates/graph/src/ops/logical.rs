@@ -33,7 +33,8 @@ impl BinaryFn for Logical {
         let (a, b) = (a.not_equal_elem(0.0), b.not_equal_elem(0.0));
         match self {
             Logical::Or => a.bool_or(b),
-            _ => a.bool_and(b),
+            // `Not` takes one input; `eval` never gives it two.
+            Logical::And | Logical::Not => a.bool_and(b),
         }
         .float()
     }

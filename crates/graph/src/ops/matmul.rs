@@ -59,7 +59,7 @@ impl OpDef for MatMul {
             }
             // Both at the output's rank, batch dimensions broadcast.
             let rank = ra.max(rb);
-            let batch = &cx.out_shape[..rank - 2];
+            let batch = cx.out_shape.get(..rank - 2)?;
             let full = |d: &[usize]| -> Vec<usize> {
                 let mut s = batch.to_vec();
                 s.extend_from_slice(&d[d.len() - 2..]);
