@@ -352,7 +352,9 @@ mod tests {
         let block = [2., 0., 7., 1., 1.5, 1., 3.5, 3.];
         let act: Vec<f32> = block.iter().map(|&v| swish(v)).collect();
         let raw: Vec<f32> = (0..4).map(|p| (act[p] + act[4 + p]) / 4.0).collect();
-        let (lo, hi) = raw.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+        let (lo, hi) = raw
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
         let want: Vec<f32> = raw.iter().map(|v| (v - lo) / (hi - lo)).collect();
         assert_close("gradcam", &out.maps.values, &want);
     }

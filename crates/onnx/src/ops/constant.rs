@@ -9,52 +9,17 @@ use crate::error::Result;
 use crate::file::{dtype_of, read_tensor};
 use crate::import::{Call, Importer, Val};
 
+#[rustfmt::skip]
 pub const RULES: &[Rule] = &[
-    Rule {
-        op: "Constant",
-        fold: Some(constant),
-        import: None,
-    },
-    Rule {
-        op: "ConstantOfShape",
-        fold: Some(constant_of_shape),
-        import: None,
-    },
-    Rule {
-        op: "Range",
-        fold: Some(range),
-        import: None,
-    },
-    Rule {
-        op: "Shape",
-        fold: Some(shape_fold),
-        import: Some(shape_import),
-    },
-    Rule {
-        op: "Size",
-        fold: Some(size_fold),
-        import: Some(size_import),
-    },
-    Rule {
-        op: "Cast",
-        fold: Some(cast),
-        import: Some(cast_import),
-    },
-    Rule {
-        op: "CastLike",
-        fold: Some(cast_like),
-        import: Some(cast_import),
-    },
-    Rule {
-        op: "Identity",
-        fold: Some(identity),
-        import: Some(identity_import),
-    },
-    Rule {
-        op: "Dropout",
-        fold: Some(identity),
-        import: Some(identity_import),
-    },
+    Rule { op: "Constant", fold: Some(constant), import: None },
+    Rule { op: "ConstantOfShape", fold: Some(constant_of_shape), import: None },
+    Rule { op: "Range", fold: Some(range), import: None },
+    Rule { op: "Shape", fold: Some(shape_fold), import: Some(shape_import) },
+    Rule { op: "Size", fold: Some(size_fold), import: Some(size_import) },
+    Rule { op: "Cast", fold: Some(cast), import: Some(cast_import) },
+    Rule { op: "CastLike", fold: Some(cast_like), import: Some(cast_import) },
+    Rule { op: "Identity", fold: Some(identity), import: Some(identity_import) },
+    Rule { op: "Dropout", fold: Some(identity), import: Some(identity_import) },
 ];
 
 fn constant(call: &Call) -> Result<Vec<Const>> {

@@ -10,32 +10,13 @@ use super::{Rule, one};
 use crate::error::Result;
 use crate::import::{Call, Importer, Val};
 
+#[rustfmt::skip]
 pub const RULES: &[Rule] = &[
-    Rule {
-        op: "Conv",
-        fold: None,
-        import: Some(conv),
-    },
-    Rule {
-        op: "MaxPool",
-        fold: None,
-        import: Some(max_pool),
-    },
-    Rule {
-        op: "AveragePool",
-        fold: None,
-        import: Some(avg_pool),
-    },
-    Rule {
-        op: "GlobalAveragePool",
-        fold: None,
-        import: Some(global_avg_pool),
-    },
-    Rule {
-        op: "GlobalMaxPool",
-        fold: None,
-        import: Some(global_max_pool),
-    },
+    Rule { op: "Conv", fold: None, import: Some(conv) },
+    Rule { op: "MaxPool", fold: None, import: Some(max_pool) },
+    Rule { op: "AveragePool", fold: None, import: Some(avg_pool) },
+    Rule { op: "GlobalAveragePool", fold: None, import: Some(global_avg_pool) },
+    Rule { op: "GlobalMaxPool", fold: None, import: Some(global_max_pool) },
 ];
 
 /// Two values of a 2-D attribute (`strides`, `dilations`), default `default`.

@@ -10,207 +10,48 @@ use crate::constant::{Const, Dtype, broadcast_indices};
 use crate::error::Result;
 use crate::import::{Call, Importer, Val};
 
+#[rustfmt::skip]
 pub const RULES: &[Rule] = &[
-    Rule {
-        op: "Add",
-        fold: Some(binary_fold),
-        import: Some(binary_import),
-    },
-    Rule {
-        op: "Sub",
-        fold: Some(binary_fold),
-        import: Some(binary_import),
-    },
-    Rule {
-        op: "Mul",
-        fold: Some(binary_fold),
-        import: Some(binary_import),
-    },
-    Rule {
-        op: "Div",
-        fold: Some(binary_fold),
-        import: Some(binary_import),
-    },
-    Rule {
-        op: "Pow",
-        fold: Some(binary_fold),
-        import: Some(binary_import),
-    },
-    Rule {
-        op: "Max",
-        fold: Some(binary_fold),
-        import: Some(binary_import),
-    },
-    Rule {
-        op: "Min",
-        fold: Some(binary_fold),
-        import: Some(binary_import),
-    },
-    Rule {
-        op: "Sum",
-        fold: Some(binary_fold),
-        import: Some(binary_import),
-    },
-    Rule {
-        op: "Mod",
-        fold: Some(binary_fold),
-        import: None,
-    },
-    Rule {
-        op: "Equal",
-        fold: Some(binary_fold),
-        import: Some(binary_import),
-    },
-    Rule {
-        op: "Less",
-        fold: Some(binary_fold),
-        import: Some(binary_import),
-    },
-    Rule {
-        op: "Greater",
-        fold: Some(binary_fold),
-        import: Some(binary_import),
-    },
-    Rule {
-        op: "LessOrEqual",
-        fold: Some(binary_fold),
-        import: Some(binary_import),
-    },
-    Rule {
-        op: "GreaterOrEqual",
-        fold: Some(binary_fold),
-        import: Some(binary_import),
-    },
-    Rule {
-        op: "And",
-        fold: Some(binary_fold),
-        import: None,
-    },
-    Rule {
-        op: "Or",
-        fold: Some(binary_fold),
-        import: None,
-    },
-    Rule {
-        op: "Not",
-        fold: Some(unary_fold),
-        import: None,
-    },
-    Rule {
-        op: "Where",
-        fold: Some(where_fold),
-        import: Some(where_import),
-    },
-    Rule {
-        op: "Relu",
-        fold: None,
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "Sigmoid",
-        fold: None,
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "HardSigmoid",
-        fold: None,
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "HardSwish",
-        fold: None,
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "Gelu",
-        fold: None,
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "Clip",
-        fold: None,
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "LeakyRelu",
-        fold: None,
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "Elu",
-        fold: None,
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "Softplus",
-        fold: None,
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "Mish",
-        fold: None,
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "Tanh",
-        fold: None,
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "Erf",
-        fold: None,
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "Exp",
-        fold: None,
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "Log",
-        fold: None,
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "Sin",
-        fold: None,
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "Cos",
-        fold: None,
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "Sqrt",
-        fold: Some(unary_fold),
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "Neg",
-        fold: Some(unary_fold),
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "Abs",
-        fold: Some(unary_fold),
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "Reciprocal",
-        fold: Some(unary_fold),
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "Floor",
-        fold: Some(unary_fold),
-        import: Some(unary_import),
-    },
-    Rule {
-        op: "Ceil",
-        fold: Some(unary_fold),
-        import: Some(unary_import),
-    },
+    Rule { op: "Add", fold: Some(binary_fold), import: Some(binary_import) },
+    Rule { op: "Sub", fold: Some(binary_fold), import: Some(binary_import) },
+    Rule { op: "Mul", fold: Some(binary_fold), import: Some(binary_import) },
+    Rule { op: "Div", fold: Some(binary_fold), import: Some(binary_import) },
+    Rule { op: "Pow", fold: Some(binary_fold), import: Some(binary_import) },
+    Rule { op: "Max", fold: Some(binary_fold), import: Some(binary_import) },
+    Rule { op: "Min", fold: Some(binary_fold), import: Some(binary_import) },
+    Rule { op: "Sum", fold: Some(binary_fold), import: Some(binary_import) },
+    Rule { op: "Mod", fold: Some(binary_fold), import: None },
+    Rule { op: "Equal", fold: Some(binary_fold), import: Some(binary_import) },
+    Rule { op: "Less", fold: Some(binary_fold), import: Some(binary_import) },
+    Rule { op: "Greater", fold: Some(binary_fold), import: Some(binary_import) },
+    Rule { op: "LessOrEqual", fold: Some(binary_fold), import: Some(binary_import) },
+    Rule { op: "GreaterOrEqual", fold: Some(binary_fold), import: Some(binary_import) },
+    Rule { op: "And", fold: Some(binary_fold), import: None },
+    Rule { op: "Or", fold: Some(binary_fold), import: None },
+    Rule { op: "Not", fold: Some(unary_fold), import: None },
+    Rule { op: "Where", fold: Some(where_fold), import: Some(where_import) },
+    Rule { op: "Relu", fold: None, import: Some(unary_import) },
+    Rule { op: "Sigmoid", fold: None, import: Some(unary_import) },
+    Rule { op: "HardSigmoid", fold: None, import: Some(unary_import) },
+    Rule { op: "HardSwish", fold: None, import: Some(unary_import) },
+    Rule { op: "Gelu", fold: None, import: Some(unary_import) },
+    Rule { op: "Clip", fold: None, import: Some(unary_import) },
+    Rule { op: "LeakyRelu", fold: None, import: Some(unary_import) },
+    Rule { op: "Elu", fold: None, import: Some(unary_import) },
+    Rule { op: "Softplus", fold: None, import: Some(unary_import) },
+    Rule { op: "Mish", fold: None, import: Some(unary_import) },
+    Rule { op: "Tanh", fold: None, import: Some(unary_import) },
+    Rule { op: "Erf", fold: None, import: Some(unary_import) },
+    Rule { op: "Exp", fold: None, import: Some(unary_import) },
+    Rule { op: "Log", fold: None, import: Some(unary_import) },
+    Rule { op: "Sin", fold: None, import: Some(unary_import) },
+    Rule { op: "Cos", fold: None, import: Some(unary_import) },
+    Rule { op: "Sqrt", fold: Some(unary_fold), import: Some(unary_import) },
+    Rule { op: "Neg", fold: Some(unary_fold), import: Some(unary_import) },
+    Rule { op: "Abs", fold: Some(unary_fold), import: Some(unary_import) },
+    Rule { op: "Reciprocal", fold: Some(unary_fold), import: Some(unary_import) },
+    Rule { op: "Floor", fold: Some(unary_fold), import: Some(unary_import) },
+    Rule { op: "Ceil", fold: Some(unary_fold), import: Some(unary_import) },
 ];
 
 /// The host arithmetic of a binary op, on `f64` (exact for shape integers).

@@ -10,22 +10,11 @@ use super::{Rule, one};
 use crate::error::Result;
 use crate::import::{Call, Importer, Val};
 
+#[rustfmt::skip]
 pub const RULES: &[Rule] = &[
-    Rule {
-        op: "Gemm",
-        fold: None,
-        import: Some(gemm),
-    },
-    Rule {
-        op: "MatMul",
-        fold: None,
-        import: Some(matmul),
-    },
-    Rule {
-        op: "Einsum",
-        fold: None,
-        import: Some(einsum),
-    },
+    Rule { op: "Gemm", fold: None, import: Some(gemm) },
+    Rule { op: "MatMul", fold: None, import: Some(matmul) },
+    Rule { op: "Einsum", fold: None, import: Some(einsum) },
 ];
 
 /// A `Linear` layer from an `[in, out]` weight (burn's layout, MatMul's) and a bias.

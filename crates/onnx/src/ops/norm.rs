@@ -12,27 +12,12 @@ use crate::constant::Const;
 use crate::error::Result;
 use crate::import::{Call, Importer, Val};
 
+#[rustfmt::skip]
 pub const RULES: &[Rule] = &[
-    Rule {
-        op: "BatchNormalization",
-        fold: None,
-        import: Some(batch_norm),
-    },
-    Rule {
-        op: "LayerNormalization",
-        fold: None,
-        import: Some(layer_norm),
-    },
-    Rule {
-        op: "InstanceNormalization",
-        fold: None,
-        import: Some(group_norm),
-    },
-    Rule {
-        op: "GroupNormalization",
-        fold: None,
-        import: Some(group_norm),
-    },
+    Rule { op: "BatchNormalization", fold: None, import: Some(batch_norm) },
+    Rule { op: "LayerNormalization", fold: None, import: Some(layer_norm) },
+    Rule { op: "InstanceNormalization", fold: None, import: Some(group_norm) },
+    Rule { op: "GroupNormalization", fold: None, import: Some(group_norm) },
 ];
 
 /// Constant input `i` as `n` floats.

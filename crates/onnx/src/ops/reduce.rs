@@ -7,62 +7,19 @@ use super::{Rule, axes_of, axis, one};
 use crate::error::Result;
 use crate::import::{Call, Importer, Val};
 
+#[rustfmt::skip]
 pub const RULES: &[Rule] = &[
-    Rule {
-        op: "ReduceMean",
-        fold: None,
-        import: Some(reduce),
-    },
-    Rule {
-        op: "ReduceSum",
-        fold: None,
-        import: Some(reduce),
-    },
-    Rule {
-        op: "ReduceMax",
-        fold: None,
-        import: Some(reduce),
-    },
-    Rule {
-        op: "ReduceMin",
-        fold: None,
-        import: Some(reduce),
-    },
-    Rule {
-        op: "ReduceProd",
-        fold: None,
-        import: Some(reduce),
-    },
-    Rule {
-        op: "ReduceL1",
-        fold: None,
-        import: Some(reduce),
-    },
-    Rule {
-        op: "ReduceL2",
-        fold: None,
-        import: Some(reduce),
-    },
-    Rule {
-        op: "ReduceSumSquare",
-        fold: None,
-        import: Some(reduce),
-    },
-    Rule {
-        op: "ReduceLogSumExp",
-        fold: None,
-        import: Some(reduce),
-    },
-    Rule {
-        op: "Softmax",
-        fold: None,
-        import: Some(softmax),
-    },
-    Rule {
-        op: "LogSoftmax",
-        fold: None,
-        import: Some(softmax),
-    },
+    Rule { op: "ReduceMean", fold: None, import: Some(reduce) },
+    Rule { op: "ReduceSum", fold: None, import: Some(reduce) },
+    Rule { op: "ReduceMax", fold: None, import: Some(reduce) },
+    Rule { op: "ReduceMin", fold: None, import: Some(reduce) },
+    Rule { op: "ReduceProd", fold: None, import: Some(reduce) },
+    Rule { op: "ReduceL1", fold: None, import: Some(reduce) },
+    Rule { op: "ReduceL2", fold: None, import: Some(reduce) },
+    Rule { op: "ReduceSumSquare", fold: None, import: Some(reduce) },
+    Rule { op: "ReduceLogSumExp", fold: None, import: Some(reduce) },
+    Rule { op: "Softmax", fold: None, import: Some(softmax) },
+    Rule { op: "LogSoftmax", fold: None, import: Some(softmax) },
 ];
 
 fn reduce(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {

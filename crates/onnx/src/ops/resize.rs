@@ -7,17 +7,10 @@ use super::{Rule, one};
 use crate::error::Result;
 use crate::import::{Call, Importer, Val};
 
+#[rustfmt::skip]
 pub const RULES: &[Rule] = &[
-    Rule {
-        op: "Resize",
-        fold: None,
-        import: Some(resize),
-    },
-    Rule {
-        op: "Upsample",
-        fold: None,
-        import: Some(resize),
-    },
+    Rule { op: "Resize", fold: None, import: Some(resize) },
+    Rule { op: "Upsample", fold: None, import: Some(resize) },
 ];
 
 fn resize(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {

@@ -10,62 +10,20 @@ use crate::constant::{Const, broadcast_indices, strides};
 use crate::error::Result;
 use crate::import::{Call, Importer, Val};
 
+#[rustfmt::skip]
 pub const RULES: &[Rule] = &[
-    Rule {
-        op: "Reshape",
-        fold: Some(reshape_fold),
-        import: Some(reshape_import),
-    },
-    Rule {
-        op: "Flatten",
-        fold: Some(reshape_fold),
-        import: Some(reshape_import),
-    },
-    Rule {
-        op: "Squeeze",
-        fold: Some(reshape_fold),
-        import: Some(reshape_import),
-    },
-    Rule {
-        op: "Unsqueeze",
-        fold: Some(reshape_fold),
-        import: Some(reshape_import),
-    },
-    Rule {
-        op: "Transpose",
-        fold: Some(transpose_fold),
-        import: Some(transpose_import),
-    },
-    Rule {
-        op: "Concat",
-        fold: Some(concat_fold),
-        import: Some(concat_import),
-    },
-    Rule {
-        op: "Split",
-        fold: Some(split_fold),
-        import: Some(split_import),
-    },
-    Rule {
-        op: "Slice",
-        fold: Some(slice_fold),
-        import: Some(slice_import),
-    },
-    Rule {
-        op: "Gather",
-        fold: Some(gather_fold),
-        import: Some(gather_import),
-    },
-    Rule {
-        op: "Expand",
-        fold: Some(expand_fold),
-        import: Some(expand_import),
-    },
-    Rule {
-        op: "Pad",
-        fold: None,
-        import: Some(pad_import),
-    },
+    Rule { op: "Reshape", fold: Some(reshape_fold), import: Some(reshape_import) },
+    Rule { op: "Flatten", fold: Some(reshape_fold), import: Some(reshape_import) },
+    Rule { op: "Squeeze", fold: Some(reshape_fold), import: Some(reshape_import) },
+    Rule { op: "Unsqueeze", fold: Some(reshape_fold), import: Some(reshape_import) },
+    Rule { op: "Transpose", fold: Some(transpose_fold), import: Some(transpose_import) },
+    Rule { op: "Concat", fold: Some(concat_fold), import: Some(concat_import) },
+    Rule { op: "Split", fold: Some(split_fold), import: Some(split_import) },
+    Rule { op: "Slice", fold: Some(slice_fold), import: Some(slice_import) },
+    Rule { op: "Gather", fold: Some(gather_fold), import: Some(gather_import) },
+    Rule { op: "Expand", fold: Some(expand_fold), import: Some(expand_import) },
+    Rule { op: "Pad", fold: None, import: Some(pad_import) },
+    Rule { op: "ScatterND", fold: Some(scatter_nd_fold), import: None },
 ];
 
 /// The output shape of the reshaping ops, from the input's shape.
@@ -595,4 +553,68 @@ fn pad_import(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
         &[x],
         None,
     )?))
+}
+
+/// `ScatterND` on constants (Swin's attention mask is built this way): `data` with the slices
+/// that `indices` name replaced by `updates`.
+fn scatter_nd_fold(call: &Call) -> Result<Vec<Const>> {
+    let (data, indices, updates) = (call.constant(0)?, call.constant(1)?, call.constant(2)?);
+    if call.attrs.string("reduction", "none") != "none" {
+        return Err(call.err("only reduction 'none' is supported"));
+    }
+    let k = *indices
+        .shape
+        .last()
+        .ok_or_else(|| call.err("scalar indices"))?;
+    if k > data.shape.len() {
+        return Err(call.err(format!(
+            "indices of depth {k} into rank {}",
+            data.shape.len()
+        )));
+    }
+    let slice: usize = data.shape[k..].iter().product();
+    let st = strides(&data.shape);
+    let idx = indices.as_ints();
+    let count = idx.len() / k.max(1);
+    if updates.len() != count * slice {
+        return Err(call.err(format!(
+            "updates of shape {:?} for {count} slices of {slice}",
+            updates.shape
+        )));
+    }
+    // Flat positions: each element of `data` takes itself, or the update that lands on it.
+    let mut from: Vec<(bool, usize)> = (0..data.len()).map(|i| (false, i)).collect();
+    for (n, tuple) in idx.chunks(k.max(1)).enumerate().take(count) {
+        let mut base = 0usize;
+        for (d, &i) in tuple.iter().enumerate().take(k) {
+            let size = data.shape[d] as i64;
+            let i = if i < 0 { i + size } else { i };
+            if !(0..size).contains(&i) {
+                return Err(call.err(format!("index {i} out of range for size {size}")));
+            }
+            base += i as usize * st[d];
+        }
+        for j in 0..slice {
+            from[base + j] = (true, n * slice + j);
+        }
+    }
+    let pick = |d: &Const, u: &Const| -> crate::constant::Data {
+        use crate::constant::Data;
+        match (&d.data, u.cast(d.dtype).data) {
+            (Data::F(dv), Data::F(uv)) => Data::F(
+                from.iter()
+                    .map(|&(up, i)| if up { uv[i] } else { dv[i] })
+                    .collect(),
+            ),
+            (Data::I(dv), Data::I(uv)) => Data::I(
+                from.iter()
+                    .map(|&(up, i)| if up { uv[i] } else { dv[i] })
+                    .collect(),
+            ),
+            (dv, _) => dv.clone(),
+        }
+    };
+    let mut out = data.clone();
+    out.data = pick(data, updates);
+    folded(out)
 }
