@@ -37,19 +37,15 @@ fn onnx_fixture(name: &str) -> PathBuf {
     fixture(&format!("onnx/{name}"))
 }
 
+/// A fixture's arrays by name: shape and values.
+type Arrays = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
 /// onnxruntime's values of a model: the input, and every float node output by value name.
-fn reference(
-    name: &str,
-) -> (
-    Vec<usize>,
-    Vec<f32>,
-    BTreeMap<String, (Vec<usize>, Vec<f32>)>,
-) {
-    let mut values: BTreeMap<String, (Vec<usize>, Vec<f32>)> =
-        read_safetensors(&onnx_fixture(&format!("{name}.safetensors")))
-            .into_iter()
-            .map(|(k, s, v)| (k, (s, v)))
-            .collect();
+fn reference(name: &str) -> (Vec<usize>, Vec<f32>, Arrays) {
+    let mut values: Arrays = read_safetensors(&onnx_fixture(&format!("{name}.safetensors")))
+        .into_iter()
+        .map(|(k, s, v)| (k, (s, v)))
+        .collect();
     let (shape, input) = values.remove("input").expect("the fixture's input");
     (shape, input, values)
 }
