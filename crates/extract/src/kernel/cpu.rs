@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use burn::prelude::{Device, Tensor};
-use featx_graph::ops::single;
-use featx_graph::{Layer, Op};
-use featx_kernels::cpu::{MaxPool2d, PackedConv2d};
+use burn::tensor::TensorData;
+use featx_graph::ops::{Softmax, Unary, single, single_any};
+use featx_graph::{Activation, Cx, Layer, Mode, Op};
+use featx_kernels::cpu::{Elementwise, MaxPool2d, PackedConv2d, softmax_rows};
 
 use super::{Kernel, NodeSpec};
 use crate::Feature;
@@ -85,5 +86,74 @@ impl Kernel for Pool {
 
     fn name(&self) -> &'static str {
         "cpu-max-pool"
+    }
+}
+
+/// A transcendental activation or a softmax, vectorised.
+#[derive(Debug)]
+enum Vectorised {
+    /// An elementwise function.
+    Map(Elementwise),
+    /// Softmax over `axis` (vectorised over the last axis; another axis runs the generic op).
+    Softmax(Softmax),
+}
+
+/// The vectorised sigmoid, SiLU, GELU, tanh, erf, exp and softmax, on the flex device, where
+/// burn-flex calls libm one element at a time.
+pub(super) fn elementwise(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
+    if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
+        return None;
+    }
+    let kernel = match spec.op {
+        Op::Activation(Activation::Sigmoid) => Vectorised::Map(Elementwise::Sigmoid),
+        Op::Activation(Activation::Silu) => Vectorised::Map(Elementwise::Silu),
+        Op::Activation(Activation::Gelu) => Vectorised::Map(Elementwise::Gelu),
+        Op::Unary(Unary::GeluTanh) => Vectorised::Map(Elementwise::GeluTanh),
+        Op::Unary(Unary::Tanh) => Vectorised::Map(Elementwise::Tanh),
+        Op::Unary(Unary::Erf) => Vectorised::Map(Elementwise::Erf),
+        Op::Unary(Unary::Exp) => Vectorised::Map(Elementwise::Exp),
+        Op::Softmax(op) if !op.log => Vectorised::Softmax(op.clone()),
+        _ => return None,
+    };
+    Some(Arc::new(kernel))
+}
+
+impl Kernel for Vectorised {
+    fn run(&self, inputs: Vec<Feature>, out_shape: &[usize]) -> Result<Feature, String> {
+        if let Vectorised::Softmax(op) = self
+            && op.axis + 1 != out_shape.len()
+        {
+            let cx = Cx {
+                layer: None,
+                mode: Mode::Eval,
+                out_shape,
+            };
+            return featx_graph::OpDef::eval(op, &cx, inputs);
+        }
+        let x = single_any(inputs)?;
+        let dims = x.dims();
+        let n: usize = dims.iter().product();
+        let flat: Tensor<1> = x
+            .reshape(&[n])
+            .and_then(|f| f.into_rank::<1>().ok())
+            .ok_or_else(|| format!("cannot flatten {dims:?}"))?;
+        // Moved out without a copy when nothing else holds the buffer.
+        let mut values = flat
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| format!("{e:?}"))?;
+        match self {
+            Vectorised::Map(f) => f.apply(&mut values),
+            Vectorised::Softmax(_) => softmax_rows(&mut values, dims.last().copied().unwrap_or(1)),
+        }
+        let out = Tensor::<1>::from_data(TensorData::new(values, [n]), &Device::flex());
+        Feature::from(out)
+            .reshape(&dims)
+            .ok_or_else(|| format!("cannot reshape back to {dims:?}"))
+    }
+
+    fn name(&self) -> &'static str {
+        "cpu-vectorised"
     }
 }

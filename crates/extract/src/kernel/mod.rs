@@ -61,9 +61,9 @@ type Builder = fn(&NodeSpec) -> Option<Arc<dyn Kernel>>;
 
 /// Device-specific kernel builders, most specific first.
 #[cfg(feature = "wgpu-plain")]
-const SPECIALISED: &[Builder] = &[cpu::conv2d, cpu::max_pool2d, gpu::conv2d];
+const SPECIALISED: &[Builder] = &[cpu::conv2d, cpu::max_pool2d, cpu::elementwise, gpu::conv2d];
 #[cfg(not(feature = "wgpu-plain"))]
-const SPECIALISED: &[Builder] = &[cpu::conv2d, cpu::max_pool2d];
+const SPECIALISED: &[Builder] = &[cpu::conv2d, cpu::max_pool2d, cpu::elementwise];
 
 /// Whose convolution a GPU device runs: featx's own (one launch with the bias, residual add and
 /// ReLU in its epilogue) or burn's (autotuned among cubecl's kernels, where this build tunes).
@@ -149,10 +149,21 @@ pub(crate) fn choose_activated(spec: &NodeSpec, activation: Option<Activation>) 
             relu: true,
             ..*spec
         }),
-        Some(activation) => Arc::new(Activated {
-            inner: choose(spec),
-            activation,
-        }),
+        Some(activation) => {
+            // The activation's own kernel: the vectorised one where the device has it.
+            let op = Op::Activation(activation);
+            let post = choose(&NodeSpec {
+                op: &op,
+                layer: None,
+                relu: false,
+                residual: false,
+                ..*spec
+            });
+            Arc::new(Activated {
+                inner: choose(spec),
+                post,
+            })
+        }
     }
 }
 
@@ -160,13 +171,13 @@ pub(crate) fn choose_activated(spec: &NodeSpec, activation: Option<Activation>) 
 #[derive(Debug)]
 struct Activated {
     inner: Arc<dyn Kernel>,
-    activation: Activation,
+    post: Arc<dyn Kernel>,
 }
 
 impl Kernel for Activated {
     fn run(&self, inputs: Vec<Feature>, out_shape: &[usize]) -> Result<Feature, String> {
         let x = self.inner.run(inputs, out_shape)?;
-        Ok(self.activation.activate(x))
+        self.post.run(vec![x], out_shape)
     }
 
     fn name(&self) -> &'static str {

@@ -1,9 +1,11 @@
 //! Kernels for burn's flex (CPU) device, on float32 NCHW tensors.
 
 mod conv;
+mod elementwise;
 mod pool;
 mod tensor;
 mod winograd;
 
 pub use conv::PackedConv2d;
+pub use elementwise::{Elementwise, softmax_rows};
 pub use pool::MaxPool2d;

@@ -1,0 +1,133 @@
+//! Transcendental activations and softmax on float32 buffers, vectorised.
+//!
+//! burn-flex computes `exp`, `erf` and `tanh` one element at a time through libm, which was the
+//! largest share of EfficientNet's CPU time (sigmoid and SiLU) and a large one of ConvNeXt's and
+//! ViT's (GELU, softmax). rten-vecmath has SIMD versions of exactly these (AVX2/FMA and
+//! AVX-512 picked at run time, NEON elsewhere) within a few ULP of libm (erf within 7e-7), so
+//! featx uses them instead of writing its own polynomials.
+
+use rten_simd::{SimdOp, SimdUnaryOp};
+use rten_vecmath::{ApproxGelu, Erf, Exp, Gelu, Sigmoid, Silu, Softmax, Tanh};
+
+/// An elementwise function this module computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Elementwise {
+    /// `1 / (1 + exp(-x))`.
+    Sigmoid,
+    /// `x * sigmoid(x)`.
+    Silu,
+    /// GELU, the exact (erf) form.
+    Gelu,
+    /// GELU, the tanh approximation.
+    GeluTanh,
+    /// `tanh(x)`.
+    Tanh,
+    /// `erf(x)`.
+    Erf,
+    /// `exp(x)`.
+    Exp,
+}
+
+impl Elementwise {
+    /// Applies the function to every value, in place.
+    pub fn apply(self, values: &mut [f32]) {
+        match self {
+            Elementwise::Sigmoid => Sigmoid {}.map_mut(values),
+            Elementwise::Silu => Silu {}.map_mut(values),
+            Elementwise::Gelu => Gelu {}.map_mut(values),
+            Elementwise::GeluTanh => ApproxGelu {}.map_mut(values),
+            Elementwise::Tanh => Tanh {}.map_mut(values),
+            Elementwise::Erf => Erf {}.map_mut(values),
+            Elementwise::Exp => Exp {}.map_mut(values),
+        }
+    }
+}
+
+/// Softmax over each run of `row` consecutive values (the last axis of a row-major tensor),
+/// in place. `values.len()` must be a multiple of `row`; any remainder is left as it is.
+pub fn softmax_rows(values: &mut [f32], row: usize) {
+    if row == 0 {
+        return;
+    }
+    for chunk in values.chunks_exact_mut(row) {
+        Softmax::new_mut(chunk).dispatch();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The exact functions, in f64.
+    fn reference(f: Elementwise, x: f64) -> f64 {
+        let erf = |x: f64| {
+            // Abramowitz and Stegun 7.1.26 is too coarse here; integrate instead.
+            let n = 2000;
+            let h = x / n as f64;
+            let sum: f64 = (0..=n)
+                .map(|i| {
+                    let t = i as f64 * h;
+                    let w = if i == 0 || i == n {
+                        1.0
+                    } else if i % 2 == 1 {
+                        4.0
+                    } else {
+                        2.0
+                    };
+                    w * (-t * t).exp()
+                })
+                .sum();
+            sum * h / 3.0 * 2.0 / std::f64::consts::PI.sqrt()
+        };
+        let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+        match f {
+            Elementwise::Sigmoid => sigmoid(x),
+            Elementwise::Silu => x * sigmoid(x),
+            Elementwise::Gelu => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
+            Elementwise::GeluTanh => {
+                let c = (2.0 / std::f64::consts::PI).sqrt();
+                0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
+            }
+            Elementwise::Tanh => x.tanh(),
+            Elementwise::Erf => erf(x),
+            Elementwise::Exp => x.exp(),
+        }
+    }
+
+    #[test]
+    fn every_function_is_within_float32_rounding_of_the_exact_one() {
+        let xs: Vec<f32> = (-800..=800).map(|i| i as f32 / 80.0).collect();
+        for f in [
+            Elementwise::Sigmoid,
+            Elementwise::Silu,
+            Elementwise::Gelu,
+            Elementwise::GeluTanh,
+            Elementwise::Tanh,
+            Elementwise::Erf,
+            Elementwise::Exp,
+        ] {
+            let mut got = xs.clone();
+            f.apply(&mut got);
+            for (&x, &y) in xs.iter().zip(&got) {
+                let want = reference(f, f64::from(x));
+                let err = (f64::from(y) - want).abs();
+                assert!(
+                    err <= 2e-6 * want.abs().max(1.0),
+                    "{f:?}({x}) = {y}, exact {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn softmax_normalises_each_row() {
+        let mut v = vec![1.0f32, 2.0, 3.0, 0.0, 0.0, 0.0];
+        softmax_rows(&mut v, 3);
+        let e: Vec<f64> = [1.0f64, 2.0, 3.0].iter().map(|x| x.exp()).collect();
+        let s: f64 = e.iter().sum();
+        for i in 0..3 {
+            assert!((f64::from(v[i]) - e[i] / s).abs() < 1e-6);
+            assert!((f64::from(v[3 + i]) - 1.0 / 3.0).abs() < 1e-6);
+        }
+    }
+}
