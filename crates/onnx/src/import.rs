@@ -20,6 +20,9 @@ use crate::naming::module_path;
 use crate::ops;
 use crate::{LoadOptions, OnnxModel};
 
+/// The most elements one node's output may have (16 GiB of float32).
+const MAX_ELEMENTS: usize = 1 << 32;
+
 /// A value of the ONNX graph: known at load, or computed by a featx node.
 #[derive(Debug, Clone)]
 pub enum Val {
@@ -147,6 +150,18 @@ impl Importer {
             node: naming.name.clone(),
             reason,
         })?;
+        // A hostile file can ask for any shape; featx computes tensors it can hold.
+        if let Some(shape) = value.shape()
+            && shape
+                .iter()
+                .try_fold(1usize, |a, &d| a.checked_mul(d))
+                .is_none_or(|n| n > MAX_ELEMENTS)
+        {
+            return Err(OnnxError::Shape {
+                node: naming.name.clone(),
+                reason: format!("an output of shape {shape:?} is too large"),
+            });
+        }
         if !op.def().fits(layer.as_ref()) {
             return Err(OnnxError::Shape {
                 node: naming.name.clone(),

@@ -10,6 +10,10 @@ use crate::error::{OnnxError, Result};
 /// How deep functions may call functions: deeper is taken for recursion.
 const MAX_DEPTH: usize = 16;
 
+/// The most nodes a graph may have once its functions are inlined (a function calling
+/// another twice at every level would otherwise grow without bound).
+const MAX_NODES: usize = 1 << 20;
+
 /// One local function, by the fields inlining needs.
 struct Function {
     inputs: Vec<String>,
@@ -49,6 +53,13 @@ fn expand(
     depth: usize,
     out: &mut Vec<NodeProto>,
 ) -> Result<()> {
+    if out.len() >= MAX_NODES {
+        return Err(OnnxError::Node {
+            node: node.name.clone(),
+            op: node.op_type.clone(),
+            reason: format!("more than {MAX_NODES} nodes once local functions are inlined"),
+        });
+    }
     let Some(function) = functions.get(&(node.domain.clone(), node.op_type.clone())) else {
         out.push(node.clone());
         return Ok(());

@@ -57,7 +57,10 @@ fn constant_of_shape(call: &Call) -> Result<Vec<Const>> {
         None => Const::floats(vec![1], vec![0.0]),
     };
     Ok(vec![match value.dtype {
-        Dtype::Float => Const::floats(shape, vec![value.as_floats()[0]; n]),
+        Dtype::Float => Const::floats(
+            shape,
+            vec![value.as_floats().first().copied().unwrap_or(0.0); n],
+        ),
         d => Const::ints(
             d,
             shape,

@@ -19,11 +19,17 @@ pub const RULES: &[Rule] = &[
     Rule { op: "GlobalMaxPool", fold: None, import: Some(global_max_pool) },
 ];
 
+/// The largest stride, dilation or padding featx takes: far beyond any image model, and small
+/// enough that window arithmetic cannot overflow on a hostile file.
+const MAX_WINDOW: i64 = 1 << 16;
+
 /// Two values of a 2-D attribute (`strides`, `dilations`), default `default`.
 fn pair(call: &Call, name: &str, default: usize) -> Result<[usize; 2]> {
     match call.attrs.ints(name) {
         None => Ok([default; 2]),
-        Some(v) if v.len() == 2 && v.iter().all(|&x| x > 0) => Ok([v[0] as usize, v[1] as usize]),
+        Some(v) if v.len() == 2 && v.iter().all(|&x| (1..=MAX_WINDOW).contains(&x)) => {
+            Ok([v[0] as usize, v[1] as usize])
+        }
         Some(v) => Err(call.err(format!("{name} {v:?}: featx computes 2-D windows only"))),
     }
 }
@@ -45,8 +51,8 @@ fn window(call: &Call, kernel: [usize; 2], input: [usize; 2]) -> Result<Window2d
         mode @ ("SAME_UPPER" | "SAME_LOWER") => {
             let pad = |i: usize| {
                 let out = input[i].div_ceil(stride[i]);
-                let span = (kernel[i] - 1) * dilation[i] + 1;
-                let total = ((out - 1) * stride[i] + span).saturating_sub(input[i]);
+                let span = kernel[i].saturating_sub(1) * dilation[i] + 1;
+                let total = (out.saturating_sub(1) * stride[i] + span).saturating_sub(input[i]);
                 let small = total / 2;
                 if mode == "SAME_UPPER" {
                     (small, total - small)
@@ -82,7 +88,7 @@ fn conv(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
         ))
     })?;
     let groups = call.attrs.int("group", 1).max(1) as usize;
-    if o % groups != 0 {
+    if o == 0 || groups > o || o % groups != 0 || [kh, kw].iter().any(|&k| k as i64 > MAX_WINDOW) {
         return Err(call.err(format!(
             "{o} output channels do not split into {groups} groups"
         )));
@@ -117,7 +123,7 @@ fn pool_window(im: &Importer, call: &Call) -> Result<Window2d> {
     let kernel = call
         .attrs
         .ints("kernel_shape")
-        .filter(|k| k.len() == 2 && k.iter().all(|&x| x > 0))
+        .filter(|k| k.len() == 2 && k.iter().all(|&x| (1..=MAX_WINDOW).contains(&x)))
         .ok_or_else(|| call.err("kernel_shape must be two positive sizes"))?;
     window(
         call,

@@ -102,6 +102,7 @@ fn binary_fold(call: &Call) -> Result<Vec<Const>> {
     for i in 1..call.inputs.len() {
         let b = call.constant(i)?;
         let out = broadcast(call, &acc.shape, &b.shape)?;
+        super::constant::host_size(call, &out)?;
         let (ia, ib) = (
             broadcast_indices(&acc.shape, &out),
             broadcast_indices(&b.shape, &out),
@@ -270,6 +271,7 @@ fn unary_import(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
 fn where_fold(call: &Call) -> Result<Vec<Const>> {
     let (c, x, y) = (call.constant(0)?, call.constant(1)?, call.constant(2)?);
     let out = broadcast(call, &broadcast(call, &c.shape, &x.shape)?, &y.shape)?;
+    super::constant::host_size(call, &out)?;
     let (ic, ix, iy) = (
         broadcast_indices(&c.shape, &out),
         broadcast_indices(&x.shape, &out),

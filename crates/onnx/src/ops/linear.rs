@@ -103,6 +103,12 @@ fn einsum(im: &mut Importer, call: &Call) -> Result<Vec<Val>> {
             "equation '{equation}' is not supported (ellipsis or operand count)"
         )));
     }
+    for (i, term) in terms.iter().enumerate() {
+        let rank = im.shape(call.input(i)?).len();
+        if term.chars().count() != rank || !term.chars().all(|c| c.is_ascii_alphabetic()) {
+            return Err(call.err(format!("operand {i} has rank {rank}, term '{term}'")));
+        }
+    }
     let shapes: Vec<Vec<usize>> = (0..terms.len())
         .map(|i| call.input(i).map(|v| im.shape(v)))
         .collect::<Result<_>>()?;

@@ -87,7 +87,11 @@ fn reshaped(call: &Call, input: &[usize]) -> Result<Vec<usize>> {
                     _ => d,
                 })
                 .collect();
-            let known: i64 = out.iter().filter(|&&d| d >= 0).product();
+            let known: i64 = out
+                .iter()
+                .filter(|&&d| d >= 0)
+                .try_fold(1i64, |a, &d| a.checked_mul(d))
+                .ok_or_else(|| call.err(format!("target shape {target:?} is too large")))?;
             let infer = out.iter().filter(|&&d| d == -1).count();
             if infer > 1 || out.iter().any(|&d| d < -1) {
                 return Err(call.err(format!("invalid target shape {target:?}")));
@@ -430,6 +434,7 @@ fn gather_fold(call: &Call) -> Result<Vec<Const>> {
     let (indices, ishape) = gather_indices(call, c.shape[a])?;
     let outer: usize = c.shape[..a].iter().product();
     let inner: usize = c.shape[a + 1..].iter().product();
+    super::constant::host_size(call, &[outer, indices.len(), inner])?;
     let mut idx = Vec::new();
     for o in 0..outer {
         for &i in &indices {
