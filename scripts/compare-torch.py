@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
-"""Side-by-side timing of featx and torchvision's create_feature_extractor, in one run.
+"""Side-by-side timing of featx, torchvision's create_feature_extractor and the fastest CPU
+runtimes (onnxruntime, tract), in one run.
 
     cargo build --release
     python3 scripts/compare-torch.py                      # torch already importable
     python3 scripts/compare-torch.py --venv /tmp/torchenv # installs torch there if needed
 
-Both sides get the same weights (torch writes them, featx loads the .pth), the same input
+Every side gets the same weights (torch writes them, featx loads the .pth), the same input
 size, the same thread count, and warm-up runs before timing. featx is timed in-process by
-`featx bench` (weight loading and tracing excluded, as for torch). Prints median ms per case and
-the ratio featx/torch (below 1 means featx is faster), then peak memory (max RSS of a fresh
-process) for extracting every node at batch 8 (every tensor node: ViT's shape checks are nodes
-but not features, and torch returns them as Python values). Not part of CI.
+`featx bench` (weight loading and tracing excluded, as for torch). When `onnxruntime` and
+`tract` are importable, the same torchvision model exported with `torch.onnx.export` (opset 17,
+fixed batch) runs there too: the full forward as exported, and for "all nodes" the graph with
+every node output made a graph output (how onnxruntime's users get intermediates; tract is
+timed on the full forward only). Prints median ms per case, featx/torch and featx/fastest
+(below 1 means featx is faster), then peak memory (max RSS of a fresh process) for extracting
+every node at batch 8 (every tensor node: ViT's shape checks are nodes but not features, and
+torch returns them as Python values). Not part of CI.
 """
 import argparse
 import json
@@ -104,6 +109,73 @@ def torch_median(model, nodes, batch, iters, warmup):
     return statistics.median(times)
 
 
+def export_onnx(model, batch, path):
+    """The model as torch.onnx.export writes it at opset 17 (TorchScript exporter, fixed batch)."""
+    import torch
+    x = torch.rand(batch, 3, 224, 224)
+    with torch.no_grad():
+        torch.onnx.export(model, x, path, opset_version=17, input_names=["x"], dynamo=False)
+
+
+def every_output(path, out):
+    """A copy of the ONNX file whose graph outputs are every node's outputs."""
+    import onnx
+    m = onnx.load(path)
+    known = {o.name for o in m.graph.output}
+    for node in m.graph.node:
+        for name in node.output:
+            if name and name not in known:
+                m.graph.output.append(onnx.ValueInfoProto(name=name))
+                known.add(name)
+    onnx.save(m, out)
+
+
+def median_ms(run, iters, warmup):
+    times = []
+    for i in range(warmup + iters):
+        start = time.perf_counter()
+        run()
+        if i >= warmup:
+            times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def onnxruntime_median(path, batch, threads, iters, warmup):
+    import numpy as np
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    feed = {"x": np.random.rand(batch, 3, 224, 224).astype(np.float32)}
+    return median_ms(lambda: session.run(None, feed), iters, warmup)
+
+
+def tract_median(path, batch, iters, warmup):
+    import numpy as np
+    import tract
+    onnx = tract.onnx()
+    if hasattr(onnx, "model_for_path"):  # tract before 0.22
+        model = onnx.model_for_path(path).into_optimized().into_runnable()
+    else:  # into_model declutters and optimises
+        model = onnx.load(path).into_model().into_runnable()
+    x = np.random.rand(batch, 3, 224, 224).astype(np.float32)
+    return median_ms(lambda: model.run([x]), iters, warmup)
+
+
+def peers_available(wanted):
+    found = []
+    for name in wanted:
+        try:
+            __import__(name)
+            if name == "onnxruntime":
+                __import__("onnx")
+            found.append(name)
+        except ImportError:
+            print(f"({name} is not importable: its column is left out)")
+    return found
+
+
 def featx_args(featx, model, weights, nodes, batch, iters, warmup):
     spec = nodes if nodes == "all" else ",".join(nodes)
     return [featx, "bench", "--model", model, "--weights", weights, "--batch", str(batch),
@@ -131,6 +203,8 @@ def main():
     ap.add_argument("--models", default=None,
                     help="comma-separated models to time (default: every case's)")
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--peers", default="onnxruntime,tract",
+                    help="runtimes timed beside torch when importable (empty: none)")
     ap.add_argument("--baseline", default=None,
                     help="another featx binary (e.g. a build of the previous commit) timed in the "
                          "same run; adds its ms and featx/baseline")
@@ -148,14 +222,42 @@ def main():
         weights[name] = os.path.join(tmp, f"{name}.pth")
         torch.save(models[name].state_dict(), weights[name])
 
+    peers = peers_available([p for p in args.peers.split(",") if p])
+    exports = {}
+
+    def exported(model, batch, every):
+        key = (model, batch, every)
+        if key not in exports:
+            plain = os.path.join(tmp, f"{model}_b{batch}.onnx")
+            if not os.path.exists(plain):
+                export_onnx(models[model], batch, plain)
+            if every:
+                every_output(plain, os.path.join(tmp, f"{model}_b{batch}_all.onnx"))
+            exports[key] = plain if not every else os.path.join(tmp, f"{model}_b{batch}_all.onnx")
+        return exports[key]
+
+    def peer_ms(peer, model, nodes, label, batch):
+        every = nodes == "all"
+        if not every and label != "full forward":
+            return None  # an intermediate node has no name the exported graph keeps
+        if peer == "tract" and every:
+            return None
+        path = exported(model, batch, every)
+        time.sleep(SETTLE_S)
+        if peer == "onnxruntime":
+            return onnxruntime_median(path, batch, args.threads, args.iters, args.warmup)
+        return tract_median(path, batch, args.iters, args.warmup)
+
     rows = []
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.iters} after {args.warmup} warm-up")
+    peer_head = "".join(f" {p[:11] + ' ms':>14}" for p in peers)
     base_head = f" {'base ms':>9} {'featx/base':>10}" if args.baseline else ""
-    print(f"{'model':18} {'case':32} {'batch':>5} {'torch ms':>9} {'featx ms':>9} {'featx/torch':>11}"
-          + base_head)
+    print(f"{'model':18} {'case':32} {'batch':>5} {'torch ms':>9}{peer_head} {'featx ms':>9} "
+          f"{'featx/torch':>11} {'featx/fastest':>13}" + base_head)
     for batch in [int(b) for b in args.batches.split(",")]:
         for model, label, nodes in cases:
             t = torch_median(models[model], nodes, batch, args.iters, args.warmup)
+            others = {p: peer_ms(p, model, nodes, label, batch) for p in peers}
             # torch's OpenMP workers keep spinning for a while after the last parallel region;
             # on a 2-core machine they would take a core from the featx process started next.
             time.sleep(SETTLE_S)
@@ -165,15 +267,20 @@ def main():
                                      env=env, check=True, capture_output=True, text=True)
                 return json.loads(out.stdout)["median_ms"]
             f = featx_ms(args.featx)
+            fastest = min([t] + [v for v in others.values() if v is not None])
             row = {"model": model, "case": label, "batch": batch, "torch_ms": t,
-                   "featx_ms": f, "ratio": f / t}
-            line = f"{model:18} {label:32} {batch:>5} {t:>9.1f} {f:>9.1f} {f / t:>11.2f}"
+                   "featx_ms": f, "ratio": f / t, "vs_fastest": f / fastest}
+            row.update({f"{p}_ms": v for p, v in others.items()})
+            cells = "".join(f" {v:>14.1f}" if v is not None else f" {'-':>14}"
+                            for v in others.values())
+            line = (f"{model:18} {label:32} {batch:>5} {t:>9.1f}{cells} {f:>9.1f} {f / t:>11.2f} "
+                    f"{f / fastest:>13.2f}")
             if args.baseline:
                 b = featx_ms(args.baseline)
                 row.update(baseline_ms=b, vs_baseline=f / b)
                 line += f" {b:>9.1f} {f / b:>10.2f}"
             rows.append(row)
-            print(line)
+            print(line, flush=True)
 
     peaks = {}
     for name in [m for m in PEAK_MODELS if m in weights]:

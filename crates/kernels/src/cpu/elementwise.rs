@@ -6,8 +6,14 @@
 //! AVX-512 picked at run time, NEON elsewhere) within a few ULP of libm (erf within 7e-7), so
 //! featx uses them instead of writing its own polynomials.
 
+use rayon::prelude::*;
 use rten_simd::{SimdOp, SimdUnaryOp};
 use rten_vecmath::{ApproxGelu, Erf, Exp, Gelu, Sigmoid, Silu, Softmax, Tanh};
+
+/// Values per task on the thread pool: large enough that a task outweighs its hand-off (a
+/// 64K-value sigmoid takes tens of microseconds), small enough that a batch-1 feature map
+/// still spreads over every core.
+const PARALLEL_CHUNK: usize = 1 << 16;
 
 /// An elementwise function this module computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +35,14 @@ pub enum Elementwise {
 }
 
 impl Elementwise {
-    /// Applies the function to every value, in place.
+    /// Applies the function to every value, in place, on all cores for large buffers.
     pub fn apply(self, values: &mut [f32]) {
+        values
+            .par_chunks_mut(PARALLEL_CHUNK)
+            .for_each(|chunk| self.apply_serial(chunk));
+    }
+
+    fn apply_serial(self, values: &mut [f32]) {
         match self {
             Elementwise::Sigmoid => Sigmoid {}.map_mut(values),
             Elementwise::Silu => Silu {}.map_mut(values),
@@ -49,9 +61,12 @@ pub fn softmax_rows(values: &mut [f32], row: usize) {
     if row == 0 {
         return;
     }
-    for chunk in values.chunks_exact_mut(row) {
-        Softmax::new_mut(chunk).dispatch();
-    }
+    let rows_per_task = (PARALLEL_CHUNK / row).max(1);
+    values.par_chunks_mut(rows_per_task * row).for_each(|rows| {
+        for chunk in rows.chunks_exact_mut(row) {
+            Softmax::new_mut(chunk).dispatch();
+        }
+    });
 }
 
 #[cfg(test)]
