@@ -17,6 +17,7 @@ mod cli;
 mod dataset;
 mod download;
 mod gradients;
+mod graph;
 mod inputs;
 mod node_names;
 mod onnx;

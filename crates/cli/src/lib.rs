@@ -39,6 +39,9 @@ enum Command {
     Dataset(commands::dataset::DatasetArgs),
     /// Draw chosen nodes' outputs for an image as PNG pictures.
     Viz(commands::viz::VizArgs),
+    /// Draw the traced graph itself: DOT, Mermaid or SVG, module scopes as clusters,
+    /// optionally folded to top-level modules.
+    Graph(commands::graph::GraphArgs),
     /// Class activation maps (Grad-CAM and its relatives): which part of each image made the
     /// model score a class, as pytorch-grad-cam computes it, drawn over the image.
     Cam(commands::cam::CamArgs),
@@ -60,6 +63,7 @@ pub fn main() -> ExitCode {
         Command::Extract(args) => commands::extract::run(&args),
         Command::Dataset(args) => commands::dataset::run(&args),
         Command::Viz(args) => commands::viz::run(&args),
+        Command::Graph(args) => commands::graph::run(&args),
         Command::Cam(args) => commands::cam::run(&args),
         Command::Weights(args) => commands::weights::run(&args),
         Command::Models(args) => commands::models::run(&args),

@@ -6,13 +6,15 @@
 //! - [`overlay`]: the reduced map upsampled and blended over the model's input image;
 //! - [`bars`]: the largest entries of a vector output (`fc`, `avgpool`, `flatten`);
 //! - [`show_cam_on_image`] / [`cam_figure`]: a class activation map over the image, as
-//!   pytorch-grad-cam draws it.
+//!   pytorch-grad-cam draws it;
+//! - [`diagram`]: the traced graph itself, as DOT, Mermaid or SVG, folded to module depth.
 //!
 //! Everything is drawn with plotters into an RGB buffer and encoded with `image`.
 
 mod bars;
 mod cam;
 mod canvas;
+pub mod diagram;
 mod error;
 mod grid;
 mod heatmap;

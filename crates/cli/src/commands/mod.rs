@@ -23,6 +23,7 @@ pub mod bench;
 pub mod cam;
 pub mod dataset;
 pub mod extract;
+pub mod graph;
 pub mod models;
 pub mod nodes;
 pub mod viz;

@@ -99,7 +99,8 @@ enum Vectorised {
 }
 
 /// The vectorised sigmoid, SiLU, GELU, tanh, erf, exp and softmax, on the flex device, where
-/// burn-flex calls libm one element at a time.
+/// burn-flex calls libm one element at a time; and hardswish, hardsigmoid and ReLU6 as one
+/// pass, where burn runs four ops.
 pub(super) fn elementwise(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
     if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
         return None;
@@ -108,6 +109,9 @@ pub(super) fn elementwise(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
         Op::Activation(Activation::Sigmoid) => Vectorised::Map(Elementwise::Sigmoid),
         Op::Activation(Activation::Silu) => Vectorised::Map(Elementwise::Silu),
         Op::Activation(Activation::Gelu) => Vectorised::Map(Elementwise::Gelu),
+        Op::Activation(Activation::Hardswish) => Vectorised::Map(Elementwise::Hardswish),
+        Op::Activation(Activation::Hardsigmoid) => Vectorised::Map(Elementwise::Hardsigmoid),
+        Op::Activation(Activation::Relu6) => Vectorised::Map(Elementwise::Relu6),
         Op::Unary(Unary::GeluTanh) => Vectorised::Map(Elementwise::GeluTanh),
         Op::Unary(Unary::Tanh) => Vectorised::Map(Elementwise::Tanh),
         Op::Unary(Unary::Erf) => Vectorised::Map(Elementwise::Erf),

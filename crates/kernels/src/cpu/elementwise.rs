@@ -4,7 +4,9 @@
 //! largest share of EfficientNet's CPU time (sigmoid and SiLU) and a large one of ConvNeXt's and
 //! ViT's (GELU, softmax). rten-vecmath has SIMD versions of exactly these (AVX2/FMA and
 //! AVX-512 picked at run time, NEON elsewhere) within a few ULP of libm (erf within 7e-7), so
-//! featx uses them instead of writing its own polynomials.
+//! featx uses them instead of writing its own polynomials. The piecewise-linear MobileNetV3
+//! activations (hardswish, hardsigmoid, ReLU6) need no polynomial: they are one fused loop
+//! here instead of burn's four ops.
 
 use rayon::prelude::*;
 use rten_simd::{SimdOp, SimdUnaryOp};
@@ -32,6 +34,12 @@ pub enum Elementwise {
     Erf,
     /// `exp(x)`.
     Exp,
+    /// `x * relu6(x + 3) / 6`, in PyTorch's order of operations.
+    Hardswish,
+    /// `relu6(x + 3) / 6`.
+    Hardsigmoid,
+    /// `min(max(x, 0), 6)`.
+    Relu6,
 }
 
 impl Elementwise {
@@ -51,6 +59,15 @@ impl Elementwise {
             Elementwise::Tanh => Tanh {}.map_mut(values),
             Elementwise::Erf => Erf {}.map_mut(values),
             Elementwise::Exp => Exp {}.map_mut(values),
+            // Piecewise-linear: one fused pass the compiler vectorises, where burn runs four
+            // ops (add, clamp, multiply, divide), each writing a fresh tensor.
+            Elementwise::Hardswish => values
+                .iter_mut()
+                .for_each(|v| *v = *v * (*v + 3.0).clamp(0.0, 6.0) / 6.0),
+            Elementwise::Hardsigmoid => values
+                .iter_mut()
+                .for_each(|v| *v = (*v + 3.0).clamp(0.0, 6.0) / 6.0),
+            Elementwise::Relu6 => values.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
         }
     }
 }
@@ -106,6 +123,36 @@ mod tests {
             Elementwise::Tanh => x.tanh(),
             Elementwise::Erf => erf(x),
             Elementwise::Exp => x.exp(),
+            Elementwise::Hardswish => x * (x + 3.0).clamp(0.0, 6.0) / 6.0,
+            Elementwise::Hardsigmoid => (x + 3.0).clamp(0.0, 6.0) / 6.0,
+            Elementwise::Relu6 => x.clamp(0.0, 6.0),
+        }
+    }
+
+    /// Every function over a buffer many tasks long equals it element by element.
+    #[test]
+    fn a_large_buffer_is_split_without_changing_a_value() {
+        let xs: Vec<f32> = (0..3 * PARALLEL_CHUNK + 17)
+            .map(|i| (i % 1601) as f32 / 80.0 - 10.0)
+            .collect();
+        for f in [Elementwise::Silu, Elementwise::Gelu, Elementwise::Hardswish] {
+            let mut whole = xs.clone();
+            f.apply(&mut whole);
+            for (i, (&x, &y)) in xs.iter().zip(&whole).enumerate() {
+                let mut one = [x];
+                f.apply_serial(&mut one);
+                assert_eq!(one[0].to_bits(), y.to_bits(), "{f:?} at {i}");
+            }
+        }
+        // ViT-B/16's attention at batch 1: 12 x 197 rows of 197, many rows per task.
+        let row = 197;
+        let scores: Vec<f32> = (0..12 * row * row).map(|i| (i % 23) as f32 / 7.0).collect();
+        let mut parallel = scores.clone();
+        softmax_rows(&mut parallel, row);
+        for (r, (got, input)) in parallel.chunks(row).zip(scores.chunks(row)).enumerate() {
+            let mut serial = input.to_vec();
+            Softmax::new_mut(&mut serial).dispatch();
+            assert_eq!(got, serial.as_slice(), "row {r}");
         }
     }
 
@@ -120,6 +167,9 @@ mod tests {
             Elementwise::Tanh,
             Elementwise::Erf,
             Elementwise::Exp,
+            Elementwise::Hardswish,
+            Elementwise::Hardsigmoid,
+            Elementwise::Relu6,
         ] {
             let mut got = xs.clone();
             f.apply(&mut got);
