@@ -51,26 +51,53 @@ pub fn layout(diagram: &Diagram) -> Layout {
     }
     let mut column = vec![0usize; n];
     let mut width_of: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut first_of: BTreeMap<usize, usize> = BTreeMap::new();
     for b in 0..n {
         let slot = width_of.entry(layer[b]).or_insert(0);
         column[b] = *slot;
         *slot += 1;
+        first_of.entry(layer[b]).or_insert(b);
     }
+    let scopes = Scopes::of(diagram);
+    let deepest = scopes.all().map(Vec::len).max().unwrap_or(0);
+    // A cluster at depth d keeps room for every cluster nested in it: its title and padding
+    // above, padding around.
+    let levels = |d: usize| (deepest + 1).saturating_sub(d) as f64;
+    let top = |d: usize| levels(d) * (TITLE + PAD);
+    let side = |d: usize| levels(d) * PAD;
+    // Each layer's top: the gap grows where clusters close below one layer and open above
+    // the next (judged by each layer's first box; traced graphs are close to chains).
+    let mut layer_y = Vec::with_capacity(width_of.len());
+    let mut y = side(1) + top(1);
+    let mut previous: Option<&[String]> = None;
+    for &b in first_of.values() {
+        let scope = diagram.boxes[b].scope.as_slice();
+        if let Some(prev) = previous {
+            let common = prev.iter().zip(scope).take_while(|(a, b)| a == b).count();
+            let closing = if prev.len() > common { side(common + 1) } else { 0.0 };
+            let opening = if scope.len() > common { top(common + 1) } else { 0.0 };
+            y += HEIGHT + GAP_Y.max(closing + opening + PAD * 2.0);
+        }
+        layer_y.push(y);
+        previous = Some(scope);
+    }
+    let left = side(1) + PAD;
     let positions: Vec<(f64, f64)> = (0..n)
         .map(|b| {
             (
-                PAD * 4.0 + column[b] as f64 * (WIDTH + GAP_X),
-                PAD * 4.0 + layer[b] as f64 * (HEIGHT + GAP_Y),
+                left + column[b] as f64 * (WIDTH + GAP_X),
+                layer_y.get(layer[b]).copied().unwrap_or(0.0),
             )
         })
         .collect();
-    let scopes = Scopes::of(diagram);
     let mut clusters = Vec::new();
     for path in scopes.all() {
         let members: Vec<usize> = (0..n)
             .filter(|&b| diagram.boxes[b].scope.starts_with(path))
             .collect();
-        let depth = path.len() as f64;
+        if members.is_empty() {
+            continue;
+        }
         let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
         for &b in &members {
             let (x, y) = positions[b];
@@ -79,27 +106,23 @@ pub fn layout(diagram: &Diagram) -> Layout {
             x1 = x1.max(x + WIDTH);
             y1 = y1.max(y + HEIGHT);
         }
-        if members.is_empty() {
-            continue;
-        }
-        // Inner scopes keep less margin, so nested rectangles do not touch.
-        let margin = PAD * (4.0 - depth.min(3.0));
+        let d = path.len();
         clusters.push((
             path.join("."),
-            x0 - margin,
-            y0 - margin - TITLE,
-            x1 - x0 + 2.0 * margin,
-            y1 - y0 + 2.0 * margin + TITLE,
+            x0 - side(d),
+            y0 - top(d),
+            x1 - x0 + 2.0 * side(d),
+            y1 - y0 + top(d) + side(d),
         ));
     }
     let columns = width_of.values().copied().max().unwrap_or(1) as f64;
-    let layers = width_of.len().max(1) as f64;
+    let bottom = layer_y.last().copied().unwrap_or(0.0) + HEIGHT + side(1) + PAD;
     Layout {
         positions,
         clusters,
         size: (
-            PAD * 8.0 + columns * (WIDTH + GAP_X) - GAP_X,
-            PAD * 8.0 + layers * (HEIGHT + GAP_Y) - GAP_Y,
+            2.0 * left + columns * (WIDTH + GAP_X) - GAP_X,
+            bottom,
         ),
     }
 }
@@ -223,6 +246,27 @@ mod tests {
         // The outer cluster encloses the inner one.
         let (_, ix, iy, iw, ih) = l.clusters[1];
         assert!(ix > x && iy > y && ix + iw < x + w && iy + ih < y + h);
+    }
+
+    #[test]
+    fn sibling_clusters_do_not_overlap() {
+        // Two blocks one after the other: `layer1.0` then `layer2.0`.
+        let mut nodes = block();
+        let mut second: Vec<_> = nodes[2..5].to_vec();
+        for (i, node) in second.iter_mut().enumerate() {
+            node.name = node.name.replace("layer1", "layer2");
+            node.scope[0] = "layer2".into();
+            node.inputs = if i == 0 { vec![4] } else { vec![4 + i] };
+        }
+        nodes.truncate(5);
+        nodes.extend(second);
+        let l = layout(&fold(&nodes, None));
+        let rect = |name: &str| l.clusters.iter().find(|c| c.0 == name).cloned().expect(name);
+        let (_, _, y1, _, h1) = rect("layer1");
+        let (_, _, y2, _, _) = rect("layer2");
+        assert!(y1 + h1 < y2, "layer1 ends at {}, layer2 starts at {y2}", y1 + h1);
+        let (_, _, iy, _, ih) = rect("layer1.0");
+        assert!(iy + ih < y2);
     }
 
     #[test]
