@@ -74,8 +74,16 @@ pub fn layout(diagram: &Diagram) -> Layout {
         let scope = diagram.boxes[b].scope.as_slice();
         if let Some(prev) = previous {
             let common = prev.iter().zip(scope).take_while(|(a, b)| a == b).count();
-            let closing = if prev.len() > common { side(common + 1) } else { 0.0 };
-            let opening = if scope.len() > common { top(common + 1) } else { 0.0 };
+            let closing = if prev.len() > common {
+                side(common + 1)
+            } else {
+                0.0
+            };
+            let opening = if scope.len() > common {
+                top(common + 1)
+            } else {
+                0.0
+            };
             y += HEIGHT + GAP_Y.max(closing + opening + PAD * 2.0);
         }
         layer_y.push(y);
@@ -120,10 +128,7 @@ pub fn layout(diagram: &Diagram) -> Layout {
     Layout {
         positions,
         clusters,
-        size: (
-            2.0 * left + columns * (WIDTH + GAP_X) - GAP_X,
-            bottom,
-        ),
+        size: (2.0 * left + columns * (WIDTH + GAP_X) - GAP_X, bottom),
     }
 }
 
@@ -261,10 +266,20 @@ mod tests {
         nodes.truncate(5);
         nodes.extend(second);
         let l = layout(&fold(&nodes, None));
-        let rect = |name: &str| l.clusters.iter().find(|c| c.0 == name).cloned().expect(name);
+        let rect = |name: &str| {
+            l.clusters
+                .iter()
+                .find(|c| c.0 == name)
+                .cloned()
+                .expect(name)
+        };
         let (_, _, y1, _, h1) = rect("layer1");
         let (_, _, y2, _, _) = rect("layer2");
-        assert!(y1 + h1 < y2, "layer1 ends at {}, layer2 starts at {y2}", y1 + h1);
+        assert!(
+            y1 + h1 < y2,
+            "layer1 ends at {}, layer2 starts at {y2}",
+            y1 + h1
+        );
         let (_, _, iy, _, ih) = rect("layer1.0");
         assert!(iy + ih < y2);
     }
