@@ -18,7 +18,7 @@ fn activations(c: &mut Criterion) {
     // EfficientNet-B0's widest SiLU input at batch 1.
     let shape = [1, 96, 112, 112];
     let x = Tensor::<4>::random(shape, Distribution::Default, &device);
-    let values = x.to_data().to_vec::<f32>().expect("f32");
+    let values = x.to_data().try_to_vec::<f32>().expect("f32");
     for (name, f) in [
         ("sigmoid", Elementwise::Sigmoid),
         ("silu", Elementwise::Silu),
@@ -43,7 +43,7 @@ fn activations(c: &mut Criterion) {
     });
     // ViT-B/16's attention scores at batch 1: 12 heads of 197x197.
     let scores = Tensor::<3>::random([12, 197, 197], Distribution::Default, &device);
-    let flat = scores.to_data().to_vec::<f32>().expect("f32");
+    let flat = scores.to_data().try_to_vec::<f32>().expect("f32");
     group.bench_function(BenchmarkId::new("featx", "softmax"), |bench| {
         bench.iter(|| {
             let mut v = flat.clone();
