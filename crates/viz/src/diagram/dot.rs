@@ -3,15 +3,37 @@
 use std::fmt::Write;
 
 use super::fold::{Diagram, DiagramBox};
-use super::scopes::Scopes;
+use super::scopes::{Scopes, Step};
 
 /// The diagram as a DOT digraph named `title`, for Graphviz's `dot`.
 pub fn dot(diagram: &Diagram, title: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "digraph {} {{", quote(title));
     out.push_str("  rankdir=TB;\n  node [shape=box, style=rounded, fontname=\"Helvetica\", fontsize=10];\n  edge [fontname=\"Helvetica\", fontsize=8];\n");
-    let scopes = Scopes::of(diagram);
-    write_scope(&mut out, diagram, &scopes, &[], 1);
+    Scopes::of(diagram).walk(&mut |step| {
+        let pad = |depth: usize| "  ".repeat(depth + 1);
+        let _ = match step {
+            Step::Box(b, depth) => {
+                let node = &diagram.boxes[b];
+                writeln!(
+                    out,
+                    "{}{} [label={}];",
+                    pad(depth),
+                    quote(&node.name),
+                    quote(&label(node))
+                )
+            }
+            Step::Open(name, depth) => writeln!(
+                out,
+                "{}subgraph {} {{\n{}  label={};",
+                pad(depth - 1),
+                quote(&format!("cluster_{name}")),
+                pad(depth - 1),
+                quote(&name)
+            ),
+            Step::Close(depth) => writeln!(out, "{}}}", pad(depth - 1)),
+        };
+    });
     for edge in &diagram.edges {
         let _ = writeln!(
             out,
@@ -23,35 +45,6 @@ pub fn dot(diagram: &Diagram, title: &str) -> String {
     }
     out.push_str("}\n");
     out
-}
-
-fn write_scope(
-    out: &mut String,
-    diagram: &Diagram,
-    scopes: &Scopes,
-    path: &[String],
-    indent: usize,
-) {
-    let pad = "  ".repeat(indent);
-    for &b in scopes.boxes_in(path) {
-        let _ = writeln!(
-            out,
-            "{pad}{} [label={}];",
-            quote(&diagram.boxes[b].name),
-            quote(&label(&diagram.boxes[b]))
-        );
-    }
-    for child in scopes.children(path) {
-        let name = child.join(".");
-        let _ = writeln!(
-            out,
-            "{pad}subgraph {} {{",
-            quote(&format!("cluster_{name}"))
-        );
-        let _ = writeln!(out, "{pad}  label={};", quote(&name));
-        write_scope(out, diagram, scopes, child, indent + 1);
-        let _ = writeln!(out, "{pad}}}");
-    }
 }
 
 /// A box's text: name, op and shape; a folded module also its input shapes.

@@ -3,15 +3,49 @@
 use std::fmt::Write;
 
 use super::fold::Diagram;
-use super::scopes::Scopes;
+use super::scopes::{Scopes, Step};
 
 /// The diagram as a Mermaid `flowchart TD`. Ids are `n0`, `n1`, ... (Mermaid ids cannot hold
 /// every character a node name can); names, ops and shapes are the labels.
 pub fn mermaid(diagram: &Diagram) -> String {
     let mut out = String::from("flowchart TD\n");
-    let scopes = Scopes::of(diagram);
     let mut next_scope = 0;
-    write_scope(&mut out, diagram, &scopes, &[], 1, &mut next_scope);
+    Scopes::of(diagram).walk(&mut |step| {
+        let pad = |depth: usize| "  ".repeat(depth + 1);
+        let _ = match step {
+            Step::Box(b, depth) => {
+                let node = &diagram.boxes[b];
+                let detail = if node.op == "module" {
+                    format!(
+                        "{} nodes<br/>in {}",
+                        node.nodes,
+                        node.input_shapes.join(", ")
+                    )
+                } else {
+                    node.op.clone()
+                };
+                writeln!(
+                    out,
+                    "{}n{b}[\"{}<br/>{}<br/>{}\"]",
+                    pad(depth),
+                    text(&node.name),
+                    text(&detail),
+                    text(&node.output_shape)
+                )
+            }
+            Step::Open(name, depth) => {
+                next_scope += 1;
+                writeln!(
+                    out,
+                    "{}subgraph s{}[\"{}\"]",
+                    pad(depth - 1),
+                    next_scope - 1,
+                    text(&name)
+                )
+            }
+            Step::Close(depth) => writeln!(out, "{}end", pad(depth - 1)),
+        };
+    });
     for edge in &diagram.edges {
         let _ = writeln!(
             out,
@@ -22,43 +56,6 @@ pub fn mermaid(diagram: &Diagram) -> String {
         );
     }
     out
-}
-
-fn write_scope(
-    out: &mut String,
-    diagram: &Diagram,
-    scopes: &Scopes,
-    path: &[String],
-    indent: usize,
-    next_scope: &mut usize,
-) {
-    let pad = "  ".repeat(indent);
-    for &b in scopes.boxes_in(path) {
-        let node = &diagram.boxes[b];
-        let detail = if node.op == "module" {
-            format!(
-                "{} nodes<br/>in {}",
-                node.nodes,
-                node.input_shapes.join(", ")
-            )
-        } else {
-            node.op.clone()
-        };
-        let _ = writeln!(
-            out,
-            "{pad}n{b}[\"{}<br/>{}<br/>{}\"]",
-            text(&node.name),
-            text(&detail),
-            text(&node.output_shape)
-        );
-    }
-    for child in scopes.children(path) {
-        let id = *next_scope;
-        *next_scope += 1;
-        let _ = writeln!(out, "{pad}subgraph s{id}[\"{}\"]", text(&child.join(".")));
-        write_scope(out, diagram, scopes, child, indent + 1, next_scope);
-        let _ = writeln!(out, "{pad}end");
-    }
 }
 
 /// Text inside a quoted Mermaid label: quotes as the `#quot;` entity.

@@ -4,8 +4,18 @@ use std::collections::BTreeMap;
 
 use super::fold::Diagram;
 
+/// One step of [`Scopes::walk`].
+pub(super) enum Step {
+    /// A box, `depth` scopes deep.
+    Box(usize, usize),
+    /// A scope opens (its dotted path), `depth` deep; its boxes and scopes follow.
+    Open(String, usize),
+    /// The scope opened last closes, `depth` deep.
+    Close(usize),
+}
+
 /// The module scopes of a diagram's boxes as a tree: which boxes sit directly in a scope, and
-/// which scopes sit directly under it. Shared by the DOT and Mermaid writers.
+/// which scopes sit directly under it. Shared by the writers.
 pub(super) struct Scopes {
     /// Every scope path that holds a box, and every prefix of one, in first-seen order.
     paths: Vec<Vec<String>>,
@@ -37,6 +47,23 @@ impl Scopes {
     /// The boxes directly in `path`.
     pub(super) fn boxes_in(&self, path: &[String]) -> &[usize] {
         self.boxes.get(path).map_or(&[], Vec::as_slice)
+    }
+
+    /// Visits the tree depth first: a scope's own boxes, then each scope under it between its
+    /// `Open` and `Close`.
+    pub(super) fn walk(&self, visit: &mut impl FnMut(Step)) {
+        self.walk_from(&[], visit);
+    }
+
+    fn walk_from(&self, path: &[String], visit: &mut impl FnMut(Step)) {
+        for &b in self.boxes_in(path) {
+            visit(Step::Box(b, path.len()));
+        }
+        for child in self.children(path) {
+            visit(Step::Open(child.join("."), child.len()));
+            self.walk_from(child, visit);
+            visit(Step::Close(child.len()));
+        }
     }
 
     /// The scopes directly under `path`.
