@@ -5,6 +5,7 @@
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use featx::burn::prelude::*;
 use featx::burn::tensor::{Distribution, activation};
+use featx::graph::Activation;
 use featx_kernels::cpu::{Elementwise, softmax_rows};
 
 /// The allocator the `featx` binary runs with, so fresh output buffers cost what they cost there.
@@ -23,6 +24,7 @@ fn activations(c: &mut Criterion) {
         ("sigmoid", Elementwise::Sigmoid),
         ("silu", Elementwise::Silu),
         ("gelu", Elementwise::Gelu),
+        ("hardswish", Elementwise::Hardswish),
     ] {
         group.bench_function(BenchmarkId::new("featx", name), |bench| {
             bench.iter(|| {
@@ -40,6 +42,10 @@ fn activations(c: &mut Criterion) {
     });
     group.bench_function(BenchmarkId::new("burn", "gelu"), |bench| {
         bench.iter(|| activation::gelu(x.clone()))
+    });
+    // The generic path's hardswish: four burn ops.
+    group.bench_function(BenchmarkId::new("burn", "hardswish"), |bench| {
+        bench.iter(|| Activation::Hardswish.apply(x.clone()))
     });
     // ViT-B/16's attention scores at batch 1: 12 heads of 197x197.
     let scores = Tensor::<3>::random([12, 197, 197], Distribution::Default, &device);
