@@ -112,6 +112,8 @@ MODELS = {
     "vit_b_16": ("vit_b_16", FULL),
     "vit_b_32": ("vit_b_32", FULL),
     "vit_l_16": ("vit_l_16", FULL),
+    "squeezenet1_0": ("squeezenet1_0", FULL),
+    "squeezenet1_1": ("squeezenet1_1", SMALL),
 }
 
 # Models whose values on the generated weights grow past what float32 holds to the fixed

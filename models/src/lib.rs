@@ -25,6 +25,7 @@ pub mod registry;
 mod regnet;
 mod resnet;
 mod sequential;
+pub mod squeezenet;
 mod tracer;
 pub mod vgg;
 pub mod vit;
@@ -46,6 +47,7 @@ pub use regnet::{
 };
 pub use resnet::{BasicBlock, Block, BlockKind, Bottleneck, ResNet, ResNetConfig};
 pub use sequential::{Dropout, MaxPool, SeqModule, sequential};
+pub use squeezenet::{SqueezeNet, SqueezeNetConfig, SqueezeNetVersion};
 pub use tracer::{Size, Tracer};
 pub use vgg::{Vgg, VggConfig};
 pub use vit::{VisionTransformer, VitConfig};

@@ -539,6 +539,7 @@ const FAMILIES: &[&[Architecture]] = &[
     crate::densenet::ARCHITECTURES,
     crate::convnext::ARCHITECTURES,
     crate::vit::ARCHITECTURES,
+    crate::squeezenet::ARCHITECTURES,
 ];
 
 /// Every architecture, in the order `featx models` lists them.

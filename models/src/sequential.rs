@@ -94,7 +94,7 @@ impl SeqModule {
     }
 
     /// This entry's call at `name` (its index in the sequence).
-    fn trace(&self, t: &mut Tracer, name: &str, x: NodeId) -> NodeId {
+    pub(crate) fn trace(&self, t: &mut Tracer, name: &str, x: NodeId) -> NodeId {
         match self {
             Self::Conv2d(conv) => t.conv2d(name, conv, x),
             Self::BatchNorm2d(bn) => t.batch_norm(name, bn, x),

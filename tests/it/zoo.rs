@@ -342,6 +342,8 @@ zoo!(
     convnext_large,
     vit_b_16,
     vit_b_32,
+    squeezenet1_0,
+    squeezenet1_1,
 );
 
 // ViT-L/16: 304M parameters and 61 GFLOPs per image at its only size, 224x224; its blocks are
