@@ -58,6 +58,8 @@ impl Fire {
 }
 
 /// One entry of SqueezeNet's `features` Sequential.
+// Built once per model and kept in a `Vec`: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum SqueezeFeature {
     /// A plain layer (the stem convolution, ReLU, max pools).
