@@ -47,6 +47,10 @@ CASES = [
     ("convnext_tiny", "all nodes", "all"),
     ("vit_b_16", "full forward", ["heads.head"]),
     ("vit_b_16", "all nodes", "all"),
+    ("squeezenet1_0", "full forward", ["flatten"]),
+    ("squeezenet1_0", "all nodes", "all"),
+    ("squeezenet1_1", "full forward", ["flatten"]),
+    ("squeezenet1_1", "all nodes", "all"),
 ]
 
 # Models whose all-nodes extraction peak memory is measured (batch 8).
