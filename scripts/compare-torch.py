@@ -51,6 +51,8 @@ CASES = [
     ("squeezenet1_0", "all nodes", "all"),
     ("squeezenet1_1", "full forward", ["flatten"]),
     ("squeezenet1_1", "all nodes", "all"),
+    ("mnasnet1_0", "full forward", ["classifier.1"]),
+    ("mnasnet1_0", "all nodes", "all"),
 ]
 
 # Models whose all-nodes extraction peak memory is measured (batch 8).

@@ -114,6 +114,10 @@ MODELS = {
     "vit_l_16": ("vit_l_16", FULL),
     "squeezenet1_0": ("squeezenet1_0", FULL),
     "squeezenet1_1": ("squeezenet1_1", SMALL),
+    "mnasnet0_5": ("mnasnet0_5", SMALL),
+    "mnasnet0_75": ("mnasnet0_75", SMALL),
+    "mnasnet1_0": ("mnasnet1_0", FULL),
+    "mnasnet1_3": ("mnasnet1_3", SMALL),
 }
 
 # Models whose values on the generated weights grow past what float32 holds to the fixed

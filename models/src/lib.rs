@@ -19,6 +19,7 @@ pub mod convnext;
 pub mod densenet;
 mod efficientnet;
 pub mod misc;
+pub mod mnasnet;
 mod mobilenet;
 mod model;
 pub mod registry;
@@ -36,6 +37,7 @@ pub use densenet::{DenseNet, DenseNetConfig};
 pub use efficientnet::{EfficientNet, EfficientNetConfig, EfficientNetFeature, MBConv};
 pub use featx_graph::ops::Attention;
 pub use featx_graph::{Layer, ParamTensor};
+pub use mnasnet::{MnasNet, MnasNetConfig};
 pub use mobilenet::{
     InvertedResidualV2, InvertedResidualV3, MobileModule, MobileNetV2, MobileNetV2Config,
     MobileNetV3, MobileNetV3Config, MobileNetV3Size,

@@ -540,6 +540,7 @@ const FAMILIES: &[&[Architecture]] = &[
     crate::convnext::ARCHITECTURES,
     crate::vit::ARCHITECTURES,
     crate::squeezenet::ARCHITECTURES,
+    crate::mnasnet::ARCHITECTURES,
 ];
 
 /// Every architecture, in the order `featx models` lists them.

@@ -309,6 +309,16 @@ impl Tracer {
         self.method("flatten", ops::Flatten { start_dim }, &[x])
     }
 
+    /// `x.mean(dims)` in the current scope (MNASNet's global pool).
+    pub fn mean(&mut self, x: NodeId, dims: &[usize]) -> NodeId {
+        let op = ops::Reduce {
+            kind: ops::ReduceKind::Mean,
+            axes: dims.to_vec(),
+            keepdims: false,
+        };
+        self.method("mean", op, &[x])
+    }
+
     /// `x.view(*shape)` in the current scope.
     pub fn view(&mut self, x: NodeId, shape: &[i64]) -> NodeId {
         let op = ops::Reshape {

@@ -344,6 +344,10 @@ zoo!(
     vit_b_32,
     squeezenet1_0,
     squeezenet1_1,
+    mnasnet0_5,
+    mnasnet0_75,
+    mnasnet1_0,
+    mnasnet1_3,
 );
 
 // ViT-L/16: 304M parameters and 61 GFLOPs per image at its only size, 224x224; its blocks are
