@@ -128,7 +128,11 @@ impl Published {
 
     /// The hex after the file name's last `-` (torch hub's `check_hash` convention).
     pub fn sha256_prefix(&self) -> &'static str {
-        let stem = self.file_name.split('.').next().unwrap_or(self.file_name);
+        // Only the extension goes: some names carry dots (`mnasnet0.5_top1_67.823-3ffadce67e.pth`).
+        let stem = self
+            .file_name
+            .rsplit_once('.')
+            .map_or(self.file_name, |(stem, _)| stem);
         stem.rsplit('-').next().unwrap_or(stem)
     }
 }
@@ -596,6 +600,8 @@ mod tests {
     fn hash_prefix_is_the_file_name_after_the_last_dash() {
         let alexnet = find("tv_alexnet").unwrap().weights.unwrap();
         assert_eq!(alexnet.sha256_prefix(), "7be5be79");
+        let mnasnet = find("mnasnet0_5").unwrap().weights.unwrap();
+        assert_eq!(mnasnet.sha256_prefix(), "3ffadce67e");
         for arch in MODELS {
             if let Some(w) = arch.weights {
                 let prefix = w.sha256_prefix();
@@ -604,7 +610,9 @@ mod tests {
                     "{}: {prefix}",
                     w.file_name
                 );
-                assert!(w.file_name.starts_with(arch.name.trim_start_matches("tv_")));
+                // MNASNet's files write the multiplier with a dot (`mnasnet0.5_...`).
+                let name = w.file_name.replace('.', "_");
+                assert!(name.starts_with(arch.name.trim_start_matches("tv_")));
             }
         }
     }
