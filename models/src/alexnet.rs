@@ -145,14 +145,6 @@ impl FeatureModel for TorchvisionAlexNet {
         "tv_alexnet"
     }
 
-    fn input_spec(&self) -> InputSpec {
-        InputSpec {
-            channels: 3,
-            size: None,
-            nominal_size: [224, 224],
-        }
-    }
-
     fn forward_trace(&self, t: &mut Tracer, x: NodeId) -> NodeId {
         let x = sequential(t, "features", &self.features, x);
         let x = t.adaptive_avg_pool2d("avgpool", [6, 6], x);

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use featx_graph::NodeId;
 
 use crate::registry::{Architecture, Init, Row};
-use crate::{FeatureModel, InputSpec, ParamTensor, Tracer};
+use crate::{FeatureModel, ParamTensor, Tracer};
 
 /// The `eps` of every LayerNorm in torchvision's ConvNeXt.
 const EPS: f64 = 1e-6;
@@ -261,14 +261,6 @@ impl CnBlock {
 impl FeatureModel for ConvNeXt {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn input_spec(&self) -> InputSpec {
-        InputSpec {
-            channels: 3,
-            size: None,
-            nominal_size: [224, 224],
-        }
     }
 
     fn forward_trace(&self, t: &mut Tracer, x: NodeId) -> NodeId {

@@ -9,7 +9,7 @@ use core::fmt::Debug;
 use featx_graph::{NodeId, Window2d};
 
 use crate::registry::{Architecture, Init, Row};
-use crate::{FeatureModel, InputSpec, Tracer};
+use crate::{FeatureModel, Tracer};
 
 /// torchvision's `DenseNet`: `features` (stem, dense blocks, transitions, `norm5`), a
 /// functional ReLU, average pool and flatten, then `classifier`.
@@ -339,14 +339,6 @@ impl Transition {
 impl FeatureModel for DenseNet {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn input_spec(&self) -> InputSpec {
-        InputSpec {
-            channels: 3,
-            size: None,
-            nominal_size: [224, 224],
-        }
     }
 
     fn forward_trace(&self, t: &mut Tracer, x: NodeId) -> NodeId {

@@ -9,7 +9,7 @@ use crate::misc::{ConvNormActivation, ConvNormConfig, SqueezeExcitation, Stochas
 use crate::mobilenet::{MobileModule, sequence};
 use crate::registry::{Architecture, Init, Interpolation, Preprocessing, Row};
 use crate::sequential::Dropout;
-use crate::{FeatureModel, InputSpec, Tracer};
+use crate::{FeatureModel, Tracer};
 
 /// torchvision's `MBConv`: `block` (1x1 expansion unless the ratio is 1, depthwise,
 /// squeeze-excitation, 1x1 projection), then, when the shape is kept, stochastic depth and
@@ -192,14 +192,6 @@ impl EfficientNetConfig {
 impl FeatureModel for EfficientNet {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn input_spec(&self) -> InputSpec {
-        InputSpec {
-            channels: 3,
-            size: None,
-            nominal_size: [224, 224],
-        }
     }
 
     fn forward_trace(&self, t: &mut Tracer, x: NodeId) -> NodeId {

@@ -9,7 +9,7 @@ use featx_graph::NodeId;
 
 use crate::registry::{Architecture, Init, Row};
 use crate::sequential::{SeqModule, sequential};
-use crate::{FeatureModel, InputSpec, Tracer};
+use crate::{FeatureModel, Tracer};
 
 /// torchvision's `_InvertedResidual`: expand 1x1, depthwise, project 1x1 (each with
 /// BatchNorm, ReLU after the first two), plus the input when shapes allow.
@@ -188,14 +188,6 @@ impl MnasNetConfig {
 impl FeatureModel for MnasNet {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn input_spec(&self) -> InputSpec {
-        InputSpec {
-            channels: 3,
-            size: None,
-            nominal_size: [224, 224],
-        }
     }
 
     fn forward_trace(&self, t: &mut Tracer, x: NodeId) -> NodeId {

@@ -10,7 +10,7 @@ use crate::misc::{
 };
 use crate::registry::{Architecture, Init, Row};
 use crate::sequential::Dropout;
-use crate::{FeatureModel, InputSpec, Tracer};
+use crate::{FeatureModel, Tracer};
 
 /// One module of a mobile net's `nn.Sequential` (`features`, a block's `conv` or `block`):
 /// its index is its path, and enum variants are not named in parameter paths.
@@ -237,14 +237,6 @@ impl FeatureModel for MobileNetV2 {
         "mobilenet_v2"
     }
 
-    fn input_spec(&self) -> InputSpec {
-        InputSpec {
-            channels: 3,
-            size: None,
-            nominal_size: [224, 224],
-        }
-    }
-
     fn forward_trace(&self, t: &mut Tracer, x: NodeId) -> NodeId {
         let x = sequence(t, "features", &self.features, x);
         let x = t.functional_adaptive_avg_pool2d([1, 1], x);
@@ -374,14 +366,6 @@ impl MobileNetV3Config {
 impl FeatureModel for MobileNetV3 {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn input_spec(&self) -> InputSpec {
-        InputSpec {
-            channels: 3,
-            size: None,
-            nominal_size: [224, 224],
-        }
     }
 
     fn forward_trace(&self, t: &mut Tracer, x: NodeId) -> NodeId {

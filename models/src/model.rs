@@ -14,13 +14,24 @@ pub struct InputSpec {
     pub nominal_size: [usize; 2],
 }
 
+impl InputSpec {
+    /// An RGB image of any size, listed at 224x224: what torchvision's classifiers take.
+    pub const IMAGE: InputSpec = InputSpec {
+        channels: 3,
+        size: None,
+        nominal_size: [224, 224],
+    };
+}
+
 /// A model whose forward pass can be recorded as a named op graph.
 pub trait FeatureModel {
     /// Short architecture name (`resnet18`).
     fn name(&self) -> &str;
 
-    /// The input the model accepts.
-    fn input_spec(&self) -> InputSpec;
+    /// The input the model accepts; [`InputSpec::IMAGE`] unless the model says otherwise.
+    fn input_spec(&self) -> InputSpec {
+        InputSpec::IMAGE
+    }
 
     /// Records the forward pass from the input node `x`; returns the output node.
     fn forward_trace(&self, t: &mut Tracer, x: NodeId) -> NodeId;

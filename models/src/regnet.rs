@@ -9,7 +9,7 @@ use featx_graph::{Activation, ConvNormClass, NodeId};
 
 use crate::misc::{ConvNormActivation, ConvNormConfig, SqueezeExcitation};
 use crate::registry::{Architecture, BuildArgs, Init, Row};
-use crate::{FeatureModel, InputSpec, Tracer};
+use crate::{FeatureModel, Tracer};
 
 /// torchvision's `BottleneckTransform`: 1x1 (`a`), grouped 3x3 with the stride (`b`), optional
 /// squeeze-excitation (`se`, RegNetY), 1x1 without activation (`c`).
@@ -309,14 +309,6 @@ impl RegNetConfig {
 impl FeatureModel for RegNet {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn input_spec(&self) -> InputSpec {
-        InputSpec {
-            channels: 3,
-            size: None,
-            nominal_size: [224, 224],
-        }
     }
 
     fn forward_trace(&self, t: &mut Tracer, x: NodeId) -> NodeId {

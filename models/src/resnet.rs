@@ -4,7 +4,7 @@ use burn::prelude::*;
 use featx_graph::{NodeId, Window2d};
 
 use crate::registry::{Architecture, Init, Row};
-use crate::{FeatureModel, InputSpec, Tracer};
+use crate::{FeatureModel, Tracer};
 
 /// torchvision's ResNet: ResNet18/34 (`BasicBlock`), ResNet50/101/152 (`Bottleneck`),
 /// ResNeXt (grouped `Bottleneck`s) and Wide ResNet (wider `Bottleneck`s).
@@ -357,14 +357,6 @@ fn downsample(t: &mut Tracer, downsample: &Option<(Conv2d, BatchNorm)>, x: NodeI
 impl FeatureModel for ResNet {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn input_spec(&self) -> InputSpec {
-        InputSpec {
-            channels: 3,
-            size: None,
-            nominal_size: [224, 224],
-        }
     }
 
     fn forward_trace(&self, t: &mut Tracer, x: NodeId) -> NodeId {

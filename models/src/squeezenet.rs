@@ -9,7 +9,7 @@ use featx_graph::{NodeId, Window2d};
 
 use crate::registry::{Architecture, Init, Row};
 use crate::sequential::{MaxPool, SeqModule, sequential};
-use crate::{FeatureModel, InputSpec, Tracer};
+use crate::{FeatureModel, Tracer};
 
 /// torchvision's `Fire`: a 1x1 squeeze, then 1x1 and 3x3 expands concatenated on channels.
 #[derive(Module, Debug)]
@@ -179,14 +179,6 @@ impl SqueezeNetConfig {
 impl FeatureModel for SqueezeNet {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn input_spec(&self) -> InputSpec {
-        InputSpec {
-            channels: 3,
-            size: None,
-            nominal_size: [224, 224],
-        }
     }
 
     fn forward_trace(&self, t: &mut Tracer, x: NodeId) -> NodeId {

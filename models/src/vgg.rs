@@ -6,7 +6,7 @@ use featx_graph::NodeId;
 
 use crate::registry::{Architecture, Init, Row};
 use crate::sequential::{SeqModule, sequential};
-use crate::{FeatureModel, InputSpec, Tracer};
+use crate::{FeatureModel, Tracer};
 
 /// torchvision's VGG (VGG11/13/16/19, with or without BatchNorm): `features`, `avgpool`,
 /// `flatten`, `classifier`.
@@ -147,14 +147,6 @@ impl VggConfig {
 impl FeatureModel for Vgg {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn input_spec(&self) -> InputSpec {
-        InputSpec {
-            channels: 3,
-            size: None,
-            nominal_size: [224, 224],
-        }
     }
 
     fn forward_trace(&self, t: &mut Tracer, x: NodeId) -> NodeId {
