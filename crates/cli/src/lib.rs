@@ -12,6 +12,7 @@ mod error;
 mod input;
 mod model;
 mod npy;
+mod picture;
 
 use std::process::ExitCode;
 

@@ -47,16 +47,28 @@ pub struct Figure {
 }
 
 impl Figure {
-    /// Writes the picture as PNG (atomically: a temporary file renamed into place).
-    pub fn save_png(&self, path: &Path) -> Result<()> {
+    /// The picture encoded as PNG: the bytes [`Figure::save_png`] writes.
+    pub fn png_bytes(&self) -> Result<Vec<u8>> {
         let mut png = std::io::Cursor::new(Vec::new());
         self.image
             .write_to(&mut png, image::ImageFormat::Png)
             .map_err(|e| VizError::Save {
-                path: path.to_path_buf(),
+                path: "PNG".into(),
                 reason: e.to_string(),
             })?;
-        featx_output::write_atomic(path, png.get_ref()).map_err(|e| VizError::Save {
+        Ok(png.into_inner())
+    }
+
+    /// Writes the picture as PNG (atomically: a temporary file renamed into place).
+    pub fn save_png(&self, path: &Path) -> Result<()> {
+        let png = self.png_bytes().map_err(|e| match e {
+            VizError::Save { reason, .. } => VizError::Save {
+                path: path.to_path_buf(),
+                reason,
+            },
+            other => other,
+        })?;
+        featx_output::write_atomic(path, &png).map_err(|e| VizError::Save {
             path: path.to_path_buf(),
             reason: e.reason(),
         })

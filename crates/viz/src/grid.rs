@@ -12,6 +12,11 @@ pub enum Channels {
     First(usize),
     /// The `k` channels with the largest mean activation, most active first.
     Top(usize),
+    /// `n` channels in order from channel `start`: a later page of a long [`Channels::First`].
+    FirstFrom(usize, usize),
+    /// The `start`-th to `start + k`-th most active channels: a later page of
+    /// [`Channels::Top`].
+    TopFrom(usize, usize),
 }
 
 impl Channels {
@@ -20,7 +25,9 @@ impl Channels {
         let c = map.shape[0];
         match self {
             Channels::First(n) => (0..n.min(c)).collect(),
-            Channels::Top(k) => {
+            Channels::FirstFrom(start, n) => (start.min(c)..start.saturating_add(n).min(c)).collect(),
+            Channels::Top(k) => Channels::TopFrom(0, k).select(map),
+            Channels::TopFrom(start, k) => {
                 let mut order: Vec<(f32, usize)> = (0..c)
                     .map(|i| {
                         let plane = map.channel(i);
@@ -28,7 +35,7 @@ impl Channels {
                     })
                     .collect();
                 order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-                order.into_iter().take(k).map(|(_, i)| i).collect()
+                order.into_iter().skip(start).take(k).map(|(_, i)| i).collect()
             }
         }
     }
@@ -71,10 +78,14 @@ pub fn grid(map: &FeatureMap<'_>, channels: Channels, label: &str) -> Result<Fig
         let root = BitMapBackend::with_buffer(&mut buf, (width, height)).into_drawing_area();
         root.fill(&WHITE).map_err(VizError::render)?;
         let what = match channels {
-            Channels::First(_) => "first",
-            Channels::Top(_) => "most active",
+            Channels::First(_) => format!("first {n} channels"),
+            Channels::Top(_) => format!("most active {n} channels"),
+            Channels::FirstFrom(start, _) => format!("channels {start}-{}", start + n - 1),
+            Channels::TopFrom(start, _) => {
+                format!("most active {}-{} of {c} channels", start + 1, start + n)
+            }
         };
-        let title = format!("{label}  [{c}, {h}, {w}]  {what} {n} channels");
+        let title = format!("{label}  [{c}, {h}, {w}]  {what}");
         root.draw_text(
             &title,
             &(FONT, 18).into_font().color(&BLACK),

@@ -26,6 +26,6 @@ pub use cam::{JET, cam_figure, show_cam_on_image};
 pub use canvas::{Figure, Rect};
 pub use error::{Result, VizError};
 pub use grid::{Channels, grid};
-pub use heatmap::heatmap;
+pub use heatmap::{heatmap, heatmap_in};
 pub use overlay::overlay;
-pub use reduce::{FeatureMap, Reduce};
+pub use reduce::{FeatureMap, Reduce, range};

@@ -93,8 +93,9 @@ impl Reduce {
     }
 }
 
-/// `(min, max)` of finite values, widened when equal so a scale can be drawn.
-pub(crate) fn range(values: &[f32]) -> (f32, f32) {
+/// `(min, max)` of finite values, widened when equal so a scale can be drawn: the colour scale
+/// of a picture of `values` (of several maps' values together, for one shared scale).
+pub fn range(values: &[f32]) -> (f32, f32) {
     let (lo, hi) = values
         .iter()
         .filter(|v| v.is_finite())

@@ -5,7 +5,7 @@ use clap::Args;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use featx_cam::{Cam, CamOutput, METHODS, Method, Target};
 use featx_output::{AtomicWriter, NamedTensor, producer};
-use featx_viz::{cam_figure, show_cam_on_image};
+use featx_viz::{Figure, cam_figure, show_cam_on_image};
 
 use crate::commands::viz::sibling;
 use crate::error::CliError;
@@ -132,26 +132,61 @@ pub fn run(args: &CamArgs) -> Result<(), CliError> {
     };
     for (i, base) in bases.iter().enumerate() {
         let target = output.targets[i];
-        let class = match names.and_then(|p| p.class_name(target)) {
-            Some(name) => format!("class {target} ({name})"),
-            None => format!("class {target}"),
-        };
-        let title = format!(
-            "{} of {}  at {nodes}  for {class}, logit {:.2}",
-            args.method.name,
-            args.model.model.name(),
-            output.scores[i]
-        );
-        let blended = show_cam_on_image(base, output.maps.image(i), w, h)?;
+        let figure = picture(
+            &Explained {
+                method: args.method,
+                model: &args.model.model.name(),
+                nodes: &nodes,
+                class: names.and_then(|p| p.class_name(target)),
+            },
+            &output,
+            i,
+            base,
+            [w, h],
+        )?;
         let path = if n > 1 {
             sibling(&args.out, &i.to_string())
         } else {
             args.out.clone()
         };
-        cam_figure(&blended, &title)?.save_png(&path)?;
+        figure.save_png(&path)?;
         println!("{}", path.display());
     }
     Ok(())
+}
+
+/// What a CAM picture's title says besides the numbers.
+pub(crate) struct Explained<'a> {
+    /// The method.
+    pub method: &'static Method,
+    /// The model's name.
+    pub model: &'a str,
+    /// The target layers, comma-separated.
+    pub nodes: &'a str,
+    /// The target class's name, when the weights have class names.
+    pub class: Option<&'a str>,
+}
+
+/// The picture `featx cam` draws for image `i` of `output`: the map over `base` (the image's
+/// RGB values in 0..1, `[w, h]`) with a title naming the method, layers, class and logit.
+pub(crate) fn picture(
+    what: &Explained<'_>,
+    output: &CamOutput,
+    i: usize,
+    base: &[f32],
+    [w, h]: [usize; 2],
+) -> Result<Figure, CliError> {
+    let target = output.targets[i];
+    let class = match what.class {
+        Some(name) => format!("class {target} ({name})"),
+        None => format!("class {target}"),
+    };
+    let title = format!(
+        "{} of {}  at {}  for {class}, logit {:.2}",
+        what.method.name, what.model, what.nodes, output.scores[i]
+    );
+    let blended = show_cam_on_image(base, output.maps.image(i), w, h)?;
+    Ok(cam_figure(&blended, &title)?)
 }
 
 /// The maps as safetensors key `cam`, with what made them in the metadata.

@@ -1,13 +1,12 @@
 use std::path::{Path, PathBuf};
 
-use clap::{Args, ValueEnum};
-use featx_extract::{Feature, ReturnNodes};
-use featx_viz::{Channels, FeatureMap, Figure, Reduce, bars, grid, heatmap, overlay};
-use image::RgbImage;
+use clap::Args;
+use featx_extract::ReturnNodes;
 
 use crate::error::CliError;
 use crate::input::{PreprocessArgs, load_batch};
 use crate::model::{InputShape, ModelArgs};
+use crate::picture::{self, Kind, PictureOptions, ReduceArg, Select};
 
 /// Arguments of `featx viz`.
 #[derive(Args, Debug)]
@@ -45,29 +44,20 @@ pub struct VizArgs {
     preprocess: PreprocessArgs,
 }
 
-/// `--kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Kind {
-    Auto,
-    Heatmap,
-    Grid,
-    Overlay,
-    Bars,
-}
-
-/// `--reduce`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ReduceArg {
-    Sum,
-    Mean,
-    Max,
-}
-
-/// `--select`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Select {
-    Top,
-    First,
+impl VizArgs {
+    /// The picture flags.
+    fn options(&self) -> PictureOptions {
+        PictureOptions {
+            kind: self.kind,
+            reduce: self.reduce,
+            channels: self.channels,
+            select: self.select,
+            page: 0,
+            top_k: self.top_k,
+            alpha: self.alpha,
+            scale: None,
+        }
+    }
 }
 
 /// Runs the model on the image and writes one picture per requested node.
@@ -91,12 +81,15 @@ pub fn run(args: &VizArgs) -> Result<(), CliError> {
     let features = extractor.forward(batch.tensor)?;
     let several = features.len() > 1;
     for (resolved, (key, feature)) in extractor.outputs().iter().zip(features.iter()) {
-        let label = if resolved.node_name == key {
-            key.to_string()
-        } else {
-            format!("{key} ({})", resolved.node_name)
-        };
-        let figure = draw(args, feature, &label, batch.images.first())?;
+        let label = picture::label(key, &resolved.node_name);
+        let values = feature.to_vec_f32()?;
+        let figure = picture::draw(
+            &args.options(),
+            &feature.dims(),
+            &values,
+            &label,
+            batch.images.first(),
+        )?;
         let path = if several {
             sibling(&args.out, key)
         } else {
@@ -106,39 +99,6 @@ pub fn run(args: &VizArgs) -> Result<(), CliError> {
         println!("{}", path.display());
     }
     Ok(())
-}
-
-fn draw(
-    args: &VizArgs,
-    feature: &Feature,
-    label: &str,
-    image: Option<&RgbImage>,
-) -> Result<Figure, CliError> {
-    let shape = feature.dims();
-    let values = feature.to_vec_f32()?;
-    let map = FeatureMap::sample(&values, &shape, 0)?;
-    let is_vector = map.shape[1] == 1 && map.shape[2] == 1;
-    let reduce = match args.reduce {
-        ReduceArg::Sum => Reduce::Sum,
-        ReduceArg::Mean => Reduce::Mean,
-        ReduceArg::Max => Reduce::Max,
-    };
-    let figure = match (args.kind, is_vector) {
-        (Kind::Bars, _) | (Kind::Auto, true) => bars(map.values, args.top_k, label, &shape),
-        (Kind::Heatmap, _) | (Kind::Auto, false) => heatmap(&map, reduce, label),
-        (Kind::Grid, _) => {
-            let channels = match args.select {
-                Select::Top => Channels::Top(args.channels),
-                Select::First => Channels::First(args.channels),
-            };
-            grid(&map, channels, label)
-        }
-        (Kind::Overlay, _) => match image {
-            Some(base) => overlay(&map, reduce, base, args.alpha, label),
-            None => return Err(CliError::Usage("overlay needs an image input".into())),
-        },
-    };
-    Ok(figure?)
 }
 
 /// `out/dir/stem_key.png` for `out/dir/stem.png`.

@@ -45,12 +45,25 @@ pub struct Diagram {
 /// every node inside `layer1` (at any depth) is part of one box `layer1`; top-level nodes
 /// stay themselves.
 pub fn fold(nodes: &[DiagramNode], depth: Option<usize>) -> Diagram {
+    fold_open(nodes, depth, &[])
+}
+
+/// [`fold`], with each module named in `open` (a dotted path, `layer1` or `layer2.0`)
+/// unfolded one level further: a browser's click on a folded box. A name that is no module
+/// changes nothing.
+pub fn fold_open(nodes: &[DiagramNode], depth: Option<usize>, open: &[String]) -> Diagram {
+    let is_open = |scope: &[String]| open.iter().any(|o| *o == scope.join("."));
     let mut boxes: Vec<DiagramBox> = Vec::new();
     let mut index_of: HashMap<String, usize> = HashMap::new();
     // The box each node went into.
     let mut owner = Vec::with_capacity(nodes.len());
     for node in nodes {
-        let folded = depth.filter(|&d| node.scope.len() >= d.max(1));
+        let folded = depth.map(|d| d.max(1)).and_then(|mut d| {
+            while d <= node.scope.len() && is_open(&node.scope[..d]) {
+                d += 1;
+            }
+            (node.scope.len() >= d).then_some(d)
+        });
         let b = match folded {
             Some(d) => {
                 let d = d.max(1);
@@ -145,6 +158,20 @@ mod tests {
         assert_eq!(layer1.output_shape, "1x4x8x8");
         let pairs: Vec<(usize, usize)> = d.edges.iter().map(|e| (e.from, e.to)).collect();
         assert_eq!(pairs, [(0, 1), (1, 2), (2, 3), (3, 4)]);
+    }
+
+    #[test]
+    fn an_open_module_unfolds_one_level() {
+        let d = fold_open(&block(), Some(1), &["layer1".into()]);
+        let names: Vec<&str> = d.boxes.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["x", "conv1", "layer1.0", "flatten", "fc"]);
+        let d = fold_open(&block(), Some(1), &["layer1".into(), "layer1.0".into()]);
+        assert_eq!(d.boxes.len(), 7);
+        // A name that is no module changes nothing.
+        assert_eq!(
+            fold_open(&block(), Some(1), &["layer1.0".into(), "fc".into()]),
+            fold(&block(), Some(1))
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod scopes;
 mod svg;
 
 pub use dot::dot;
-pub use fold::{Diagram, DiagramBox, DiagramEdge, fold};
+pub use fold::{Diagram, DiagramBox, DiagramEdge, fold, fold_open};
 pub use mermaid::mermaid;
 pub use svg::{Layout, layout, svg};
 

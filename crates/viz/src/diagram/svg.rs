@@ -147,7 +147,7 @@ pub fn svg(diagram: &Diagram) -> String {
     for (name, x, y, cw, ch) in &l.clusters {
         let _ = writeln!(
             out,
-            "<g class=\"cluster\" data-scope=\"{}\"><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{cw:.1}\" height=\"{ch:.1}\" rx=\"6\" fill=\"#4a7bd0\" fill-opacity=\"0.06\" stroke=\"#4a7bd0\" stroke-opacity=\"0.5\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#345\">{}</text></g>",
+            "<g class=\"cluster\" data-scope=\"{}\" tabindex=\"0\" role=\"group\"><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{cw:.1}\" height=\"{ch:.1}\" rx=\"6\" fill=\"#4a7bd0\" fill-opacity=\"0.06\" stroke=\"#4a7bd0\" stroke-opacity=\"0.5\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#345\">{}</text></g>",
             escape(name),
             x + 6.0,
             y + 12.0,
@@ -171,8 +171,10 @@ pub fn svg(diagram: &Diagram) -> String {
     for (b, (x, y)) in diagram.boxes.iter().zip(&l.positions) {
         let _ = writeln!(
             out,
-            "<g class=\"node\" data-name=\"{name}\"><title>{name}</title><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{WIDTH}\" height=\"{HEIGHT}\" rx=\"5\" fill=\"{fill}\" stroke=\"#333\"/><text x=\"{tx:.1}\" y=\"{t1:.1}\" font-size=\"11\" text-anchor=\"middle\">{short}</text><text x=\"{tx:.1}\" y=\"{t2:.1}\" font-size=\"9\" text-anchor=\"middle\" fill=\"#444\">{detail}</text></g>",
+            "<g class=\"node\" data-name=\"{name}\" data-op=\"{op}\" tabindex=\"0\" role=\"button\" aria-label=\"{name}: {aria}\"><title>{name}</title><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{WIDTH}\" height=\"{HEIGHT}\" rx=\"5\" fill=\"{fill}\" stroke=\"#333\"/><text x=\"{tx:.1}\" y=\"{t1:.1}\" font-size=\"11\" text-anchor=\"middle\">{short}</text><text x=\"{tx:.1}\" y=\"{t2:.1}\" font-size=\"9\" text-anchor=\"middle\" fill=\"#444\">{detail}</text></g>",
             name = escape(&b.name),
+            op = escape(&b.op),
+            aria = escape(&detail(b)),
             fill = if b.op == "module" {
                 "#e8eefb"
             } else {

@@ -1,0 +1,131 @@
+//! The pictures of one node's output: what `featx viz` writes and `featx explore` serves, drawn
+//! by one function so both give the same bytes for the same request.
+
+use clap::ValueEnum;
+use featx_viz::{Channels, FeatureMap, Figure, Reduce, bars, grid, heatmap_in, overlay, range};
+use image::RgbImage;
+
+use crate::error::CliError;
+
+/// `--kind`: which picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    /// Heatmaps for feature maps, bars for vectors.
+    Auto,
+    /// The map summed (or averaged, or maxed) over channels, in viridis.
+    Heatmap,
+    /// One tile per channel.
+    Grid,
+    /// The heatmap blended over the input image.
+    Overlay,
+    /// The largest entries of a vector.
+    Bars,
+}
+
+/// `--reduce`: how heatmaps and overlays combine channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReduceArg {
+    /// Sum over channels.
+    Sum,
+    /// Mean over channels.
+    Mean,
+    /// Maximum over channels.
+    Max,
+}
+
+impl From<ReduceArg> for Reduce {
+    fn from(r: ReduceArg) -> Reduce {
+        match r {
+            ReduceArg::Sum => Reduce::Sum,
+            ReduceArg::Mean => Reduce::Mean,
+            ReduceArg::Max => Reduce::Max,
+        }
+    }
+}
+
+/// `--select`: which channels a grid shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Select {
+    /// The most active channels.
+    Top,
+    /// The first channels.
+    First,
+}
+
+/// Everything that chooses a picture besides the values.
+#[derive(Debug, Clone, Copy)]
+pub struct PictureOptions {
+    /// Which picture.
+    pub kind: Kind,
+    /// How heatmaps and overlays combine channels.
+    pub reduce: ReduceArg,
+    /// Grid: channels per picture.
+    pub channels: usize,
+    /// Grid: most active or first channels.
+    pub select: Select,
+    /// Grid: which page of `channels` channels (0: the first, what `featx viz` draws).
+    pub page: usize,
+    /// Bars: how many of the largest values.
+    pub top_k: usize,
+    /// Overlay: the heatmap's weight over the image.
+    pub alpha: f32,
+    /// Heatmap: a colour scale shared with another map (`None`: the map's own range).
+    pub scale: Option<(f32, f32)>,
+}
+
+/// The label a picture's title gives a node: the query as asked, with the node it resolved to
+/// when that is another name (`layer1 (layer1.1.relu_1)`).
+pub fn label(key: &str, node_name: &str) -> String {
+    if node_name == key {
+        key.to_string()
+    } else {
+        format!("{key} ({node_name})")
+    }
+}
+
+/// The picture of the first sample of a node's output `values` of `shape`; `image` is the
+/// preprocessed input an overlay is drawn over.
+pub fn draw(
+    options: &PictureOptions,
+    shape: &[usize],
+    values: &[f32],
+    label: &str,
+    image: Option<&RgbImage>,
+) -> Result<Figure, CliError> {
+    let map = FeatureMap::sample(values, shape, 0)?;
+    let is_vector = map.shape[1] == 1 && map.shape[2] == 1;
+    let reduce = options.reduce.into();
+    let figure = match (options.kind, is_vector) {
+        (Kind::Bars, _) | (Kind::Auto, true) => bars(map.values, options.top_k, label, shape),
+        (Kind::Heatmap, _) | (Kind::Auto, false) => heatmap_in(&map, reduce, label, options.scale),
+        (Kind::Grid, _) => {
+            let start = options.page.saturating_mul(options.channels);
+            let channels = match (options.select, options.page) {
+                (Select::Top, 0) => Channels::Top(options.channels),
+                (Select::First, 0) => Channels::First(options.channels),
+                (Select::Top, _) => Channels::TopFrom(start, options.channels),
+                (Select::First, _) => Channels::FirstFrom(start, options.channels),
+            };
+            grid(&map, channels, label)
+        }
+        (Kind::Overlay, _) => match image {
+            Some(base) => overlay(&map, reduce, base, options.alpha, label),
+            None => return Err(CliError::Usage("overlay needs an image input".into())),
+        },
+    };
+    Ok(figure?)
+}
+
+/// One colour scale for the heatmaps of several outputs of a node (each `(shape, values)`):
+/// the range of all their reduced maps together.
+pub fn shared_scale(
+    reduce: ReduceArg,
+    outputs: &[(&[usize], &[f32])],
+) -> Result<(f32, f32), CliError> {
+    let mut all = Vec::new();
+    for (shape, values) in outputs {
+        let map = FeatureMap::sample(values, shape, 0)?;
+        all.extend(Reduce::from(reduce).apply(&map));
+    }
+    Ok(range(&all))
+}
