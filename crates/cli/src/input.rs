@@ -14,7 +14,7 @@ use crate::npy;
 /// How images are turned into model inputs: by default the preprocessing of the model's
 /// published weights (torchvision's `ImageClassification` transform: `Resize(256)` or, for
 /// the V2 weights, `Resize(232)`, then `CenterCrop(224)`, ImageNet mean and std).
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct PreprocessArgs {
     /// Resize so the shorter side has this many pixels (0: keep the size)
     /// [default: the model's, e.g. 256; 232 for resnet50]

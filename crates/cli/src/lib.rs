@@ -9,6 +9,7 @@
 
 mod commands;
 mod error;
+mod explore;
 mod input;
 mod model;
 mod npy;
@@ -50,6 +51,9 @@ enum Command {
     Weights(commands::weights::WeightsArgs),
     /// List the models: parameters, nodes, input, preprocessing, published weights.
     Models(commands::models::ModelsArgs),
+    /// Look inside a model in a browser: its graph, every node's output for your images as
+    /// pictures, statistics and .npy, and CAMs, served locally.
+    Explore(commands::explore::ExploreArgs),
     /// Time extraction in-process (median/min/max ms, images/s).
     Bench(commands::bench::BenchArgs),
 }
@@ -69,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::Weights(args) => commands::weights::run(&args),
         Command::Models(args) => commands::models::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
+        Command::Explore(args) => commands::explore::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,7 +15,7 @@ use featx_weights::{base_url, cache_dir, fetch};
 use crate::error::CliError;
 
 /// The flags that choose a model, its weights and where it runs.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
     /// The model to run: a name `featx models` lists, or an ONNX file (`model.onnx`).
     #[arg(long, value_parser = ModelParser, hide_possible_values = true)]

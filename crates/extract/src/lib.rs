@@ -48,6 +48,25 @@ pub fn get_graph_node_names(model: &impl FeatureModel) -> (Vec<String>, Vec<Stri
     (names.clone(), names)
 }
 
+/// The nodes `request` names in `model`, as an extractor would resolve them: an unknown name
+/// is [`ExtractError::UnknownNode`] with the closest names, a value that is not a tensor
+/// [`ExtractError::NotATensor`]. Nothing is built or run.
+pub fn resolve_nodes(
+    model: &featx_models::TracedModel,
+    request: &ReturnNodes,
+) -> Result<Vec<Resolved>> {
+    let resolved = resolve::resolve(&model.graph, &model.name, request)?;
+    for r in &resolved {
+        if let Some(what) = model.graph.non_tensor(r.node) {
+            return Err(ExtractError::NotATensor {
+                node: r.node_name.clone(),
+                what: what.to_string(),
+            });
+        }
+    }
+    Ok(resolved)
+}
+
 /// An extractor returning the outputs of `return_nodes`, keyed as requested, in eval mode.
 ///
 /// Fails if a query names no node (with suggestions) or two different nodes are asked to

@@ -14,4 +14,4 @@ mod tensors;
 
 pub use atomic::{AtomicWriter, TEMP_PREFIX, write_atomic};
 pub use error::{OutputError, Result};
-pub use tensors::{NamedTensor, feature_metadata, npy_file_name, producer};
+pub use tensors::{NamedTensor, feature_metadata, npy_bytes, npy_file_name, producer};

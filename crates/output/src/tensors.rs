@@ -57,8 +57,9 @@ pub(crate) fn safetensors_bytes(
     safetensors::serialize(views, Some(metadata)).map_err(|e| e.to_string())
 }
 
-/// A C-ordered float32 `.npy` file's bytes.
-pub(crate) fn npy_bytes(shape: &[usize], values: &[f32]) -> std::io::Result<Vec<u8>> {
+/// A C-ordered float32 `.npy` file's bytes (what a dataset run writes per key, and what
+/// `featx explore` serves for a node).
+pub fn npy_bytes(shape: &[usize], values: &[f32]) -> std::io::Result<Vec<u8>> {
     use npyz::WriterBuilder;
     let expected: usize = shape.iter().product();
     if expected != values.len() {

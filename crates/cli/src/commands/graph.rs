@@ -71,7 +71,7 @@ pub fn run(args: &GraphArgs) -> Result<(), CliError> {
 /// Every node `featx nodes` lists, with its op, shape for one image, and module scope: an
 /// imported node's module path, or a traced node's dotted name less its last part (FX names a
 /// node inside `layer1.0` `layer1.0.conv1` or `layer1.0.add`).
-fn diagram_nodes(traced: &TracedModel) -> Result<Vec<DiagramNode>, CliError> {
+pub(crate) fn diagram_nodes(traced: &TracedModel) -> Result<Vec<DiagramNode>, CliError> {
     let [h, w] = traced.input.size.unwrap_or(traced.input.nominal_size);
     let values = traced
         .graph

@@ -22,6 +22,7 @@ pub(crate) fn node_queries(node: &[String]) -> Vec<&str> {
 pub mod bench;
 pub mod cam;
 pub mod dataset;
+pub mod explore;
 pub mod extract;
 pub mod graph;
 pub mod models;

@@ -87,7 +87,7 @@ pub fn run(args: &NodesArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn nodes_json(
+pub(crate) fn nodes_json(
     traced: &TracedModel,
     train_nodes: Vec<String>,
     eval_nodes: Vec<String>,
