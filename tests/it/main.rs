@@ -16,6 +16,7 @@ mod cam;
 mod cli;
 mod dataset;
 mod download;
+mod explore;
 mod gradients;
 mod graph;
 mod inputs;

@@ -82,20 +82,33 @@ mod tests {
             .forward(x.clone())
             .expect("forward");
         for node in names(&pass).iter().chain(&names(&alone)) {
-            let single = FeatureExtractor::new(model.clone(), &ReturnNodes::from(vec![node.clone()]))
-                .expect("extractor")
-                .forward(x.clone())
-                .expect("forward");
-            let single = single.get(node).expect("requested").to_vec_f32().expect("f32");
+            let single =
+                FeatureExtractor::new(model.clone(), &ReturnNodes::from(vec![node.clone()]))
+                    .expect("extractor")
+                    .forward(x.clone())
+                    .expect("forward");
+            let single = single
+                .get(node)
+                .expect("requested")
+                .to_vec_f32()
+                .expect("f32");
             if let Some(value) = all.get(node) {
                 let value = value.to_vec_f32().expect("f32");
                 let same = value.len() == single.len()
-                    && value.iter().zip(&single).all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(same, "{name}: {node} differs between one pass and its own request");
+                    && value
+                        .iter()
+                        .zip(&single)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(
+                    same,
+                    "{name}: {node} differs between one pass and its own request"
+                );
             }
         }
         assert!(
-            alone.iter().all(|id| matches!(model.graph.nodes()[id.0].op, Op::Conv2d(_))),
+            alone
+                .iter()
+                .all(|id| matches!(model.graph.nodes()[id.0].op, Op::Conv2d(_))),
             "{name}: only convolutions before folded BatchNorms are left out"
         );
     }

@@ -25,7 +25,9 @@ impl Channels {
         let c = map.shape[0];
         match self {
             Channels::First(n) => (0..n.min(c)).collect(),
-            Channels::FirstFrom(start, n) => (start.min(c)..start.saturating_add(n).min(c)).collect(),
+            Channels::FirstFrom(start, n) => {
+                (start.min(c)..start.saturating_add(n).min(c)).collect()
+            }
             Channels::Top(k) => Channels::TopFrom(0, k).select(map),
             Channels::TopFrom(start, k) => {
                 let mut order: Vec<(f32, usize)> = (0..c)
@@ -35,7 +37,12 @@ impl Channels {
                     })
                     .collect();
                 order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-                order.into_iter().skip(start).take(k).map(|(_, i)| i).collect()
+                order
+                    .into_iter()
+                    .skip(start)
+                    .take(k)
+                    .map(|(_, i)| i)
+                    .collect()
             }
         }
     }

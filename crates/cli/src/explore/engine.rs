@@ -212,9 +212,8 @@ impl Engine {
         let image = entry.image.clone();
         self.cache.put(&item.id, entry);
         filled?;
-        let output = output.ok_or_else(|| {
-            CliError::Usage(format!("{node} was not computed for {}", item.name))
-        })?;
+        let output = output
+            .ok_or_else(|| CliError::Usage(format!("{node} was not computed for {}", item.name)))?;
         Ok(Looked {
             label,
             node,
@@ -233,7 +232,10 @@ impl Engine {
                 let mut names: Vec<&String> = self.pass_nodes.iter().collect();
                 names.sort_by_key(|n| self.traced.graph.find(n).map(|id| id.0));
                 let request = ReturnNodes::from(names.into_iter().cloned().collect::<Vec<_>>());
-                self.pass = Some(self.model.build(self.traced.clone(), &request, &self.device)?);
+                self.pass = Some(
+                    self.model
+                        .build(self.traced.clone(), &request, &self.device)?,
+                );
             }
             self.pass.as_ref()
         } else {
@@ -242,7 +244,9 @@ impl Engine {
                 self.alone.push(kept);
             } else {
                 let request = ReturnNodes::from(vec![node.to_string()]);
-                let extractor = self.model.build(self.traced.clone(), &request, &self.device)?;
+                let extractor = self
+                    .model
+                    .build(self.traced.clone(), &request, &self.device)?;
                 if self.alone.len() >= ALONE_KEPT {
                     self.alone.remove(0);
                 }
@@ -380,7 +384,9 @@ impl Engine {
             return Err(CliError::Usage("a CAM explains the model in eval mode".into()).into());
         }
         if self.model.precision != featx_extract::Precision::F32 {
-            return Err(CliError::Usage("a CAM's gradients are computed in f32 only".into()).into());
+            return Err(
+                CliError::Usage("a CAM's gradients are computed in f32 only".into()).into(),
+            );
         }
         let item = self
             .images

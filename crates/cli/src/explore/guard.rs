@@ -126,17 +126,32 @@ mod tests {
 
     #[test]
     fn loopback_names_only_on_a_loopback_bind() {
-        for host in ["localhost:8787", "127.0.0.1:1", "[::1]:80", "app.localhost", "127.9.9.9"] {
+        for host in [
+            "localhost:8787",
+            "127.0.0.1:1",
+            "[::1]:80",
+            "app.localhost",
+            "127.9.9.9",
+        ] {
             assert!(is_loopback_host(host), "{host}");
         }
-        for host in ["evil.example:8787", "10.0.0.1", "localhost.evil.example", "[::2]:80"] {
+        for host in [
+            "evil.example:8787",
+            "10.0.0.1",
+            "localhost.evil.example",
+            "[::2]:80",
+        ] {
             assert!(!is_loopback_host(host), "{host}");
         }
         let guard = Guard {
             token: None,
             loopback: true,
         };
-        assert!(guard.refuse(&headers(&[(header::HOST, "127.0.0.1:5")]), None).is_none());
+        assert!(
+            guard
+                .refuse(&headers(&[(header::HOST, "127.0.0.1:5")]), None)
+                .is_none()
+        );
         let rebound = guard.refuse(&headers(&[(header::HOST, "evil.example:5")]), None);
         assert_eq!(rebound.map(|e| e.status), Some(StatusCode::BAD_REQUEST));
         assert!(guard.refuse(&HeaderMap::new(), None).is_some());
@@ -169,7 +184,10 @@ mod tests {
         let host = headers(&[(header::HOST, "10.0.0.5:1")]);
         assert!(guard.refuse(&host, Some("token=abc123&x=1")).is_none());
         let status = |h: &HeaderMap, q| guard.refuse(h, q).map(|e| e.status);
-        assert_eq!(status(&host, Some("token=abc124")), Some(StatusCode::UNAUTHORIZED));
+        assert_eq!(
+            status(&host, Some("token=abc124")),
+            Some(StatusCode::UNAUTHORIZED)
+        );
         assert_eq!(status(&host, None), Some(StatusCode::UNAUTHORIZED));
         let cookie = headers(&[
             (header::HOST, "10.0.0.5:1"),

@@ -48,9 +48,10 @@ pub(crate) fn serve(args: &ExploreArgs) -> Result<(), CliError> {
             None
         }
         (None, false) if loopback => None,
-        (None, false) => Some(guard::random_token().map_err(|e| {
-            CliError::Device(format!("cannot make a token: {e}"))
-        })?),
+        (None, false) => Some(
+            guard::random_token()
+                .map_err(|e| CliError::Device(format!("cannot make a token: {e}")))?,
+        ),
     };
     let to_bytes = |mib: u64| usize::try_from(mib.saturating_mul(MIB)).unwrap_or(usize::MAX);
     let images = Arc::new(
@@ -77,7 +78,13 @@ pub(crate) fn serve(args: &ExploreArgs) -> Result<(), CliError> {
         cache_used,
         cache_limit: to_bytes(args.cache_mb),
     };
-    let router = routes::router(state, Guard { token: token.clone(), loopback });
+    let router = routes::router(
+        state,
+        Guard {
+            token: token.clone(),
+            loopback,
+        },
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -86,7 +93,9 @@ pub(crate) fn serve(args: &ExploreArgs) -> Result<(), CliError> {
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind((args.bind, args.port))
             .await
-            .map_err(|e| CliError::Usage(format!("cannot listen on {}:{}: {e}", args.bind, args.port)))?;
+            .map_err(|e| {
+                CliError::Usage(format!("cannot listen on {}:{}: {e}", args.bind, args.port))
+            })?;
         let addr = listener
             .local_addr()
             .map_err(|e| CliError::Device(e.to_string()))?;
@@ -95,7 +104,10 @@ pub(crate) fn serve(args: &ExploreArgs) -> Result<(), CliError> {
             ip => ip.to_string(),
         };
         let query = token.map(|t| format!("?token={t}")).unwrap_or_default();
-        println!("featx explore: serving http://{host}:{}/{query}", addr.port());
+        println!(
+            "featx explore: serving http://{host}:{}/{query}",
+            addr.port()
+        );
         let _ = std::io::stdout().flush();
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown())

@@ -125,10 +125,14 @@ struct Params(HashMap<String, String>);
 
 impl Params {
     fn parse(raw: Option<String>) -> Result<Self, ApiError> {
-        let map: HashMap<String, String> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-        if map.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        let map: HashMap<String, String> =
+            form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect();
+        if map
+            .iter()
+            .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
             return Err(ApiError::bad("a parameter contains a NUL byte"));
         }
         if map.values().any(|v| v.len() > 4096) {
@@ -138,7 +142,10 @@ impl Params {
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     fn required(&self, name: &str) -> Result<String, ApiError> {
@@ -158,7 +165,10 @@ impl Params {
                 .collect();
             ApiError {
                 suggestions: names.clone(),
-                ..ApiError::bad(format!("unknown {name} '{text}': one of {}", names.join(", ")))
+                ..ApiError::bad(format!(
+                    "unknown {name} '{text}': one of {}",
+                    names.join(", ")
+                ))
             }
         })
     }
@@ -230,7 +240,10 @@ async fn not_found() -> ApiError {
 }
 
 async fn not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "that method is not allowed here")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "that method is not allowed here",
+    )
 }
 
 /// The page may only talk to this server: no request leaves the machine.
@@ -242,9 +255,10 @@ async fn index() -> Response {
         "text/html; charset=utf-8",
         include_str!("assets/index.html"),
     );
-    response
-        .headers_mut()
-        .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     response
 }
 
@@ -397,10 +411,9 @@ async fn graph_svg(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Ap
         .map(|o| o.split(',').map(str::to_string).take(10_000).collect())
         .unwrap_or_default();
     let nodes = state.diagram.clone();
-    let svg = tokio::task::spawn_blocking(move || {
-        diagram::svg(&diagram::fold_open(&nodes, fold, &open))
-    })
-    .await
-    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "layout failed"))?;
+    let svg =
+        tokio::task::spawn_blocking(move || diagram::svg(&diagram::fold_open(&nodes, fold, &open)))
+            .await
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "layout failed"))?;
     Ok(with_type("image/svg+xml", svg))
 }
