@@ -146,7 +146,7 @@ impl Engine {
             imagenet: classes.is_some(),
         };
         let limit = usize::try_from(args.cache_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
-        let engine = Engine {
+        let mut engine = Engine {
             model,
             traced,
             device,
@@ -158,6 +158,11 @@ impl Engine {
             images,
             classes,
         };
+        // Folding and weight packing happen here rather than in the first click.
+        engine.build_pass()?;
+        if let Some(pass) = &engine.pass {
+            pass.plan_report();
+        }
         Ok((
             engine,
             Ready {
@@ -166,6 +171,20 @@ impl Engine {
                 info,
             },
         ))
+    }
+
+    /// The one-pass extractor, built once.
+    fn build_pass(&mut self) -> std::result::Result<(), CliError> {
+        if self.pass.is_none() && !self.pass_nodes.is_empty() {
+            let mut names: Vec<&String> = self.pass_nodes.iter().collect();
+            names.sort_by_key(|n| self.traced.graph.find(n).map(|id| id.0));
+            let request = ReturnNodes::from(names.into_iter().cloned().collect::<Vec<_>>());
+            self.pass = Some(
+                self.model
+                    .build(self.traced.clone(), &request, &self.device)?,
+            );
+        }
+        Ok(())
     }
 
     /// The node `query` resolves to, and the label pictures give it.
@@ -228,15 +247,7 @@ impl Engine {
         }
         let one_pass = self.pass_nodes.contains(node) && !entry.passed;
         let extractor = if one_pass {
-            if self.pass.is_none() {
-                let mut names: Vec<&String> = self.pass_nodes.iter().collect();
-                names.sort_by_key(|n| self.traced.graph.find(n).map(|id| id.0));
-                let request = ReturnNodes::from(names.into_iter().cloned().collect::<Vec<_>>());
-                self.pass = Some(
-                    self.model
-                        .build(self.traced.clone(), &request, &self.device)?,
-                );
-            }
+            self.build_pass()?;
             self.pass.as_ref()
         } else {
             if let Some(i) = self.alone.iter().position(|(n, _)| n == node) {
