@@ -20,6 +20,11 @@ tests/it/support/mod.rs), so CI never needs torch:
   ships as `get_2d_projection_with_sign_correction`); the fixture is EigenCAM with that
   function, and records whether the unpatched package agreed.
 
+- `cam_vit_tiny.json/.safetensors`: the same for a small torchvision `VisionTransformer`
+  (32x32 inputs, 8x8 patches, 2 layers of width 16, 10 classes) at the last block's `ln_1`,
+  every method, with pytorch-grad-cam's `reshape_transform` for ViT (the class token dropped,
+  the 4x4 patch tokens laid out as a feature map), as its tutorial does.
+
 - `overlay.png`: pytorch-grad-cam's `show_cam_on_image(image, mask, use_rgb=True)` for a
   generated 64x64 image and mask (both `(uniform + 1) / 2`), the picture featx draws.
 - `jet.json`: OpenCV's COLORMAP_JET table (`cv2.applyColorMap` of 0..255, as RGB), which
@@ -140,6 +145,49 @@ def cams():
     save("cam_resnet18", doc, samples)
 
 
+VIT_TINY = dict(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16,
+                mlp_dim=32, num_classes=10)
+
+
+def vit_reshape(tensor, height=4, width=4):
+    """pytorch-grad-cam's `reshape_transform` for ViT, for a 4x4 patch grid."""
+    result = tensor[:, 1:, :].reshape(tensor.size(0), height, width, tensor.size(2))
+    return result.transpose(2, 3).transpose(1, 2)
+
+
+def vit_cams():
+    model = fill_generated(torchvision.models.VisionTransformer(**VIT_TINY))
+    x = torch.from_numpy(generated("vit_cam_input", (2, 3, 32, 32)))
+    with torch.no_grad():
+        top = model(x).argmax(dim=1).tolist()
+    layer = "encoder.layers.encoder_layer_1.ln_1"
+    module = dict(model.named_modules())[layer]
+    meta, samples = {}, {}
+    for method in METHODS:
+        for target in ("top", 3):
+            targets = None if target == "top" else [ClassifierOutputTarget(target)] * x.shape[0]
+            if method == "eigencam":
+                eigen_cam.get_2d_projection = get_2d_projection_with_sign_correction
+            with METHODS[method](model=model, target_layers=[module],
+                                 reshape_transform=vit_reshape) as cam:
+                out = cam(input_tensor=x, targets=targets)
+            eigen_cam.get_2d_projection = get_2d_projection
+            key = f"{method}/{layer}/{target}"
+            record, values = node_record(torch.from_numpy(out))
+            meta[key] = {"method": method, "layers": [layer], "target": target, **record}
+            samples[key] = values
+            print(key, record["shape"], f"mean {record['sum'] / out.size:.4f}")
+    doc = {
+        "source": f"torchvision {torchvision.__version__} / torch {torch.__version__}",
+        "model": "VisionTransformer(" + ", ".join(f"{k}={v}" for k, v in VIT_TINY.items()) + ")",
+        "input_key": "vit_cam_input",
+        "input_shape": list(x.shape),
+        "top": top,
+        "cams": meta,
+    }
+    save("cam_vit_tiny", doc, samples)
+
+
 def overlay():
     import cv2
     from PIL import Image
@@ -160,6 +208,10 @@ def main():
     if sys.argv[1:] == ["overlay"]:
         overlay()
         return
+    if sys.argv[1:] == ["vit"]:
+        torch.manual_seed(0)
+        vit_cams()
+        return
     if sys.argv[1:] == ["train"]:
         resnet = fill_generated(torchvision.models.resnet18())
         gradients("resnet18_train", resnet, ["layer2", "layer4", "fc"], "fc", [5, 42, 7, 9],
@@ -179,6 +231,7 @@ def main():
     gradients("alexnet", alexnet, ["conv1", "conv2", "conv3.4", "conv3", "fc.0", "fc"], "fc",
               [5, 42], (2, 3, 224, 224), "eval")
     cams()
+    vit_cams()
 
 
 if __name__ == "__main__":

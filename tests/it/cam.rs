@@ -35,9 +35,13 @@ struct CamFixture {
 }
 
 fn load() -> CamFixture {
-    let text = std::fs::read_to_string(fixture("cam/cam_resnet18.json")).expect("cam fixture");
+    load_named("cam_resnet18")
+}
+
+fn load_named(name: &str) -> CamFixture {
+    let text = std::fs::read_to_string(fixture(&format!("cam/{name}.json"))).expect("fixture");
     let mut fx: CamFixture = serde_json::from_str(&text).expect("fixture parses");
-    let bytes = std::fs::read(fixture("cam/cam_resnet18.safetensors")).expect("samples");
+    let bytes = std::fs::read(fixture(&format!("cam/{name}.safetensors"))).expect("samples");
     let st = safetensors::SafeTensors::deserialize(&bytes).expect("samples parse");
     for (key, case) in fx.cams.iter_mut() {
         case.samples = st
@@ -133,6 +137,56 @@ fn every_method_matches_pytorch_grad_cam() {
     for method in METHODS {
         for t in ["top", "7"] {
             assert!(fx.cams.contains_key(&format!("{}/layer4/{t}", method.name)));
+        }
+    }
+    assert_eq!(checked, fx.cams.len());
+}
+
+/// A vision transformer's tokens `[N, 1 + 4*4, 16]` at the last block's `ln_1`: every method
+/// equals pytorch-grad-cam with its ViT `reshape_transform` (class token dropped, patches as a
+/// 4x4 map), for the top class and class 3.
+#[test]
+fn vit_tokens_match_pytorch_grad_cam_with_its_reshape_transform() {
+    let fx = load_named("cam_vit_tiny");
+    let device = Device::flex();
+    let x = input(&fx, &device);
+    let config = featx::models::VitConfig {
+        name: "vit_tiny".into(),
+        image_size: 32,
+        patch_size: 8,
+        num_layers: 2,
+        num_heads: 2,
+        hidden_dim: 16,
+        mlp_dim: 32,
+        num_classes: 10,
+    };
+    let model = with_generated_weights(config.init(&device)).trace();
+    // The block's first LayerNorm is module `ln_1`, which FX names `ln` (and `ln_2` `ln_1`);
+    // the fixture keys by the module, as pytorch-grad-cam's `target_layers` name it. After
+    // the last block's attention only the class token reaches the head, so later layers have
+    // no gradient on the patches (pytorch-grad-cam's ViT tutorial uses this layer too).
+    let cam = Cam::new(model, &["encoder.layers.encoder_layer_1.ln"]).unwrap();
+    let mut checked = 0;
+    for target in [Target::Top, Target::Class(3)] {
+        let activations = cam.activations(x.clone(), target, true).unwrap();
+        if target == Target::Top {
+            assert_eq!(activations.targets, fx.top, "top classes");
+        }
+        assert_eq!(activations.layers[0].activations.dims(), [2, 16, 4, 4]);
+        for method in METHODS {
+            let label = if target == Target::Top {
+                "top".to_string()
+            } else {
+                "3".into()
+            };
+            let key = format!(
+                "{}/encoder.layers.encoder_layer_1.ln_1/{label}",
+                method.name
+            );
+            let case = &fx.cams[&key];
+            let out = cam.render(method, &activations).unwrap();
+            check(&key, case, &out.maps.shape, &out.maps.values);
+            checked += 1;
         }
     }
     assert_eq!(checked, fx.cams.len());

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use burn::prelude::*;
 use featx_extract::{Feature, FeatureExtractor, Features, ReturnNodes};
+use featx_graph::TokenGrid;
 use featx_models::TracedModel;
 
 use crate::method::{Compute, Method};
@@ -156,7 +157,7 @@ impl Cam {
         let shapes = self.maps.check_input(shape)?;
         let outputs = self.maps.outputs();
         for (r, s) in outputs.iter().zip(&shapes).take(outputs.len() - 1) {
-            if s.len() != 4 {
+            if s.len() != 4 && TokenGrid::of(s).is_none() {
                 return Err(CamError::NotFeatureMap {
                     node: r.node_name.clone(),
                     shape: s.clone(),
@@ -210,12 +211,32 @@ impl Cam {
             .iter()
             .zip(features.iter())
             .take(features.len() - 1)
-            .map(|(r, (key, activations))| LayerValues {
-                node: r.node_name.clone(),
-                activations: activations.clone(),
-                gradients: grads.as_ref().and_then(|g| g.get(key)).cloned(),
+            .map(|(r, (key, activations))| {
+                let gradients = grads.as_ref().and_then(|g| g.get(key)).cloned();
+                // Transformer tokens are read on their patch grid, activations and gradients
+                // alike (pytorch-grad-cam's `reshape_transform`).
+                match TokenGrid::of(&activations.dims()) {
+                    Some(grid) => {
+                        let map = |f: Feature| {
+                            grid.to_map(f).ok_or_else(|| CamError::NotFeatureMap {
+                                node: r.node_name.clone(),
+                                shape: activations.dims(),
+                            })
+                        };
+                        Ok(LayerValues {
+                            node: r.node_name.clone(),
+                            activations: map(activations.clone())?,
+                            gradients: gradients.map(map).transpose()?,
+                        })
+                    }
+                    None => Ok(LayerValues {
+                        node: r.node_name.clone(),
+                        activations: activations.clone(),
+                        gradients,
+                    }),
+                }
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Ok(Activations {
             layers,
             logits,

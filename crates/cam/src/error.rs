@@ -13,7 +13,7 @@ pub enum CamError {
     },
     /// A target layer's value is not a feature map `[N, C, H, W]`.
     #[error(
-        "'{node}' is not a feature map: its value has shape {shape:?}, a CAM needs [N, C, H, W] (a convolution, block or pooling output)"
+        "'{node}' is not a feature map: its value has shape {shape:?}, a CAM needs [N, C, H, W] (a convolution, block or pooling output) or transformer tokens [N, 1 + h*w, C]"
     )]
     NotFeatureMap {
         /// The node asked for.

@@ -2,6 +2,7 @@
 //! by one function so both give the same bytes for the same request.
 
 use clap::ValueEnum;
+use featx_graph::TokenGrid;
 use featx_viz::{Channels, FeatureMap, Figure, Reduce, bars, grid, heatmap_in, overlay, range};
 use image::RgbImage;
 
@@ -92,6 +93,18 @@ pub fn draw(
     label: &str,
     image: Option<&RgbImage>,
 ) -> Result<Figure, CliError> {
+    // Transformer tokens `[N, 1 + h*w, C]` are drawn on their patch grid, as a CAM reads them.
+    let tokens = TokenGrid::of(shape);
+    let gridded;
+    let (shape, values, label) = match tokens {
+        Some(g) => {
+            gridded = g.map_values(values, shape[0].min(1));
+            let label = format!("{label} (tokens on the {}x{} grid)", g.h, g.w);
+            (vec![1, g.channels, g.h, g.w], &gridded[..], label)
+        }
+        None => (shape.to_vec(), values, label.to_string()),
+    };
+    let (shape, label) = (&shape[..], &label[..]);
     let map = FeatureMap::sample(values, shape, 0)?;
     let is_vector = map.shape[1] == 1 && map.shape[2] == 1;
     let reduce = options.reduce.into();
@@ -124,8 +137,71 @@ pub fn shared_scale(
 ) -> Result<(f32, f32), CliError> {
     let mut all = Vec::new();
     for (shape, values) in outputs {
+        let gridded = TokenGrid::of(shape).map(|g| (g.map_values(values, 1), g));
+        let (shape, values) = match &gridded {
+            Some((v, g)) => (&[1, g.channels, g.h, g.w][..], &v[..]),
+            None => (*shape, *values),
+        };
         let map = FeatureMap::sample(values, shape, 0)?;
         all.extend(Reduce::from(reduce).apply(&map));
     }
     Ok(range(&all))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(kind: Kind) -> PictureOptions {
+        PictureOptions {
+            kind,
+            reduce: ReduceArg::Sum,
+            channels: 4,
+            select: Select::First,
+            page: 0,
+            top_k: 5,
+            alpha: 0.5,
+            scale: None,
+        }
+    }
+
+    #[test]
+    fn tokens_are_drawn_as_their_patch_grid() {
+        // ViT-like tokens: a class token and a 4x4 grid of 8 channels.
+        let values: Vec<f32> = (0..17 * 8).map(|v| (v % 13) as f32).collect();
+        let tokens = draw(&options(Kind::Heatmap), &[1, 17, 8], &values, "ln", None).unwrap();
+        // The same values laid out by hand as a [1, 8, 4, 4] map give the same picture, but
+        // for the title that says where the map came from.
+        let grid = TokenGrid::of(&[1, 17, 8]).unwrap();
+        let map = grid.map_values(&values, 1);
+        let by_hand = draw(
+            &options(Kind::Heatmap),
+            &[1, 8, 4, 4],
+            &map,
+            "ln (tokens on the 4x4 grid)",
+            None,
+        )
+        .unwrap();
+        assert!(tokens.image == by_hand.image);
+        // A channel grid works on tokens too; other 3-D shapes are refused.
+        assert!(draw(&options(Kind::Grid), &[1, 17, 8], &values, "ln", None).is_ok());
+        assert!(
+            draw(
+                &options(Kind::Heatmap),
+                &[1, 11, 8],
+                &values[..88],
+                "x",
+                None
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_shared_scale_spans_both_maps() {
+        let a = [0.0f32, 1.0, 2.0, 3.0];
+        let b = [-4.0f32, 0.0, 0.0, 8.0];
+        let scale = shared_scale(ReduceArg::Sum, &[(&[1, 1, 2, 2], &a), (&[1, 1, 2, 2], &b)]);
+        assert_eq!(scale.unwrap(), (-4.0, 8.0));
+    }
 }

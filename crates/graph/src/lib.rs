@@ -23,6 +23,7 @@ mod feature;
 mod graph;
 mod layer;
 pub mod ops;
+mod tokens;
 mod value;
 mod window;
 
@@ -32,6 +33,7 @@ pub use feature::{Feature, MAX_RANK, TensorFn};
 pub use graph::{Graph, Node, NodeId, NodeKind};
 pub use layer::{Layer, ParamTensor, lazy_dims};
 pub use ops::{Activation, ConvNormClass, Cx, Kind, Op, OpDef};
+pub use tokens::TokenGrid;
 pub use value::Value;
 pub use window::Window2d;
 
