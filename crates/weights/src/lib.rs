@@ -21,6 +21,7 @@ mod error;
 mod fit;
 mod load;
 mod store;
+mod transpose;
 
 pub use download::{
     BASE_URL_ENV, CACHE_DIR_ENV, DEFAULT_BASE_URL, RemoteWeights, base_url, cache_dir, fetch,

@@ -4,13 +4,14 @@ use std::path::{Path, PathBuf};
 use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::pytorch_reader::{PickleValue, PytorchReader};
 use burn::store::{
-    ApplyResult, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, ModuleStore,
-    PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
+    ApplyResult, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, ModuleStore, PytorchStore,
+    SafetensorsStore,
 };
 use burn::tensor::DType;
 
 use crate::fit::FitReport;
 use crate::load::expected_keys;
+use crate::transpose::PytorchLayout;
 use crate::{ReadError, Result, WeightsError};
 
 /// A state dict file format.
@@ -182,7 +183,7 @@ impl WeightsFile {
     fn apply_to<M: ModuleSnapshot>(&self, model: &mut M) -> ApplyResult {
         // burn-store applies the bytes of a float64 tensor to a float32 parameter unconverted:
         // casting first is what keeps such files from loading as garbage.
-        let adapter = PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32));
+        let adapter = PytorchLayout.chain(FloatCastAdapter::to(DType::F32));
         model.apply(self.tensors.clone(), None, Some(Box::new(adapter)), true)
     }
 
