@@ -99,7 +99,7 @@ pub fn draw(
     let (shape, values, label) = match tokens {
         Some(g) => {
             gridded = g.map_values(values, shape[0].min(1));
-            let label = format!("{label} (tokens on the {}x{} grid)", g.h, g.w);
+            let label = format!("{label} ({}x{} tokens)", g.h, g.w);
             (vec![1, g.channels, g.h, g.w], &gridded[..], label)
         }
         None => (shape.to_vec(), values, label.to_string()),
@@ -178,7 +178,7 @@ mod tests {
             &options(Kind::Heatmap),
             &[1, 8, 4, 4],
             &map,
-            "ln (tokens on the 4x4 grid)",
+            "ln (4x4 tokens)",
             None,
         )
         .unwrap();
