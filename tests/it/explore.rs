@@ -176,30 +176,36 @@ fn http(addr: &str, method: &str, target: &str, headers: &[(&str, &str)], body: 
     }
 }
 
-/// What `featx viz` writes for these arguments.
-fn viz(image_name: &str, node: &str, extra: &[&str]) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("viz.png");
+/// `featx CMD --model resnet18 --weights random ARGS...`, which must succeed.
+fn resnet18(cmd: &str, args: &[&str]) -> std::process::Output {
     let run = featx(
         &[
-            &[
-                "viz",
-                "--model",
-                "resnet18",
-                "--weights",
-                "random",
-                "--image",
-                &image(image_name),
-                "--node",
-                node,
-                "--out",
-                out.to_str().unwrap(),
-            ][..],
-            extra,
+            &[cmd, "--model", "resnet18", "--weights", "random"][..],
+            args,
         ]
         .concat(),
     );
     assert!(run.status.success(), "{}", stderr(&run));
+    run
+}
+
+/// What `featx viz` writes for these arguments.
+fn viz(image_name: &str, node: &str, extra: &[&str]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("viz.png");
+    let path = image(image_name);
+    let args = [
+        &[
+            "--image",
+            &path,
+            "--node",
+            node,
+            "--out",
+            out.to_str().unwrap(),
+        ][..],
+        extra,
+    ];
+    resnet18("viz", &args.concat());
     std::fs::read(out).unwrap()
 }
 
@@ -307,20 +313,12 @@ fn pictures_features_cams_and_lists_equal_the_commands() {
     let values: Vec<f32> = file.into_vec().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.safetensors");
-    let run = featx(&[
+    let chelsea = image("chelsea.jpg");
+    let out_arg = out.to_str().unwrap();
+    resnet18(
         "extract",
-        "--model",
-        "resnet18",
-        "--weights",
-        "random",
-        "--input",
-        &image("chelsea.jpg"),
-        "--nodes",
-        "layer1",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(run.status.success(), "{}", stderr(&run));
+        &["--input", &chelsea, "--nodes", "layer1", "--out", out_arg],
+    );
     let extracted = read_safetensors(&out);
     assert_eq!(extracted[0].2, values);
 
@@ -340,22 +338,9 @@ fn pictures_features_cams_and_lists_equal_the_commands() {
     let cam = server.get("/api/cam?image=i0&node=layer4&method=gradcam");
     assert_eq!(cam.status, 200, "{}", String::from_utf8_lossy(&cam.body));
     let out = dir.path().join("cam.png");
-    let run = featx(&[
-        "cam",
-        "--model",
-        "resnet18",
-        "--weights",
-        "random",
-        "--input",
-        &image("chelsea.jpg"),
-        "--node",
-        "layer4",
-        "--method",
-        "gradcam",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(run.status.success(), "{}", stderr(&run));
+    let out_arg = out.to_str().unwrap();
+    let flags = ["--node", "layer4", "--method", "gradcam", "--out", out_arg];
+    resnet18("cam", &[&["--input", &chelsea][..], &flags].concat());
     assert!(
         cam.body == std::fs::read(&out).unwrap(),
         "not featx cam's bytes"
