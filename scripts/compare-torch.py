@@ -41,6 +41,8 @@ CASES = [
     ("mobilenet_v3_large", "all nodes", "all"),
     ("efficientnet_b0", "full forward", ["classifier.1"]),
     ("efficientnet_b0", "all nodes", "all"),
+    ("efficientnet_v2_s", "full forward", ["classifier.1"]),
+    ("efficientnet_v2_s", "all nodes", "all"),
     ("resnet50", "full forward", ["fc"]),
     ("resnet50", "all nodes", "all"),
     ("convnext_tiny", "full forward", ["classifier.2"]),

@@ -34,7 +34,9 @@ pub mod vit;
 pub use alexnet::{AlexNet, AlexNetConfig, TorchvisionAlexNet, TorchvisionAlexNetConfig};
 pub use convnext::{ConvNeXt, ConvNeXtConfig};
 pub use densenet::{DenseNet, DenseNetConfig};
-pub use efficientnet::{EfficientNet, EfficientNetConfig, EfficientNetFeature, MBConv};
+pub use efficientnet::{
+    EfficientNet, EfficientNetConfig, EfficientNetFeature, MBConv, MBConvKind, StageConfig,
+};
 pub use featx_graph::ops::Attention;
 pub use featx_graph::{Layer, ParamTensor};
 pub use mnasnet::{MnasNet, MnasNetConfig};
