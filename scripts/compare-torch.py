@@ -55,6 +55,8 @@ CASES = [
     ("squeezenet1_1", "all nodes", "all"),
     ("mnasnet1_0", "full forward", ["classifier.1"]),
     ("mnasnet1_0", "all nodes", "all"),
+    ("shufflenet_v2_x1_0", "full forward", ["fc"]),
+    ("shufflenet_v2_x1_0", "all nodes", "all"),
 ]
 
 # Models whose all-nodes extraction peak memory is measured (batch 8).

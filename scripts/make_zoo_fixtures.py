@@ -121,6 +121,10 @@ MODELS = {
     "mnasnet0_75": ("mnasnet0_75", SMALL),
     "mnasnet1_0": ("mnasnet1_0", FULL),
     "mnasnet1_3": ("mnasnet1_3", SMALL),
+    "shufflenet_v2_x0_5": ("shufflenet_v2_x0_5", SMALL),
+    "shufflenet_v2_x1_0": ("shufflenet_v2_x1_0", FULL),
+    "shufflenet_v2_x1_5": ("shufflenet_v2_x1_5", SMALL),
+    "shufflenet_v2_x2_0": ("shufflenet_v2_x2_0", SMALL),
 }
 
 # Models whose values on the generated weights grow past what float32 holds to the fixed

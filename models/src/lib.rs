@@ -26,6 +26,7 @@ pub mod registry;
 mod regnet;
 mod resnet;
 mod sequential;
+pub mod shufflenet;
 pub mod squeezenet;
 mod tracer;
 pub mod vgg;
@@ -51,6 +52,7 @@ pub use regnet::{
 };
 pub use resnet::{BasicBlock, Block, BlockKind, Bottleneck, ResNet, ResNetConfig};
 pub use sequential::{Dropout, MaxPool, SeqModule, sequential};
+pub use shufflenet::{ShuffleNetV2, ShuffleNetV2Config};
 pub use squeezenet::{SqueezeNet, SqueezeNetConfig, SqueezeNetVersion};
 pub use tracer::{Size, Tracer};
 pub use vgg::{Vgg, VggConfig};

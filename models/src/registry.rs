@@ -545,6 +545,7 @@ const FAMILIES: &[&[Architecture]] = &[
     crate::vit::ARCHITECTURES,
     crate::squeezenet::ARCHITECTURES,
     crate::mnasnet::ARCHITECTURES,
+    crate::shufflenet::ARCHITECTURES,
 ];
 
 /// Every architecture, in the order `featx models` lists them.
@@ -612,7 +613,12 @@ mod tests {
                 );
                 // MNASNet's files write the multiplier with a dot (`mnasnet0.5_...`).
                 let name = w.file_name.replace('.', "_");
-                assert!(name.starts_with(arch.name.trim_start_matches("tv_")));
+                // ShuffleNetV2's files write the family `shufflenetv2` and 1.0 as `x1`
+                // (`shufflenetv2_x1-5666bf0f80.pth`).
+                let arch_name = arch.name.trim_start_matches("tv_");
+                let arch_name = arch_name.replace("shufflenet_v2", "shufflenetv2");
+                let arch_name = arch_name.replace("v2_x1_0", "v2_x1");
+                assert!(name.starts_with(&arch_name), "{}", w.file_name);
             }
         }
     }

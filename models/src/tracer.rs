@@ -269,6 +269,20 @@ impl Tracer {
         self.function("cat", "torch.cat", ops::Cat { dim }, xs)
     }
 
+    /// `torch.transpose(x, dim0, dim1)` of a rank-`rank` `x` in the current scope: a
+    /// permutation swapping two axes (the op lists every axis, so the trace gives the rank it
+    /// knows, as ShuffleNetV2's channel shuffle knows its view's).
+    pub fn transpose(&mut self, x: NodeId, rank: usize, dim0: usize, dim1: usize) -> NodeId {
+        let mut dims: Vec<usize> = (0..rank).collect();
+        if dim0 < rank && dim1 < rank {
+            dims.swap(dim0, dim1);
+        } else {
+            // Out of range: a list shape inference rejects, naming the node.
+            dims.extend([dim0, dim1]);
+        }
+        self.function("transpose", "torch.transpose", ops::Permute { dims }, &[x])
+    }
+
     /// `F.relu(x)` in the current scope.
     pub fn functional_relu(&mut self, x: NodeId) -> NodeId {
         let target = "torch.nn.functional.relu";
@@ -327,6 +341,33 @@ impl Tracer {
         self.method("view", op, &[x])
     }
 
+    /// `x.view(*shape)`, each [`Size::Node`] read from an int node (ShuffleNetV2's
+    /// `x.view(batchsize, groups, channels_per_group, height, width)`).
+    pub fn view_sizes(&mut self, x: NodeId, shape: &[Size]) -> NodeId {
+        let (shape, inputs) = sizes(x, shape);
+        self.method("view", ops::Reshape { shape }, &inputs)
+    }
+
+    /// `x.contiguous()`: the same values (a copy into row-major order in PyTorch).
+    pub fn contiguous(&mut self, x: NodeId) -> NodeId {
+        self.method("contiguous", ops::Identity, &[x])
+    }
+
+    /// `x.chunk(N, dim=dim)` unpacked into `N` names (`x1, x2 = x.chunk(2, dim=1)`): the
+    /// tuple node, then one `getitem` per piece, as FX records the unpacking. Returns the
+    /// pieces.
+    pub fn chunk<const N: usize>(&mut self, x: NodeId, dim: usize) -> [NodeId; N] {
+        let tuple = self.method("chunk", ops::Chunk { chunks: N, dim }, &[x]);
+        std::array::from_fn(|index| {
+            let op = ops::ChunkItem {
+                chunks: N,
+                dim,
+                index,
+            };
+            self.getitem(op, tuple)
+        })
+    }
+
     /// `x.permute(*dims)` in the current scope.
     pub fn permute(&mut self, x: NodeId, dims: &[usize]) -> NodeId {
         let op = ops::Permute {
@@ -352,6 +393,11 @@ impl Tracer {
     /// `x.shape` in the current scope.
     pub fn shape(&mut self, x: NodeId) -> NodeId {
         self.function("getattr", "builtins.getattr", ops::Shape, &[x])
+    }
+
+    /// `x.size()` in the current scope: the same `torch.Size` as `x.shape`, called as a method.
+    pub fn size(&mut self, x: NodeId) -> NodeId {
+        self.method("size", ops::Shape, &[x])
     }
 
     /// `x.dim()`.

@@ -351,6 +351,10 @@ zoo!(
     mnasnet0_75,
     mnasnet1_0,
     mnasnet1_3,
+    shufflenet_v2_x0_5,
+    shufflenet_v2_x1_0,
+    shufflenet_v2_x1_5,
+    shufflenet_v2_x2_0,
 );
 
 // ViT-L/16: 304M parameters and 61 GFLOPs per image at its only size, 224x224; its blocks are

@@ -5,7 +5,7 @@ use super::{Cx, OpDef};
 use crate::{Feature, Value};
 
 /// Its input, unchanged: ONNX `Identity`, a `Dropout` of a graph exported for inference, a
-/// `Cast` from float to float.
+/// `Cast` from float to float, `x.contiguous()` (memory layout is no part of a value).
 ///
 /// # Shapes
 /// Any shape to the same.

@@ -161,6 +161,8 @@ ops! {
     softmax::Softmax,
     reduce::Reduce,
     slice::Slice,
+    chunk::Chunk,
+    chunk_item::ChunkItem,
     gather::Gather,
     pad::Pad,
     group_norm::GroupNorm,

@@ -4,7 +4,8 @@ use super::args::first_shape;
 use super::{Cx, Kind, NOT_COMPUTED, OpDef};
 use crate::{Feature, Value};
 
-/// `x.shape` (FX `builtins.getattr`): a `torch.Size`, known from the input's shape.
+/// `x.shape` (FX `builtins.getattr`) or `x.size()` (FX method `size`): a `torch.Size`, known
+/// from the input's shape.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Shape;
 
@@ -22,6 +23,6 @@ impl OpDef for Shape {
     }
 
     fn non_tensor(&self, _: &[Kind]) -> &'static str {
-        "a torch.Size (the `x.shape` of an input check)"
+        "a torch.Size (an `x.shape` or `x.size()`, known from the input's shape)"
     }
 }
