@@ -2,8 +2,6 @@
 //! (Tan et al., 2019), a stem of plain and depthwise-separable convolutions, six stacks of
 //! inverted residuals, a 1x1 convolution to 1280 channels, a spatial mean and a classifier.
 
-use burn::nn::PaddingConfig2d;
-use burn::nn::conv::Conv2dConfig;
 use burn::prelude::*;
 use featx_graph::NodeId;
 
@@ -27,13 +25,13 @@ impl InvertedResidual {
         let mid = in_ch * expansion;
         InvertedResidual {
             layers: vec![
-                conv([in_ch, mid], 1, 1, 1, d),
+                SeqModule::conv([in_ch, mid], 1, 1, 1, d),
                 SeqModule::batch_norm2d(mid, d),
                 SeqModule::relu(),
-                conv([mid, mid], kernel, stride, mid, d),
+                SeqModule::conv([mid, mid], kernel, stride, mid, d),
                 SeqModule::batch_norm2d(mid, d),
                 SeqModule::relu(),
-                conv([mid, out_ch], 1, 1, 1, d),
+                SeqModule::conv([mid, out_ch], 1, 1, 1, d),
                 SeqModule::batch_norm2d(out_ch, d),
             ],
             residual: in_ch == out_ch && stride == 1,
@@ -45,25 +43,6 @@ impl InvertedResidual {
         let y = sequential(t, "layers", &self.layers, x);
         if self.residual { t.add(y, x) } else { y }
     }
-}
-
-/// A bias-free `nn.Conv2d` with padding `kernel / 2` and `groups`.
-fn conv(
-    channels: [usize; 2],
-    kernel: usize,
-    stride: usize,
-    groups: usize,
-    d: &Device,
-) -> SeqModule {
-    let p = kernel / 2;
-    SeqModule::Conv2d(
-        Conv2dConfig::new(channels, [kernel, kernel])
-            .with_stride([stride, stride])
-            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-            .with_groups(groups)
-            .with_bias(false)
-            .init(d),
-    )
 }
 
 /// One entry of MNASNet's `layers` Sequential.
@@ -146,13 +125,19 @@ impl MnasNetConfig {
             (3, 1, 6, 1),
         ];
         let mut layers = vec![
-            layer(conv([3, depths[0]], 3, 2, 1, device)),
+            layer(SeqModule::conv([3, depths[0]], 3, 2, 1, device)),
             layer(SeqModule::batch_norm2d(depths[0], device)),
             layer(SeqModule::relu()),
-            layer(conv([depths[0], depths[0]], 3, 1, depths[0], device)),
+            layer(SeqModule::conv(
+                [depths[0], depths[0]],
+                3,
+                1,
+                depths[0],
+                device,
+            )),
             layer(SeqModule::batch_norm2d(depths[0], device)),
             layer(SeqModule::relu()),
-            layer(conv([depths[0], depths[1]], 1, 1, 1, device)),
+            layer(SeqModule::conv([depths[0], depths[1]], 1, 1, 1, device)),
             layer(SeqModule::batch_norm2d(depths[1], device)),
         ];
         for (i, &(kernel, stride, expansion, repeats)) in stacks.iter().enumerate() {
@@ -170,7 +155,7 @@ impl MnasNetConfig {
             layers.push(MnasLayer::Stack(stack));
         }
         layers.extend([
-            layer(conv([depths[7], 1280], 1, 1, 1, device)),
+            layer(SeqModule::conv([depths[7], 1280], 1, 1, 1, device)),
             layer(SeqModule::batch_norm2d(1280, device)),
             layer(SeqModule::relu()),
         ]);

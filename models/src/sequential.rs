@@ -47,6 +47,26 @@ pub struct Dropout {
 }
 
 impl SeqModule {
+    /// A bias-free `nn.Conv2d` with padding `kernel / 2` and `groups`: the convolution of
+    /// MNASNet's and ShuffleNetV2's `nn.Sequential` blocks.
+    pub(crate) fn conv(
+        channels: [usize; 2],
+        kernel: usize,
+        stride: usize,
+        groups: usize,
+        d: &Device,
+    ) -> SeqModule {
+        let p = kernel / 2;
+        SeqModule::Conv2d(
+            Conv2dConfig::new(channels, [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+                .with_groups(groups)
+                .with_bias(false)
+                .init(d),
+        )
+    }
+
     /// `nn.Conv2d(in_channels, out_channels, kernel, stride, padding)` with a bias.
     pub fn conv2d(
         [in_channels, out_channels]: [usize; 2],

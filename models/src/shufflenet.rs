@@ -4,8 +4,7 @@
 //! branches, join them and shuffle the channels between the branches, a 1x1 convolution, a
 //! spatial mean and a classifier.
 
-use burn::nn::conv::Conv2dConfig;
-use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use featx_graph::{NodeId, Window2d};
 
@@ -33,9 +32,9 @@ impl InvertedResidual {
         let features = oup / 2;
         let branch1 = if stride > 1 {
             vec![
-                conv([inp, inp], 3, stride, inp, d),
+                SeqModule::conv([inp, inp], 3, stride, inp, d),
                 SeqModule::batch_norm2d(inp, d),
-                conv([inp, features], 1, 1, 1, d),
+                SeqModule::conv([inp, features], 1, 1, 1, d),
                 SeqModule::batch_norm2d(features, d),
                 SeqModule::relu(),
             ]
@@ -46,12 +45,12 @@ impl InvertedResidual {
         InvertedResidual {
             branch1,
             branch2: vec![
-                conv([branch2_in, features], 1, 1, 1, d),
+                SeqModule::conv([branch2_in, features], 1, 1, 1, d),
                 SeqModule::batch_norm2d(features, d),
                 SeqModule::relu(),
-                conv([features, features], 3, stride, features, d),
+                SeqModule::conv([features, features], 3, stride, features, d),
                 SeqModule::batch_norm2d(features, d),
-                conv([features, features], 1, 1, 1, d),
+                SeqModule::conv([features, features], 1, 1, 1, d),
                 SeqModule::batch_norm2d(features, d),
                 SeqModule::relu(),
             ],
@@ -94,25 +93,6 @@ fn channel_shuffle(t: &mut Tracer, x: NodeId, groups: i64) -> NodeId {
     let x = t.contiguous(x);
     let shape = [batchsize, num_channels, height, width].map(Size::Node);
     t.view_sizes(x, &shape)
-}
-
-/// A bias-free `nn.Conv2d` with padding `kernel / 2` and `groups`.
-fn conv(
-    channels: [usize; 2],
-    kernel: usize,
-    stride: usize,
-    groups: usize,
-    d: &Device,
-) -> SeqModule {
-    let p = kernel / 2;
-    SeqModule::Conv2d(
-        Conv2dConfig::new(channels, [kernel, kernel])
-            .with_stride([stride, stride])
-            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-            .with_groups(groups)
-            .with_bias(false)
-            .init(d),
-    )
 }
 
 /// torchvision's ShuffleNetV2: `conv1`, `maxpool`, `stage2` to `stage4`, `conv5`, the mean
@@ -201,7 +181,7 @@ impl ShuffleNetV2Config {
         let (stage2, stage3, stage4) = (stage(r2, out2), stage(r3, out3), stage(r4, out4));
         ShuffleNetV2 {
             conv1: vec![
-                conv([3, first], 3, 2, 1, device),
+                SeqModule::conv([3, first], 3, 2, 1, device),
                 SeqModule::batch_norm2d(first, device),
                 SeqModule::relu(),
             ],
@@ -209,7 +189,7 @@ impl ShuffleNetV2Config {
             stage3,
             stage4,
             conv5: vec![
-                conv([out4, last], 1, 1, 1, device),
+                SeqModule::conv([out4, last], 1, 1, 1, device),
                 SeqModule::batch_norm2d(last, device),
                 SeqModule::relu(),
             ],
