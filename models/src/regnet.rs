@@ -8,7 +8,7 @@ use burn::prelude::*;
 use featx_graph::{Activation, ConvNormClass, NodeId};
 
 use crate::misc::{ConvNormActivation, ConvNormConfig, SqueezeExcitation};
-use crate::registry::{Architecture, BuildArgs, Init, Row};
+use crate::registry::{Architecture, BuildArgs, Init, Interpolation, Preprocessing, Row};
 use crate::{FeatureModel, Tracer};
 
 /// torchvision's `BottleneckTransform`: 1x1 (`a`), grouped 3x3 with the stride (`b`), optional
@@ -248,6 +248,7 @@ impl RegNetConfig {
             "regnet_y_8gf" => ([2, 4, 10, 1], [224, 448, 896, 2016], [4, 8, 16, 36], true),
             "regnet_y_16gf" => ([2, 4, 11, 1], [224, 448, 1232, 3024], [2, 4, 11, 27], true),
             "regnet_y_32gf" => ([2, 5, 12, 1], [232, 696, 1392, 3712], [1, 3, 6, 16], true),
+            "regnet_y_128gf" => ([2, 7, 17, 1], [528, 1056, 2904, 7392], [2, 4, 11, 28], true),
             "regnet_x_400mf" => ([1, 2, 7, 12], [32, 64, 160, 400], [2, 4, 10, 25], false),
             "regnet_x_800mf" => ([1, 3, 7, 5], [64, 128, 288, 672], [4, 8, 18, 42], false),
             "regnet_x_1_6gf" => ([2, 4, 10, 2], [72, 168, 408, 912], [3, 7, 17, 38], false),
@@ -368,6 +369,12 @@ pub(crate) const ARCHITECTURES: &[Architecture] = &[
         .weights("RegNet_Y_32GF_Weights.IMAGENET1K_V2", "regnet_y_32gf-8db6d4b5.pth")
         .resize(232)
         .model(&Init::new(|d, a| regnet(d, a, "regnet_y_32gf"))),
+    // Only SWAG weights are published for 128GF: trained on 3.6 billion Instagram images, then
+    // fine-tuned end to end on ImageNet at 384x384.
+    row("regnet_y_128gf", "torchvision's RegNetY 128GF (squeeze-excitation bottlenecks)")
+        .weights("RegNet_Y_128GF_Weights.IMAGENET1K_SWAG_E2E_V1", "regnet_y_128gf_swag-c8ce3e52.pth")
+        .preprocess(Preprocessing::sized(384, 384, Interpolation::Bicubic))
+        .model(&Init::new(|d, a| regnet(d, a, "regnet_y_128gf"))),
     row("regnet_x_400mf", "torchvision's RegNetX 400MF (grouped bottlenecks)")
         .weights("RegNet_X_400MF_Weights.IMAGENET1K_V2", "regnet_x_400mf-62229a5f.pth")
         .resize(232)

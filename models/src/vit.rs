@@ -191,6 +191,11 @@ impl VitConfig {
         Self::named("vit_b_32", 32, [12, 12, 768, 3072]).with_num_classes(num_classes)
     }
 
+    /// torchvision's `vit_l_32`.
+    pub fn vit_l_32(num_classes: usize) -> Self {
+        Self::named("vit_l_32", 32, [24, 16, 1024, 4096]).with_num_classes(num_classes)
+    }
+
     /// torchvision's `vit_l_16`.
     pub fn vit_l_16(num_classes: usize) -> Self {
         Self::named("vit_l_16", 16, [24, 16, 1024, 4096]).with_num_classes(num_classes)
@@ -392,4 +397,8 @@ pub(crate) const ARCHITECTURES: &[Architecture] = &[
         .resize(242)
         .model(&Init::new(|d, a| VitConfig::vit_l_16(a.classes()).with_image_size(a.image_size).init(d))
             .image_size_from(|t| image_size_from(t, 16))),
+    row("vit_l_32", "torchvision's ViT-L/32 (224x224, or a checkpoint's size)")
+        .weights("ViT_L_32_Weights.IMAGENET1K_V1", "vit_l_32-c7638314.pth")
+        .model(&Init::new(|d, a| VitConfig::vit_l_32(a.classes()).with_image_size(a.image_size).init(d))
+            .image_size_from(|t| image_size_from(t, 32))),
 ];

@@ -360,7 +360,7 @@ zoo!(
 // ViT-L/16: 304M parameters and 61 GFLOPs per image at its only size, 224x224; its blocks are
 // ViT-B/16's, wider. Its values are checked through the second of its 24 encoder layers, the
 // same code as the rest: only that part runs.
-zoo_without_values!(vit_l_16);
+zoo_without_values!(vit_l_16, vit_l_32, regnet_y_128gf);
 
 #[test]
 fn vit_l_16_values_match_torchvision_through_two_encoder_layers() {
