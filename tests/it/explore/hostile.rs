@@ -77,39 +77,9 @@ fn bad_requests_get_typed_json_errors_and_never_a_file() {
             .status,
         200
     );
-    assert_eq!(
-        http(
-            &server.addr,
-            "POST",
-            "/api/images",
-            &[],
-            &vec![7u8; 1_100_000]
-        )
-        .status,
-        413
-    );
-    assert_eq!(
-        http(
-            &server.addr,
-            "POST",
-            "/api/images",
-            &[],
-            b"GIF89a not really"
-        )
-        .status,
-        400
-    );
-    assert_eq!(
-        http(
-            &server.addr,
-            "POST",
-            "/api/images",
-            &[],
-            &good[..good.len() / 2]
-        )
-        .status,
-        400
-    );
+    assert_eq!(upload(&server, &vec![7u8; 1_100_000]), 413);
+    assert_eq!(upload(&server, b"GIF89a not really"), 400);
+    assert_eq!(upload(&server, &good[..good.len() / 2]), 400);
     // 2000x2000 is 4 million pixels, past the cap of 1 million: refused before decoding.
     let mut bomb = std::io::Cursor::new(Vec::new());
     image::RgbImage::new(2000, 2000)
@@ -117,10 +87,7 @@ fn bad_requests_get_typed_json_errors_and_never_a_file() {
         .unwrap();
     let bomb = bomb.into_inner();
     assert!(bomb.len() < 1 << 20);
-    assert_eq!(
-        http(&server.addr, "POST", "/api/images", &[], &bomb).status,
-        400
-    );
+    assert_eq!(upload(&server, &bomb), 400);
     assert_eq!(
         http(&server.addr, "DELETE", "/api/images", &[], &[]).status,
         405
@@ -186,4 +153,9 @@ fn only_loopback_hosts_same_origin_and_the_token_get_in() {
     assert_eq!(token.len(), 32);
     assert_eq!(server.get("/api/info").status, 401);
     assert_eq!(server.get(&format!("/api/info?token={token}")).status, 200);
+}
+
+/// The status of `POST /api/images` with `body`.
+fn upload(server: &Server, body: &[u8]) -> u16 {
+    http(&server.addr, "POST", "/api/images", &[], body).status
 }
