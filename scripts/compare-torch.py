@@ -15,7 +15,9 @@ every node output made a graph output (how onnxruntime's users get intermediates
 timed on the full forward only). Prints median ms per case, featx/torch and featx/fastest
 (below 1 means featx is faster), then peak memory (max RSS of a fresh process) for extracting
 every node at batch 8 (every tensor node: ViT's shape checks are nodes but not features, and
-torch returns them as Python values). Not part of CI.
+torch returns them as Python values), and last, for batch 1 in fresh processes, the first call
+(weights already read) and the weight loading (torch.load + load_state_dict against featx's
+load) of both sides (`--no-first` skips it). Not part of CI.
 """
 import argparse
 import json
@@ -119,6 +121,28 @@ def torch_median(model, nodes, batch, iters, warmup):
     return statistics.median(times)
 
 
+def torch_first(name, weights, nodes, batch):
+    """In this (fresh) process: torch.load + load_state_dict of `weights` into a constructed
+    model, then the first and the steady call of a feature extractor for `nodes`, in ms."""
+    import torch
+    from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
+    model = build_model(name)
+    start = time.perf_counter()
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    load_ms = (time.perf_counter() - start) * 1000
+    if nodes == "all":
+        nodes = get_graph_node_names(model)[1]
+    extractor = create_feature_extractor(model, return_nodes=nodes)
+    x = torch.rand(batch, 3, 224, 224)
+    times = []
+    with torch.no_grad():
+        for _ in range(4):
+            start = time.perf_counter()
+            extractor(x)
+            times.append((time.perf_counter() - start) * 1000)
+    return {"load_ms": load_ms, "first_ms": times[0], "steady_ms": statistics.median(times[1:])}
+
+
 def export_onnx(model, batch, path):
     """The model as torch.onnx.export writes it at opset 17 (TorchScript exporter, fixed batch)."""
     import torch
@@ -219,6 +243,8 @@ def main():
     ap.add_argument("--baseline", default=None,
                     help="another featx binary (e.g. a build of the previous commit) timed in the "
                          "same run; adds its ms and featx/baseline")
+    ap.add_argument("--no-first", dest="first", action="store_false",
+                    help="skip the first-call and weight-loading table (batch 1, fresh processes)")
     args = ap.parse_args()
     cases = [c for c in CASES if not args.models or c[0] in args.models.split(",")]
     ensure_torch(args.venv)
@@ -312,9 +338,35 @@ def main():
         peaks[name] = {"torch": torch_mb, "featx": featx_mb}
         print(f"peak RSS, {name} all nodes, batch 8: torch {torch_mb:.0f} MB, featx {featx_mb:.0f} MB "
               f"(ratio {featx_mb / torch_mb:.2f})")
+    # The first call, what a user extracting one image waits for once the weights are read, and
+    # the weight loading itself: each side in a fresh process, batch 1.
+    firsts = []
+    if args.first:
+        print(f"\n{'model':18} {'case':12} {'torch first':>11} {'featx first':>11} "
+              f"{'featx/torch':>11} {'featx first/steady':>18} {'torch load':>10} "
+              f"{'featx load':>10} {'featx/torch':>11}")
+    for model, label, nodes in [c for c in cases if args.first and c[1] in ("full forward", "all nodes")]:
+        snippet = ("import json,torch,importlib.util as u;"
+                   "s=u.spec_from_file_location('c',%r);m=u.module_from_spec(s);s.loader.exec_module(m);"
+                   "torch.set_num_threads(%d);print(json.dumps(m.torch_first(%r,%r,%r,1)))"
+                   % (os.path.abspath(__file__), args.threads, model, weights[model], nodes))
+        time.sleep(SETTLE_S)
+        t = json.loads(subprocess.run([sys.executable, "-c", snippet], env=env, check=True,
+                                      capture_output=True, text=True).stdout.split("\n")[-2])
+        time.sleep(SETTLE_S)
+        out = subprocess.run(featx_args(args.featx, model, weights[model], nodes, 1, 3, 1),
+                             env=env, check=True, capture_output=True, text=True)
+        f = json.loads(out.stdout)
+        row = {"model": model, "case": label, "torch": t,
+               "featx": {k: f[k] for k in ("load_ms", "first_ms", "median_ms")}}
+        firsts.append(row)
+        print(f"{model:18} {label[:12]:12} {t['first_ms']:>11.1f} {f['first_ms']:>11.1f} "
+              f"{f['first_ms'] / t['first_ms']:>11.2f} {f['first_ms'] / f['median_ms']:>18.2f} "
+              f"{t['load_ms']:>10.1f} {f['load_ms']:>10.1f} {f['load_ms'] / t['load_ms']:>11.2f}",
+              flush=True)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"rows": rows, "peak_rss_mb": peaks}, fh, indent=1)
+            json.dump({"rows": rows, "peak_rss_mb": peaks, "first_call": firsts}, fh, indent=1)
 
 
 if __name__ == "__main__":

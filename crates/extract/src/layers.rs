@@ -54,6 +54,19 @@ pub(crate) fn tensor_bytes(layer: &Layer) -> Vec<(String, u64)> {
     sizes.out
 }
 
+/// Initialises `layer`'s lazy parameters (random weights are drawn on first read), leaving
+/// initialised ones as they are.
+pub(crate) fn materialize(layer: &Layer) {
+    struct Touch;
+    impl ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            // The value is shared with the layer's parameter: reading it once initialises it.
+            drop(param.val());
+        }
+    }
+    layer.visit(&mut Touch);
+}
+
 /// `layer` with its parameters on `device`.
 pub(crate) fn move_layer(layer: Layer, device: &Device) -> Layer {
     layer.to_device(device)

@@ -33,7 +33,7 @@ use burn::tensor::FloatDType;
 use featx_graph::{Activation, Graph, Kind, Layer, NodeId, Op};
 
 use crate::kernel::{GpuKernels, Kernel, NodeSpec, PassThrough, choose_activated, fuses_residual};
-use crate::layers::cast_layer;
+use crate::layers::{cast_layer, materialize};
 use crate::{Mode, Precision, Resolved};
 
 /// How an extractor runs, apart from where: what planning needs besides the graph and device.
@@ -240,6 +240,13 @@ impl Plan {
         for &i in &order {
             for input in &ops[i].2 {
                 last_read[input.0] = Some(i);
+            }
+        }
+        // Random weights are drawn on first use: draw them now, in the order a run would, so
+        // that a first run times extraction, not the random number generator.
+        for &i in &order {
+            if let Some(layer) = &ops[i].1 {
+                materialize(layer);
             }
         }
         let mut outputs = vec![Vec::new(); n];
