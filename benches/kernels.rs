@@ -1,12 +1,16 @@
-//! featx's vectorised CPU activations and softmax against the burn-flex ops they replace, on
-//! the shapes where they matter most (EfficientNet-B0's widest SiLU, ViT-B/16's attention). `cargo bench --bench kernels`; `-- --save-baseline NAME` records a
+//! featx's CPU kernels against the burn-flex ops they replace, on the shapes where they matter
+//! most: the vectorised activations and softmax (EfficientNet-B0's widest SiLU, ViT-B/16's
+//! attention) and the depthwise convolution (MobileNetV3's, EfficientNet's and ConvNeXt's). `cargo bench --bench kernels`; `-- --save-baseline NAME` records a
 //! run and `-- --baseline NAME` compares against it.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use featx::burn::prelude::*;
+use featx::burn::tensor::module::conv2d;
+use featx::burn::tensor::ops::ConvOptions;
 use featx::burn::tensor::{Distribution, activation};
 use featx::graph::Activation;
-use featx_kernels::cpu::{Elementwise, softmax_rows};
+use featx::graph::Window2d;
+use featx_kernels::cpu::{Elementwise, PackedDepthwise, softmax_rows};
 
 /// The allocator the `featx` binary runs with, so fresh output buffers cost what they cost there.
 #[global_allocator]
@@ -63,5 +67,36 @@ fn activations(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, activations);
+fn depthwise(c: &mut Criterion) {
+    let device = Device::flex();
+    let mut group = c.benchmark_group("cpu/depthwise");
+    group.sample_size(20);
+    // (name, input, kernel, stride): MobileNetV3-Large's slowest layers on burn's path at batch
+    // 1, EfficientNet-B0's widest at batch 8, ConvNeXt-T's first stage.
+    for (name, shape, k, s) in [
+        ("mnv3_64x112_k3s2", [1, 64, 112, 112], 3, 2),
+        ("mnv3_72x56_k5s2", [1, 72, 56, 56], 5, 2),
+        ("mnv3_960x7_k5s1", [1, 960, 7, 7], 5, 1),
+        ("mnv3_672x14_k5s1", [1, 672, 14, 14], 5, 1),
+        ("effb0_b8_96x112_k3s2", [8, 96, 112, 112], 3, 2),
+        ("convnext_96x56_k7s1", [1, 96, 56, 56], 7, 1),
+    ] {
+        let channels = shape[1];
+        let x = Tensor::<4>::random(shape, Distribution::Default, &device);
+        let w = Tensor::<4>::random([channels, 1, k, k], Distribution::Default, &device);
+        let b = Tensor::<1>::random([channels], Distribution::Default, &device);
+        let window = Window2d::square(k, s, k / 2);
+        let packed = PackedDepthwise::new(&w, Some(&b), window, channels).expect("depthwise");
+        group.bench_function(BenchmarkId::new("featx", name), |bench| {
+            bench.iter(|| packed.forward(x.clone(), false).expect("fits"))
+        });
+        let options = ConvOptions::new([s, s], [k / 2, k / 2], [1, 1], channels);
+        group.bench_function(BenchmarkId::new("burn", name), |bench| {
+            bench.iter(|| conv2d(x.clone(), w.clone(), Some(b.clone()), options.clone()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, activations, depthwise);
 criterion_main!(benches);

@@ -7,7 +7,7 @@ use burn::prelude::{Device, Tensor};
 use burn::tensor::TensorData;
 use featx_graph::ops::{Softmax, Unary, single, single_any};
 use featx_graph::{Activation, Cx, Layer, Mode, Op};
-use featx_kernels::cpu::{Elementwise, MaxPool2d, PackedConv2d, softmax_rows};
+use featx_kernels::cpu::{Elementwise, MaxPool2d, PackedConv2d, PackedDepthwise, softmax_rows};
 
 use super::{Kernel, NodeSpec};
 use crate::Feature;
@@ -51,6 +51,43 @@ impl Kernel for Conv {
         } else {
             "cpu-gemm"
         }
+    }
+}
+
+/// A depthwise convolution (`groups == channels`), bias and ReLU in its epilogue.
+#[derive(Debug)]
+struct Depthwise {
+    packed: PackedDepthwise,
+    relu: bool,
+}
+
+/// The depthwise convolution, on the flex device.
+pub(super) fn depthwise(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
+    let (Op::Conv2d(op), Some(Layer::Conv2d(conv))) = (spec.op, spec.layer) else {
+        return None;
+    };
+    if *spec.device != Device::flex() || spec.gradients || spec.residual {
+        return None;
+    }
+    let bias = conv.bias.as_ref().map(|b| b.val());
+    let packed = PackedDepthwise::new(&conv.weight.val(), bias.as_ref(), op.window, op.groups)?;
+    Some(Arc::new(Depthwise {
+        packed,
+        relu: spec.relu,
+    }))
+}
+
+impl Kernel for Depthwise {
+    fn run(&self, inputs: Vec<Feature>, _: &[usize]) -> Result<Feature, String> {
+        let x: Tensor<4> = single(inputs)?;
+        self.packed
+            .forward(x, self.relu)
+            .map(Feature::from)
+            .map_err(|x| format!("the CPU depthwise convolution cannot take {:?}", x.dims()))
+    }
+
+    fn name(&self) -> &'static str {
+        "cpu-depthwise"
     }
 }
 

@@ -61,9 +61,20 @@ type Builder = fn(&NodeSpec) -> Option<Arc<dyn Kernel>>;
 
 /// Device-specific kernel builders, most specific first.
 #[cfg(feature = "wgpu-plain")]
-const SPECIALISED: &[Builder] = &[cpu::conv2d, cpu::max_pool2d, cpu::elementwise, gpu::conv2d];
+const SPECIALISED: &[Builder] = &[
+    cpu::conv2d,
+    cpu::depthwise,
+    cpu::max_pool2d,
+    cpu::elementwise,
+    gpu::conv2d,
+];
 #[cfg(not(feature = "wgpu-plain"))]
-const SPECIALISED: &[Builder] = &[cpu::conv2d, cpu::max_pool2d, cpu::elementwise];
+const SPECIALISED: &[Builder] = &[
+    cpu::conv2d,
+    cpu::depthwise,
+    cpu::max_pool2d,
+    cpu::elementwise,
+];
 
 /// Whose convolution a GPU device runs: featx's own (one launch with the bias, residual add and
 /// ReLU in its epilogue) or burn's (autotuned among cubecl's kernels, where this build tunes).

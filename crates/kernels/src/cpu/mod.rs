@@ -1,11 +1,13 @@
 //! Kernels for burn's flex (CPU) device, on float32 NCHW tensors.
 
 mod conv;
+mod depthwise;
 mod elementwise;
 mod pool;
 mod tensor;
 mod winograd;
 
 pub use conv::PackedConv2d;
+pub use depthwise::PackedDepthwise;
 pub use elementwise::{Elementwise, softmax_rows};
 pub use pool::MaxPool2d;

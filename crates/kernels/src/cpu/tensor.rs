@@ -1,21 +1,49 @@
 //! Moving values between burn's flex tensors and the plain slices the CPU kernels work on.
 
-use burn::prelude::*;
-use burn::tensor::TensorData;
+use std::ops::Range;
 
-/// The values of `x` when it is a float32 tensor on the flex device (moved out without a copy
-/// when nothing else holds its buffer), or `x` back.
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
+use burn::prelude::*;
+use burn::tensor::{DType, TensorData};
+
+/// The float32 values of a flex tensor, read in place: the buffer is shared with whoever else
+/// holds the tensor (a requested output, a later reader), not copied. burn's `into_data`
+/// copies a buffer that is shared, which in an every-node extraction is every kernel's input.
+pub(super) struct FlexValues {
+    tensor: FlexTensor,
+    range: Range<usize>,
+}
+
+impl FlexValues {
+    /// The values, row-major.
+    pub(super) fn as_slice(&self) -> &[f32] {
+        &self.tensor.storage::<f32>()[self.range.clone()]
+    }
+}
+
+/// The values of `x` when it is a float32 tensor on the flex device (a strided view is made
+/// contiguous first), or `x` back.
 #[allow(clippy::result_large_err)] // `Err` hands the input back; it is no error.
-pub(super) fn flex_f32(x: Tensor<4>) -> std::result::Result<TensorData, Tensor<4>> {
-    let device = x.device();
-    if device != Device::flex() {
+pub(super) fn flex_f32(x: Tensor<4>) -> std::result::Result<FlexValues, Tensor<4>> {
+    if x.device() != Device::flex() || x.dtype() != DType::F32 {
         return Err(x);
     }
-    let data = x.into_data();
-    if data.as_slice::<f32>().is_err() {
-        return Err(Tensor::from_data(data, &device));
+    // An autodiff tensor is no plain flex primitive: it keeps the general path.
+    let Ok(tensor) = x.clone().try_into_primitive::<Flex>() else {
+        return Err(x);
+    };
+    let tensor = match tensor.layout().contiguous_offsets() {
+        Some(_) => tensor,
+        None => tensor.to_contiguous(),
+    };
+    match tensor.layout().contiguous_offsets() {
+        Some((start, end)) => Ok(FlexValues {
+            tensor,
+            range: start..end,
+        }),
+        None => Err(x),
     }
-    Ok(data)
 }
 
 /// A float32 tensor on the flex device holding `values` (moved, not copied).
