@@ -14,7 +14,7 @@ use burn::prelude::*;
 use featx_graph::Window2d;
 use rayon::prelude::*;
 
-use super::tensor::{flex_f32, flex_tensor};
+use super::tensor::{flex_f32, flex_tensor, weight_and_bias};
 use super::winograd::Winograd;
 
 /// Output columns one gemm call aims for when images are small enough to share it.
@@ -46,11 +46,7 @@ impl PackedConv2d {
         if groups != 1 || weight.device() != Device::flex() || window.kernel != [kh, kw] {
             return None;
         }
-        let weight = weight.to_data().try_into_vec::<f32>().ok()?;
-        let bias = match bias {
-            Some(b) => Some(b.to_data().try_into_vec::<f32>().ok()?),
-            None => None,
-        };
+        let (weight, bias) = weight_and_bias(weight, bias)?;
         let winograd = (window == Window2d::square(3, 1, 1))
             .then(|| Winograd::new(&weight, out_channels, in_channels));
         Some(PackedConv2d {

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use rten_simd::ops::{BitOps, NumOps};
 use rten_simd::{Isa, SimdOp};
 
-use super::tensor::{flex_f32, flex_tensor};
+use super::tensor::{flex_f32, flex_tensor, weight_and_bias};
 
 /// Multiply-adds per task on the thread pool: a task outweighs its hand-off, and a batch-1
 /// layer of a few hundred small planes still spreads over every core.
@@ -92,11 +92,7 @@ impl PackedDepthwise {
         {
             return None;
         }
-        let weight = weight.to_data().try_into_vec::<f32>().ok()?;
-        let bias = match bias {
-            Some(b) => Some(b.to_data().try_into_vec::<f32>().ok()?),
-            None => None,
-        };
+        let (weight, bias) = weight_and_bias(weight, bias)?;
         Some(Self {
             weight,
             bias,

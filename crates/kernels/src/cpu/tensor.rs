@@ -46,6 +46,19 @@ pub(super) fn flex_f32(x: Tensor<4>) -> std::result::Result<FlexValues, Tensor<4
     }
 }
 
+/// A layer's weight and bias as float32 values, when both are float32 (`None` otherwise).
+pub(super) fn weight_and_bias<const D: usize>(
+    weight: &Tensor<D>,
+    bias: Option<&Tensor<1>>,
+) -> Option<(Vec<f32>, Option<Vec<f32>>)> {
+    let weight = weight.to_data().try_into_vec::<f32>().ok()?;
+    let bias = match bias {
+        Some(b) => Some(b.to_data().try_into_vec::<f32>().ok()?),
+        None => None,
+    };
+    Some((weight, bias))
+}
+
 /// A float32 tensor on the flex device holding `values` (moved, not copied).
 pub(super) fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
     Tensor::from_data(TensorData::new(values, shape), &Device::flex())
