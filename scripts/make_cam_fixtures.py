@@ -25,6 +25,12 @@ tests/it/support/mod.rs), so CI never needs torch:
   every method, with pytorch-grad-cam's `reshape_transform` for ViT (the class token dropped,
   the 4x4 patch tokens laid out as a feature map), as its tutorial does.
 
+- `cam_swin_tiny.json/.safetensors`: the same for a small torchvision `SwinTransformer`
+  (32x32 inputs, 4x4 patches, two stages of two blocks, width 16, 4x4 windows, 10 classes)
+  at its last `norm` (every method, both targets) and its first stage `features.1` (8x8
+  tokens in shifted, masked windows; every method, top class), with pytorch-grad-cam's
+  `reshape_transform` for torchvision's Swin (`tensor.permute(0, 3, 1, 2)`).
+
 - `overlay.png`: pytorch-grad-cam's `show_cam_on_image(image, mask, use_rgb=True)` for a
   generated 64x64 image and mask (both `(uniform + 1) / 2`), the picture featx draws.
 - `jet.json`: OpenCV's COLORMAP_JET table (`cv2.applyColorMap` of 0..255, as RGB), which
@@ -188,6 +194,53 @@ def vit_cams():
     save("cam_vit_tiny", doc, samples)
 
 
+SWIN_TINY = dict(patch_size=[4, 4], embed_dim=16, depths=[2, 2], num_heads=[2, 2],
+                 window_size=[4, 4], num_classes=10)
+
+
+def swin_reshape(tensor):
+    """pytorch-grad-cam's `reshape_transform` for torchvision's Swin: `[N, H, W, C]` maps
+    with their channels first."""
+    return tensor.permute(0, 3, 1, 2)
+
+
+def swin_cams():
+    from torchvision.models.swin_transformer import SwinTransformer
+
+    model = fill_generated(SwinTransformer(**SWIN_TINY))
+    x = torch.from_numpy(generated("swin_cam_input", (2, 3, 32, 32)))
+    with torch.no_grad():
+        top = model(x).argmax(dim=1).tolist()
+    modules = dict(model.named_modules())
+    # The last LayerNorm (4x4 after the merge), every method and both targets; the first
+    # stage (8x8, shifted and masked windows), every method for the top class.
+    cases = [(m, "norm", t) for m in METHODS for t in ("top", 3)]
+    cases += [(m, "features.1", "top") for m in METHODS]
+    meta, samples = {}, {}
+    for method, layer, target in cases:
+        targets = None if target == "top" else [ClassifierOutputTarget(target)] * x.shape[0]
+        if method == "eigencam":
+            eigen_cam.get_2d_projection = get_2d_projection_with_sign_correction
+        with METHODS[method](model=model, target_layers=[modules[layer]],
+                             reshape_transform=swin_reshape) as cam:
+            out = cam(input_tensor=x, targets=targets)
+        eigen_cam.get_2d_projection = get_2d_projection
+        key = f"{method}/{layer}/{target}"
+        record, values = node_record(torch.from_numpy(out))
+        meta[key] = {"method": method, "layers": [layer], "target": target, **record}
+        samples[key] = values
+        print(key, record["shape"], f"mean {record['sum'] / out.size:.4f}")
+    doc = {
+        "source": f"torchvision {torchvision.__version__} / torch {torch.__version__}",
+        "model": "SwinTransformer(" + ", ".join(f"{k}={v}" for k, v in SWIN_TINY.items()) + ")",
+        "input_key": "swin_cam_input",
+        "input_shape": list(x.shape),
+        "top": top,
+        "cams": meta,
+    }
+    save("cam_swin_tiny", doc, samples)
+
+
 def overlay():
     import cv2
     from PIL import Image
@@ -212,6 +265,10 @@ def main():
         torch.manual_seed(0)
         vit_cams()
         return
+    if sys.argv[1:] == ["swin"]:
+        torch.manual_seed(0)
+        swin_cams()
+        return
     if sys.argv[1:] == ["train"]:
         resnet = fill_generated(torchvision.models.resnet18())
         gradients("resnet18_train", resnet, ["layer2", "layer4", "fc"], "fc", [5, 42, 7, 9],
@@ -232,6 +289,7 @@ def main():
               [5, 42], (2, 3, 224, 224), "eval")
     cams()
     vit_cams()
+    swin_cams()
 
 
 if __name__ == "__main__":

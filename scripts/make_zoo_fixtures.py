@@ -24,12 +24,21 @@ For every architecture below, `zoo/<name>.json` holds what torchvision says abou
   out-of-place first, so every node's own value is recorded (as make_fixtures.true_values
   does for nn.ReLU modules).
 
+Where a model's train and eval lists differ (its forward reads `self.training`: GoogLeNet,
+Inception v3), `train_graph` holds the train-mode trace as `nodes` holds the eval one, and
+`train_parity` (samples in `zoo/<name>.train.safetensors`) each train-mode node's output with
+BatchNorm's batch statistics, on a batch of two, with torch's own float32 error, leaving out
+the nodes a dropout mask reaches. For GoogLeNet and Inception v3, `published`,
+`published_graph` and `published_parity` (`zoo/<name>.published.safetensors`) describe the
+model `builder(weights=DEFAULT)` builds, the generated weights standing in for the download.
+
 The weights are not stored, and the fixtures stay small (about 256 values per node).
 
 `zoo/bicubic/` holds PIL's bicubic Resize -> CenterCrop of a few test images at EfficientNet's
 published sizes (`bicubic` on the command line makes only these).
 """
 import copy
+import functools
 import json
 import os
 import sys
@@ -52,6 +61,8 @@ ZOO = os.path.join(OUT, "zoo")
 SAMPLES = 256
 FULL = (1, 3, 224, 224)
 SMALL = (2, 3, 64, 64)
+# Inception v3 is listed and checked at its published crop, 299x299.
+INCEPTION = (1, 3, 299, 299)
 
 # featx name -> (torchvision builder, parity input shape). One model per family at full size.
 MODELS = {
@@ -117,6 +128,7 @@ MODELS = {
     "vit_b_32": ("vit_b_32", FULL),
     "vit_l_16": ("vit_l_16", FULL),
     "vit_l_32": ("vit_l_32", None),
+    "vit_h_14": ("vit_h_14", None),
     "squeezenet1_0": ("squeezenet1_0", FULL),
     "squeezenet1_1": ("squeezenet1_1", SMALL),
     "mnasnet0_5": ("mnasnet0_5", SMALL),
@@ -127,13 +139,31 @@ MODELS = {
     "shufflenet_v2_x1_0": ("shufflenet_v2_x1_0", FULL),
     "shufflenet_v2_x1_5": ("shufflenet_v2_x1_5", SMALL),
     "shufflenet_v2_x2_0": ("shufflenet_v2_x2_0", SMALL),
+    # Their forward reads `self.training`: FX traces another graph per mode (aux heads in
+    # training), recorded under `train_graph` and `train_parity` too; `published` is the model
+    # `builder(weights=DEFAULT)` builds (`transform_input`, GoogLeNet's aux heads dropped).
+    "googlenet": ("googlenet", SMALL),
+    "inception_v3": ("inception_v3", INCEPTION),
+    # MaxViT takes 224x224 only (its attention windows are sized for it).
+    "maxvit_t": ("maxvit_t", FULL),
+    # Swin at 64x64 has 16x16 tokens: padded to the window, shifted windows and masks run.
+    "swin_t": ("swin_t", FULL),
+    "swin_s": ("swin_s", SMALL),
+    "swin_b": ("swin_b", SMALL),
+    "swin_v2_t": ("swin_v2_t", FULL),
+    "swin_v2_s": ("swin_v2_s", SMALL),
+    "swin_v2_b": ("swin_v2_b", SMALL),
 }
+
+# The input size nodes' shapes are listed at, where it is not 224x224.
+NOMINAL = {"inception_v3": INCEPTION}
 
 # Models whose values on the generated weights grow past what float32 holds to the fixed
 # tolerance (torch's own float32 result misses it against float64, from EfficientNet-B4 on as
 # depth grows; in RegNetY a large squeeze-excitation logit puts its sigmoid where small errors
-# count): their fixtures also record torch's float32 error per node.
-FP32_ERROR = {"mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small"} | {
+# count; MaxViT-T's last block grows its squeeze-excitation input past 2000): their fixtures
+# also record torch's float32 error per node.
+FP32_ERROR = {"mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "maxvit_t"} | {
     name for name in MODELS if name.startswith(("efficientnet_", "regnet_y_"))
 }
 
@@ -157,6 +187,23 @@ def encode(a, names):
     return {"repr": repr(a)}
 
 
+def train_graph_values(model, graph, names, x):
+    """Every named node's value, by name, of a train-mode FX `graph` run with the modules in
+    eval mode (for shapes: a BatchNorm's batch statistics need more than one value per
+    channel, and the train graph's extra nodes are not in an eval-mode extractor)."""
+    outs = {}
+
+    class Record(torch.fx.Interpreter):
+        def run_node(self, node):
+            out = super().run_node(node)
+            if node in names:
+                outs[names[node]] = out
+            return out
+
+    Record(torch.fx.GraphModule(model, graph)).run(x)
+    return outs
+
+
 def true_functional_values(extractor):
     """A functional ReLU with `inplace=True` (DenseNet's last) overwrites its input, so an
     extractor asked for both returns the input after the ReLU; featx returns every node's own
@@ -168,21 +215,32 @@ def true_functional_values(extractor):
     return extractor
 
 
-def fx_nodes(model):
-    """torchvision's FX trace of `model` (eval mode), with each node's shape at 1x3x224x224."""
+def fx_nodes(model, size=FULL, train=False):
+    """torchvision's FX trace of `model` (eval mode, or train mode where `train`), with each
+    node's shape at `size` (1x3x224x224 unless the model says otherwise)."""
     tracer = NodePathTracer(**_set_default_tracer_kwargs(None))
-    graph = tracer.trace(model.eval())
-    names = tracer.node_to_qualname
+    graph = tracer.trace(model.train(train))
+    model.eval()
+    # A tensor FX bakes into the graph (MaxViT's relative position index: a buffer viewed at
+    # trace time) is a `_tensor_constant` get_attr with no name, not a node of feature
+    # extraction: an argument naming one is recorded as {"tensor": shape}.
+    # Swin's relative_position_index and relative_coords_table, buffers FX reads where no
+    # module call records them, are the same: their targets are dotted paths.
+    constants = {n: {"tensor": list(functools.reduce(getattr, n.target.split("."), tracer.root).shape)}
+                 for n in graph.nodes if n.op == "get_attr" and n not in tracer.node_to_qualname}
+    names = {**tracer.node_to_qualname, **constants}
     _, eval_nodes = get_graph_node_names(model)
     extractor = true_functional_values(
         create_feature_extractor(model, return_nodes=eval_nodes[1:]))
-    x = torch.zeros(FULL)
+    x = torch.zeros(size)
     with torch.no_grad():
-        outs = {"x": x, **extractor(x)}
+        outs = train_graph_values(model, graph, names, x) if train else {"x": x, **extractor(x)}
     modules = dict(model.named_modules())
     nodes = []
     for node in graph.nodes:
-        if node.op == "output":
+        # The train graphs' output namedtuple (GoogLeNetOutputs) is not a node of feature
+        # extraction: FX names no module path for it.
+        if node.op == "output" or node in constants or node not in names:
             continue
         name = names[node]
         if node.op == "call_function":
@@ -228,6 +286,80 @@ def published(builder):
     }
 
 
+def dropout_dependent(model):
+    """The train-mode nodes whose values depend on a dropout's random mask."""
+    tracer = NodePathTracer(**_set_default_tracer_kwargs(None))
+    graph = tracer.trace(model.train())
+    model.eval()
+    modules = dict(model.named_modules())
+    names = tracer.node_to_qualname
+    random = set()
+    for node in graph.nodes:
+        is_dropout = node.op == "call_module" and isinstance(modules[node.target], torch.nn.Dropout)
+        if is_dropout or any(a in random for a in node.all_input_nodes):
+            random.add(node)
+    return {names[n] for n in random if n in names}
+
+
+def train_parity(model, shape):
+    """Each train-mode node's output on the generated weights (batch statistics in every
+    BatchNorm), except those a dropout's random mask reaches. The batch holds two images
+    (BatchNorm in training needs more than one value per channel)."""
+    shape = (max(2, shape[0]),) + tuple(shape[1:])
+    fill_generated(model)
+    x = torch.from_numpy(generated("input", shape))
+    train_nodes, eval_nodes = get_graph_node_names(model)
+    extractor = create_feature_extractor(
+        copy.deepcopy(model), train_return_nodes=train_nodes[1:], eval_return_nodes=eval_nodes[1:])
+    # Train mode first: it swaps in the train graph, whose in-place ReLUs are then made out-of-place.
+    extractor = true_functional_values(extractor.train())
+    with torch.no_grad():
+        outs = {"x": x, **extractor(x)}
+    # Batch statistics over a few values per channel (2x2 maps of two images deep in the
+    # network) magnify rounding, layer after layer: torch's own float32 error is recorded per
+    # node, as for the deep nets of FP32_ERROR.
+    exact = true_functional_values(create_feature_extractor(
+        copy.deepcopy(model).double(), train_return_nodes=train_nodes[1:],
+        eval_return_nodes=eval_nodes[1:]).train())
+    with torch.no_grad():
+        outs64 = {"x": x.double(), **exact(x.double())}
+    random = dropout_dependent(model)
+    meta, samples = {}, {}
+    for node in train_nodes:
+        if node not in random:
+            meta[node], samples[node] = node_record(outs[node], SAMPLES)
+            meta[node]["fp32_error"] = float((outs[node].double() - outs64[node]).abs().max())
+    return {"input_shape": list(shape), "nodes": meta}, samples
+
+
+def published_variant(builder, shape):
+    """The model `builder(weights=DEFAULT)` builds, with the generated weights as the
+    published file (torchvision's own builder runs; only the download is replaced): its node
+    lists, its eval-mode trace, and the values of its input transform, stem and logits."""
+    state_dict = fill_generated(torchvision.models.get_model(builder, init_weights=False)).state_dict()
+    api = torchvision.models._api.WeightsEnum
+    download = api.get_state_dict
+    api.get_state_dict = lambda self, *args, **kwargs: state_dict
+    try:
+        model = torchvision.models.get_model(builder, weights="DEFAULT").eval()
+    finally:
+        api.get_state_dict = download
+    train_nodes, eval_nodes = get_graph_node_names(model)
+    nodes = fx_nodes(model, NOMINAL.get(builder, FULL))
+    x = torch.from_numpy(generated("input", shape))
+    extractor = true_functional_values(
+        create_feature_extractor(model, return_nodes=eval_nodes[1:]))
+    with torch.no_grad():
+        outs = {"x": x, **extractor(x)}
+    # The transform's nodes through the stem's first ReLU, and the logits.
+    stem = eval_nodes[:next(i for i, n in enumerate(eval_nodes) if n.endswith(".relu")) + 1]
+    meta, samples = {}, {}
+    for node in stem + [eval_nodes[-1]]:
+        meta[node], samples[node] = node_record(outs[node], SAMPLES)
+    lists = {"train_nodes": train_nodes, "eval_nodes": eval_nodes}
+    return lists, nodes, {"input_shape": list(shape), "nodes": meta}, samples
+
+
 def parity(name, model, shape):
     """Every node's output on the generated weights for the generated input of `shape`."""
     fill_generated(model)
@@ -261,20 +393,31 @@ def make(name):
     builder, shape = MODELS[name]
     model = torchvision.models.get_model(builder).eval()
     train_nodes, eval_nodes = get_graph_node_names(model)
+    size = NOMINAL.get(name, FULL)
     doc = {
         "source": f"torchvision {torchvision.__version__} / torch {torch.__version__}: "
                   f"torchvision.models.{builder}()",
         "builder": builder,
         "train_nodes": train_nodes,
         "eval_nodes": eval_nodes,
-        "nodes": fx_nodes(model),
+        "nodes": fx_nodes(model, size),
         "state_dict": {k: {"shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")}
                        for k, v in model.state_dict().items()},
         "weights": published(builder),
     }
+    if train_nodes != eval_nodes:
+        doc["train_graph"] = fx_nodes(model, size, train=True)
     samples = None
     if shape is not None:
         doc["parity"], samples = parity(name, model, shape)
+        if train_nodes != eval_nodes:
+            doc["train_parity"], train_samples = train_parity(model, shape)
+            safetensors.numpy.save_file(train_samples, os.path.join(ZOO, f"{name}.train.safetensors"))
+    if name in ("googlenet", "inception_v3"):
+        (doc["published"], doc["published_graph"], doc["published_parity"],
+         published_samples) = published_variant(builder, shape)
+        safetensors.numpy.save_file(
+            published_samples, os.path.join(ZOO, f"{name}.published.safetensors"))
     with open(os.path.join(ZOO, f"{name}.json"), "w") as f:
         # One node or key per line: readable diffs, a fraction of indent=1's size.
         f.write("{\n")
@@ -285,7 +428,7 @@ def make(name):
                 f.write("[\n" + ",\n".join("  " + json.dumps(v) for v in value) + "\n ]")
             elif key in ("state_dict",):
                 f.write("{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in value.items()) + "\n }")
-            elif key == "parity":
+            elif key in ("parity", "train_parity", "published_parity"):
                 nodes = value["nodes"]
                 f.write("{\n  \"input_shape\": " + json.dumps(value["input_shape"]) + ",\n  \"nodes\": {\n")
                 f.write(",\n".join(f"   {json.dumps(k)}: {json.dumps(v)}" for k, v in nodes.items()))

@@ -11,13 +11,16 @@
 //! One file per family: [`ResNet`] (ResNet, ResNeXt, Wide ResNet), [`Vgg`], and [`AlexNet`]
 //! (the seed article's) beside [`TorchvisionAlexNet`]; [`MobileNetV2`], [`MobileNetV3`],
 //! [`EfficientNet`] and [`RegNet`], built from torchvision.ops' blocks in [`misc`]; [`DenseNet`],
-//! [`ConvNeXt`] and [`VisionTransformer`]. Each family's file ends with its rows of the
-//! [`registry`].
+//! [`ConvNeXt`] and [`VisionTransformer`]; [`SwinTransformer`] (V1 and V2). Each family's
+//! file ends with its rows of the [`registry`].
 
 mod alexnet;
 pub mod convnext;
 pub mod densenet;
 mod efficientnet;
+pub mod googlenet;
+pub mod inception;
+pub mod maxvit;
 pub mod misc;
 pub mod mnasnet;
 mod mobilenet;
@@ -28,6 +31,7 @@ mod resnet;
 mod sequential;
 pub mod shufflenet;
 pub mod squeezenet;
+pub mod swin;
 mod tracer;
 pub mod vgg;
 pub mod vit;
@@ -40,6 +44,9 @@ pub use efficientnet::{
 };
 pub use featx_graph::ops::Attention;
 pub use featx_graph::{Layer, ParamTensor};
+pub use googlenet::{GoogLeNet, GoogLeNetConfig};
+pub use inception::{Inception3, Inception3Config};
+pub use maxvit::{MaxVit, MaxVitConfig};
 pub use mnasnet::{MnasNet, MnasNetConfig};
 pub use mobilenet::{
     InvertedResidualV2, InvertedResidualV3, MobileModule, MobileNetV2, MobileNetV2Config,
@@ -54,6 +61,7 @@ pub use resnet::{BasicBlock, Block, BlockKind, Bottleneck, ResNet, ResNetConfig}
 pub use sequential::{Dropout, MaxPool, SeqModule, sequential};
 pub use shufflenet::{ShuffleNetV2, ShuffleNetV2Config};
 pub use squeezenet::{SqueezeNet, SqueezeNetConfig, SqueezeNetVersion};
+pub use swin::{SwinConfig, SwinTransformer};
 pub use tracer::{Size, Tracer};
 pub use vgg::{Vgg, VggConfig};
 pub use vit::{VisionTransformer, VitConfig};

@@ -1,4 +1,4 @@
-use featx_graph::{Graph, NodeId};
+use featx_graph::{Graph, Mode, NodeId};
 
 use crate::{Layer, Tracer};
 
@@ -36,20 +36,46 @@ pub trait FeatureModel {
     /// Records the forward pass from the input node `x`; returns the output node.
     fn forward_trace(&self, t: &mut Tracer, x: NodeId) -> NodeId;
 
-    /// Records the whole forward pass: the `x` placeholder, every op, and the
-    /// parameter-carrying layers each `call_module` node needs.
-    fn trace(&self) -> TracedModel {
+    /// Records the forward pass as it runs in `mode`. torchvision's FX tracer evaluates
+    /// `self.training` while tracing, so a `forward` that branches on it records one graph per
+    /// mode (GoogLeNet's and Inception v3's auxiliary heads run in training only). By default
+    /// the mode changes nothing: [`FeatureModel::forward_trace`].
+    fn forward_trace_in(&self, t: &mut Tracer, x: NodeId, mode: Mode) -> NodeId {
+        let _ = mode;
+        self.forward_trace(t, x)
+    }
+
+    /// Whether [`FeatureModel::forward_trace_in`] records another graph in train mode than in
+    /// eval mode; `false` unless the model says so.
+    fn traces_by_mode(&self) -> bool {
+        false
+    }
+
+    /// Records the forward pass in `mode` alone: the `x` placeholder, every op, and the
+    /// parameter-carrying layers each `call_module` node needs (`train` is `None`).
+    fn trace_in(&self, mode: Mode) -> TracedModel {
         let spec = self.input_spec();
         let mut t = Tracer::new();
         let x = t.input("x", spec.channels);
-        let out = self.forward_trace(&mut t, x);
+        let out = self.forward_trace_in(&mut t, x, mode);
         let (graph, layers) = t.finish(out);
         TracedModel {
             name: self.name().to_string(),
             input: spec,
             graph,
             layers,
+            train: None,
         }
+    }
+
+    /// Records the whole forward pass: the eval-mode graph, with the train-mode one in
+    /// [`TracedModel::train`] where the model traces them apart.
+    fn trace(&self) -> TracedModel {
+        let mut traced = self.trace_in(Mode::Eval);
+        if self.traces_by_mode() {
+            traced.train = Some(Box::new(self.trace_in(Mode::Train)));
+        }
+        traced
     }
 }
 
@@ -66,4 +92,32 @@ pub struct TracedModel {
     pub graph: Graph,
     /// `layers[i]` holds the parameters of node `i`, if it has any.
     pub layers: Vec<Option<Layer>>,
+    /// The train-mode recording, for a model whose graph depends on the mode (see
+    /// [`FeatureModel::forward_trace_in`]); `None` where `graph` serves both modes. The
+    /// fields above are the eval-mode recording.
+    pub train: Option<Box<TracedModel>>,
+}
+
+impl TracedModel {
+    /// The recording that runs in `mode`: the train-mode one where the model has its own,
+    /// else this one.
+    pub fn in_mode(&self, mode: Mode) -> &TracedModel {
+        match (mode, &self.train) {
+            (Mode::Train, Some(train)) => train,
+            _ => self,
+        }
+    }
+
+    /// The node names as torchvision's `get_graph_node_names` returns them:
+    /// `(train_nodes, eval_nodes)`.
+    pub fn node_names(&self) -> (Vec<String>, Vec<String>) {
+        (self.in_mode(Mode::Train).graph.names(), self.graph.names())
+    }
+
+    /// The two recordings apart, `(eval, train)`: the train one is `None` where the eval one
+    /// serves both modes.
+    pub fn into_modes(mut self) -> (TracedModel, Option<TracedModel>) {
+        let train = self.train.take().map(|t| *t);
+        (self, train)
+    }
 }

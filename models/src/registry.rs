@@ -198,6 +198,19 @@ impl Architecture {
         self.model.load(device, path, args)
     }
 
+    /// The model with torchvision's published weights at `path` loaded, built as torchvision's
+    /// builder builds it with `weights=DEFAULT`: for most architectures what
+    /// [`Architecture::load_with`] builds; GoogLeNet and Inception v3 convert their input
+    /// (`transform_input`), and GoogLeNet drops its auxiliary heads after loading.
+    pub fn load_published(
+        &self,
+        device: &Device,
+        path: &Path,
+        args: BuildArgs,
+    ) -> featx_weights::Result<TracedModel> {
+        self.model.load_published(device, path, args)
+    }
+
     /// The build arguments a state dict's tensors call for: `given`'s fields, and the others
     /// read from the tensors where the file says (the class count from the head's shape, a
     /// ViT's image size from its positional embedding). Keys are as in the file, a wrapper
@@ -223,7 +236,9 @@ impl Architecture {
     }
 
     /// How many parameters the model has, as torchvision counts them (BatchNorm's running
-    /// statistics are buffers, not parameters), without allocating them.
+    /// statistics are buffers, not parameters), without allocating them. Where torchvision's
+    /// builder makes another model with its published weights, that model's, as its weights'
+    /// metadata counts them (GoogLeNet without its auxiliary heads).
     pub fn num_params(&self) -> usize {
         self.model.num_params()
     }
@@ -285,6 +300,13 @@ pub(crate) trait Constructor: Sync {
         path: &Path,
         args: BuildArgs,
     ) -> featx_weights::Result<TracedModel>;
+    /// [`Constructor::load`] as torchvision's builder loads its published weights.
+    fn load_published(
+        &self,
+        device: &Device,
+        path: &Path,
+        args: BuildArgs,
+    ) -> featx_weights::Result<TracedModel>;
     /// `given` with its unset fields read from `tensors` (keys as the model names them).
     fn infer(&self, tensors: &[TensorInfo], given: BuildArgs) -> BuildArgs;
     fn expected_keys(&self, args: BuildArgs) -> Vec<(String, Vec<usize>)>;
@@ -303,7 +325,12 @@ pub(crate) struct Init<M> {
     build: fn(&Device, BuildArgs) -> M,
     rename: fn(&str) -> Option<String>,
     image_size: fn(&[TensorInfo]) -> Option<usize>,
+    published: Option<PublishedBuild<M>>,
 }
+
+/// How torchvision's builder makes a model with its published weights, where that differs
+/// from `build`: the model the file loads into, and what the builder does after loading.
+type PublishedBuild<M> = (fn(&Device, BuildArgs) -> M, fn(M) -> M);
 
 impl<M> Init<M> {
     /// Builds with `build`; keys kept as they are, any input size.
@@ -312,7 +339,20 @@ impl<M> Init<M> {
             build,
             rename: keep_key,
             image_size: no_image_size,
+            published: None,
         }
+    }
+
+    /// torchvision's builder makes the model otherwise with `weights=DEFAULT`: the published
+    /// file loads into `build`'s model, then `finish` runs on it (GoogLeNet is built with
+    /// `transform_input`, and its auxiliary heads are dropped after loading).
+    pub(crate) const fn published(
+        mut self,
+        build: fn(&Device, BuildArgs) -> M,
+        finish: fn(M) -> M,
+    ) -> Self {
+        self.published = Some((build, finish));
+        self
     }
 
     /// Published files need their keys renamed on load: `rename` gives a file key's current
@@ -331,6 +371,26 @@ impl<M> Init<M> {
     ) -> Self {
         self.image_size = image_size;
         self
+    }
+}
+
+impl<M: FeatureModel + ModuleSnapshot> Init<M> {
+    /// `build`'s model (sized by `args`, else by the file) with the file at `path` loaded.
+    fn load_built(
+        &self,
+        build: fn(&Device, BuildArgs) -> M,
+        device: &Device,
+        path: &Path,
+        args: BuildArgs,
+    ) -> featx_weights::Result<M> {
+        let keys: Vec<String> = expected_keys(&build(&Device::flex(), args))
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        let mut file = WeightsFile::open(path, &keys)?;
+        file.rename(self.rename);
+        let args = self.infer(&file.tensors(), args);
+        file.load_into(build(device, args))
     }
 }
 
@@ -384,15 +444,19 @@ impl<M: FeatureModel + ModuleSnapshot> Constructor for Init<M> {
         path: &Path,
         args: BuildArgs,
     ) -> featx_weights::Result<TracedModel> {
-        let keys: Vec<String> = self
-            .expected_keys(args)
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        let mut file = WeightsFile::open(path, &keys)?;
-        file.rename(self.rename);
-        let args = self.infer(&file.tensors(), args);
-        Ok(file.load_into((self.build)(device, args))?.trace())
+        Ok(self.load_built(self.build, device, path, args)?.trace())
+    }
+
+    fn load_published(
+        &self,
+        device: &Device,
+        path: &Path,
+        args: BuildArgs,
+    ) -> featx_weights::Result<TracedModel> {
+        let Some((build, finish)) = self.published else {
+            return self.load(device, path, args);
+        };
+        Ok(finish(self.load_built(build, device, path, args)?).trace())
     }
 
     // Burn initialises parameters lazily: building a model only to read its shapes never
@@ -421,7 +485,11 @@ impl<M: FeatureModel + ModuleSnapshot> Constructor for Init<M> {
 
     fn num_params(&self) -> usize {
         let mut count = ParamCount::default();
-        (self.build)(&Device::flex(), BuildArgs::default()).visit(&mut count);
+        let (device, args) = (Device::flex(), BuildArgs::default());
+        match self.published {
+            Some((build, finish)) => finish(build(&device, args)).visit(&mut count),
+            None => (self.build)(&device, args).visit(&mut count),
+        };
         count.params
     }
 
@@ -441,8 +509,8 @@ impl<M: FeatureModel + ModuleSnapshot> Constructor for Init<M> {
     }
 }
 
-/// Counts parameters as torchvision does: BatchNorm's running statistics, which Burn visits
-/// like parameters, are buffers there. Reads shapes only, so nothing is initialised.
+/// Counts parameters as torchvision does: BatchNorm's running statistics and Swin V2's
+/// `relative_coords_table`, which Burn visits like parameters, are buffers there. Reads shapes only, so nothing is initialised.
 #[derive(Default)]
 struct ParamCount {
     path: Vec<String>,
@@ -461,7 +529,7 @@ impl ModuleVisitor for ParamCount {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let buffer = matches!(
             self.path.last().map(String::as_str),
-            Some("running_mean" | "running_var")
+            Some("running_mean" | "running_var" | "relative_coords_table")
         );
         if !buffer {
             self.params += param.lazy_shape().num_elements();
@@ -546,6 +614,10 @@ const FAMILIES: &[&[Architecture]] = &[
     crate::squeezenet::ARCHITECTURES,
     crate::mnasnet::ARCHITECTURES,
     crate::shufflenet::ARCHITECTURES,
+    crate::swin::ARCHITECTURES,
+    crate::maxvit::ARCHITECTURES,
+    crate::googlenet::ARCHITECTURES,
+    crate::inception::ARCHITECTURES,
 ];
 
 /// Every architecture, in the order `featx models` lists them.

@@ -259,6 +259,45 @@ impl Tracer {
         self.function("mul", "operator.mul", ops::Mul, &[a, b])
     }
 
+    /// `x * c` of a tensor and a Python number in the current scope.
+    pub fn mul_scalar(&mut self, x: NodeId, c: f64) -> NodeId {
+        self.function("mul", "operator.mul", ops::Scalar::Mul(c), &[x])
+    }
+
+    /// `x + c` of a tensor and a Python number in the current scope.
+    pub fn add_scalar(&mut self, x: NodeId, c: f64) -> NodeId {
+        self.function("add", "operator.add", ops::Scalar::Add(c), &[x])
+    }
+
+    /// `torch.unsqueeze(x, dim)` in the current scope.
+    pub fn unsqueeze(&mut self, x: NodeId, dim: usize) -> NodeId {
+        let op = ops::Unsqueeze { dim };
+        self.function("unsqueeze", "torch.unsqueeze", op, &[x])
+    }
+
+    /// `F.avg_pool2d(x, kernel_size, stride, padding)` in the current scope (zero padding
+    /// counted, rounding down, as its defaults are).
+    pub fn functional_avg_pool2d(&mut self, window: Window2d, x: NodeId) -> NodeId {
+        let op = ops::AvgPool2d {
+            window,
+            ceil_mode: false,
+            count_include_pad: true,
+        };
+        self.function("avg_pool2d", "torch._C._nn.avg_pool2d", op, &[x])
+    }
+
+    /// `F.max_pool2d(x, kernel_size, stride, ..)` in the current scope.
+    pub fn functional_max_pool2d(
+        &mut self,
+        window: Window2d,
+        ceil_mode: bool,
+        x: NodeId,
+    ) -> NodeId {
+        let target = "torch.nn.functional.max_pool2d";
+        let op = ops::MaxPool2d { window, ceil_mode };
+        self.function("max_pool2d", target, op, &[x])
+    }
+
     /// `torch.flatten(x, start_dim)` in the current scope.
     pub fn flatten(&mut self, x: NodeId, start_dim: usize) -> NodeId {
         self.function("flatten", "torch.flatten", ops::Flatten { start_dim }, &[x])
@@ -426,6 +465,160 @@ impl Tracer {
             message: message.to_string(),
         };
         self.function("_assert", "torch._assert", op, &[cond])
+    }
+
+    // Calls of MaxViT's blocks.
+
+    /// `nn.Identity` at `name` (a block's absent projection or stochastic depth): its input,
+    /// as a node of its own.
+    pub fn identity_module(&mut self, name: &str, x: NodeId) -> NodeId {
+        self.module(name, "Identity", ops::Identity, None, &[x])
+    }
+
+    /// `nn.Tanh` at `name`.
+    pub fn tanh(&mut self, name: &str, x: NodeId) -> NodeId {
+        self.module(name, "Tanh", ops::Unary::Tanh, None, &[x])
+    }
+
+    /// torchvision.ops' `Conv2dNormActivation` built with `norm_layer=None` and
+    /// `activation_layer=None` (MaxViT's second stem layer) at `name`: only its convolution
+    /// (`<name>.0`, with a bias), one leaf node.
+    pub fn conv_without_norm(&mut self, name: &str, conv: &Conv2d, x: NodeId) -> NodeId {
+        let layer = Layer::Conv2d(conv.clone());
+        let op = ops::Conv2d::of(conv);
+        self.module(name, "Conv2dNormActivation", op, Some(layer), &[x])
+    }
+
+    /// `torch.chunk(x, N, dim=dim)` unpacked into `N` names (`q, k, v = torch.chunk(qkv, 3,
+    /// dim=-1)`): the function's tuple node, then one `getitem` per piece, as
+    /// [`Tracer::chunk`] records the method. `dim` counts from the front.
+    pub fn chunk_function<const N: usize>(&mut self, x: NodeId, dim: usize) -> [NodeId; N] {
+        let op = ops::Chunk { chunks: N, dim };
+        let tuple = self.function("chunk", "torch.chunk", op, &[x]);
+        std::array::from_fn(|index| {
+            let op = ops::ChunkItem {
+                chunks: N,
+                dim,
+                index,
+            };
+            self.getitem(op, tuple)
+        })
+    }
+
+    /// `torch.swapaxes(x, dim0, dim1)` of a rank-`rank` `x` in the current scope (MaxViT's
+    /// `SwapAxes` module, traced through): a permutation swapping two axes, counted from the
+    /// front.
+    pub fn swapaxes(&mut self, x: NodeId, rank: usize, dim0: usize, dim1: usize) -> NodeId {
+        let mut dims: Vec<usize> = (0..rank).collect();
+        if dim0 < rank && dim1 < rank {
+            dims.swap(dim0, dim1);
+        } else {
+            // Out of range: a list shape inference rejects, naming the node.
+            dims.extend([dim0, dim1]);
+        }
+        self.function("swapaxes", "torch.swapaxes", ops::Permute { dims }, &[x])
+    }
+
+    /// `F.softmax(x, dim)` in the current scope, `dim` counted from the front.
+    pub fn softmax(&mut self, x: NodeId, dim: usize) -> NodeId {
+        let op = ops::Softmax {
+            axis: dim,
+            log: false,
+        };
+        self.function("softmax", "torch.nn.functional.softmax", op, &[x])
+    }
+
+    /// `torch.einsum(equation, a, b)` in the current scope: the batched matrix products
+    /// [`ops::Einsum`] computes (another equation is an error of shape inference).
+    pub fn einsum(&mut self, equation: &str, a: NodeId, b: NodeId) -> NodeId {
+        let op = ops::Einsum {
+            equation: equation.to_string(),
+        };
+        self.function("einsum", "torch.functional.einsum", op, &[a, b])
+    }
+
+    /// `x.unsqueeze(dim)` (the method, where [`Tracer::unsqueeze`] is `torch.unsqueeze`).
+    pub fn unsqueeze_method(&mut self, x: NodeId, dim: usize) -> NodeId {
+        self.method("unsqueeze", ops::Unsqueeze { dim }, &[x])
+    }
+
+    /// `x[index]` of a constant integer tensor `index` of shape `index_shape`, whose values
+    /// FX baked into the graph (MaxViT's relative position index, a buffer viewed at trace
+    /// time): entries of `x` along its first axis.
+    pub fn index_rows(&mut self, x: NodeId, index: Vec<usize>, index_shape: Vec<usize>) -> NodeId {
+        let op = ops::Gather {
+            axis: 0,
+            indices: index,
+            indices_shape: index_shape,
+        };
+        self.getitem(op, x)
+    }
+
+    // Calls of Swin Transformer's blocks.
+
+    /// torchvision.ops' `MLP` leaf at `name` (Linear `0`, GELU, Dropout, Linear `3`, Dropout:
+    /// Swin's blocks), one node computing as [`Tracer::mlp`]'s `MLPBlock`.
+    pub fn ops_mlp(&mut self, name: &str, fc1: &Linear, fc2: &Linear, x: NodeId) -> NodeId {
+        let layer = Layer::Mlp(MlpParams {
+            fc1: fc1.clone(),
+            fc2: fc2.clone(),
+        });
+        self.module(name, "MLP", ops::Mlp::of(fc1), Some(layer), &[x])
+    }
+
+    /// `nn.Linear` at `name` called on a buffer of its parent module that FX reads without
+    /// naming it (Swin V2's `cpb_mlp.0` on `relative_coords_table`): a node with no inputs
+    /// holding the buffer beside the layer.
+    pub fn linear_of_buffer(&mut self, name: &str, linear: &Linear, buffer: ParamTensor) -> NodeId {
+        let op = ops::BufferLinear {
+            buffer: buffer.dims(),
+            linear: ops::Linear::of(linear),
+        };
+        let layer = Layer::BufferLinear(ops::BufferLinearParams {
+            buffer,
+            linear: linear.clone(),
+        });
+        self.module(name, "Linear", op, Some(layer), &[])
+    }
+
+    /// `torch.sigmoid(x)` in the current scope.
+    pub fn functional_sigmoid(&mut self, x: NodeId) -> NodeId {
+        self.function("sigmoid", "torch.sigmoid", Activation::Sigmoid, &[x])
+    }
+
+    /// torchvision's `_get_relative_position_bias(table, relative_position_index, window)`
+    /// in the current scope: the index buffer is a constant of the window the op computes.
+    pub fn relative_position_bias(&mut self, table: NodeId, window: [usize; 2]) -> NodeId {
+        let target = "torchvision.models.swin_transformer._get_relative_position_bias";
+        let op = ops::RelativePositionBias { window };
+        self.function("_get_relative_position_bias", target, op, &[table])
+    }
+
+    /// torchvision's `shifted_window_attention(x, qkv.weight, proj.weight, bias, window,
+    /// heads, shift_size=.., qkv_bias=.., proj_bias=.., [logit_scale=..])` in the current
+    /// scope; `params` are the `get_attr` nodes of `qkv.weight`, `proj.weight`, `qkv.bias`,
+    /// `proj.bias` and, for Swin V2, `logit_scale`.
+    pub fn shifted_window_attention(
+        &mut self,
+        op: ops::ShiftedWindowAttention,
+        x: NodeId,
+        bias: NodeId,
+        params: &[NodeId],
+    ) -> NodeId {
+        let target = "torchvision.models.swin_transformer.shifted_window_attention";
+        // FX's order: positional `input, qkv_weight, proj_weight, relative_position_bias`,
+        // then the keyword tensors.
+        let mut inputs = vec![x];
+        inputs.extend(params.iter().take(2));
+        inputs.push(bias);
+        inputs.extend(params.iter().skip(2));
+        self.function("shifted_window_attention", target, op, &inputs)
+    }
+
+    /// torchvision's `_patch_merging_pad(x)` in the current scope.
+    pub fn patch_merging_pad(&mut self, x: NodeId) -> NodeId {
+        let target = "torchvision.models.swin_transformer._patch_merging_pad";
+        self.function("_patch_merging_pad", target, ops::PatchMergingPad, &[x])
     }
 
     // How FX records each kind of call.

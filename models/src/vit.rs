@@ -9,7 +9,7 @@ use burn::prelude::*;
 use featx_graph::NodeId;
 use featx_weights::TensorInfo;
 
-use crate::registry::{Architecture, Init, Row};
+use crate::registry::{Architecture, Init, Interpolation, Preprocessing, Row};
 use crate::{Attention, FeatureModel, InputSpec, ParamTensor, Size, Tracer};
 
 /// The `eps` of every LayerNorm in torchvision's ViT.
@@ -45,14 +45,14 @@ pub struct Encoder {
     ln: LayerNorm,
 }
 
-/// The most encoder blocks a ViT here has (ViT-L/16).
-const MAX_BLOCKS: usize = 24;
+/// The most encoder blocks a ViT here has (ViT-H/14).
+const MAX_BLOCKS: usize = 32;
 
 /// Declares [`EncoderLayers`] with one optional field per block, named as torchvision's
 /// `OrderedDict` names them (`encoder_layer_0`, ...), which a `Vec` field cannot spell.
 macro_rules! encoder_layers {
     ($($field:ident),* $(,)?) => {
-        /// `Encoder.layers`: the first N of `encoder_layer_0` .. `encoder_layer_23`.
+        /// `Encoder.layers`: the first N of `encoder_layer_0` .. `encoder_layer_31`.
         #[derive(Module, Debug)]
         pub struct EncoderLayers {
             $($field: Option<EncoderBlock>,)*
@@ -99,6 +99,14 @@ encoder_layers!(
     encoder_layer_21,
     encoder_layer_22,
     encoder_layer_23,
+    encoder_layer_24,
+    encoder_layer_25,
+    encoder_layer_26,
+    encoder_layer_27,
+    encoder_layer_28,
+    encoder_layer_29,
+    encoder_layer_30,
+    encoder_layer_31,
 );
 
 /// torchvision's `EncoderBlock`: `x + attention(ln_1(x))`, then `+ mlp(ln_2(.))`.
@@ -140,7 +148,7 @@ pub struct VitConfig {
     pub image_size: usize,
     /// Patch height and width.
     pub patch_size: usize,
-    /// Encoder blocks (at most 24).
+    /// Encoder blocks (at most 32).
     pub num_layers: usize,
     /// Attention heads.
     pub num_heads: usize,
@@ -199,6 +207,11 @@ impl VitConfig {
     /// torchvision's `vit_l_16`.
     pub fn vit_l_16(num_classes: usize) -> Self {
         Self::named("vit_l_16", 16, [24, 16, 1024, 4096]).with_num_classes(num_classes)
+    }
+
+    /// torchvision's `vit_h_14`.
+    pub fn vit_h_14(num_classes: usize) -> Self {
+        Self::named("vit_h_14", 14, [32, 16, 1280, 5120]).with_num_classes(num_classes)
     }
 
     /// Builds the model with freshly initialised weights on `device` (blocks beyond
@@ -401,4 +414,12 @@ pub(crate) const ARCHITECTURES: &[Architecture] = &[
         .weights("ViT_L_32_Weights.IMAGENET1K_V1", "vit_l_32-c7638314.pth")
         .model(&Init::new(|d, a| VitConfig::vit_l_32(a.classes()).with_image_size(a.image_size).init(d))
             .image_size_from(|t| image_size_from(t, 32))),
+    // Published only as SWAG weights: end-to-end at 518x518 (the default, which torchvision's
+    // builder builds the model for) and linear at 224.
+    row("vit_h_14", "torchvision's ViT-H/14 (224x224, or a checkpoint's size: 518 for its SWAG weights)")
+        .weights("ViT_H_14_Weights.IMAGENET1K_SWAG_E2E_V1", "vit_h_14_swag-80465313.pth")
+        .preprocess(Preprocessing::sized(518, 518, Interpolation::Bicubic))
+        .model(&Init::new(|d, a| VitConfig::vit_h_14(a.classes()).with_image_size(a.image_size).init(d))
+            .image_size_from(|t| image_size_from(t, 14))
+            .published(|d, a| VitConfig::vit_h_14(a.classes()).with_image_size(a.image_size.or(Some(518))).init(d), |m| m)),
 ];

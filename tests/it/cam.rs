@@ -192,6 +192,55 @@ fn vit_tokens_match_pytorch_grad_cam_with_its_reshape_transform() {
     assert_eq!(checked, fx.cams.len());
 }
 
+/// A Swin Transformer's channels-last maps `[N, H, W, C]`: every method equals
+/// pytorch-grad-cam with its `reshape_transform` for torchvision's Swin
+/// (`tensor.permute(0, 3, 1, 2)`), at the last `norm` (4x4, the top class and class 3) and
+/// at the first stage (8x8 tokens in shifted, masked windows, the top class). The graph, not
+/// the shape, says the channels are last.
+#[test]
+fn swin_channels_last_maps_match_pytorch_grad_cam_with_its_reshape_transform() {
+    let fx = load_named("cam_swin_tiny");
+    let device = Device::flex();
+    let x = input(&fx, &device);
+    let config = featx::models::SwinConfig {
+        name: "swin_tiny".into(),
+        patch_size: 4,
+        embed_dim: 16,
+        depths: vec![2, 2],
+        num_heads: vec![2, 2],
+        window: 4,
+        stochastic_depth_prob: 0.1,
+        v2: false,
+        num_classes: 10,
+    };
+    let model = with_generated_weights(config.init(&device)).trace();
+    let mut checked = 0;
+    for (layer, target, map) in [
+        ("norm", Target::Top, [2, 32, 4, 4]),
+        ("norm", Target::Class(3), [2, 32, 4, 4]),
+        ("features.1", Target::Top, [2, 16, 8, 8]),
+    ] {
+        let cam = Cam::new(model.clone(), &[layer]).unwrap();
+        let activations = cam.activations(x.clone(), target, true).unwrap();
+        if target == Target::Top {
+            assert_eq!(activations.targets, fx.top, "top classes");
+        }
+        assert_eq!(activations.layers[0].activations.dims(), map, "{layer}");
+        let label = match target {
+            Target::Top => "top".to_string(),
+            Target::Class(class) => class.to_string(),
+        };
+        for method in METHODS {
+            let key = format!("{}/{layer}/{label}", method.name);
+            let case = &fx.cams[&key];
+            let out = cam.render(method, &activations).unwrap();
+            check(&key, case, &out.maps.shape, &out.maps.values);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, fx.cams.len());
+}
+
 #[test]
 fn gradient_free_methods_run_without_a_backward_pass() {
     let fx = load();

@@ -20,6 +20,83 @@ fn nodes_text_lists_names_in_execution_order() {
     assert_eq!(String::from_utf8(train.stdout).unwrap().lines().count(), 22);
 }
 
+/// GoogLeNet's train graph adds the auxiliary heads: `--mode train` lists torchvision's train
+/// list and JSON describes that graph; extracting an auxiliary node needs `--mode train`.
+#[test]
+fn googlenet_nodes_and_extraction_follow_the_mode() {
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("zoo/googlenet.json")).unwrap())
+            .unwrap();
+    let list = |mode: &str| {
+        let out = featx(&["nodes", "--model", "googlenet", "--mode", mode]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = String::from_utf8(out.stdout).unwrap();
+        Value::from(text.lines().collect::<Vec<_>>())
+    };
+    assert_eq!(list("train"), reference["train_nodes"]);
+    assert_eq!(list("eval"), reference["eval_nodes"]);
+    let out = featx(&[
+        "nodes",
+        "--model",
+        "googlenet",
+        "--mode",
+        "train",
+        "--format",
+        "json",
+    ]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["train_nodes"], reference["train_nodes"]);
+    assert_eq!(doc["eval_nodes"], reference["eval_nodes"]);
+    let names: Vec<&Value> = doc["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| &n["name"])
+        .collect();
+    assert_eq!(
+        Value::from(names.into_iter().cloned().collect::<Vec<_>>()),
+        reference["train_nodes"]
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("x.npy");
+    write_npy(
+        &input,
+        &[2, 3, 64, 64],
+        &generated("input", &[2, 3, 64, 64]),
+    );
+    let out_path = dir.path().join("aux.safetensors");
+    let extract = |mode: &str| {
+        featx(&[
+            "extract",
+            "--model",
+            "googlenet",
+            "--weights",
+            "random",
+            "--input",
+            input.to_str().unwrap(),
+            "--nodes",
+            "aux1.fc2=aux",
+            "--mode",
+            mode,
+            "--out",
+            out_path.to_str().unwrap(),
+        ])
+    };
+    let eval = extract("eval");
+    assert_eq!(eval.status.code(), Some(2), "{}", stderr(&eval));
+    assert!(
+        stderr(&eval).contains("train mode graph only"),
+        "{}",
+        stderr(&eval)
+    );
+    let train = extract("train");
+    assert!(train.status.success(), "{}", stderr(&train));
+    let tensors = read_safetensors(&out_path);
+    assert_eq!(tensors[0].0, "aux");
+    assert_eq!(tensors[0].1, [2, 1000]);
+}
+
 #[test]
 fn nodes_json_has_the_documented_fields() {
     let out = featx(&["nodes", "--model", "alexnet", "--format", "json"]);

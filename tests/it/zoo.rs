@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use featx::burn::prelude::*;
 use featx::graph::Value;
-use featx::models::{Architecture, MODELS, TracedModel};
-use featx::{FeatureExtractor, ReturnNodes};
+use featx::models::{Architecture, BuildArgs, MODELS, TracedModel};
+use featx::{ExtractError, FeatureExtractor, Mode, ReturnNodes};
 use serde_json::Value as Json;
 
 use crate::support;
@@ -83,24 +83,39 @@ fn every_architecture_has_a_torchvision_reference() {
     }
 }
 
-/// Node lists, FX ops, targets, module types, inputs and shapes at 1x3x224x224.
+/// Node lists, FX ops, targets, module types, inputs and shapes at the model's nominal size
+/// (1x3x224x224, Inception v3's 299x299), of each mode's graph where they differ.
 fn check_nodes(name: &str) {
     let reference = reference(name);
     let traced = arch(name).random(&Device::flex());
-    let names = traced.graph.names();
-    // featx's models trace the same graph in both modes, as torchvision's do.
+    // Each mode's graph is traced on its own, as torchvision's are: they differ only where
+    // `forward` reads `self.training` (GoogLeNet's and Inception v3's auxiliary heads).
+    let (train, eval) = traced.node_names();
     assert_eq!(
-        names,
+        train,
         strings(&reference["train_nodes"]),
         "{name} train nodes"
     );
-    assert_eq!(
-        names,
-        strings(&reference["eval_nodes"]),
-        "{name} eval nodes"
-    );
-    let values = traced.graph.infer_values(&[1, 3, 224, 224]).unwrap();
-    let torch_nodes = reference["nodes"].as_array().unwrap();
+    assert_eq!(eval, strings(&reference["eval_nodes"]), "{name} eval nodes");
+    check_graph(name, &traced, &reference["nodes"]);
+    match reference.get("train_graph") {
+        Some(train_graph) => {
+            assert!(traced.train.is_some(), "{name} traces a train graph");
+            check_graph(
+                &format!("{name} (train)"),
+                traced.in_mode(Mode::Train),
+                train_graph,
+            );
+        }
+        None => assert!(traced.train.is_none(), "{name} traces one graph"),
+    }
+}
+
+/// `traced`'s graph against torchvision's FX nodes (`torch_nodes`), node by node.
+fn check_graph(name: &str, traced: &TracedModel, torch_nodes: &Json) {
+    let [h, w] = traced.input.nominal_size;
+    let values = traced.graph.infer_values(&[1, 3, h, w]).unwrap();
+    let torch_nodes = torch_nodes.as_array().unwrap();
     assert_eq!(torch_nodes.len(), traced.graph.nodes().len());
     for ((node, value), torch) in traced.graph.nodes().iter().zip(&values).zip(torch_nodes) {
         let at = format!("{name} node {}", node.name);
@@ -146,8 +161,9 @@ fn check_nodes(name: &str) {
     }
 }
 
-/// The expected parameter keys and shapes are torchvision's `state_dict` (less BatchNorm's
-/// `num_batches_tracked` counters), so a torchvision `.pth` loads as is; the parameter count
+/// The expected parameter keys and shapes are torchvision's `state_dict` (less the buffers
+/// loading ignores: BatchNorm's `num_batches_tracked` counters, attention's integer
+/// `relative_position_index`), so a torchvision `.pth` loads as is; the parameter count
 /// and the published weights and preprocessing are torchvision's DEFAULT weights'.
 fn check_state_dict_and_weights(name: &str) {
     let reference = reference(name);
@@ -158,7 +174,7 @@ fn check_state_dict_and_weights(name: &str) {
         .as_object()
         .unwrap()
         .iter()
-        .filter(|(k, _)| !k.ends_with("num_batches_tracked"))
+        .filter(|(k, _)| !featx::weights::is_ignored_key(k))
         .map(|(k, v)| (k.clone(), dims(&v["shape"])))
         .collect();
     theirs.sort();
@@ -247,6 +263,96 @@ fn check_values_through(name: &str, through: Option<&str>) -> f64 {
     let extractor = FeatureExtractor::new(traced, &ReturnNodes::from(eval_nodes.clone())).unwrap();
     let label = format!("{name} at {:?}", fx.input_shape);
     check_features(&extractor, &eval_nodes, &fx, &label, &device)
+}
+
+/// Train-mode values of a model whose train graph differs (its fixture's `train_parity`:
+/// every train-mode node a dropout mask does not reach, with BatchNorm's batch statistics)
+/// through an extractor built in train mode; and the nodes both graphs have through an
+/// eval-mode extractor switched to train mode, which swaps in the train graph. Returns the
+/// largest share of the tolerance.
+fn check_train_values(name: &str) -> f64 {
+    let reference = reference(name);
+    let parity = &reference["train_parity"];
+    let mut nodes: BTreeMap<String, NodeRecord> =
+        serde_json::from_value(parity["nodes"].clone()).unwrap();
+    fill_samples(&mut nodes, &format!("zoo/{name}.train.safetensors"));
+    let fx = NodeFixtures {
+        input_shape: dims(&parity["input_shape"]),
+        nodes,
+    };
+    let device = Device::flex();
+    let traced = generated_model(name, &device);
+    let in_train: Vec<String> = traced.in_mode(Mode::Train).graph.names();
+    let requested: Vec<String> = in_train
+        .into_iter()
+        .filter(|n| fx.nodes.contains_key(n))
+        .collect();
+    assert_eq!(
+        requested.len(),
+        fx.nodes.len(),
+        "{name} train nodes checked"
+    );
+    let request = ReturnNodes::from(requested.clone());
+    let extractor = FeatureExtractor::new_in(traced.clone(), &request, Mode::Train).unwrap();
+    let label = format!("{name} in train mode at {:?}", fx.input_shape);
+    let share = check_features(&extractor, &requested, &fx, &label, &device);
+    let eval_names = traced.graph.names();
+    let common: Vec<String> = requested
+        .into_iter()
+        .filter(|n| eval_names.contains(n))
+        .collect();
+    let switched = FeatureExtractor::new(traced, &ReturnNodes::from(common.clone()))
+        .unwrap()
+        .with_mode(Mode::Train);
+    let label = format!("{name} switched to train mode");
+    share.max(check_features(&switched, &common, &fx, &label, &device))
+}
+
+/// The model `builder(weights=DEFAULT)` makes (the fixture's `published*`, with the generated
+/// weights as the published file): node lists of both modes, the eval graph node by node, and
+/// the values of the input transform, the stem and the logits.
+fn check_published(name: &str) {
+    let reference = reference(name);
+    let arch = arch(name);
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let path = support::write_generated_state_dict(
+        &arch.expected_keys(),
+        dir.path(),
+        safetensors::Dtype::F32,
+    );
+    let traced = arch
+        .load_published(&device, &path, BuildArgs::default())
+        .unwrap();
+    let published = &reference["published"];
+    let (train, eval) = traced.node_names();
+    assert_eq!(train, strings(&published["train_nodes"]), "{name} train");
+    assert_eq!(eval, strings(&published["eval_nodes"]), "{name} eval");
+    check_graph(
+        &format!("{name} (published)"),
+        &traced,
+        &reference["published_graph"],
+    );
+    let parity = &reference["published_parity"];
+    let mut nodes: BTreeMap<String, NodeRecord> =
+        serde_json::from_value(parity["nodes"].clone()).unwrap();
+    fill_samples(&mut nodes, &format!("zoo/{name}.published.safetensors"));
+    let fx = NodeFixtures {
+        input_shape: dims(&parity["input_shape"]),
+        nodes,
+    };
+    let requested: Vec<String> = eval
+        .into_iter()
+        .filter(|n| fx.nodes.contains_key(n))
+        .collect();
+    assert_eq!(
+        requested.len(),
+        fx.nodes.len(),
+        "{name} published nodes checked"
+    );
+    let extractor = FeatureExtractor::new(traced, &ReturnNodes::from(requested.clone())).unwrap();
+    let label = format!("{name} as published at {:?}", fx.input_shape);
+    check_features(&extractor, &requested, &fx, &label, &device);
 }
 
 /// Models whose values are not checked (no `parity` in their fixture): node lists, shapes and
@@ -355,12 +461,76 @@ zoo!(
     shufflenet_v2_x1_0,
     shufflenet_v2_x1_5,
     shufflenet_v2_x2_0,
+    swin_t,
+    swin_s,
+    swin_b,
+    swin_v2_t,
+    swin_v2_s,
+    swin_v2_b,
+    maxvit_t,
 );
 
 // ViT-L/16: 304M parameters and 61 GFLOPs per image at its only size, 224x224; its blocks are
 // ViT-B/16's, wider. Its values are checked through the second of its 24 encoder layers, the
 // same code as the rest: only that part runs.
-zoo_without_values!(vit_l_16, vit_l_32, regnet_y_128gf);
+zoo_without_values!(vit_l_16, vit_l_32, vit_h_14, regnet_y_128gf);
+
+// Their train graphs hold the auxiliary heads: values in train mode too, and the model their
+// builder makes with published weights (`transform_input`; GoogLeNet drops its heads).
+zoo!(googlenet, inception_v3);
+
+#[test]
+fn googlenet_train_mode_nodes_match_torchvision() {
+    check_train_values("googlenet");
+}
+
+#[test]
+fn inception_v3_train_mode_nodes_match_torchvision() {
+    check_train_values("inception_v3");
+}
+
+#[test]
+fn googlenet_as_published_matches_torchvision() {
+    check_published("googlenet");
+}
+
+#[test]
+fn inception_v3_as_published_matches_torchvision() {
+    check_published("inception_v3");
+}
+
+/// GoogLeNet's auxiliary heads are nodes of its train graph only: asking for one in eval mode
+/// is a typed error that says so, in train mode it is a feature, and an extractor built in
+/// train mode for it fails the same way once switched to eval mode.
+#[test]
+fn googlenet_aux_heads_exist_in_train_mode_only() {
+    let device = Device::flex();
+    let traced = arch("googlenet").random(&device);
+    for query in ["aux1.fc2", "aux2", "aux1.conv"] {
+        let err = FeatureExtractor::new(traced.clone(), &ReturnNodes::from([query])).unwrap_err();
+        assert!(
+            matches!(&err, ExtractError::ModeOnly { node, mode: Mode::Train, .. } if node == query),
+            "{query}: {err}"
+        );
+        assert!(err.to_string().contains("train mode"), "{err}");
+    }
+    let unknown = FeatureExtractor::new(traced.clone(), &ReturnNodes::from(["aux3"])).unwrap_err();
+    assert!(
+        matches!(unknown, ExtractError::UnknownNode { .. }),
+        "{unknown}"
+    );
+    let request = ReturnNodes::from(["aux1.fc2", "aux2.conv", "inception4e"]);
+    let train = FeatureExtractor::new_in(traced, &request, Mode::Train).unwrap();
+    let x = support::generated_input([2, 3, 64, 64], &device);
+    let features = train.forward(x.clone()).unwrap();
+    assert_eq!(features.get("aux1.fc2").unwrap().dims(), [2, 1000]);
+    assert_eq!(features.get("aux2.conv").unwrap().dims(), [2, 128, 4, 4]);
+    let err = train.with_mode(Mode::Eval).forward(x).unwrap_err();
+    assert!(
+        matches!(&err, ExtractError::ModeOnly { node, mode: Mode::Train, .. } if node == "aux1.fc2"),
+        "{err}"
+    );
+}
 
 #[test]
 fn vit_l_16_values_match_torchvision_through_two_encoder_layers() {
@@ -496,5 +666,94 @@ fn densenet_folds_only_convolutions_followed_by_their_batch_norm() {
     );
     assert_eq!(extractor.plan_report().fused_relus, 1 + 6 + 12 + 32 + 32);
     let share = check_features(&extractor, &requested, &fx, name, &device);
+    assert!(share <= 1.0, "{share}");
+}
+
+/// Depthwise convolutions run on featx's own CPU kernel, folded with their BatchNorm and
+/// activation, and give torchvision's values (ConvNeXt's unfolded ones are checked by its zoo
+/// values test, every node requested).
+#[test]
+fn depthwise_convolutions_run_on_the_cpu_kernel_with_torchvision_values() {
+    let name = "mobilenet_v3_large";
+    let fx = value_fixtures(name);
+    let device = Device::flex();
+    // Two folded blocks (convolution, BatchNorm and activation in one step; 3x3 and 5x5,
+    // stride 2) and the logits through every other depthwise layer.
+    let requested: Vec<String> = ["features.2.block.1", "features.4.block.1", "classifier.3"]
+        .map(String::from)
+        .to_vec();
+    let extractor = FeatureExtractor::new(
+        generated_model(name, &device),
+        &ReturnNodes::from(requested.clone()),
+    )
+    .unwrap();
+    let report = extractor.plan_report();
+    let depthwise = report
+        .kernels
+        .iter()
+        .filter(|(_, k)| *k == "cpu-depthwise")
+        .count();
+    // One per inverted residual block: features.1 to features.15.
+    assert_eq!(depthwise, 15, "{:?}", report.kernels);
+    assert!(report.ran_on("features.4.block.1", "cpu-depthwise"));
+    let share = check_features(&extractor, &requested, &fx, name, &device);
+    assert!(share <= 1.0, "{share}");
+}
+
+/// A torchvision MaxViT state dict holds an integer `relative_position_index` buffer per
+/// attention beside BatchNorm's counters (the integer tensors the fixture lists, with
+/// torchvision's dtype): it loads, the buffers ignored (featx computes the index from the
+/// window size), and the bias looked up through the index and the last block's output are
+/// still torchvision's.
+#[test]
+fn maxvit_loads_state_dicts_holding_relative_position_index_buffers() {
+    let name = "maxvit_t";
+    let arch = arch(name);
+    let reference = reference(name);
+    let dir = tempfile::tempdir().unwrap();
+    let floats = support::write_generated_state_dict(
+        &arch.expected_keys(),
+        dir.path(),
+        safetensors::Dtype::F32,
+    );
+    let bytes = std::fs::read(&floats).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let buffers: Vec<(String, Vec<usize>)> = reference["state_dict"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, v)| v["dtype"] == "int64")
+        .map(|(k, v)| (k.clone(), dims(&v["shape"])))
+        .collect();
+    // BatchNorm's counters, and an index per attention: two in each of the 2 + 2 + 5 + 2 layers.
+    let indices = buffers
+        .iter()
+        .filter(|(k, _)| k.ends_with("relative_position_index"))
+        .count();
+    assert_eq!(indices, 22);
+    let zeros: Vec<Vec<u8>> = buffers
+        .iter()
+        .map(|(_, shape)| vec![0; 8 * shape.iter().product::<usize>()])
+        .collect();
+    let mut views = file.tensors();
+    for ((key, shape), data) in buffers.iter().zip(&zeros) {
+        let view =
+            safetensors::tensor::TensorView::new(safetensors::Dtype::I64, shape.clone(), data)
+                .unwrap();
+        views.push((key.clone(), view));
+    }
+    let path = dir.path().join("with_buffers.safetensors");
+    safetensors::serialize_to_file(views, None, &path).unwrap();
+
+    let device = Device::flex();
+    let traced = arch.load(&device, &path).unwrap();
+    let requested: Vec<String> = [
+        "blocks.0.layers.0.layers.window_attention.attn_layer.1.unsqueeze",
+        "blocks.3.layers.1.layers.grid_attention.departition_op.reshape_1",
+    ]
+    .map(String::from)
+    .to_vec();
+    let extractor = FeatureExtractor::new(traced, &ReturnNodes::from(requested.clone())).unwrap();
+    let share = check_features(&extractor, &requested, &value_fixtures(name), name, &device);
     assert!(share <= 1.0, "{share}");
 }

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use burn::prelude::*;
 use featx_extract::{Feature, FeatureExtractor, Features, ReturnNodes};
-use featx_graph::TokenGrid;
+use featx_graph::MapView;
 use featx_models::TracedModel;
 
 use crate::method::{Compute, Method};
@@ -156,8 +156,9 @@ impl Cam {
     pub fn check(&self, shape: &[usize]) -> Result<usize> {
         let shapes = self.maps.check_input(shape)?;
         let outputs = self.maps.outputs();
+        let graph = &self.maps.model().graph;
         for (r, s) in outputs.iter().zip(&shapes).take(outputs.len() - 1) {
-            if s.len() != 4 && TokenGrid::of(s).is_none() {
+            if graph.map_view(r.node, s).is_none() {
                 return Err(CamError::NotFeatureMap {
                     node: r.node_name.clone(),
                     shape: s.clone(),
@@ -205,6 +206,7 @@ impl Cam {
             Target::Class(class) => vec![class; n],
             Target::Top => logits.chunks(classes.max(1)).map(argmax).collect(),
         };
+        let graph = &self.maps.model().graph;
         let layers = self
             .maps
             .outputs()
@@ -213,12 +215,13 @@ impl Cam {
             .take(features.len() - 1)
             .map(|(r, (key, activations))| {
                 let gradients = grads.as_ref().and_then(|g| g.get(key)).cloned();
-                // Transformer tokens are read on their patch grid, activations and gradients
-                // alike (pytorch-grad-cam's `reshape_transform`).
-                match TokenGrid::of(&activations.dims()) {
-                    Some(grid) => {
+                // Transformer tokens are read on their patch grid and channels-last maps
+                // with their channels first, activations and gradients alike
+                // (pytorch-grad-cam's `reshape_transform`).
+                match graph.map_view(r.node, &activations.dims()) {
+                    Some(view) if view != MapView::Map => {
                         let map = |f: Feature| {
-                            grid.to_map(f).ok_or_else(|| CamError::NotFeatureMap {
+                            view.to_map(f).ok_or_else(|| CamError::NotFeatureMap {
                                 node: r.node_name.clone(),
                                 shape: activations.dims(),
                             })
@@ -229,7 +232,7 @@ impl Cam {
                             gradients: gradients.map(map).transpose()?,
                         })
                     }
-                    None => Ok(LayerValues {
+                    _ => Ok(LayerValues {
                         node: r.node_name.clone(),
                         activations: activations.clone(),
                         gradients,

@@ -71,6 +71,15 @@ pub enum ModeArg {
     Train,
 }
 
+impl From<ModeArg> for Mode {
+    fn from(mode: ModeArg) -> Mode {
+        match mode {
+            ModeArg::Eval => Mode::Eval,
+            ModeArg::Train => Mode::Train,
+        }
+    }
+}
+
 impl ModelArgs {
     /// The device named by `--device`.
     pub fn device(&self) -> Result<Device, CliError> {
@@ -196,7 +205,8 @@ impl ModelArgs {
         request: &ReturnNodes,
         device: &Device,
     ) -> Result<FeatureExtractor, CliError> {
-        let extractor = FeatureExtractor::new(traced, request)?;
+        // Resolved in `--mode`'s graph: GoogLeNet's `aux1` exists in train mode only.
+        let extractor = FeatureExtractor::new_in(traced, request, self.extract_mode())?;
         let extractor = if *device == Device::flex() {
             extractor
         } else {
@@ -222,10 +232,12 @@ impl ModelArgs {
 
     /// `extractor` switched to `--mode`.
     pub fn with_mode(&self, extractor: FeatureExtractor) -> FeatureExtractor {
-        extractor.with_mode(match self.mode {
-            ModeArg::Eval => Mode::Eval,
-            ModeArg::Train => Mode::Train,
-        })
+        extractor.with_mode(self.extract_mode())
+    }
+
+    /// `--mode` as the extractor's [`Mode`].
+    pub fn extract_mode(&self) -> Mode {
+        self.mode.into()
     }
 }
 
@@ -385,7 +397,8 @@ pub fn load(
                 ))
             })?;
             let path = fetch(&published.remote(), &base_url(), &cache_dir(), true)?;
-            arch.load_with(device, &path, args)?
+            // As torchvision's builder with `weights=DEFAULT` (GoogLeNet's `transform_input`).
+            arch.load_published(device, &path, args)?
         }
     })
 }

@@ -2,7 +2,7 @@
 //! by one function so both give the same bytes for the same request.
 
 use clap::ValueEnum;
-use featx_graph::TokenGrid;
+use featx_graph::{Layout, MapView};
 use featx_viz::{Channels, FeatureMap, Figure, Reduce, bars, grid, heatmap_in, overlay, range};
 use image::RgbImage;
 
@@ -84,27 +84,21 @@ pub fn label(key: &str, node_name: &str) -> String {
     }
 }
 
-/// The picture of the first sample of a node's output `values` of `shape`; `image` is the
+/// The picture of the first sample of a node's output `values` of `shape`, laid out as
+/// `layout` (the graph's [`featx_graph::Graph::layout`] of the node); `image` is the
 /// preprocessed input an overlay is drawn over.
 pub fn draw(
     options: &PictureOptions,
     shape: &[usize],
+    layout: Layout,
     values: &[f32],
     label: &str,
     image: Option<&RgbImage>,
 ) -> Result<Figure, CliError> {
-    // Transformer tokens `[N, 1 + h*w, C]` are drawn on their patch grid, as a CAM reads them.
-    let tokens = TokenGrid::of(shape);
-    let gridded;
-    let (shape, values, label) = match tokens {
-        Some(g) => {
-            gridded = g.map_values(values, shape[0].min(1));
-            let label = format!("{label} ({}x{} tokens)", g.h, g.w);
-            (vec![1, g.channels, g.h, g.w], &gridded[..], label)
-        }
-        None => (shape.to_vec(), values, label.to_string()),
-    };
-    let (shape, label) = (&shape[..], &label[..]);
+    // Transformer tokens `[N, 1 + h*w, C]` are drawn on their patch grid and channels-last
+    // maps `[N, H, W, C]` with their channels first, as a CAM reads them.
+    let (shape, values, label) = as_map(shape, layout, values, label);
+    let (shape, values, label) = (&shape[..], &values[..], &label[..]);
     let map = FeatureMap::sample(values, shape, 0)?;
     let is_vector = map.shape[1] == 1 && map.shape[2] == 1;
     let reduce = options.reduce.into();
@@ -129,20 +123,42 @@ pub fn draw(
     Ok(figure?)
 }
 
-/// One colour scale for the heatmaps of several outputs of a node (each `(shape, values)`):
-/// the range of all their reduced maps together.
+/// The first sample of `values` of `shape` as the feature map it is drawn as (tokens on their
+/// grid, channels first), with what the title says about that; other values as they are.
+fn as_map<'a>(
+    shape: &[usize],
+    layout: Layout,
+    values: &'a [f32],
+    label: &str,
+) -> (Vec<usize>, std::borrow::Cow<'a, [f32]>, String) {
+    let view = MapView::of(shape, layout).filter(|v| *v != MapView::Map);
+    let read = view.and_then(|v| {
+        let [_, c, h, w] = v.map_shape(shape)?;
+        Some((v, vec![1, c, h, w], v.map_values(shape, values, 1)?))
+    });
+    match read {
+        Some((view, map_shape, map)) => {
+            let label = match view.note() {
+                Some(note) => format!("{label} ({note})"),
+                None => label.to_string(),
+            };
+            (map_shape, map.into(), label)
+        }
+        None => (shape.to_vec(), values.into(), label.to_string()),
+    }
+}
+
+/// One colour scale for the heatmaps of several outputs of a node (each `(shape, values)`,
+/// laid out as `layout`): the range of all their reduced maps together.
 pub fn shared_scale(
     reduce: ReduceArg,
+    layout: Layout,
     outputs: &[(&[usize], &[f32])],
 ) -> Result<(f32, f32), CliError> {
     let mut all = Vec::new();
     for (shape, values) in outputs {
-        let gridded = TokenGrid::of(shape).map(|g| (g.map_values(values, 1), g));
-        let (shape, values) = match &gridded {
-            Some((v, g)) => (&[1, g.channels, g.h, g.w][..], &v[..]),
-            None => (*shape, *values),
-        };
-        let map = FeatureMap::sample(values, shape, 0)?;
+        let (shape, values, _) = as_map(shape, layout, values, "");
+        let map = FeatureMap::sample(&values, &shape, 0)?;
         all.extend(Reduce::from(reduce).apply(&map));
     }
     Ok(range(&all))
@@ -169,14 +185,24 @@ mod tests {
     fn tokens_are_drawn_as_their_patch_grid() {
         // ViT-like tokens: a class token and a 4x4 grid of 8 channels.
         let values: Vec<f32> = (0..17 * 8).map(|v| (v % 13) as f32).collect();
-        let tokens = draw(&options(Kind::Heatmap), &[1, 17, 8], &values, "ln", None).unwrap();
+        let first = Layout::ChannelsFirst;
+        let tokens = draw(
+            &options(Kind::Heatmap),
+            &[1, 17, 8],
+            first,
+            &values,
+            "ln",
+            None,
+        )
+        .unwrap();
         // The same values laid out by hand as a [1, 8, 4, 4] map give the same picture, but
         // for the title that says where the map came from.
-        let grid = TokenGrid::of(&[1, 17, 8]).unwrap();
+        let grid = featx_graph::TokenGrid::of(&[1, 17, 8]).unwrap();
         let map = grid.map_values(&values, 1);
         let by_hand = draw(
             &options(Kind::Heatmap),
             &[1, 8, 4, 4],
+            first,
             &map,
             "ln (4x4 tokens)",
             None,
@@ -184,11 +210,22 @@ mod tests {
         .unwrap();
         assert!(tokens.image == by_hand.image);
         // A channel grid works on tokens too; other 3-D shapes are refused.
-        assert!(draw(&options(Kind::Grid), &[1, 17, 8], &values, "ln", None).is_ok());
+        assert!(
+            draw(
+                &options(Kind::Grid),
+                &[1, 17, 8],
+                first,
+                &values,
+                "ln",
+                None
+            )
+            .is_ok()
+        );
         assert!(
             draw(
                 &options(Kind::Heatmap),
                 &[1, 11, 8],
+                first,
                 &values[..88],
                 "x",
                 None
@@ -198,10 +235,62 @@ mod tests {
     }
 
     #[test]
+    fn channels_last_maps_are_drawn_with_their_channels_first() {
+        // Swin-like `[1, 3, 3, 5]` (rows, columns, channels): a 5-channel 3x3 map.
+        let values: Vec<f32> = (0..45).map(|v| ((v * 7) % 11) as f32).collect();
+        let last = Layout::ChannelsLast;
+        let map: Vec<f32> = (0..5)
+            .flat_map(|c| (0..9).map(move |p| (p, c)))
+            .map(|(p, c)| values[p * 5 + c])
+            .collect();
+        for kind in [Kind::Heatmap, Kind::Grid] {
+            let swin = draw(&options(kind), &[1, 3, 3, 5], last, &values, "norm", None).unwrap();
+            let by_hand = draw(
+                &options(kind),
+                &[1, 5, 3, 3],
+                Layout::ChannelsFirst,
+                &map,
+                "norm (channels last)",
+                None,
+            )
+            .unwrap();
+            assert!(swin.image == by_hand.image, "{kind:?}");
+        }
+        // Read channels-first, the same values are another picture.
+        let first = draw(
+            &options(Kind::Heatmap),
+            &[1, 3, 3, 5],
+            Layout::ChannelsFirst,
+            &values,
+            "norm (channels last)",
+            None,
+        )
+        .unwrap();
+        let swin = draw(
+            &options(Kind::Heatmap),
+            &[1, 3, 3, 5],
+            last,
+            &values,
+            "norm",
+            None,
+        )
+        .unwrap();
+        assert!(first.image != swin.image);
+        let scale = shared_scale(ReduceArg::Sum, last, &[(&[1, 3, 3, 5], &values)]).unwrap();
+        let sums: Vec<f32> = values.chunks(5).map(|p| p.iter().sum()).collect();
+        assert_eq!(scale, range(&sums));
+    }
+
+    #[test]
     fn a_shared_scale_spans_both_maps() {
         let a = [0.0f32, 1.0, 2.0, 3.0];
         let b = [-4.0f32, 0.0, 0.0, 8.0];
-        let scale = shared_scale(ReduceArg::Sum, &[(&[1, 1, 2, 2], &a), (&[1, 1, 2, 2], &b)]);
+        let first = Layout::ChannelsFirst;
+        let scale = shared_scale(
+            ReduceArg::Sum,
+            first,
+            &[(&[1, 1, 2, 2], &a), (&[1, 1, 2, 2], &b)],
+        );
         assert_eq!(scale.unwrap(), (-4.0, 8.0));
     }
 }

@@ -13,6 +13,23 @@ pub enum ExtractError {
         /// The closest real node or module names.
         suggestions: Vec<String>,
     },
+    /// A query names a node or module of the model's graph in one mode only: GoogLeNet's and
+    /// Inception v3's auxiliary heads are in the train-mode graph alone, as torchvision's FX
+    /// trace records them (their `forward` runs them only while training).
+    #[error(
+        "'{node}' exists in {model}'s {} mode graph only: ask for it in {} mode{}",
+        mode_name(*.mode),
+        mode_name(*.mode),
+        mode_hint(*.mode)
+    )]
+    ModeOnly {
+        /// The query as given.
+        node: String,
+        /// The model.
+        model: String,
+        /// The only mode whose graph has it.
+        mode: crate::Mode,
+    },
     /// Two different nodes were requested under the same output key.
     #[error("output key '{key}' is requested for both '{first}' and '{second}'")]
     DuplicateKey {
@@ -103,6 +120,20 @@ pub enum ExtractError {
         /// What went wrong.
         reason: String,
     },
+}
+
+fn mode_name(mode: crate::Mode) -> &'static str {
+    match mode {
+        crate::Mode::Eval => "eval",
+        crate::Mode::Train => "train",
+    }
+}
+
+fn mode_hint(mode: crate::Mode) -> &'static str {
+    match mode {
+        crate::Mode::Train => " (--mode train, or FeatureExtractor::new_in with Mode::Train)",
+        crate::Mode::Eval => " (--mode eval, or FeatureExtractor::new)",
+    }
 }
 
 fn did_you_mean(suggestions: &[String]) -> String {

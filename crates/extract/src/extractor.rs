@@ -47,8 +47,17 @@ impl PlanReport {
 /// intermediate right after its last reader.
 #[derive(Debug, Clone)]
 pub struct FeatureExtractor {
+    /// The recording the current mode runs.
     pub(crate) model: TracedModel,
     pub(crate) outputs: Vec<Resolved>,
+    /// A requested node the current mode's graph lacks (a train-only node after switching to
+    /// eval mode): running is then [`ExtractError::ModeOnly`].
+    missing: Option<String>,
+    /// For a model whose graph depends on the mode (GoogLeNet's auxiliary heads run in
+    /// training only): the other mode's recording with the request resolved in it, which
+    /// [`FeatureExtractor::with_mode`] swaps in, as torchvision's extractor keeps a graph per
+    /// mode.
+    other: Option<Box<ModeGraph>>,
     /// The plans of a forward pass, and of backward passes from the input and from the
     /// requested nodes, each made on first use (folding and weight packing happen once per
     /// plan) and dropped when the device, mode, precision or GPU kernels change: a chain of
@@ -60,23 +69,97 @@ pub struct FeatureExtractor {
     pub(crate) device: Device,
 }
 
+/// One mode's recording and the request resolved in it (see [`FeatureExtractor::with_mode`]).
+#[derive(Debug, Clone)]
+struct ModeGraph {
+    model: TracedModel,
+    outputs: Vec<Resolved>,
+    /// The first query this recording has no node for.
+    missing: Option<String>,
+}
+
 impl FeatureExtractor {
     /// Resolves `request` against `model` and plans the execution in eval mode.
     ///
     /// Fails on an unknown query or a duplicate key, and on a traced model whose parameter
-    /// nodes lack their layers (a model bug).
+    /// nodes lack their layers (a model bug). A node of the train-mode graph only (GoogLeNet's
+    /// `aux1`) is [`ExtractError::ModeOnly`]: ask for it with [`FeatureExtractor::new_in`] in
+    /// train mode.
     pub fn new(model: TracedModel, request: &ReturnNodes) -> Result<Self> {
+        Self::new_in(model, request, Mode::Eval)
+    }
+
+    /// Resolves `request` against `model`'s graph in `mode` and plans the execution in that
+    /// mode, as torchvision's `create_feature_extractor` traces a graph per mode. A query the
+    /// graph of `mode` lacks is [`ExtractError::ModeOnly`] when the other mode's graph has it,
+    /// else [`ExtractError::UnknownNode`]. A query only this mode's graph has is fine: the
+    /// extractor then fails with [`ExtractError::ModeOnly`] if switched to the other mode
+    /// and run.
+    pub fn new_in(model: TracedModel, request: &ReturnNodes, mode: Mode) -> Result<Self> {
+        let (eval, train) = model.into_modes();
+        let (model, other) = match (mode, train) {
+            (Mode::Train, Some(train)) => (train, Some(eval)),
+            (Mode::Eval, Some(train)) => (eval, Some(train)),
+            (_, None) => (eval, None),
+        };
         check_layers(&model)?;
-        let outputs = resolve(&model.graph, &model.name, request)?;
+        let outputs = match resolve(&model.graph, &model.name, request) {
+            Err(ExtractError::UnknownNode { query, .. })
+                if other.as_ref().is_some_and(|o| has_node(o, &query)) =>
+            {
+                return Err(ExtractError::ModeOnly {
+                    node: query,
+                    model: model.name.clone(),
+                    mode: other_mode(mode),
+                });
+            }
+            resolved => resolved?,
+        };
         check_tensors(&model, &outputs)?;
+        let other = match other {
+            Some(other) => {
+                check_layers(&other)?;
+                let (outputs, missing) = match resolve(&other.graph, &other.name, request) {
+                    Ok(outputs) => {
+                        check_tensors(&other, &outputs)?;
+                        (outputs, None)
+                    }
+                    Err(ExtractError::UnknownNode { query, .. }) => (Vec::new(), Some(query)),
+                    Err(e) => return Err(e),
+                };
+                Some(Box::new(ModeGraph {
+                    model: other,
+                    outputs,
+                    missing,
+                }))
+            }
+            None => None,
+        };
         let device = model_device(&model).unwrap_or_else(Device::flex);
         Ok(Self {
             model,
             outputs,
+            missing: None,
+            other,
             plans: Default::default(),
-            settings: Settings::default(),
+            settings: Settings {
+                mode,
+                ..Settings::default()
+            },
             device,
         })
+    }
+
+    /// [`ExtractError::ModeOnly`] if the current mode's graph lacks a requested node.
+    fn check_available(&self) -> Result<()> {
+        match &self.missing {
+            Some(node) => Err(ExtractError::ModeOnly {
+                node: node.clone(),
+                model: self.model.name.clone(),
+                mode: other_mode(self.settings.mode),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Drops the plans made so far: the next run plans anew.
@@ -116,34 +199,13 @@ impl FeatureExtractor {
     /// compute in the extractor's precision is [`ExtractError::PrecisionUnsupported`].
     pub fn to_device(mut self, device: &Device) -> Result<Self> {
         self.settings.precision.check(device)?;
-        let targets: Vec<_> = self.outputs.iter().map(|r| r.node).collect();
-        let needed = self.model.graph.needed_for(&targets);
-        let nodes = self.model.graph.nodes();
-        if let Some(limit) = max_buffer_bytes(device) {
-            for (i, layer) in self.model.layers.iter().enumerate() {
-                let Some(layer) = layer.as_ref().filter(|_| needed[i]) else {
-                    continue;
-                };
-                for (tensor, bytes) in tensor_bytes(layer) {
-                    if bytes > limit {
-                        return Err(ExtractError::LayerTooLarge {
-                            layer: nodes[i].name.clone(),
-                            tensor,
-                            bytes,
-                            limit,
-                        });
-                    }
-                }
-            }
+        check_fits(&self.model, &self.outputs, device)?;
+        if let Some(other) = &self.other {
+            check_fits(&other.model, &other.outputs, device)?;
         }
-        for (layer, _) in self
-            .model
-            .layers
-            .iter_mut()
-            .zip(&needed)
-            .filter(|(_, n)| **n)
-        {
-            *layer = layer.take().map(|l| move_layer(l, device));
+        move_needed(&mut self.model, &self.outputs, device);
+        if let Some(other) = &mut self.other {
+            move_needed(&mut other.model, &other.outputs, device);
         }
         self.device = device.clone();
         self.replan();
@@ -151,10 +213,17 @@ impl FeatureExtractor {
     }
 
     /// The same extractor in `mode`. Eval mode folds BatchNorms into the convolutions before
-    /// them where the convolution's own output is not requested; train mode cannot.
+    /// them where the convolution's own output is not requested; train mode cannot. A model
+    /// whose graph depends on the mode runs that mode's graph; where it lacks a requested node
+    /// (GoogLeNet's `aux1` in eval mode), running is [`ExtractError::ModeOnly`].
     pub fn with_mode(mut self, mode: Mode) -> Self {
         if mode != self.settings.mode {
             self.settings.mode = mode;
+            if let Some(other) = self.other.as_deref_mut() {
+                std::mem::swap(&mut self.model, &mut other.model);
+                std::mem::swap(&mut self.outputs, &mut other.outputs);
+                std::mem::swap(&mut self.missing, &mut other.missing);
+            }
             self.replan();
         }
         self
@@ -198,7 +267,7 @@ impl FeatureExtractor {
         self.settings.mode
     }
 
-    /// The traced model this extractor runs.
+    /// The traced model this extractor runs: the recording of its current mode.
     pub fn model(&self) -> &TracedModel {
         &self.model
     }
@@ -244,6 +313,7 @@ impl FeatureExtractor {
     }
 
     pub(crate) fn infer_shapes(&self, shape: &[usize]) -> Result<Vec<Vec<usize>>> {
+        self.check_available()?;
         let invalid = |reason: String| ExtractError::InvalidInput {
             model: self.model.name.clone(),
             found: shape.to_vec(),
@@ -269,6 +339,7 @@ impl FeatureExtractor {
     /// The input is checked before any compute. It is moved to the model's device if it is
     /// elsewhere. An empty request returns an empty result without computing.
     pub fn forward(&self, x: Tensor<4>) -> Result<Features> {
+        self.check_available()?;
         if self.outputs.is_empty() {
             return Ok(Features::default());
         }
@@ -315,6 +386,59 @@ impl FeatureExtractor {
             features.push(r.key.clone(), value);
         }
         Ok(features)
+    }
+}
+
+/// The mode that is not `mode`.
+fn other_mode(mode: Mode) -> Mode {
+    match mode {
+        Mode::Eval => Mode::Train,
+        Mode::Train => Mode::Eval,
+    }
+}
+
+/// Whether `query` names a node or module of `model`'s graph.
+fn has_node(model: &TracedModel, query: &str) -> bool {
+    let graph = &model.graph;
+    graph
+        .find(query)
+        .or_else(|| graph.find_module(query))
+        .is_some()
+}
+
+/// [`ExtractError::LayerTooLarge`] if a parameter `outputs` need is larger than `device`'s
+/// largest buffer.
+fn check_fits(model: &TracedModel, outputs: &[Resolved], device: &Device) -> Result<()> {
+    let Some(limit) = max_buffer_bytes(device) else {
+        return Ok(());
+    };
+    let targets: Vec<_> = outputs.iter().map(|r| r.node).collect();
+    let needed = model.graph.needed_for(&targets);
+    let nodes = model.graph.nodes();
+    for (i, layer) in model.layers.iter().enumerate() {
+        let Some(layer) = layer.as_ref().filter(|_| needed[i]) else {
+            continue;
+        };
+        for (tensor, bytes) in tensor_bytes(layer) {
+            if bytes > limit {
+                return Err(ExtractError::LayerTooLarge {
+                    layer: nodes[i].name.clone(),
+                    tensor,
+                    bytes,
+                    limit,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Moves the parameters of the nodes `outputs` need to `device`; the others stay.
+fn move_needed(model: &mut TracedModel, outputs: &[Resolved], device: &Device) {
+    let targets: Vec<_> = outputs.iter().map(|r| r.node).collect();
+    let needed = model.graph.needed_for(&targets);
+    for (layer, _) in model.layers.iter_mut().zip(&needed).filter(|(_, n)| **n) {
+        *layer = layer.take().map(|l| move_layer(l, device));
     }
 }
 
@@ -473,6 +597,91 @@ mod tests {
         // Rank 3 input: the placeholder wants rank 4.
         let err = extractor.check_input(&[1, 2, 4]).unwrap_err();
         assert!(matches!(err, ExtractError::InvalidInput { .. }), "{err}");
+    }
+
+    /// A model whose `forward` branches on `self.training`: train mode records an extra
+    /// head (`aux`, a ReLU of the input) before the output, so node ids differ between the
+    /// graphs.
+    struct WithAux;
+
+    impl FeatureModel for WithAux {
+        fn name(&self) -> &str {
+            "with_aux"
+        }
+
+        fn input_spec(&self) -> InputSpec {
+            InputSpec {
+                channels: 1,
+                size: None,
+                nominal_size: [1, 4],
+            }
+        }
+
+        fn forward_trace(&self, t: &mut Tracer, x: NodeId) -> NodeId {
+            self.forward_trace_in(t, x, Mode::Eval)
+        }
+
+        fn traces_by_mode(&self) -> bool {
+            true
+        }
+
+        fn forward_trace_in(&self, t: &mut Tracer, x: NodeId, mode: Mode) -> NodeId {
+            if mode == Mode::Train {
+                t.relu("aux", x);
+            }
+            let x = t.mul_scalar(x, 2.0);
+            t.add_scalar(x, 1.0)
+        }
+    }
+
+    #[test]
+    fn each_mode_runs_its_own_graph_and_train_only_nodes_say_so() {
+        let device = Device::flex();
+        let traced = WithAux.trace();
+        assert_eq!(
+            traced.node_names(),
+            (
+                vec!["x".into(), "aux".into(), "mul".into(), "add".into()],
+                vec!["x".into(), "mul".into(), "add".into()]
+            )
+        );
+        let x = || {
+            Tensor::<4>::from_data(
+                TensorData::new(vec![-1.0f32, 0.5, 2.0, -3.0], [1, 1, 1, 4]),
+                &device,
+            )
+        };
+        let values = |e: &FeatureExtractor, key: &str| {
+            let out = e.forward(x()).expect("runs");
+            out.get(key).expect("requested").to_vec_f32().expect("f32")
+        };
+        // Built in eval mode, switched to train: `add` is node 2 in one graph, 3 in the other.
+        let both = FeatureExtractor::new(traced.clone(), &ReturnNodes::from(["add"].as_slice()))
+            .expect("resolves");
+        assert_eq!(values(&both, "add"), [-1.0, 2.0, 5.0, -5.0]);
+        let both = both.with_mode(Mode::Train);
+        assert_eq!(both.model().graph.names().len(), 4);
+        assert_eq!(values(&both, "add"), [-1.0, 2.0, 5.0, -5.0]);
+        // `aux` exists in train mode only.
+        let err = FeatureExtractor::new(traced.clone(), &ReturnNodes::from(["aux"].as_slice()))
+            .unwrap_err();
+        assert!(
+            matches!(&err, ExtractError::ModeOnly { node, mode: Mode::Train, .. } if node == "aux"),
+            "{err}"
+        );
+        let train =
+            FeatureExtractor::new_in(traced, &ReturnNodes::from(["aux"].as_slice()), Mode::Train)
+                .expect("resolves in train mode");
+        assert_eq!(values(&train, "aux"), [0.0, 0.5, 2.0, 0.0]);
+        let eval = train.with_mode(Mode::Eval);
+        let err = eval.forward(x()).unwrap_err();
+        assert!(matches!(err, ExtractError::ModeOnly { .. }), "{err}");
+        assert!(eval.check_input(&[1, 1, 1, 4]).is_err());
+        // Back in train mode it runs again.
+        assert_eq!(
+            values(&eval.with_mode(Mode::Train), "aux"),
+            [0.0, 0.5, 2.0, 0.0]
+        );
     }
 
     /// The mobile nets' parameter-free ops on their own: every activation, a broadcasting

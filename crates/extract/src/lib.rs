@@ -39,13 +39,12 @@ pub use resolve::Resolved;
 
 use featx_models::FeatureModel;
 
-/// The node names of `model`'s forward pass, as `(train_nodes, eval_nodes)`.
-///
-/// Both lists are returned because torchvision returns both; tracing does not depend on the
-/// mode for the models featx ships, so they are equal.
+/// The node names of `model`'s forward pass, as `(train_nodes, eval_nodes)`, as torchvision
+/// returns them: each mode's graph is traced on its own. They are equal unless the model's
+/// `forward` reads `self.training` (GoogLeNet's and Inception v3's auxiliary heads are in the
+/// train list only).
 pub fn get_graph_node_names(model: &impl FeatureModel) -> (Vec<String>, Vec<String>) {
-    let names = model.trace().graph.names();
-    (names.clone(), names)
+    model.trace().node_names()
 }
 
 /// The nodes `request` names in `model`, as an extractor would resolve them: an unknown name
@@ -70,10 +69,21 @@ pub fn resolve_nodes(
 /// An extractor returning the outputs of `return_nodes`, keyed as requested, in eval mode.
 ///
 /// Fails if a query names no node (with suggestions) or two different nodes are asked to
-/// share an output key.
+/// share an output key; a node of the train-mode graph only is [`ExtractError::ModeOnly`]
+/// (see [`create_feature_extractor_in`]).
 pub fn create_feature_extractor(
     model: &impl FeatureModel,
     return_nodes: impl Into<ReturnNodes>,
 ) -> Result<FeatureExtractor> {
     FeatureExtractor::new(model.trace(), &return_nodes.into())
+}
+
+/// [`create_feature_extractor`] in `mode`, resolving `return_nodes` in that mode's graph: in
+/// train mode, GoogLeNet's `aux1.fc2` is a node.
+pub fn create_feature_extractor_in(
+    model: &impl FeatureModel,
+    return_nodes: impl Into<ReturnNodes>,
+    mode: Mode,
+) -> Result<FeatureExtractor> {
+    FeatureExtractor::new_in(model.trace(), &return_nodes.into(), mode)
 }

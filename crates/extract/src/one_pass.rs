@@ -15,8 +15,10 @@ use featx_models::TracedModel;
 
 /// The tensor nodes of `model` split in two: those one forward pass in `mode` returns with the
 /// values single requests give, and those that need a request of their own, each in execution
-/// order. In train mode nothing folds, so the second list is empty.
+/// order. In train mode nothing folds, so the second list is empty. The ids are of `mode`'s
+/// graph ([`TracedModel::in_mode`]).
 pub fn one_pass_nodes(model: &TracedModel, mode: Mode) -> (Vec<NodeId>, Vec<NodeId>) {
+    let model = model.in_mode(mode);
     let graph = &model.graph;
     let nodes = graph.nodes();
     let mut readers = vec![0usize; nodes.len()];

@@ -6,7 +6,8 @@ use burn::tensor::TensorData;
 
 use crate::Feature;
 use crate::ops::{
-    Attention, ConvLayerNormParams, ConvNormParams, MlpParams, SqueezeExcitationParams,
+    Attention, BufferLinearParams, ConvLayerNormParams, ConvNormParams, MlpParams,
+    SqueezeExcitationParams,
 };
 
 /// The parameters of one node, captured while tracing: the modules a parameter op reads
@@ -39,6 +40,9 @@ pub enum Layer {
     Mlp(MlpParams),
     /// GroupNorm's (or InstanceNorm's, one channel a group) per-channel scale and shift.
     GroupNorm(GroupNorm),
+    /// A Linear layer and the buffer it reads (Swin V2's `cpb_mlp.0` on
+    /// `relative_coords_table`).
+    BufferLinear(BufferLinearParams),
 }
 
 /// A parameter tensor of rank 1 to [`crate::MAX_RANK`], as a model holds it (lazily

@@ -412,6 +412,8 @@ pub fn import(
             },
             graph,
             layers,
+            // An ONNX file holds one graph, exported in one mode.
+            train: None,
         },
         input_name: input.name.clone(),
         opset,

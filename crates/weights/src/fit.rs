@@ -10,9 +10,11 @@ use crate::WeightsError;
 use crate::store::TensorInfo;
 
 /// Keys a state dict may hold that no featx model has a place for and loading ignores:
-/// BatchNorm's `num_batches_tracked` counters (featx never updates running statistics).
+/// BatchNorm's `num_batches_tracked` counters (featx never updates running statistics) and
+/// the integer `relative_position_index` buffers of Swin Transformer's and MaxViT's attention
+/// (a constant of the window size, which featx's ops compute themselves).
 pub fn is_ignored_key(key: &str) -> bool {
-    key.ends_with("num_batches_tracked")
+    key.ends_with("num_batches_tracked") || key.ends_with("relative_position_index")
 }
 
 /// A parameter whose tensor in the file does not fit it.
@@ -181,6 +183,7 @@ mod tests {
             tensor("bn.weight", &[4], DType::F32),
             tensor("bn.running_mean", &[8], DType::I64),
             tensor("bn.num_batches_tracked", &[], DType::I64),
+            tensor("attn.relative_position_index", &[2401], DType::I64),
             tensor("head.weight", &[10, 8], DType::F32),
         ];
         let report = FitReport::new(&expected, &file);

@@ -68,7 +68,7 @@ fn file_of(arch: &Architecture, args: BuildArgs) -> Vec<TensorInfo> {
 #[test]
 fn expected_keys_read_from_shapes_are_what_burn_store_collects() {
     // One architecture of each module layout: Sequential enums, Linear heads, BatchNorm,
-    // LayerNorm, raw parameters (ViT), legacy names (DenseNet).
+    // LayerNorm, raw parameters (ViT, Swin), legacy names (DenseNet), buffers (Swin V2).
     for name in [
         "resnet18",
         "vgg11_bn",
@@ -80,6 +80,7 @@ fn expected_keys_read_from_shapes_are_what_burn_store_collects() {
         "densenet121",
         "convnext_tiny",
         "vit_b_32",
+        "swin_v2_t",
     ] {
         let fast = find(name).unwrap().expected_keys();
         assert_eq!(fast, collect_slowly(name), "{name}");
@@ -111,6 +112,7 @@ fn collect_slowly(name: &str) -> Vec<(String, Vec<usize>)> {
         "densenet121" => keys(crate::DenseNetConfig::densenet121(1000).init(&device)),
         "convnext_tiny" => keys(crate::ConvNeXtConfig::convnext_tiny(1000).init(&device)),
         "vit_b_32" => keys(crate::VitConfig::vit_b_32(1000).init(&device)),
+        "swin_v2_t" => keys(crate::SwinConfig::swin_v2_t(1000).init(&device)),
         other => unreachable!("{other}"),
     }
 }

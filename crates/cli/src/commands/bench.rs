@@ -82,8 +82,9 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     let [h, w] = traced.input.size.unwrap_or([args.size; 2]);
     let channels = traced.input.channels;
     let request = if args.nodes.trim() == "all" {
-        // Every tensor node: ViT's shape checks are nodes too, but not features.
-        let graph = &traced.graph;
+        // Every tensor node of `--mode`'s graph: ViT's shape checks are nodes too, but not
+        // features.
+        let graph = &traced.in_mode(args.model.extract_mode()).graph;
         let names: Vec<String> = (0..graph.nodes().len())
             .map(NodeId)
             .filter(|&id| graph.is_tensor(id))

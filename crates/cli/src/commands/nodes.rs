@@ -15,7 +15,9 @@ pub struct NodesArgs {
     /// The input size `H` or `HxW` an ONNX file that leaves it open is listed for [default: 224]
     #[arg(long, value_parser = crate::model::parse_size)]
     input_size: Option<[usize; 2]>,
-    /// Which list to print in text form (both are equal for featx's models).
+    /// Which mode's graph to print: its node names in text form, its nodes in JSON (which
+    /// lists both modes' names). They differ only where `forward` runs layers in training
+    /// alone (GoogLeNet's and Inception v3's auxiliary heads).
     #[arg(long, value_enum, default_value = "eval")]
     mode: ModeArg,
     /// Plain names, one per line, or JSON with FX op, target, inputs and shape.
@@ -70,8 +72,8 @@ pub fn run(args: &NodesArgs) -> Result<(), CliError> {
             featx_onnx::load_with(path, &options)?.traced
         }
     };
-    // Tracing does not depend on the mode for featx's models: both lists are the graph's.
-    let (train_nodes, eval_nodes) = (traced.graph.names(), traced.graph.names());
+    // Each mode's graph is traced on its own, as torchvision's `get_graph_node_names` does.
+    let (train_nodes, eval_nodes) = traced.node_names();
     match args.format {
         Format::Text => {
             let list = match args.mode {
@@ -82,7 +84,10 @@ pub fn run(args: &NodesArgs) -> Result<(), CliError> {
                 println!("{name}");
             }
         }
-        Format::Json => println!("{}", nodes_json(&traced, train_nodes, eval_nodes)?),
+        Format::Json => {
+            let graph = traced.in_mode(args.mode.into());
+            println!("{}", nodes_json(graph, train_nodes, eval_nodes)?)
+        }
     }
     Ok(())
 }

@@ -86,6 +86,7 @@ pub fn run(args: &VizArgs) -> Result<(), CliError> {
         let figure = picture::draw(
             &args.options(),
             &feature.dims(),
+            extractor.model().graph.layout(resolved.node),
             &values,
             &label,
             batch.images.first(),

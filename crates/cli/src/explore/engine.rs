@@ -115,19 +115,18 @@ impl Engine {
         let device = model.device()?;
         let pipeline = args.preprocess.pipeline(model.preprocessing()?);
         let traced = model.traced(&weights, InputShape::new(1, pipeline.crop))?;
-        let nodes_json = crate::commands::nodes::nodes_json(
-            &traced,
-            traced.graph.names(),
-            traced.graph.names(),
-        )?;
+        let mode = match model.mode {
+            ModeArg::Eval => Mode::Eval,
+            ModeArg::Train => Mode::Train,
+        };
+        let (train_nodes, eval_nodes) = traced.node_names();
+        // A session runs one mode: its graph is that mode's (GoogLeNet's aux heads in train).
+        let traced = traced.in_mode(mode).clone();
+        let nodes_json = crate::commands::nodes::nodes_json(&traced, train_nodes, eval_nodes)?;
         let diagram = crate::commands::graph::diagram_nodes(&traced)?;
         // One pass is exact on the CPU; a GPU's fused residual adds would make its values
         // depend on the request, so there every node is its own request.
         let pass_nodes = if device == Device::flex() {
-            let mode = match model.mode {
-                ModeArg::Eval => Mode::Eval,
-                ModeArg::Train => Mode::Train,
-            };
             one_pass_nodes(&traced, mode)
                 .0
                 .into_iter()
@@ -298,10 +297,12 @@ impl Engine {
         with: Option<&str>,
     ) -> Result<Vec<u8>> {
         let a = self.output(image, query)?;
+        let layout = self.layout(&a.node);
         if let Some(other) = with {
             let b = self.output(other, query)?;
             options.scale = Some(picture::shared_scale(
                 options.reduce,
+                layout,
                 &[
                     (&a.output.shape, &a.output.values),
                     (&b.output.shape, &b.output.values),
@@ -311,6 +312,7 @@ impl Engine {
         let figure = picture::draw(
             &options,
             &a.output.shape,
+            layout,
             &a.output.values,
             &a.label,
             a.image.as_ref(),
@@ -330,9 +332,23 @@ impl Engine {
         Ok((a.node, npy))
     }
 
-    /// Shape and value statistics of the node's output.
+    /// Where node `node` keeps its channels (the graph's [`featx_graph::Graph::layout`]).
+    fn layout(&self, node: &str) -> featx_graph::Layout {
+        let graph = &self.traced.graph;
+        graph
+            .find(node)
+            .map(|id| graph.layout(id))
+            .unwrap_or_default()
+    }
+
+    /// Shape and value statistics of the node's output; `channels` are those of the map a
+    /// picture draws (a token's or a channels-last map's last axis).
     pub(crate) fn stats(&mut self, image: &str, query: &str) -> Result<Stats> {
         let a = self.output(image, query)?;
+        let shape = &a.output.shape;
+        let channels = featx_graph::MapView::of(shape, self.layout(&a.node))
+            .and_then(|view| view.map_shape(shape))
+            .map_or(shape.get(1).copied().unwrap_or(1), |[_, c, _, _]| c);
         let values = &a.output.values;
         let (mut min, mut max, mut sum, mut zeros) = (f32::INFINITY, f32::NEG_INFINITY, 0f64, 0);
         for &v in values {
@@ -344,7 +360,7 @@ impl Engine {
         let n = values.len().max(1) as f64;
         Ok(Stats {
             node: a.node,
-            channels: a.output.shape.get(1).copied().unwrap_or(1),
+            channels,
             shape: a.output.shape.clone(),
             min,
             max,

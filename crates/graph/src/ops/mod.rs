@@ -171,8 +171,16 @@ ops! {
     compare::Compare,
     logical::Logical,
     resize::Resize,
+    einsum::Einsum,
+    unsqueeze::Unsqueeze,
+    scalar::Scalar,
+    shifted_window_attention::ShiftedWindowAttention,
+    relative_position_bias::RelativePositionBias,
+    patch_merging_pad::PatchMergingPad,
+    buffer_linear::BufferLinear,
 }
 
+pub use buffer_linear::BufferLinearParams;
 pub use conv_layer_norm::ConvLayerNormParams;
 pub use conv_norm_activation::{ConvNormClass, ConvNormParams};
 pub use mlp::MlpParams;
