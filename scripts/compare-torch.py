@@ -59,6 +59,16 @@ CASES = [
     ("mnasnet1_0", "all nodes", "all"),
     ("shufflenet_v2_x1_0", "full forward", ["fc"]),
     ("shufflenet_v2_x1_0", "all nodes", "all"),
+    ("swin_t", "full forward", ["head"]),
+    ("swin_t", "all nodes", "all"),
+    ("swin_v2_t", "full forward", ["head"]),
+    ("swin_v2_t", "all nodes", "all"),
+    ("maxvit_t", "full forward", ["classifier.5"]),
+    ("maxvit_t", "all nodes", "all"),
+    ("googlenet", "full forward", ["fc"]),
+    ("googlenet", "all nodes", "all"),
+    ("inception_v3", "full forward", ["fc"]),
+    ("inception_v3", "all nodes", "all"),
 ]
 
 # Models whose all-nodes extraction peak memory is measured (batch 8).
