@@ -2,7 +2,7 @@
 """Makes the fixtures of featx's model zoo (tests/fixtures/zoo) from torch/torchvision.
 
     python3 -m venv /tmp/venv && /tmp/venv/bin/pip install torch torchvision safetensors numpy
-    /tmp/venv/bin/python scripts/make_zoo_fixtures.py [MODEL... | bicubic]
+    /tmp/venv/bin/python scripts/make_zoo_fixtures.py [MODEL... | bicubic | vit_interpolate]
 
 For every architecture below, `zoo/<name>.json` holds what torchvision says about it:
 
@@ -36,6 +36,16 @@ The weights are not stored, and the fixtures stay small (about 256 values per no
 
 `zoo/bicubic/` holds PIL's bicubic Resize -> CenterCrop of a few test images at EfficientNet's
 published sizes (`bicubic` on the command line makes only these).
+
+`zoo/vit_interpolate/` holds a small torchvision `VisionTransformer` (32x32 inputs, 8x8
+patches, 2 layers of width 16, 10 classes) on generated weights, its state dict stored as
+`vit_tiny_32.safetensors` (the one checkpoint kept here, a few KB), and in
+`interpolated_48.safetensors` what torchvision makes of it at 48x48:
+`interpolate_embeddings(48, 8, sd)["encoder.pos_embedding"]` (`pos_embedding`; the same
+computed in float64, rounded to float32, as `pos_embedding_f64`), and the logits
+of a `VisionTransformer(image_size=48, ...)` that loaded the interpolated state dict, on the
+generated input `vit_interpolate_input` of shape 2x3x48x48 (`logits`).
+(`vit_interpolate` on the command line makes only these.)
 """
 import copy
 import functools
@@ -45,6 +55,7 @@ import sys
 
 import numpy as np
 import safetensors.numpy
+import safetensors.torch
 import torch
 import torchvision
 from torchvision.models.feature_extraction import (
@@ -476,14 +487,46 @@ def bicubic_fixtures():
         json.dump(cases, f, indent=1)
 
 
+VIT_TINY = dict(patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32,
+                num_classes=10)
+
+
+def vit_interpolate_fixtures():
+    """A 32x32 checkpoint of a small ViT, and torchvision's interpolation of it to 48x48."""
+    from torchvision.models.vision_transformer import interpolate_embeddings
+
+    out = os.path.join(ZOO, "vit_interpolate")
+    os.makedirs(out, exist_ok=True)
+    small = fill_generated(torchvision.models.VisionTransformer(image_size=32, **VIT_TINY))
+    sd = {k: v.contiguous() for k, v in small.state_dict().items()}
+    safetensors.torch.save_file(sd, os.path.join(out, "vit_tiny_32.safetensors"))
+    resized = interpolate_embeddings(48, 8, dict(sd))
+    large = torchvision.models.VisionTransformer(image_size=48, **VIT_TINY).eval()
+    large.load_state_dict(resized)
+    x = torch.from_numpy(generated("vit_interpolate_input", (2, 3, 48, 48)))
+    with torch.no_grad():
+        logits = large(x)
+    # torch interpolates float32 in float32 (about 1e-6 off for these values, up to 2); the
+    # same in float64, rounded, is the exact answer an implementation is held to.
+    exact = interpolate_embeddings(48, 8, {k: v.double() for k, v in sd.items()})
+    safetensors.torch.save_file({
+        "pos_embedding": resized["encoder.pos_embedding"].contiguous(),
+        "pos_embedding_f64": exact["encoder.pos_embedding"].float().contiguous(),
+        "logits": logits.contiguous(),
+    }, os.path.join(out, "interpolated_48.safetensors"))
+    print("vit_interpolate", list(resized["encoder.pos_embedding"].shape), list(logits.shape))
+
+
 def main():
     os.makedirs(ZOO, exist_ok=True)
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    names = sys.argv[1:] or list(MODELS) + ["bicubic"]
+    names = sys.argv[1:] or list(MODELS) + ["bicubic", "vit_interpolate"]
     for name in names:
         if name == "bicubic":
             bicubic_fixtures()
+        elif name == "vit_interpolate":
+            vit_interpolate_fixtures()
         else:
             make(name)
     # Shared with make_fixtures.py: the zoo's versions are recorded apart only if they differ.

@@ -10,7 +10,9 @@ use std::path::Path;
 use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::store::ModuleSnapshot;
-use featx_weights::{FitReport, RemoteWeights, TensorInfo, WeightsFile, expected_keys};
+use featx_weights::{
+    FitReport, PositionGrid, RemoteWeights, TensorInfo, WeightsFile, expected_keys,
+};
 
 use crate::{FeatureModel, InputSpec, TracedModel};
 
@@ -146,8 +148,9 @@ pub struct BuildArgs {
     /// architecture's own (1000 for torchvision's, 100 for the seed article's AlexNet).
     pub num_classes: Option<usize>,
     /// Input height and width of a ViT (its positional embedding has one entry per patch).
-    /// `None`: read from the file when loading, otherwise 224. Ignored by models that take
-    /// any input size.
+    /// `None`: read from the file when loading, otherwise 224. A file made for another size
+    /// has its positional embedding interpolated on load, as torchvision's
+    /// `interpolate_embeddings` does. Ignored by models that take any input size.
     pub image_size: Option<usize>,
 }
 
@@ -188,7 +191,10 @@ impl Architecture {
     }
 
     /// [`Architecture::load`] with the fields `args` sets taken as given rather than read from
-    /// the file (a file that disagrees is an error, as in torchvision).
+    /// the file. A class count the file disagrees with is an error, as in torchvision; an
+    /// image size it disagrees with interpolates a ViT's positional embedding, as
+    /// torchvision's `interpolate_embeddings` does (a size that is no multiple of the patch
+    /// size is [`featx_weights::WeightsError::Interpolation`]).
     pub fn load_with(
         &self,
         device: &Device,
@@ -220,14 +226,31 @@ impl Architecture {
     }
 
     /// How a state dict's tensors fit the model built with the arguments they call for
-    /// ([`Architecture::build_args`]): those arguments and the report.
+    /// ([`Architecture::build_args`]): those arguments and the report. A ViT's positional
+    /// embedding made for another image size than `given`'s counts as it loads: interpolated.
     pub fn fit(&self, tensors: &[TensorInfo], given: BuildArgs) -> (BuildArgs, FitReport) {
         let tensors = self.renamed(tensors);
         let args = self.model.infer(&tensors, given);
+        let tensors = self.model.interpolated(tensors, args);
         (
             args,
             FitReport::new(&self.model.expected_keys(args), &tensors),
         )
+    }
+
+    /// Whether the model is built for one input size (a ViT: its positional embedding has one
+    /// entry per patch), which [`BuildArgs::image_size`] sets; other models take any size.
+    pub fn takes_image_size(&self) -> bool {
+        self.model.takes_image_size()
+    }
+
+    /// The image size a state dict was made for, read from a ViT's positional embedding;
+    /// `None` for models that take any input size. Where it differs from the size a model is
+    /// built for, loading interpolates the embedding.
+    pub fn file_image_size(&self, tensors: &[TensorInfo]) -> Option<usize> {
+        self.model
+            .infer(&self.renamed(tensors), BuildArgs::default())
+            .image_size
     }
 
     /// The torchvision `state_dict` keys and shapes the model expects.
@@ -309,6 +332,11 @@ pub(crate) trait Constructor: Sync {
     ) -> featx_weights::Result<TracedModel>;
     /// `given` with its unset fields read from `tensors` (keys as the model names them).
     fn infer(&self, tensors: &[TensorInfo], given: BuildArgs) -> BuildArgs;
+    /// `tensors` as loading with `args` leaves them: a positional embedding interpolated to
+    /// `args.image_size` has that size's shape.
+    fn interpolated(&self, tensors: Vec<TensorInfo>, args: BuildArgs) -> Vec<TensorInfo>;
+    /// Whether the model is built for one input size.
+    fn takes_image_size(&self) -> bool;
     fn expected_keys(&self, args: BuildArgs) -> Vec<(String, Vec<usize>)>;
     fn num_params(&self) -> usize;
     fn input_spec(&self) -> InputSpec;
@@ -319,12 +347,12 @@ pub(crate) trait Constructor: Sync {
 }
 
 /// A model constructor (`|device, args| ResNetConfig::resnet50(args.classes()).init(device)`),
-/// with what its family needs beyond it: a renaming of legacy keys (DenseNet), a reader of
-/// the image size (ViT).
+/// with what its family needs beyond it: a renaming of legacy keys (DenseNet), the positional
+/// embedding that holds the image size (ViT).
 pub(crate) struct Init<M> {
     build: fn(&Device, BuildArgs) -> M,
     rename: fn(&str) -> Option<String>,
-    image_size: fn(&[TensorInfo]) -> Option<usize>,
+    grid: Option<PositionGrid>,
     published: Option<PublishedBuild<M>>,
 }
 
@@ -338,7 +366,7 @@ impl<M> Init<M> {
         Self {
             build,
             rename: keep_key,
-            image_size: no_image_size,
+            grid: None,
             published: None,
         }
     }
@@ -363,13 +391,11 @@ impl<M> Init<M> {
         self
     }
 
-    /// The model's `image_size` is read from a state dict by `image_size` (a ViT's, from its
-    /// positional embedding).
-    pub(crate) const fn image_size_from(
-        mut self,
-        image_size: fn(&[TensorInfo]) -> Option<usize>,
-    ) -> Self {
-        self.image_size = image_size;
+    /// The model's `image_size` is read from the positional embedding `grid` names (a ViT's
+    /// `encoder.pos_embedding`), which is interpolated on load when the model is built for
+    /// another size.
+    pub(crate) const fn image_size_from(mut self, grid: PositionGrid) -> Self {
+        self.grid = Some(grid);
         self
     }
 }
@@ -390,15 +416,16 @@ impl<M: FeatureModel + ModuleSnapshot> Init<M> {
         let mut file = WeightsFile::open(path, &keys)?;
         file.rename(self.rename);
         let args = self.infer(&file.tensors(), args);
+        // A checkpoint made for another input size: its embedding resized to the model's,
+        // as torchvision's `interpolate_embeddings` does before `load_state_dict`.
+        if let (Some(grid), Some(size)) = (self.grid, args.image_size) {
+            file.interpolate_positions(grid, size)?;
+        }
         file.load_into(build(device, args))
     }
 }
 
 fn keep_key(_: &str) -> Option<String> {
-    None
-}
-
-fn no_image_size(_: &[TensorInfo]) -> Option<usize> {
     None
 }
 
@@ -462,7 +489,9 @@ impl<M: FeatureModel + ModuleSnapshot> Constructor for Init<M> {
     // Burn initialises parameters lazily: building a model only to read its shapes never
     // draws its random weights.
     fn infer(&self, tensors: &[TensorInfo], given: BuildArgs) -> BuildArgs {
-        let image_size = given.image_size.or_else(|| (self.image_size)(tensors));
+        let image_size = given
+            .image_size
+            .or_else(|| self.grid.and_then(|g| g.image_size(tensors)));
         let num_classes = given.num_classes.or_else(|| {
             let build = |n| {
                 let args = BuildArgs {
@@ -476,6 +505,17 @@ impl<M: FeatureModel + ModuleSnapshot> Constructor for Init<M> {
         BuildArgs {
             num_classes,
             image_size,
+        }
+    }
+
+    fn takes_image_size(&self) -> bool {
+        self.grid.is_some()
+    }
+
+    fn interpolated(&self, tensors: Vec<TensorInfo>, args: BuildArgs) -> Vec<TensorInfo> {
+        match (self.grid, args.image_size) {
+            (Some(grid), Some(size)) => grid.interpolated_info(&tensors, size),
+            _ => tensors,
         }
     }
 

@@ -7,7 +7,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use featx_graph::NodeId;
-use featx_weights::TensorInfo;
+use featx_weights::PositionGrid;
 
 use crate::registry::{Architecture, Init, Interpolation, Preprocessing, Row};
 use crate::{Attention, FeatureModel, InputSpec, ParamTensor, Size, Tracer};
@@ -378,14 +378,21 @@ impl FeatureModel for VisionTransformer {
 /// The image size a ViT state dict was trained at: its positional embedding `[1, (size /
 /// patch)^2 + 1, hidden]` holds one entry per patch and one for the class token. `None`
 /// without the embedding or with a length that is not a square plus one.
-pub(crate) fn image_size_from(tensors: &[TensorInfo], patch: usize) -> Option<usize> {
-    let t = tensors.iter().find(|t| t.key == "encoder.pos_embedding")?;
-    let patches = match t.shape.as_slice() {
-        [1, len, _] => len.checked_sub(1)?,
-        _ => return None,
-    };
-    let side = (patches as f64).sqrt().round() as usize;
-    (side > 0 && side * side == patches).then_some(side * patch)
+#[cfg(test)]
+pub(crate) fn image_size_from(
+    tensors: &[featx_weights::TensorInfo],
+    patch: usize,
+) -> Option<usize> {
+    grid(patch).image_size(tensors)
+}
+
+/// A ViT's positional embedding, for `patch x patch` patches: where its image size is read
+/// from, and what is interpolated when it is built for another size.
+pub const fn grid(patch: usize) -> PositionGrid {
+    PositionGrid {
+        key: "encoder.pos_embedding",
+        patch,
+    }
 }
 
 /// A row of the ViT family.
@@ -400,26 +407,26 @@ pub(crate) const ARCHITECTURES: &[Architecture] = &[
     row("vit_b_16", "torchvision's ViT-B/16 (224x224, or a checkpoint's size)")
         .weights("ViT_B_16_Weights.IMAGENET1K_V1", "vit_b_16-c867db91.pth")
         .model(&Init::new(|d, a| VitConfig::vit_b_16(a.classes()).with_image_size(a.image_size).init(d))
-            .image_size_from(|t| image_size_from(t, 16))),
+            .image_size_from(grid(16))),
     row("vit_b_32", "torchvision's ViT-B/32 (224x224, or a checkpoint's size)")
         .weights("ViT_B_32_Weights.IMAGENET1K_V1", "vit_b_32-d86f8d99.pth")
         .model(&Init::new(|d, a| VitConfig::vit_b_32(a.classes()).with_image_size(a.image_size).init(d))
-            .image_size_from(|t| image_size_from(t, 32))),
+            .image_size_from(grid(32))),
     row("vit_l_16", "torchvision's ViT-L/16 (224x224, or a checkpoint's size)")
         .weights("ViT_L_16_Weights.IMAGENET1K_V1", "vit_l_16-852ce7e3.pth")
         .resize(242)
         .model(&Init::new(|d, a| VitConfig::vit_l_16(a.classes()).with_image_size(a.image_size).init(d))
-            .image_size_from(|t| image_size_from(t, 16))),
+            .image_size_from(grid(16))),
     row("vit_l_32", "torchvision's ViT-L/32 (224x224, or a checkpoint's size)")
         .weights("ViT_L_32_Weights.IMAGENET1K_V1", "vit_l_32-c7638314.pth")
         .model(&Init::new(|d, a| VitConfig::vit_l_32(a.classes()).with_image_size(a.image_size).init(d))
-            .image_size_from(|t| image_size_from(t, 32))),
+            .image_size_from(grid(32))),
     // Published only as SWAG weights: end-to-end at 518x518 (the default, which torchvision's
     // builder builds the model for) and linear at 224.
     row("vit_h_14", "torchvision's ViT-H/14 (224x224, or a checkpoint's size: 518 for its SWAG weights)")
         .weights("ViT_H_14_Weights.IMAGENET1K_SWAG_E2E_V1", "vit_h_14_swag-80465313.pth")
         .preprocess(Preprocessing::sized(518, 518, Interpolation::Bicubic))
         .model(&Init::new(|d, a| VitConfig::vit_h_14(a.classes()).with_image_size(a.image_size).init(d))
-            .image_size_from(|t| image_size_from(t, 14))
+            .image_size_from(grid(14))
             .published(|d, a| VitConfig::vit_h_14(a.classes()).with_image_size(a.image_size.or(Some(518))).init(d), |m| m)),
 ];

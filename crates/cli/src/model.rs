@@ -27,8 +27,10 @@ pub struct ModelArgs {
     /// on the values; an ONNX file carries its own.
     #[arg(long)]
     pub weights: Option<Weights>,
-    /// The input size `H` or `HxW` an ONNX model whose file leaves it open is built for
-    /// [default: the crop size, 224]
+    /// The input size `H` or `HxW` the model is built for: an ONNX model whose file leaves it
+    /// open [default: the crop size, 224], or a ViT (square; a checkpoint made for another size
+    /// has its position embeddings interpolated as torchvision's interpolate_embeddings does,
+    /// and images are cropped to it) [default: the checkpoint's size]
     #[arg(long, value_parser = parse_size)]
     pub input_size: Option<[usize; 2]>,
     /// Backend: cpu (burn-flex), ndarray, wgpu, or auto (wgpu when an adapter works, else
@@ -123,8 +125,8 @@ impl ModelArgs {
     }
 
     /// How `--weights` is recorded with a dataset run (a resumed run must name the same), with
-    /// `--num-classes` and a reduced `--precision` after it: parts computed with another head
-    /// or in another precision are other numbers.
+    /// `--num-classes`, a zoo model's `--input-size` and a reduced `--precision` after it: parts computed
+    /// with another head, input size or precision are other numbers.
     pub fn weights_label(&self) -> String {
         let weights = match self.weights.as_ref().unwrap_or(&Weights::Random) {
             _ if matches!(self.model, ModelChoice::Onnx(_)) => self.model.name(),
@@ -136,9 +138,31 @@ impl ModelArgs {
             Some(n) => format!("{weights}, {n} classes"),
             None => weights,
         };
+        let weights = match (&self.model, self.input_size) {
+            (ModelChoice::Zoo(_), Some([h, w])) => format!("{weights}, {h}x{w} input"),
+            _ => weights,
+        };
         match self.precision {
             Precision::F32 => weights,
             p => format!("{weights}, {p}"),
+        }
+    }
+
+    /// The input size `--input-size` builds a zoo model for: a ViT's (square), `None` when not
+    /// given; a usage error for a model that takes any size.
+    fn zoo_image_size(&self, arch: &Architecture) -> Result<Option<usize>, CliError> {
+        match self.input_size {
+            None => Ok(None),
+            Some([h, w]) if h == w && arch.takes_image_size() => Ok(Some(h)),
+            Some([h, w]) if arch.takes_image_size() => Err(CliError::Usage(format!(
+                "{} takes square inputs: --input-size {h}, not {h}x{w}",
+                arch.name
+            ))),
+            Some(_) => Err(CliError::Usage(format!(
+                "{} takes any input size: --input-size is for ViTs and for ONNX files that \
+                 leave it open",
+                arch.name
+            ))),
         }
     }
 
@@ -149,7 +173,7 @@ impl ModelArgs {
             ModelChoice::Zoo(arch) => {
                 let args = BuildArgs {
                     num_classes: self.num_classes.map(|n| n as usize),
-                    image_size: None,
+                    image_size: self.zoo_image_size(arch)?,
                 };
                 load(arch, weights, args, &Device::flex())
             }
@@ -181,7 +205,20 @@ impl ModelArgs {
     /// torchvision evaluates its models.
     pub fn preprocessing(&self) -> Result<Preprocessing, CliError> {
         match &self.model {
-            ModelChoice::Zoo(arch) => Ok(arch.preprocess()),
+            ModelChoice::Zoo(arch) => {
+                let published = arch.preprocess();
+                Ok(match self.zoo_image_size(arch)? {
+                    // Another size keeps the published resize-to-crop ratio.
+                    Some(size) => Preprocessing {
+                        resize: (size as u64 * published.resize as u64)
+                            .div_ceil(published.crop.max(1) as u64)
+                            as u32,
+                        crop: size as u32,
+                        ..published
+                    },
+                    None => published,
+                })
+            }
             ModelChoice::Onnx(path) => {
                 let size = featx_onnx::input_size(path)?
                     .or(self.input_size)

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 use crate::KeyMismatch;
+use crate::position::GridError;
 
 /// Why a weights file could not be loaded.
 #[derive(Debug, Error)]
@@ -91,6 +92,21 @@ pub enum WeightsError {
         path: PathBuf,
         /// Unexpected keys, as spelled in the file.
         keys: Vec<String>,
+    },
+    /// A model was asked for an input size its checkpoint's positional embedding cannot be
+    /// interpolated to (a size that is no multiple of the patch size, an embedding that is no
+    /// square grid).
+    #[error("{path}: cannot interpolate '{key}' to a {image_size}x{image_size} input: {source}")]
+    Interpolation {
+        /// The file.
+        path: PathBuf,
+        /// The embedding's key, in torchvision naming.
+        key: String,
+        /// The input size asked for.
+        image_size: usize,
+        /// Why.
+        #[source]
+        source: GridError,
     },
     /// A tensor has the wrong shape or type for its parameter.
     #[error("{path}: tensor '{key}' does not fit the model: {reason}{}", also(.others))]

@@ -20,6 +20,7 @@ mod download;
 mod error;
 mod fit;
 mod load;
+mod position;
 mod store;
 mod transpose;
 
@@ -30,6 +31,7 @@ pub use download::{
 pub use error::{DownloadError, ReadError, Result, WeightsError};
 pub use fit::{FitReport, KeyMismatch, is_ignored_key};
 pub use load::{expected_keys, load_state_dict, load_state_dict_renamed};
+pub use position::{GridError, PositionGrid, bicubic_align_corners};
 pub use store::{
     CHECKPOINT_ENTRIES, MODULE_PREFIXES, TensorInfo, WeightsFile, WeightsFormat, inspect,
 };

@@ -11,6 +11,7 @@ use burn::tensor::DType;
 
 use crate::fit::FitReport;
 use crate::load::expected_keys;
+use crate::position::{PositionGrid, decode, interpolate};
 use crate::transpose::PytorchLayout;
 use crate::{ReadError, Result, WeightsError};
 
@@ -164,6 +165,48 @@ impl WeightsFile {
                 tensor.name = name;
             }
         }
+    }
+
+    /// Interpolates the positional embedding `grid` names to an `image_size` input, as
+    /// torchvision's `interpolate_embeddings(image_size, patch, state_dict)` does (class
+    /// token kept, the patch grid resized bicubically with `align_corners=True`): a
+    /// checkpoint made for one input size then loads into the model built for another.
+    /// Nothing changes when the embedding already fits or is absent (loading reports a
+    /// missing key). Returns whether it was interpolated.
+    pub fn interpolate_positions(&mut self, grid: PositionGrid, image_size: usize) -> Result<bool> {
+        let Some(tensor) = self.tensors.iter_mut().find(|t| t.name == grid.key) else {
+            return Ok(false);
+        };
+        let error = |source| WeightsError::Interpolation {
+            path: self.path.clone(),
+            key: grid.key.to_string(),
+            image_size,
+            source,
+        };
+        let shape = tensor.shape.as_slice().to_vec();
+        let Some((from, to)) = grid.plan(&shape, image_size).map_err(error)? else {
+            return Ok(false);
+        };
+        let bytes = tensor.to_bytes().map_err(|e| WeightsError::NotAStateDict {
+            path: self.path.clone(),
+            reason: format!("cannot read '{}': {e}", grid.key),
+        })?;
+        let values = decode(&bytes, tensor.dtype).map_err(error)?;
+        let channels = shape[2];
+        if values.len() != (1 + from * from) * channels {
+            return Err(WeightsError::NotAStateDict {
+                path: self.path.clone(),
+                reason: format!("'{}' holds fewer bytes than its shape {shape:?}", grid.key),
+            });
+        }
+        *tensor = PackTensor::new(
+            tensor.name.clone(),
+            DType::F32,
+            vec![1, 1 + to * to, channels],
+            tensor.param_id,
+            interpolate(&values, channels, from, to),
+        );
+        Ok(true)
     }
 
     /// Keys (wrapper prefix removed), shapes and dtypes, as stored.

@@ -174,8 +174,46 @@ fn a_vits_image_size_is_read_from_its_positional_embedding() {
     // CNNs take any size: nothing to read.
     let resnet = find("resnet50").unwrap();
     let file = file_of(resnet, BuildArgs::default());
+    assert_eq!(resnet.file_image_size(&file), None);
     assert_eq!(
         resnet.build_args(&file, BuildArgs::default()).image_size,
         None
     );
+}
+
+#[test]
+fn a_vit_file_fits_another_image_size_by_interpolation() {
+    // A 384x384 SWAG-like ViT-B/16 checkpoint asked for at 224: only the positional
+    // embedding differs, and loading interpolates it, so the file fits.
+    let arch = find("vit_b_16").unwrap();
+    let swag = file_of(
+        arch,
+        BuildArgs {
+            num_classes: None,
+            image_size: Some(384),
+        },
+    );
+    assert_eq!(arch.file_image_size(&swag), Some(384));
+    let given = BuildArgs {
+        num_classes: None,
+        image_size: Some(224),
+    };
+    let (args, report) = arch.fit(&swag, given);
+    assert_eq!(args.image_size, Some(224));
+    assert!(report.fits(), "{report:?}");
+    // A size that is no multiple of the patch cannot be interpolated: the report keeps the
+    // file's shape, a mismatch.
+    let (_, report) = arch.fit(
+        &swag,
+        BuildArgs {
+            num_classes: None,
+            image_size: Some(200),
+        },
+    );
+    assert_eq!(report.mismatched.len(), 1, "{report:?}");
+    assert_eq!(report.mismatched[0].key, "encoder.pos_embedding");
+    // Models of any input size take no image size from a file, and none interpolates.
+    let resnet = find("resnet18").unwrap();
+    let file = file_of(resnet, BuildArgs::default());
+    assert!(resnet.fit(&file, given).1.fits());
 }

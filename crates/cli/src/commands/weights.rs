@@ -13,6 +13,11 @@ use crate::error::CliError;
 pub struct WeightsArgs {
     /// A weights file to describe; without it, only the cache is shown.
     file: Option<PathBuf>,
+    /// The input height and width a ViT is built for (as the model commands' `--input-size`):
+    /// a checkpoint made for another size is reported as fitting with its position
+    /// embeddings interpolated as torchvision's interpolate_embeddings does
+    #[arg(long = "input-size", value_parser = clap::value_parser!(u64).range(1..))]
+    image_size: Option<u64>,
     /// Human-readable text or one JSON object.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -31,8 +36,12 @@ struct Fit {
     fits: bool,
     /// The class count the file's head has (where the model has a head the file fills).
     num_classes: Option<usize>,
-    /// A ViT's input size, read from its positional embedding.
+    /// A ViT's input size: `--input-size`, else read from its positional embedding.
     image_size: Option<usize>,
+    /// The input size the file's positional embedding was made for, where it differs from
+    /// `image_size` (loading interpolates it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interpolated_from: Option<usize>,
     missing: Vec<String>,
     unexpected: Vec<String>,
     wrong_shape: Vec<String>,
@@ -66,7 +75,11 @@ pub fn run(args: &WeightsArgs) -> Result<(), CliError> {
         .transpose()?;
     let tensors = file.as_ref().map(WeightsFile::tensors).unwrap_or_default();
     let models = if args.file.is_some() {
-        MODELS.iter().map(|arch| fit(arch, &tensors)).collect()
+        let size = args.image_size.map(|n| n as usize);
+        MODELS
+            .iter()
+            .map(|arch| fit(arch, &tensors, size))
+            .collect()
     } else {
         Vec::new()
     };
@@ -108,15 +121,22 @@ pub fn run(args: &WeightsArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn fit(arch: &Architecture, tensors: &[TensorInfo]) -> Fit {
+fn fit(arch: &Architecture, tensors: &[TensorInfo], image_size: Option<usize>) -> Fit {
     // Built as the file calls for (its head's class count), keys as the model names them
-    // (DenseNet's published files have older names).
-    let (args, report) = arch.fit(tensors, BuildArgs::default());
+    // (DenseNet's published files have older names); a ViT at `--input-size`, its positional
+    // embedding interpolated.
+    let given = BuildArgs {
+        num_classes: None,
+        image_size,
+    };
+    let (args, report) = arch.fit(tensors, given);
+    let from = arch.file_image_size(tensors);
     Fit {
         model: arch.name.to_string(),
         fits: report.fits(),
         num_classes: args.num_classes,
         image_size: args.image_size,
+        interpolated_from: from.filter(|_| args.image_size.is_some() && from != args.image_size),
         missing: report.missing,
         unexpected: report.unexpected,
         wrong_shape: report
@@ -141,7 +161,13 @@ fn print_text(report: &Report<'_>) {
             .iter()
             .filter(|f| f.fits)
             .map(|f| match (f.num_classes, f.image_size) {
-                (Some(n), Some(s)) => format!("{} ({n} classes, {s}x{s} input)", f.model),
+                (Some(n), Some(s)) => match f.interpolated_from {
+                    Some(o) => format!(
+                        "{} ({n} classes, {s}x{s} input, position embeddings interpolated from {o}x{o})",
+                        f.model
+                    ),
+                    None => format!("{} ({n} classes, {s}x{s} input)", f.model),
+                },
                 (Some(n), None) => format!("{} ({n} classes)", f.model),
                 _ => f.model.clone(),
             })
