@@ -1,16 +1,18 @@
 //! featx's CPU kernels against the burn-flex ops they replace, on the shapes where they matter
 //! most: the vectorised activations and softmax (EfficientNet-B0's widest SiLU, ViT-B/16's
-//! attention) and the depthwise convolution (MobileNetV3's, EfficientNet's and ConvNeXt's). `cargo bench --bench kernels`; `-- --save-baseline NAME` records a
+//! attention), the depthwise convolution (MobileNetV3's, EfficientNet's and ConvNeXt's) and the
+//! Linear layer over the last axis (ConvNeXt's and ViT's). `cargo bench --bench kernels`; `-- --save-baseline NAME` records a
 //! run and `-- --baseline NAME` compares against it.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use featx::burn::nn::LinearConfig;
 use featx::burn::prelude::*;
 use featx::burn::tensor::module::conv2d;
 use featx::burn::tensor::ops::ConvOptions;
 use featx::burn::tensor::{Distribution, activation};
 use featx::graph::Activation;
 use featx::graph::Window2d;
-use featx_kernels::cpu::{Elementwise, PackedDepthwise, softmax_rows};
+use featx_kernels::cpu::{Elementwise, PackedDepthwise, PackedLinear, softmax_rows};
 
 /// The allocator the `featx` binary runs with, so fresh output buffers cost what they cost there.
 #[global_allocator]
@@ -98,5 +100,36 @@ fn depthwise(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, activations, depthwise);
+fn linear(c: &mut Criterion) {
+    let device = Device::flex();
+    let mut group = c.benchmark_group("cpu/linear");
+    group.sample_size(20);
+    // (name, input as the model holds it, outputs): ConvNeXt-T's first and last stage
+    // (`[N, H, W, C]`), ViT-B/16's MLP (`[N, tokens, C]`), at batch 1.
+    for (name, shape, outputs) in [
+        ("convnext_56x56x96_to_384", [1, 56, 56, 96], 384),
+        ("convnext_7x7x768_to_3072", [1, 7, 7, 768], 3072),
+        ("vit_197x768_to_3072", [1, 1, 197, 768], 3072),
+    ] {
+        let inputs = shape[3];
+        let layer = LinearConfig::new(inputs, outputs).init(&device);
+        let bias = layer.bias.as_ref().map(|b| b.val());
+        let packed = PackedLinear::new(&layer.weight.val(), bias.as_ref()).expect("float32");
+        let x = Tensor::<4>::random(shape, Distribution::Default, &device);
+        let rows = shape[..3].iter().product::<usize>();
+        group.bench_function(BenchmarkId::new("featx", name), |bench| {
+            bench.iter(|| {
+                packed
+                    .forward(x.clone().reshape([rows, inputs]))
+                    .expect("fits")
+            })
+        });
+        group.bench_function(BenchmarkId::new("burn", name), |bench| {
+            bench.iter(|| layer.forward(x.clone()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, activations, depthwise, linear);
 criterion_main!(benches);

@@ -7,7 +7,9 @@ use burn::prelude::{Device, Tensor};
 use burn::tensor::TensorData;
 use featx_graph::ops::{Softmax, Unary, single, single_any};
 use featx_graph::{Activation, Cx, Layer, Mode, Op};
-use featx_kernels::cpu::{Elementwise, MaxPool2d, PackedConv2d, PackedDepthwise, softmax_rows};
+use featx_kernels::cpu::{
+    Elementwise, MaxPool2d, PackedConv2d, PackedDepthwise, PackedLinear, softmax_rows,
+};
 
 use super::{Kernel, NodeSpec};
 use crate::Feature;
@@ -88,6 +90,61 @@ impl Kernel for Depthwise {
 
     fn name(&self) -> &'static str {
         "cpu-depthwise"
+    }
+}
+
+/// A Linear layer over the last axis of any rank, as one matrix product.
+#[derive(Debug)]
+struct Linear {
+    packed: PackedLinear,
+    relu: bool,
+}
+
+/// The Linear layer, on the flex device.
+pub(super) fn linear(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
+    let (Op::Linear(_), Some(Layer::Linear(layer))) = (spec.op, spec.layer) else {
+        return None;
+    };
+    if *spec.device != Device::flex() || spec.gradients || spec.residual {
+        return None;
+    }
+    let bias = layer.bias.as_ref().map(|b| b.val());
+    let packed = PackedLinear::new(&layer.weight.val(), bias.as_ref())?;
+    Some(Arc::new(Linear {
+        packed,
+        relu: spec.relu,
+    }))
+}
+
+impl Kernel for Linear {
+    fn run(&self, inputs: Vec<Feature>, _: &[usize]) -> Result<Feature, String> {
+        let x = single_any(inputs)?;
+        let dims = x.dims();
+        let Some((&k, leading)) = dims.split_last() else {
+            return Err("a Linear layer needs at least one axis".into());
+        };
+        if k != self.packed.inputs() {
+            return Err(format!("the CPU Linear cannot take {dims:?}"));
+        }
+        let rows = leading.iter().product();
+        let x: Tensor<2> = x
+            .reshape(&[rows, k])
+            .and_then(|x| x.into_rank().ok())
+            .ok_or_else(|| format!("the CPU Linear cannot take {dims:?}"))?;
+        let out = self
+            .packed
+            .forward(x)
+            .map_err(|x| format!("the CPU Linear cannot take {:?}", x.dims()))?;
+        let out = if self.relu { out.clamp_min(0.0) } else { out };
+        let mut shape = leading.to_vec();
+        shape.push(self.packed.outputs());
+        Feature::from(out)
+            .reshape(&shape)
+            .ok_or_else(|| format!("no Linear output of shape {shape:?}"))
+    }
+
+    fn name(&self) -> &'static str {
+        "cpu-linear"
     }
 }
 

@@ -64,6 +64,7 @@ type Builder = fn(&NodeSpec) -> Option<Arc<dyn Kernel>>;
 const SPECIALISED: &[Builder] = &[
     cpu::conv2d,
     cpu::depthwise,
+    cpu::linear,
     cpu::max_pool2d,
     cpu::elementwise,
     gpu::conv2d,
@@ -72,6 +73,7 @@ const SPECIALISED: &[Builder] = &[
 const SPECIALISED: &[Builder] = &[
     cpu::conv2d,
     cpu::depthwise,
+    cpu::linear,
     cpu::max_pool2d,
     cpu::elementwise,
 ];

@@ -3,6 +3,7 @@
 mod conv;
 mod depthwise;
 mod elementwise;
+mod linear;
 mod pool;
 mod tensor;
 mod winograd;
@@ -10,4 +11,5 @@ mod winograd;
 pub use conv::PackedConv2d;
 pub use depthwise::PackedDepthwise;
 pub use elementwise::{Elementwise, softmax_rows};
+pub use linear::PackedLinear;
 pub use pool::MaxPool2d;

@@ -25,7 +25,7 @@ impl FlexValues {
 /// The values of `x` when it is a float32 tensor on the flex device (a strided view is made
 /// contiguous first), or `x` back.
 #[allow(clippy::result_large_err)] // `Err` hands the input back; it is no error.
-pub(super) fn flex_f32(x: Tensor<4>) -> std::result::Result<FlexValues, Tensor<4>> {
+pub(super) fn flex_f32<const D: usize>(x: Tensor<D>) -> std::result::Result<FlexValues, Tensor<D>> {
     if x.device() != Device::flex() || x.dtype() != DType::F32 {
         return Err(x);
     }
@@ -60,6 +60,6 @@ pub(super) fn weight_and_bias<const D: usize>(
 }
 
 /// A float32 tensor on the flex device holding `values` (moved, not copied).
-pub(super) fn flex_tensor(values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
+pub(super) fn flex_tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
     Tensor::from_data(TensorData::new(values, shape), &Device::flex())
 }

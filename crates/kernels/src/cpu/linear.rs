@@ -1,0 +1,154 @@
+//! A float32 Linear layer (`x @ W + b` over the last axis) for the CPU (flex) device.
+//!
+//! burn's `Linear` on a rank-4 input (ConvNeXt's `[N, H, W, C]` blocks) multiplies by a
+//! weight broadcast over the leading axes: one small matrix product per row of the image,
+//! each reading the whole weight again, and the bias added in a second pass. ConvNeXt-T spent
+//! about three quarters of its forward pass in its Linear layers that way. Here every leading
+//! axis is one matrix dimension: a single `gemm` call (the crate burn-flex itself uses) on all
+//! cores, with the bias already in its accumulator. Written by hand because it is one call
+//! with the layouts set; no crate offers it over burn's tensors.
+
+use burn::prelude::*;
+
+use super::tensor::{flex_f32, flex_tensor, weight_and_bias};
+
+/// A Linear layer's weight (`[in, out]`, burn's layout, row-major) and bias, kept for
+/// [`PackedLinear::forward`].
+#[derive(Debug, Clone)]
+pub struct PackedLinear {
+    weight: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    inputs: usize,
+    outputs: usize,
+}
+
+impl PackedLinear {
+    /// Keeps `weight` (`[in, out]`) and `bias` (`[out]`); declines (`None`) weights that are
+    /// not float32 on the flex device.
+    pub fn new(weight: &Tensor<2>, bias: Option<&Tensor<1>>) -> Option<Self> {
+        let [inputs, outputs] = weight.dims();
+        if weight.device() != Device::flex() || inputs == 0 || outputs == 0 {
+            return None;
+        }
+        let (weight, bias) = weight_and_bias(weight, bias)?;
+        if bias.as_ref().is_some_and(|b| b.len() != outputs) {
+            return None;
+        }
+        Some(Self {
+            weight,
+            bias,
+            inputs,
+            outputs,
+        })
+    }
+
+    /// How many values each row of the input holds.
+    pub fn inputs(&self) -> usize {
+        self.inputs
+    }
+
+    /// How many values each row of the output holds.
+    pub fn outputs(&self) -> usize {
+        self.outputs
+    }
+
+    /// `x @ W + b` for `x` of `[M, in]` on the flex device, as `[M, out]`; `x` back if it does
+    /// not fit (another device, dtype or width), so the caller can fall back.
+    // `Err` hands the input back for the general path; it is no error, so its size is moot.
+    #[allow(clippy::result_large_err)]
+    pub fn forward(&self, x: Tensor<2>) -> std::result::Result<Tensor<2>, Tensor<2>> {
+        let [m, k] = x.dims();
+        if k != self.inputs || m == 0 {
+            return Err(x);
+        }
+        let values = flex_f32(x)?;
+        let input = values.as_slice();
+        let n = self.outputs;
+        let mut out = match &self.bias {
+            Some(bias) => {
+                let mut out = Vec::with_capacity(m * n);
+                for _ in 0..m {
+                    out.extend_from_slice(bias);
+                }
+                out
+            }
+            None => vec![0.0f32; m * n],
+        };
+        // SAFETY: out is [m, n], input [m, k] and weight [k, n], row-major and exactly that
+        // long (k checked above, the weight's shape at construction).
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                out.as_mut_ptr(),
+                1,
+                n as isize,
+                self.bias.is_some(),
+                input.as_ptr(),
+                1,
+                k as isize,
+                self.weight.as_ptr(),
+                1,
+                n as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(0),
+            );
+        }
+        Ok(flex_tensor(out, [m, n]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::nn::LinearConfig;
+    use burn::tensor::Distribution;
+
+    use super::*;
+
+    #[test]
+    fn equals_burns_linear_on_every_leading_shape() {
+        let device = Device::flex();
+        for (bias, [m, k, n]) in [
+            (true, [3136, 96, 384]),
+            (true, [49, 768, 3072]),
+            (false, [197, 64, 48]),
+            (true, [1, 1280, 1000]),
+            (true, [5, 3, 7]),
+        ] {
+            let layer = LinearConfig::new(k, n).with_bias(bias).init(&device);
+            let packed = PackedLinear::new(
+                &layer.weight.val(),
+                layer.bias.as_ref().map(|b| b.val()).as_ref(),
+            )
+            .expect("float32 on flex");
+            let x = Tensor::<2>::random([m, k], Distribution::Default, &device);
+            let want = layer
+                .forward(x.clone())
+                .to_data()
+                .try_into_vec::<f32>()
+                .unwrap();
+            let got = packed.forward(x).expect("fits");
+            assert_eq!(got.dims(), [m, n]);
+            let got = got.to_data().try_into_vec::<f32>().unwrap();
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-5, "[{m}, {k}] x [{k}, {n}]: {worst}");
+        }
+    }
+
+    #[test]
+    fn hands_back_what_it_cannot_take() {
+        let device = Device::flex();
+        let layer = LinearConfig::new(4, 3).init(&device);
+        let packed = PackedLinear::new(&layer.weight.val(), None).unwrap();
+        assert!(packed.forward(Tensor::<2>::zeros([2, 5], &device)).is_err());
+    }
+}
