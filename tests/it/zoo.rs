@@ -670,7 +670,7 @@ fn densenet_folds_only_convolutions_followed_by_their_batch_norm() {
 }
 
 /// Depthwise convolutions run on featx's own CPU kernel, folded with their BatchNorm and
-/// activation, and give torchvision's values (ConvNeXt's unfolded ones are checked by its zoo
+/// activation, and the Linear layers on featx's, and give torchvision's values (ConvNeXt's unfolded ones are checked by its zoo
 /// values test, every node requested).
 #[test]
 fn depthwise_convolutions_run_on_the_cpu_kernel_with_torchvision_values() {
@@ -696,6 +696,8 @@ fn depthwise_convolutions_run_on_the_cpu_kernel_with_torchvision_values() {
     // One per inverted residual block: features.1 to features.15.
     assert_eq!(depthwise, 15, "{:?}", report.kernels);
     assert!(report.ran_on("features.4.block.1", "cpu-depthwise"));
+    // The classifier's Linear layers too (featx's CPU Linear kernel).
+    assert!(report.ran_on("classifier.3", "cpu-linear"), "{:?}", report.kernels);
     let share = check_features(&extractor, &requested, &fx, name, &device);
     assert!(share <= 1.0, "{share}");
 }
