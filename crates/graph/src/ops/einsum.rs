@@ -1,9 +1,8 @@
-use burn::prelude::*;
 use serde::Serialize;
 
 use super::args::{binary, shapes, tensor};
 use super::{Cx, OpDef};
-use crate::feature::BinaryFn;
+use super::matmul::MatMulFn;
 use crate::{Feature, MAX_RANK, Value};
 
 /// `torch.einsum(equation, a, b)` for the equations that are a batched matrix product:
@@ -150,15 +149,6 @@ impl OpDef for Einsum {
             };
             a.zip_same_rank(b, MatMulFn)
         })
-    }
-}
-
-/// `a @ b` of two same-rank tensors, batch dimensions equal.
-struct MatMulFn;
-
-impl BinaryFn for MatMulFn {
-    fn apply<const D: usize>(&self, a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
-        a.matmul(b)
     }
 }
 

@@ -71,8 +71,8 @@ impl OpDef for MatMul {
     }
 }
 
-/// `a @ b` of two same-rank tensors.
-struct MatMulFn;
+/// `a @ b` of two same-rank tensors (also what [`super::Einsum`]'s products run).
+pub(super) struct MatMulFn;
 
 impl BinaryFn for MatMulFn {
     fn apply<const D: usize>(&self, a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
