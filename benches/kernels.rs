@@ -1,7 +1,8 @@
 //! featx's CPU kernels against the burn-flex ops they replace, on the shapes where they matter
 //! most: the vectorised activations and softmax (EfficientNet-B0's widest SiLU, ViT-B/16's
-//! attention), the depthwise convolution (MobileNetV3's, EfficientNet's and ConvNeXt's) and the
-//! Linear layer over the last axis (ConvNeXt's and ViT's). `cargo bench --bench kernels`; `-- --save-baseline NAME` records a
+//! attention), the depthwise convolution (MobileNetV3's, EfficientNet's and ConvNeXt's), the
+//! Linear layer over the last axis (ConvNeXt's and ViT's) and the 1x1 convolution with few
+//! input channels (MobileNet's and EfficientNet's expansions). `cargo bench --bench kernels`; `-- --save-baseline NAME` records a
 //! run and `-- --baseline NAME` compares against it.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -12,7 +13,7 @@ use featx::burn::tensor::ops::ConvOptions;
 use featx::burn::tensor::{Distribution, activation};
 use featx::graph::Activation;
 use featx::graph::Window2d;
-use featx_kernels::cpu::{Elementwise, PackedDepthwise, PackedLinear, softmax_rows};
+use featx_kernels::cpu::{Elementwise, PackedConv2d, PackedDepthwise, PackedLinear, softmax_rows};
 
 /// The allocator the `featx` binary runs with, so fresh output buffers cost what they cost there.
 #[global_allocator]
@@ -131,5 +132,32 @@ fn linear(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, activations, depthwise, linear);
+fn pointwise(c: &mut Criterion) {
+    let device = Device::flex();
+    let mut group = c.benchmark_group("cpu/pointwise");
+    group.sample_size(20);
+    // (name, input, output channels): 1x1 convolutions with few input channels, MobileNetV3's
+    // and EfficientNet-B0's expansions at batch 1 and 8.
+    for (name, shape, outputs) in [
+        ("mnv3_16x112_to_64", [1, 16, 112, 112], 64),
+        ("mnv3_40x28_to_120", [1, 40, 28, 28], 120),
+        ("effb0_b8_24x56_to_144", [8, 24, 56, 56], 144),
+    ] {
+        let x = Tensor::<4>::random(shape, Distribution::Default, &device);
+        let w = Tensor::<4>::random([outputs, shape[1], 1, 1], Distribution::Default, &device);
+        let b = Tensor::<1>::random([outputs], Distribution::Default, &device);
+        let window = Window2d::square(1, 1, 0);
+        let packed = PackedConv2d::new(&w, Some(&b), window, 1).expect("a convolution");
+        group.bench_function(BenchmarkId::new("featx", name), |bench| {
+            bench.iter(|| packed.forward(x.clone(), false).expect("fits"))
+        });
+        let options = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
+        group.bench_function(BenchmarkId::new("burn", name), |bench| {
+            bench.iter(|| conv2d(x.clone(), w.clone(), Some(b.clone()), options.clone()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, activations, depthwise, linear, pointwise);
 criterion_main!(benches);

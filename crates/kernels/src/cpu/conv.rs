@@ -14,6 +14,7 @@ use burn::prelude::*;
 use featx_graph::Window2d;
 use rayon::prelude::*;
 
+use super::pointwise::{MAX_INPUTS, MIN_PIXELS, pointwise};
 use super::tensor::{flex_f32, flex_tensor, weight_and_bias};
 use super::winograd::Winograd;
 
@@ -89,6 +90,20 @@ impl PackedConv2d {
         let [kh, kw] = self.window.kernel;
         let (k, hw, chw) = (c * kh * kw, oh * ow, c * h * w);
         let cout = self.out_channels;
+        if self.window == Window2d::square(1, 1, 0) && k <= MAX_INPUTS && hw >= MIN_PIXELS {
+            let mut out = vec![0.0f32; n * cout * hw];
+            for (image, out) in input.chunks_exact(chw).zip(out.chunks_exact_mut(cout * hw)) {
+                pointwise(
+                    &self.weight,
+                    self.bias.as_deref(),
+                    image,
+                    out,
+                    [cout, k, hw],
+                    relu,
+                );
+            }
+            return Ok(flex_tensor(out, [n, cout, oh, ow]));
+        }
         // Late layers have few output pixels per image: several images share one gemm (a
         // wider matrix runs the microkernel better), then their rows are copied into place.
         let group = (GEMM_COLUMNS / hw).clamp(1, n.max(1));

@@ -4,6 +4,7 @@ mod conv;
 mod depthwise;
 mod elementwise;
 mod linear;
+mod pointwise;
 mod pool;
 mod tensor;
 mod winograd;
