@@ -697,7 +697,11 @@ fn depthwise_convolutions_run_on_the_cpu_kernel_with_torchvision_values() {
     assert_eq!(depthwise, 15, "{:?}", report.kernels);
     assert!(report.ran_on("features.4.block.1", "cpu-depthwise"));
     // The classifier's Linear layers too (featx's CPU Linear kernel).
-    assert!(report.ran_on("classifier.3", "cpu-linear"), "{:?}", report.kernels);
+    assert!(
+        report.ran_on("classifier.3", "cpu-linear"),
+        "{:?}",
+        report.kernels
+    );
     let share = check_features(&extractor, &requested, &fx, name, &device);
     assert!(share <= 1.0, "{share}");
 }

@@ -14,7 +14,7 @@ use burn::prelude::*;
 use featx_graph::Window2d;
 use rayon::prelude::*;
 
-use super::pointwise::{MAX_INPUTS, MIN_PIXELS, pointwise};
+use super::pointwise::{MAX_INPUTS, pointwise};
 use super::tensor::{flex_f32, flex_tensor, weight_and_bias};
 use super::winograd::Winograd;
 
@@ -90,7 +90,7 @@ impl PackedConv2d {
         let [kh, kw] = self.window.kernel;
         let (k, hw, chw) = (c * kh * kw, oh * ow, c * h * w);
         let cout = self.out_channels;
-        if self.window == Window2d::square(1, 1, 0) && k <= MAX_INPUTS && hw >= MIN_PIXELS {
+        if self.window == Window2d::square(1, 1, 0) && k <= MAX_INPUTS {
             let mut out = vec![0.0f32; n * cout * hw];
             for (image, out) in input.chunks_exact(chw).zip(out.chunks_exact_mut(cout * hw)) {
                 pointwise(

@@ -17,11 +17,6 @@ use rten_simd::{Isa, SimdOp};
 /// (ResNet50's 64-channel layers measured 1.09x slower here).
 pub(super) const MAX_INPUTS: usize = 48;
 
-/// The fewest pixels per image this kernel takes: on smaller maps (MobileNetV3's 28x28
-/// expansion from 40 channels) a `gemm`-based convolution (burn-flex's) measured faster per
-/// layer; whole models showed no difference either way.
-pub(super) const MIN_PIXELS: usize = 2048;
-
 /// Output channels per register block.
 const CHANNELS: usize = 6;
 
