@@ -27,7 +27,8 @@ pub struct PlanReport {
     /// block's residual add, on GPU devices running featx's kernels).
     pub fused_adds: usize,
     /// Each planned step as `(node name, kernel name)`, in execution order: which kernel the
-    /// planner chose where (`cpu-winograd`, `cpu-gemm`, `cpu-max-pool`, `gpu-implicit-gemm`,
+    /// planner chose where (`cpu-winograd`, `cpu-gemm`, `cpu-depthwise`, `cpu-linear`,
+    /// `cpu-max-pool`, `gpu-implicit-gemm`,
     /// `gpu-cooperative`, `burn`, `pass-through`).
     pub kernels: Vec<(String, &'static str)>,
 }
@@ -576,14 +577,15 @@ mod tests {
                 vec![1., 2., 3., 4., 10., 20., 30., 40., 11., 22., 33., 44.]
             )
         );
-        // The convolution ran on the CPU kernel, the token ops on burn's.
+        // The convolution and the Linear head ran on the CPU kernels, the token ops on burn's.
         let report = extractor.plan_report();
         assert!(
             report.ran_on("conv_proj", "cpu-gemm"),
             "{:?}",
             report.kernels
         );
-        assert!(report.ran_on("head", "burn"), "{:?}", report.kernels);
+        assert!(report.ran_on("head", "cpu-linear"), "{:?}", report.kernels);
+        assert!(report.ran_on("permute", "burn"), "{:?}", report.kernels);
     }
 
     #[test]
