@@ -312,13 +312,7 @@ impl Tracer {
     /// permutation swapping two axes (the op lists every axis, so the trace gives the rank it
     /// knows, as ShuffleNetV2's channel shuffle knows its view's).
     pub fn transpose(&mut self, x: NodeId, rank: usize, dim0: usize, dim1: usize) -> NodeId {
-        let mut dims: Vec<usize> = (0..rank).collect();
-        if dim0 < rank && dim1 < rank {
-            dims.swap(dim0, dim1);
-        } else {
-            // Out of range: a list shape inference rejects, naming the node.
-            dims.extend([dim0, dim1]);
-        }
+        let dims = swapped_axes(rank, dim0, dim1);
         self.function("transpose", "torch.transpose", ops::Permute { dims }, &[x])
     }
 
@@ -509,13 +503,7 @@ impl Tracer {
     /// `SwapAxes` module, traced through): a permutation swapping two axes, counted from the
     /// front.
     pub fn swapaxes(&mut self, x: NodeId, rank: usize, dim0: usize, dim1: usize) -> NodeId {
-        let mut dims: Vec<usize> = (0..rank).collect();
-        if dim0 < rank && dim1 < rank {
-            dims.swap(dim0, dim1);
-        } else {
-            // Out of range: a list shape inference rejects, naming the node.
-            dims.extend([dim0, dim1]);
-        }
+        let dims = swapped_axes(rank, dim0, dim1);
         self.function("swapaxes", "torch.swapaxes", ops::Permute { dims }, &[x])
     }
 
@@ -689,4 +677,16 @@ fn sizes(x: NodeId, shape: &[Size]) -> (Vec<Option<i64>>, Vec<NodeId>) {
         })
         .collect();
     (spec, inputs)
+}
+
+/// The permutation of `rank` axes that swaps `dim0` and `dim1` (`torch.transpose`,
+/// `torch.swapaxes`); out of range, a list that shape inference rejects, naming the node.
+fn swapped_axes(rank: usize, dim0: usize, dim1: usize) -> Vec<usize> {
+    let mut dims: Vec<usize> = (0..rank).collect();
+    if dim0 < rank && dim1 < rank {
+        dims.swap(dim0, dim1);
+    } else {
+        dims.extend([dim0, dim1]);
+    }
+    dims
 }
