@@ -161,37 +161,44 @@ def vit_reshape(tensor, height=4, width=4):
     return result.transpose(2, 3).transpose(1, 2)
 
 
-def vit_cams():
-    model = fill_generated(torchvision.models.VisionTransformer(**VIT_TINY))
-    x = torch.from_numpy(generated("vit_cam_input", (2, 3, 32, 32)))
+def transformer_cams(name, model, config, input_key, cases, reshape):
+    """Every (method, layer, target) of `cases` on `model` (a small transformer with generated
+    weights, built from `config`) through pytorch-grad-cam with `reshape`, saved as
+    `cam_<name>`."""
+    x = torch.from_numpy(generated(input_key, (2, 3, 32, 32)))
     with torch.no_grad():
         top = model(x).argmax(dim=1).tolist()
-    layer = "encoder.layers.encoder_layer_1.ln_1"
-    module = dict(model.named_modules())[layer]
+    modules = dict(model.named_modules())
     meta, samples = {}, {}
-    for method in METHODS:
-        for target in ("top", 3):
-            targets = None if target == "top" else [ClassifierOutputTarget(target)] * x.shape[0]
-            if method == "eigencam":
-                eigen_cam.get_2d_projection = get_2d_projection_with_sign_correction
-            with METHODS[method](model=model, target_layers=[module],
-                                 reshape_transform=vit_reshape) as cam:
-                out = cam(input_tensor=x, targets=targets)
-            eigen_cam.get_2d_projection = get_2d_projection
-            key = f"{method}/{layer}/{target}"
-            record, values = node_record(torch.from_numpy(out))
-            meta[key] = {"method": method, "layers": [layer], "target": target, **record}
-            samples[key] = values
-            print(key, record["shape"], f"mean {record['sum'] / out.size:.4f}")
+    for method, layer, target in cases:
+        targets = None if target == "top" else [ClassifierOutputTarget(target)] * x.shape[0]
+        if method == "eigencam":
+            eigen_cam.get_2d_projection = get_2d_projection_with_sign_correction
+        with METHODS[method](model=model, target_layers=[modules[layer]],
+                             reshape_transform=reshape) as cam:
+            out = cam(input_tensor=x, targets=targets)
+        eigen_cam.get_2d_projection = get_2d_projection
+        key = f"{method}/{layer}/{target}"
+        record, values = node_record(torch.from_numpy(out))
+        meta[key] = {"method": method, "layers": [layer], "target": target, **record}
+        samples[key] = values
+        print(key, record["shape"], f"mean {record['sum'] / out.size:.4f}")
     doc = {
         "source": f"torchvision {torchvision.__version__} / torch {torch.__version__}",
-        "model": "VisionTransformer(" + ", ".join(f"{k}={v}" for k, v in VIT_TINY.items()) + ")",
-        "input_key": "vit_cam_input",
+        "model": type(model).__name__ + "(" + ", ".join(f"{k}={v}" for k, v in config.items()) + ")",
+        "input_key": input_key,
         "input_shape": list(x.shape),
         "top": top,
         "cams": meta,
     }
-    save("cam_vit_tiny", doc, samples)
+    save(f"cam_{name}", doc, samples)
+
+
+def vit_cams():
+    model = fill_generated(torchvision.models.VisionTransformer(**VIT_TINY))
+    layer = "encoder.layers.encoder_layer_1.ln_1"
+    cases = [(m, layer, t) for m in METHODS for t in ("top", 3)]
+    transformer_cams("vit_tiny", model, VIT_TINY, "vit_cam_input", cases, vit_reshape)
 
 
 SWIN_TINY = dict(patch_size=[4, 4], embed_dim=16, depths=[2, 2], num_heads=[2, 2],
@@ -208,37 +215,11 @@ def swin_cams():
     from torchvision.models.swin_transformer import SwinTransformer
 
     model = fill_generated(SwinTransformer(**SWIN_TINY))
-    x = torch.from_numpy(generated("swin_cam_input", (2, 3, 32, 32)))
-    with torch.no_grad():
-        top = model(x).argmax(dim=1).tolist()
-    modules = dict(model.named_modules())
     # The last LayerNorm (4x4 after the merge), every method and both targets; the first
     # stage (8x8, shifted and masked windows), every method for the top class.
     cases = [(m, "norm", t) for m in METHODS for t in ("top", 3)]
     cases += [(m, "features.1", "top") for m in METHODS]
-    meta, samples = {}, {}
-    for method, layer, target in cases:
-        targets = None if target == "top" else [ClassifierOutputTarget(target)] * x.shape[0]
-        if method == "eigencam":
-            eigen_cam.get_2d_projection = get_2d_projection_with_sign_correction
-        with METHODS[method](model=model, target_layers=[modules[layer]],
-                             reshape_transform=swin_reshape) as cam:
-            out = cam(input_tensor=x, targets=targets)
-        eigen_cam.get_2d_projection = get_2d_projection
-        key = f"{method}/{layer}/{target}"
-        record, values = node_record(torch.from_numpy(out))
-        meta[key] = {"method": method, "layers": [layer], "target": target, **record}
-        samples[key] = values
-        print(key, record["shape"], f"mean {record['sum'] / out.size:.4f}")
-    doc = {
-        "source": f"torchvision {torchvision.__version__} / torch {torch.__version__}",
-        "model": "SwinTransformer(" + ", ".join(f"{k}={v}" for k, v in SWIN_TINY.items()) + ")",
-        "input_key": "swin_cam_input",
-        "input_shape": list(x.shape),
-        "top": top,
-        "cams": meta,
-    }
-    save("cam_swin_tiny", doc, samples)
+    transformer_cams("swin_tiny", model, SWIN_TINY, "swin_cam_input", cases, swin_reshape)
 
 
 def overlay():
