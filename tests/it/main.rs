@@ -19,6 +19,7 @@ mod download;
 mod explore;
 mod gradients;
 mod graph;
+mod input_size;
 mod inputs;
 mod node_names;
 mod onnx;
