@@ -165,24 +165,41 @@ fn vit_tokens_match_pytorch_grad_cam_with_its_reshape_transform() {
     // the fixture keys by the module, as pytorch-grad-cam's `target_layers` name it. After
     // the last block's attention only the class token reaches the head, so later layers have
     // no gradient on the patches (pytorch-grad-cam's ViT tutorial uses this layer too).
-    let cam = Cam::new(model, &["encoder.layers.encoder_layer_1.ln"]).unwrap();
+    let node = "encoder.layers.encoder_layer_1.ln";
+    let key = "encoder.layers.encoder_layer_1.ln_1";
+    check_transformer_cams(
+        &fx,
+        model,
+        x,
+        &[
+            (node, key, Target::Top, [2, 16, 4, 4]),
+            (node, key, Target::Class(3), [2, 16, 4, 4]),
+        ],
+    );
+}
+
+/// Every method at each `(node, fixture layer name, target, map shape)` of `cases` on
+/// `model` equals the fixture's pytorch-grad-cam maps, and every fixture case is checked.
+fn check_transformer_cams(
+    fx: &CamFixture,
+    model: featx::models::TracedModel,
+    x: Tensor<4>,
+    cases: &[(&str, &str, Target, [usize; 4])],
+) {
     let mut checked = 0;
-    for target in [Target::Top, Target::Class(3)] {
+    for &(node, layer, target, map) in cases {
+        let cam = Cam::new(model.clone(), &[node]).unwrap();
         let activations = cam.activations(x.clone(), target, true).unwrap();
         if target == Target::Top {
             assert_eq!(activations.targets, fx.top, "top classes");
         }
-        assert_eq!(activations.layers[0].activations.dims(), [2, 16, 4, 4]);
+        assert_eq!(activations.layers[0].activations.dims(), map, "{layer}");
+        let label = match target {
+            Target::Top => "top".to_string(),
+            Target::Class(class) => class.to_string(),
+        };
         for method in METHODS {
-            let label = if target == Target::Top {
-                "top".to_string()
-            } else {
-                "3".into()
-            };
-            let key = format!(
-                "{}/encoder.layers.encoder_layer_1.ln_1/{label}",
-                method.name
-            );
+            let key = format!("{}/{layer}/{label}", method.name);
             let case = &fx.cams[&key];
             let out = cam.render(method, &activations).unwrap();
             check(&key, case, &out.maps.shape, &out.maps.values);
@@ -214,31 +231,16 @@ fn swin_channels_last_maps_match_pytorch_grad_cam_with_its_reshape_transform() {
         num_classes: 10,
     };
     let model = with_generated_weights(config.init(&device)).trace();
-    let mut checked = 0;
-    for (layer, target, map) in [
-        ("norm", Target::Top, [2, 32, 4, 4]),
-        ("norm", Target::Class(3), [2, 32, 4, 4]),
-        ("features.1", Target::Top, [2, 16, 8, 8]),
-    ] {
-        let cam = Cam::new(model.clone(), &[layer]).unwrap();
-        let activations = cam.activations(x.clone(), target, true).unwrap();
-        if target == Target::Top {
-            assert_eq!(activations.targets, fx.top, "top classes");
-        }
-        assert_eq!(activations.layers[0].activations.dims(), map, "{layer}");
-        let label = match target {
-            Target::Top => "top".to_string(),
-            Target::Class(class) => class.to_string(),
-        };
-        for method in METHODS {
-            let key = format!("{}/{layer}/{label}", method.name);
-            let case = &fx.cams[&key];
-            let out = cam.render(method, &activations).unwrap();
-            check(&key, case, &out.maps.shape, &out.maps.values);
-            checked += 1;
-        }
-    }
-    assert_eq!(checked, fx.cams.len());
+    check_transformer_cams(
+        &fx,
+        model,
+        x,
+        &[
+            ("norm", "norm", Target::Top, [2, 32, 4, 4]),
+            ("norm", "norm", Target::Class(3), [2, 32, 4, 4]),
+            ("features.1", "features.1", Target::Top, [2, 16, 8, 8]),
+        ],
+    );
 }
 
 #[test]
