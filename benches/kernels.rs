@@ -1,9 +1,10 @@
 //! featx's CPU kernels against the burn-flex ops they replace, on the shapes where they matter
 //! most: the vectorised activations and softmax (EfficientNet-B0's widest SiLU, ViT-B/16's
 //! attention), the depthwise convolution (MobileNetV3's, EfficientNet's and ConvNeXt's), the
-//! Linear layer over the last axis (ConvNeXt's and ViT's) and the 1x1 convolution with few
-//! input channels (MobileNet's and EfficientNet's expansions). `cargo bench --bench kernels`; `-- --save-baseline NAME` records a
-//! run and `-- --baseline NAME` compares against it.
+//! Linear layer over the last axis (ConvNeXt's and ViT's), the dense convolutions (1x1, im2col
+//! and Winograd, on the packed matrix products) and the fused blocks (ViT's attention, MLP and
+//! LayerNorm, MobileNetV3's squeeze-excitation). `cargo bench --bench kernels`;
+//! `-- --save-baseline NAME` records a run and `-- --baseline NAME` compares against it.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use featx::burn::nn::LinearConfig;
@@ -13,7 +14,10 @@ use featx::burn::tensor::ops::ConvOptions;
 use featx::burn::tensor::{Distribution, activation};
 use featx::graph::Activation;
 use featx::graph::Window2d;
-use featx_kernels::cpu::{Elementwise, PackedConv2d, PackedDepthwise, PackedLinear, softmax_rows};
+use featx_kernels::cpu::{
+    Elementwise, PackedAttention, PackedConv2d, PackedDepthwise, PackedLinear, PackedMlp,
+    PackedSqueezeExcitation, layer_norm_rows, softmax_rows,
+};
 
 /// The allocator the `featx` binary runs with, so fresh output buffers cost what they cost there.
 #[global_allocator]
@@ -132,26 +136,32 @@ fn linear(c: &mut Criterion) {
     group.finish();
 }
 
-fn pointwise(c: &mut Criterion) {
+fn convolution(c: &mut Criterion) {
     let device = Device::flex();
-    let mut group = c.benchmark_group("cpu/pointwise");
+    let mut group = c.benchmark_group("cpu/conv");
     group.sample_size(20);
-    // (name, input, output channels): 1x1 convolutions with few input channels, MobileNetV3's
-    // and EfficientNet-B0's expansions at batch 1 and 8.
-    for (name, shape, outputs) in [
-        ("mnv3_16x112_to_64", [1, 16, 112, 112], 64),
-        ("mnv3_40x28_to_120", [1, 40, 28, 28], 120),
-        ("effb0_b8_24x56_to_144", [8, 24, 56, 56], 144),
+    // (name, input, output channels, kernel, stride): 1x1 convolutions (MobileNetV3's and
+    // EfficientNet-B0's expansions, ResNet50's bottleneck), im2col (ResNet's stem and stride-2
+    // 3x3), Winograd (ResNet18's first and last stage), at batch 1 and 8.
+    for (name, shape, outputs, k, s) in [
+        ("mnv3_16x112_to_64_k1", [1, 16, 112, 112], 64, 1, 1),
+        ("effb0_b8_24x56_to_144_k1", [8, 24, 56, 56], 144, 1, 1),
+        ("r50_256x56_to_64_k1", [1, 256, 56, 56], 64, 1, 1),
+        ("r18_3x224_to_64_k7s2", [1, 3, 224, 224], 64, 7, 2),
+        ("r18_128x28_to_256_k3s2", [1, 128, 28, 28], 256, 3, 2),
+        ("r18_64x56_to_64_k3", [1, 64, 56, 56], 64, 3, 1),
+        ("r18_512x7_to_512_k3", [1, 512, 7, 7], 512, 3, 1),
+        ("r18_b8_512x7_to_512_k3", [8, 512, 7, 7], 512, 3, 1),
     ] {
         let x = Tensor::<4>::random(shape, Distribution::Default, &device);
-        let w = Tensor::<4>::random([outputs, shape[1], 1, 1], Distribution::Default, &device);
+        let w = Tensor::<4>::random([outputs, shape[1], k, k], Distribution::Default, &device);
         let b = Tensor::<1>::random([outputs], Distribution::Default, &device);
-        let window = Window2d::square(1, 1, 0);
+        let window = Window2d::square(k, s, k / 2);
         let packed = PackedConv2d::new(&w, Some(&b), window, 1).expect("a convolution");
         group.bench_function(BenchmarkId::new("featx", name), |bench| {
             bench.iter(|| packed.forward(x.clone(), false).expect("fits"))
         });
-        let options = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
+        let options = ConvOptions::new([s, s], [k / 2, k / 2], [1, 1], 1);
         group.bench_function(BenchmarkId::new("burn", name), |bench| {
             bench.iter(|| conv2d(x.clone(), w.clone(), Some(b.clone()), options.clone()))
         });
@@ -159,5 +169,119 @@ fn pointwise(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, activations, depthwise, linear, pointwise);
+fn blocks(c: &mut Criterion) {
+    let device = Device::flex();
+    let mut group = c.benchmark_group("cpu/block");
+    group.sample_size(20);
+    // ViT-B/16's encoder block parts at batch 1: self attention (12 heads), the MLP and the
+    // LayerNorm, on 197 tokens of 768.
+    let tokens = Tensor::<3>::random([1, 197, 768], Distribution::Default, &device);
+    let proj = LinearConfig::new(768, 3 * 768).init(&device);
+    let out = LinearConfig::new(768, 768).init(&device);
+    let bias = |l: &featx::burn::nn::Linear| l.bias.as_ref().map(|b| b.val());
+    let (proj_bias, out_bias) = (bias(&proj), bias(&out));
+    let attention = PackedAttention::new(
+        &proj.weight.val(),
+        proj_bias.as_ref(),
+        &out.weight.val(),
+        out_bias.as_ref(),
+        12,
+    )
+    .expect("float32");
+    group.bench_function(BenchmarkId::new("featx", "vit_attention"), |bench| {
+        bench.iter(|| attention.forward(tokens.clone()).expect("fits"))
+    });
+    group.bench_function(BenchmarkId::new("burn", "vit_attention"), |bench| {
+        bench.iter(|| {
+            let qkv = proj
+                .forward(tokens.clone())
+                .reshape([1, 197, 3, 12, 64])
+                .permute([2, 0, 3, 1, 4]);
+            let part =
+                |i: usize| -> Tensor<4> { qkv.clone().narrow(0, i, 1).reshape([1, 12, 197, 64]) };
+            let scores = part(0).matmul(part(1).swap_dims(2, 3)) / 8.0;
+            let merged = activation::softmax(scores, 3)
+                .matmul(part(2))
+                .swap_dims(1, 2)
+                .reshape([1, 197, 768]);
+            out.forward(merged)
+        })
+    });
+    let fc1 = LinearConfig::new(768, 3072).init(&device);
+    let fc2 = LinearConfig::new(3072, 768).init(&device);
+    let (b1, b2) = (bias(&fc1), bias(&fc2));
+    let mlp = PackedMlp::new(
+        (&fc1.weight.val(), b1.as_ref()),
+        (&fc2.weight.val(), b2.as_ref()),
+    )
+    .expect("float32");
+    let rows = tokens.clone().reshape([197, 768]);
+    group.bench_function(BenchmarkId::new("featx", "vit_mlp"), |bench| {
+        bench.iter(|| mlp.forward(rows.clone()).expect("fits"))
+    });
+    group.bench_function(BenchmarkId::new("burn", "vit_mlp"), |bench| {
+        bench.iter(|| fc2.forward(activation::gelu(fc1.forward(tokens.clone()))))
+    });
+    let gamma = Tensor::<1>::random([768], Distribution::Default, &device);
+    let beta = Tensor::<1>::random([768], Distribution::Default, &device);
+    let (g, b) = (
+        gamma.to_data().try_to_vec::<f32>().expect("f32"),
+        beta.to_data().try_to_vec::<f32>().expect("f32"),
+    );
+    let values = tokens.to_data().try_to_vec::<f32>().expect("f32");
+    group.bench_function(BenchmarkId::new("featx", "vit_layer_norm"), |bench| {
+        bench.iter(|| {
+            let mut v = values.clone();
+            layer_norm_rows(&mut v, &g, Some(&b), 1e-6);
+            v
+        })
+    });
+    group.bench_function(BenchmarkId::new("burn", "vit_layer_norm"), |bench| {
+        bench.iter(|| {
+            featx::burn::tensor::module::layer_norm(
+                tokens.clone(),
+                gamma.clone(),
+                Some(beta.clone()),
+                1e-6,
+            )
+        })
+    });
+    // MobileNetV3-Large's widest squeeze-excitation at batch 1: 672 channels on 14x14.
+    let x = Tensor::<4>::random([1, 672, 14, 14], Distribution::Default, &device);
+    let (w1, b1) = (
+        Tensor::<4>::random([168, 672, 1, 1], Distribution::Default, &device),
+        Tensor::<1>::random([168], Distribution::Default, &device),
+    );
+    let (w2, b2) = (
+        Tensor::<4>::random([672, 168, 1, 1], Distribution::Default, &device),
+        Tensor::<1>::random([672], Distribution::Default, &device),
+    );
+    let se = PackedSqueezeExcitation::new(
+        (&w1, &b1),
+        (&w2, &b2),
+        Elementwise::Relu,
+        Elementwise::Hardsigmoid,
+    )
+    .expect("float32");
+    group.bench_function(
+        BenchmarkId::new("featx", "mnv3_squeeze_excitation"),
+        |bench| bench.iter(|| se.forward(x.clone()).expect("fits")),
+    );
+    group.bench_function(
+        BenchmarkId::new("burn", "mnv3_squeeze_excitation"),
+        |bench| {
+            bench.iter(|| {
+                let options = || ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
+                let pooled = featx::burn::tensor::module::adaptive_avg_pool2d(x.clone(), [1, 1]);
+                let hidden =
+                    activation::relu(conv2d(pooled, w1.clone(), Some(b1.clone()), options()));
+                let scale = conv2d(hidden, w2.clone(), Some(b2.clone()), options());
+                x.clone() * Activation::Hardsigmoid.apply(scale)
+            })
+        },
+    );
+    group.finish();
+}
+
+criterion_group!(benches, activations, depthwise, linear, convolution, blocks);
 criterion_main!(benches);

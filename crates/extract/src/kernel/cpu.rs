@@ -8,7 +8,8 @@ use burn::tensor::TensorData;
 use featx_graph::ops::{Softmax, Unary, single, single_any};
 use featx_graph::{Activation, Cx, Layer, Mode, Op};
 use featx_kernels::cpu::{
-    Elementwise, MaxPool2d, PackedConv2d, PackedDepthwise, PackedLinear, softmax_rows,
+    Elementwise, MaxPool2d, PackedAttention, PackedConv2d, PackedDepthwise, PackedLinear,
+    PackedMlp, PackedSqueezeExcitation, layer_norm_rows, softmax_rows,
 };
 
 use super::{Kernel, NodeSpec};
@@ -118,34 +119,248 @@ pub(super) fn linear(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
 
 impl Kernel for Linear {
     fn run(&self, inputs: Vec<Feature>, _: &[usize]) -> Result<Feature, String> {
-        let x = single_any(inputs)?;
-        let dims = x.dims();
-        let Some((&k, leading)) = dims.split_last() else {
-            return Err("a Linear layer needs at least one axis".into());
-        };
-        if k != self.packed.inputs() {
-            return Err(format!("the CPU Linear cannot take {dims:?}"));
-        }
-        let rows = leading.iter().product();
-        let x: Tensor<2> = x
-            .reshape(&[rows, k])
-            .and_then(|x| x.into_rank().ok())
-            .ok_or_else(|| format!("the CPU Linear cannot take {dims:?}"))?;
-        let out = self
-            .packed
-            .forward(x)
-            .map_err(|x| format!("the CPU Linear cannot take {:?}", x.dims()))?;
-        let out = if self.relu { out.clamp_min(0.0) } else { out };
-        let mut shape = leading.to_vec();
-        shape.push(self.packed.outputs());
-        Feature::from(out)
-            .reshape(&shape)
-            .ok_or_else(|| format!("no Linear output of shape {shape:?}"))
+        over_rows(single_any(inputs)?, self.packed.inputs(), |x| {
+            let out = self.packed.forward(x).ok()?;
+            Some(if self.relu { out.clamp_min(0.0) } else { out })
+        })
     }
 
     fn name(&self) -> &'static str {
         "cpu-linear"
     }
+}
+
+/// `layer` applied to every row of `x` (any rank, `width` values on its last axis) as one
+/// `[rows, width]` matrix, the leading axes restored after.
+fn over_rows(
+    x: Feature,
+    width: usize,
+    layer: impl FnOnce(Tensor<2>) -> Option<Tensor<2>>,
+) -> Result<Feature, String> {
+    let dims = x.dims();
+    let cannot = || format!("the CPU layer of width {width} cannot take {dims:?}");
+    let Some((&k, leading)) = dims.split_last() else {
+        return Err(cannot());
+    };
+    if k != width {
+        return Err(cannot());
+    }
+    let rows = leading.iter().product();
+    let x: Tensor<2> = x
+        .reshape(&[rows, k])
+        .and_then(|x| x.into_rank().ok())
+        .ok_or_else(cannot)?;
+    let out = layer(x).ok_or_else(cannot)?;
+    let mut shape = leading.to_vec();
+    shape.push(out.dims()[1]);
+    Feature::from(out)
+        .reshape(&shape)
+        .ok_or_else(|| format!("no output of shape {shape:?}"))
+}
+
+/// torchvision's `MLPBlock` leaf (ViT's feed-forward layers).
+#[derive(Debug)]
+struct Mlp(PackedMlp);
+
+/// The MLP block, on the flex device.
+pub(super) fn mlp(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
+    let (Op::Mlp(_), Some(Layer::Mlp(params))) = (spec.op, spec.layer) else {
+        return None;
+    };
+    if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
+        return None;
+    }
+    let bias = |l: &burn::nn::Linear| l.bias.as_ref().map(|b| b.val());
+    let (b1, b2) = (bias(&params.fc1), bias(&params.fc2));
+    let packed = PackedMlp::new(
+        (&params.fc1.weight.val(), b1.as_ref()),
+        (&params.fc2.weight.val(), b2.as_ref()),
+    )?;
+    Some(Arc::new(Mlp(packed)))
+}
+
+impl Kernel for Mlp {
+    fn run(&self, inputs: Vec<Feature>, _: &[usize]) -> Result<Feature, String> {
+        over_rows(single_any(inputs)?, self.0.inputs(), |x| {
+            self.0.forward(x).ok()
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "cpu-mlp"
+    }
+}
+
+/// `nn.MultiheadAttention` as self attention (ViT's encoder blocks).
+#[derive(Debug)]
+struct Attention(PackedAttention);
+
+/// Self attention, on the flex device.
+pub(super) fn attention(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
+    let (Op::MultiheadAttention(op), Some(Layer::Attention(attn))) = (spec.op, spec.layer) else {
+        return None;
+    };
+    if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
+        return None;
+    }
+    let out_bias = attn.out_proj.bias.as_ref().map(|b| b.val());
+    let packed = PackedAttention::new(
+        // PyTorch's `[3E, E]`, as burn's Linear layout `[E, 3E]`.
+        &attn.in_proj_weight.val().transpose(),
+        Some(&attn.in_proj_bias.val()),
+        &attn.out_proj.weight.val(),
+        out_bias.as_ref(),
+        op.num_heads,
+    )?;
+    Some(Arc::new(Attention(packed)))
+}
+
+impl Kernel for Attention {
+    fn run(&self, inputs: Vec<Feature>, _: &[usize]) -> Result<Feature, String> {
+        // Self attention: query, key and value are one tensor.
+        let x: Tensor<3> = single(inputs)?;
+        let dims = x.dims();
+        self.0
+            .forward(x)
+            .map(Feature::from)
+            .map_err(|_| format!("the CPU attention cannot take {dims:?}"))
+    }
+
+    fn name(&self) -> &'static str {
+        "cpu-attention"
+    }
+}
+
+/// torchvision.ops' `SqueezeExcitation` (MobileNetV3, EfficientNet).
+#[derive(Debug)]
+struct SqueezeExcitation(PackedSqueezeExcitation);
+
+/// The squeeze-excitation block, on the flex device.
+pub(super) fn squeeze_excitation(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
+    let (Op::SqueezeExcitation(op), Some(Layer::SqueezeExcitation(params))) = (spec.op, spec.layer)
+    else {
+        return None;
+    };
+    if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
+        return None;
+    }
+    let (b1, b2) = (
+        params.fc1.bias.as_ref()?.val(),
+        params.fc2.bias.as_ref()?.val(),
+    );
+    let packed = PackedSqueezeExcitation::new(
+        (&params.fc1.weight.val(), &b1),
+        (&params.fc2.weight.val(), &b2),
+        Elementwise::of(op.activation),
+        Elementwise::of(op.scale_activation),
+    )?;
+    Some(Arc::new(SqueezeExcitation(packed)))
+}
+
+impl Kernel for SqueezeExcitation {
+    fn run(&self, inputs: Vec<Feature>, _: &[usize]) -> Result<Feature, String> {
+        let x: Tensor<4> = single(inputs)?;
+        let dims = x.dims();
+        self.0
+            .forward(x)
+            .map(Feature::from)
+            .ok_or_else(|| format!("the CPU squeeze-excitation cannot take {dims:?}"))
+    }
+
+    fn name(&self) -> &'static str {
+        "cpu-squeeze-excitation"
+    }
+}
+
+/// LayerNorm over the last axis: its parameters packed (`nn.LayerNorm`), or read from its
+/// second and third inputs (`F.layer_norm`, as ConvNeXt's `LayerNorm2d` calls it).
+#[derive(Debug)]
+struct LayerNorm {
+    params: Option<(Vec<f32>, Option<Vec<f32>>)>,
+    eps: f64,
+}
+
+/// The LayerNorm, on the flex device.
+pub(super) fn layer_norm(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
+    let Op::LayerNorm(op) = spec.op else {
+        return None;
+    };
+    if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
+        return None;
+    }
+    let values = |t: Tensor<1>| t.into_data().try_into_vec::<f32>().ok();
+    let params = match spec.layer {
+        Some(Layer::LayerNorm(norm)) => {
+            let beta = match &norm.beta {
+                Some(b) => Some(values(b.val())?),
+                None => None,
+            };
+            Some((values(norm.gamma.val())?, beta))
+        }
+        None => None,
+        Some(_) => return None,
+    };
+    Some(Arc::new(LayerNorm {
+        params,
+        eps: op.eps,
+    }))
+}
+
+impl Kernel for LayerNorm {
+    fn run(&self, inputs: Vec<Feature>, _: &[usize]) -> Result<Feature, String> {
+        let mut inputs = inputs.into_iter();
+        let x = inputs.next().ok_or("no input value")?;
+        let vector = |f: Feature| -> Result<Vec<f32>, String> {
+            let v: Tensor<1> = f
+                .into_rank()
+                .map_err(|f| format!("expected a vector, got {:?}", f.dims()))?;
+            v.into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .map_err(|e| format!("{e:?}"))
+        };
+        let read;
+        let (gamma, beta) = match (&self.params, inputs.next(), inputs.next()) {
+            (Some((g, b)), None, None) => (g.as_slice(), b.as_deref()),
+            (None, Some(w), Some(b)) => {
+                read = (vector(w)?, vector(b)?);
+                (read.0.as_slice(), Some(read.1.as_slice()))
+            }
+            _ => return Err("layer_norm takes an input, a weight and a bias".into()),
+        };
+        let dims = x.dims();
+        if dims.last() != Some(&gamma.len()) || beta.is_some_and(|b| b.len() != gamma.len()) {
+            return Err(format!(
+                "the CPU LayerNorm of width {} cannot take {dims:?}",
+                gamma.len()
+            ));
+        }
+        let mut values = flat_values(x)?;
+        layer_norm_rows(&mut values, gamma, beta, self.eps);
+        let n = values.len();
+        let out = Tensor::<1>::from_data(TensorData::new(values, [n]), &Device::flex());
+        Feature::from(out)
+            .reshape(&dims)
+            .ok_or_else(|| format!("cannot reshape back to {dims:?}"))
+    }
+
+    fn name(&self) -> &'static str {
+        "cpu-layer-norm"
+    }
+}
+
+/// A tensor's values, row-major: moved out without a copy when nothing else holds its buffer.
+fn flat_values(x: Feature) -> Result<Vec<f32>, String> {
+    let dims = x.dims();
+    let n: usize = dims.iter().product();
+    let flat: Tensor<1> = x
+        .reshape(&[n])
+        .and_then(|f| f.into_rank::<1>().ok())
+        .ok_or_else(|| format!("cannot flatten {dims:?}"))?;
+    flat.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| format!("{e:?}"))
 }
 
 /// Max pooling without argmax indices.
@@ -231,16 +446,7 @@ impl Kernel for Vectorised {
         let x = single_any(inputs)?;
         let dims = x.dims();
         let n: usize = dims.iter().product();
-        let flat: Tensor<1> = x
-            .reshape(&[n])
-            .and_then(|f| f.into_rank::<1>().ok())
-            .ok_or_else(|| format!("cannot flatten {dims:?}"))?;
-        // Moved out without a copy when nothing else holds the buffer.
-        let mut values = flat
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| format!("{e:?}"))?;
+        let mut values = flat_values(x)?;
         match self {
             Vectorised::Map(f) => f.apply(&mut values),
             Vectorised::Softmax(_) => softmax_rows(&mut values, dims.last().copied().unwrap_or(1)),

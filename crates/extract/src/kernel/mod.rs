@@ -60,22 +60,18 @@ pub(crate) struct NodeSpec<'a> {
 type Builder = fn(&NodeSpec) -> Option<Arc<dyn Kernel>>;
 
 /// Device-specific kernel builders, most specific first.
-#[cfg(feature = "wgpu-plain")]
 const SPECIALISED: &[Builder] = &[
     cpu::conv2d,
     cpu::depthwise,
     cpu::linear,
+    cpu::mlp,
+    cpu::attention,
+    cpu::squeeze_excitation,
+    cpu::layer_norm,
     cpu::max_pool2d,
     cpu::elementwise,
+    #[cfg(feature = "wgpu-plain")]
     gpu::conv2d,
-];
-#[cfg(not(feature = "wgpu-plain"))]
-const SPECIALISED: &[Builder] = &[
-    cpu::conv2d,
-    cpu::depthwise,
-    cpu::linear,
-    cpu::max_pool2d,
-    cpu::elementwise,
 ];
 
 /// Whose convolution a GPU device runs: featx's own (one launch with the bias, residual add and

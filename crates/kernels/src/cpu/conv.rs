@@ -3,34 +3,49 @@
 //! burn-flex 0.22 lowers every conv2d to a conv3d that, on each call, reorders the weights,
 //! transposes the input to NHWC on one thread, and scatters tile results back with strided
 //! writes; profiling ResNet18 put about a third of the forward pass there. Here the weights are
-//! packed once (torch's OIHW layout already is the `[C_out, C_in*kh*kw]` matrix), im2col reads
-//! NCHW directly into a `[K, H_out*W_out]` matrix on all cores (a 1x1 stride-1 convolution needs
-//! none), and one multi-threaded `gemm` per image (the crate burn-flex itself uses) writes NCHW
-//! output with the bias already in its accumulator. 3x3 stride-1 padding-1 layers (most of
-//! ResNet) go to the Winograd form instead (`winograd.rs` beside this file). Written by hand because no crate
-//! offers a conv2d over plain slices with these layouts.
+//! packed once for the matrix product (`matmul.rs`; torch's OIHW layout already is the
+//! `[C_out, C_in*kh*kw]` matrix), the image side is packed straight from NCHW (a virtual
+//! im2col; a 1x1 stride-1 convolution reads the image as its matrix), and the product writes
+//! NCHW output with the bias in its epilogue. 3x3 stride-1 padding-1 layers (most of ResNet)
+//! go to the Winograd form instead (`winograd.rs` beside this file). Written by hand because no
+//! crate offers a conv2d over plain slices with these layouts.
+
+use std::mem::MaybeUninit;
 
 use burn::prelude::*;
 use featx_graph::Window2d;
 use rayon::prelude::*;
 
-use super::pointwise::{MAX_INPUTS, pointwise};
+use super::matmul::{PackedLhs, Rhs, filled, im2col};
 use super::tensor::{flex_f32, flex_tensor, weight_and_bias};
 use super::winograd::Winograd;
 
-/// Output columns one gemm call aims for when images are small enough to share it.
-const GEMM_COLUMNS: usize = 2048;
+/// Output columns one product aims for when images are small enough to share it. Sharing
+/// writes the images' im2col matrices out (a single image's is packed straight from it), which
+/// pays only for maps of a few dozen pixels: at batch 8, ResNet50 took 0.93x its time with 256
+/// against 2048 (which also grouped its 14x14 layers), ResNet18 0.91x.
+const GEMM_COLUMNS: usize = 256;
 
 /// A convolution's weights packed once for [`PackedConv2d::forward`].
 #[derive(Debug, Clone)]
 pub struct PackedConv2d {
-    weight: Vec<f32>,
+    method: Method,
     bias: Option<Vec<f32>>,
     out_channels: usize,
     in_channels: usize,
     window: Window2d,
-    /// The Winograd form, for 3x3 stride-1 padding-1 layers.
-    winograd: Option<Winograd>,
+}
+
+/// How a convolution is computed, with its weights in the form that needs.
+#[derive(Debug, Clone)]
+enum Method {
+    /// The Winograd form, for 3x3 stride-1 padding-1 layers. It beats im2col on every such
+    /// layer of ResNet18 and ResNet50 on the machine measured, even layer4's 16 tiles per
+    /// image (with both on the same packed products: ResNet18 22.4 ms against 26.3 at batch 1,
+    /// 139 against 202 at batch 8; ResNet50 52.9 against 55.7 and 396 against 469).
+    Winograd(Winograd),
+    /// im2col and one product with the `[C_out, C_in*kh*kw]` weight, packed.
+    Im2col(PackedLhs),
 }
 
 impl PackedConv2d {
@@ -48,11 +63,16 @@ impl PackedConv2d {
             return None;
         }
         let (weight, bias) = weight_and_bias(weight, bias)?;
-        let winograd = (window == Window2d::square(3, 1, 1))
-            .then(|| Winograd::new(&weight, out_channels, in_channels));
+        let method = if window == Window2d::square(3, 1, 1) {
+            Method::Winograd(Winograd::new(&weight, out_channels, in_channels)?)
+        } else {
+            Method::Im2col(PackedLhs::new(
+                &weight,
+                [out_channels, in_channels * kh * kw],
+            )?)
+        };
         Some(PackedConv2d {
-            winograd,
-            weight,
+            method,
             bias,
             out_channels,
             in_channels,
@@ -62,7 +82,7 @@ impl PackedConv2d {
 
     /// Whether this convolution runs in the Winograd form.
     pub fn is_winograd(&self) -> bool {
-        self.winograd.is_some()
+        matches!(self.method, Method::Winograd(_))
     }
 
     /// The convolution of `x` (`[N, C_in, H, W]` on the flex device), through ReLU when `relu`,
@@ -81,109 +101,108 @@ impl PackedConv2d {
         }
         let data = flex_f32(x)?;
         let input = data.as_slice();
-        // Winograd wins on every ResNet18 3x3 layer on this kind of CPU, even layer4's 16 tiles
-        // per image (measured: 24.1 ms for a batch-1 forward, 25.5 ms with im2col for layer4).
-        if let Some(winograd) = &self.winograd {
-            let out = winograd.forward(input, [n, h, w], self.bias.as_deref(), relu);
-            return Ok(flex_tensor(out, [n, self.out_channels, oh, ow]));
+        let weight = match &self.method {
+            Method::Winograd(winograd) => {
+                return match winograd.forward(input, [n, h, w], self.bias.as_deref(), relu) {
+                    Ok(out) => Ok(flex_tensor(out, [n, self.out_channels, oh, ow])),
+                    // Shapes were checked above: a refusal hands the input back all the same.
+                    Err(_) => Err(flex_tensor(input.to_vec(), [n, c, h, w])),
+                };
+            }
+            Method::Im2col(weight) => weight,
+        };
+        let (hw, chw) = (oh * ow, c * h * w);
+        let cout = self.out_channels;
+        let bias = self.bias.as_deref();
+        let pointwise = self.window == Window2d::square(1, 1, 0);
+        // Late layers have few output pixels per image: several images share one product (a
+        // wider matrix runs the microkernel better), then their rows are copied into place.
+        let group = (GEMM_COLUMNS / hw).clamp(1, n.max(1));
+        let out = if group == 1 {
+            filled(n * cout * hw, |out| {
+                let images = input.chunks_exact(chw).zip(out.chunks_exact_mut(cout * hw));
+                for (image, out) in images {
+                    if pointwise {
+                        let rhs = Rhs::Matrix {
+                            values: image,
+                            cols: hw,
+                            row_stride: hw,
+                        };
+                        weight.multiply(rhs, bias, out).map_err(drop)?;
+                    } else {
+                        let im2col = im2col(image, [c, h, w], &self.window, [oh, ow]).ok_or(())?;
+                        weight
+                            .multiply(Rhs::Im2Col(&im2col), bias, out)
+                            .map_err(drop)?;
+                    }
+                }
+                Ok(())
+            })
+            .map(|mut out| {
+                if relu {
+                    out.par_chunks_mut(hw).for_each(clamp_negative);
+                }
+                out
+            })
+        } else {
+            self.grouped(weight, input, [n, c, h, w], [oh, ow], group, relu)
+        };
+        match out {
+            Ok(out) => Ok(flex_tensor(out, [n, cout, oh, ow])),
+            // Shapes were checked above: a refusal here hands the input back all the same.
+            Err(()) => Err(flex_tensor(input.to_vec(), [n, c, h, w])),
         }
+    }
+
+    /// The convolution of `group` images at a time, their im2col matrices side by side in
+    /// one `[C_in*kh*kw, group*H_out*W_out]` matrix.
+    fn grouped(
+        &self,
+        weight: &PackedLhs,
+        input: &[f32],
+        [n, c, h, w]: [usize; 4],
+        [oh, ow]: [usize; 2],
+        group: usize,
+        relu: bool,
+    ) -> Result<Vec<f32>, ()> {
         let [kh, kw] = self.window.kernel;
         let (k, hw, chw) = (c * kh * kw, oh * ow, c * h * w);
         let cout = self.out_channels;
-        if self.window == Window2d::square(1, 1, 0) && k <= MAX_INPUTS {
-            let mut out = vec![0.0f32; n * cout * hw];
-            for (image, out) in input.chunks_exact(chw).zip(out.chunks_exact_mut(cout * hw)) {
-                pointwise(
-                    &self.weight,
-                    self.bias.as_deref(),
-                    image,
-                    out,
-                    [cout, k, hw],
-                    relu,
-                );
-            }
-            return Ok(flex_tensor(out, [n, cout, oh, ow]));
-        }
-        // Late layers have few output pixels per image: several images share one gemm (a
-        // wider matrix runs the microkernel better), then their rows are copied into place.
-        let group = (GEMM_COLUMNS / hw).clamp(1, n.max(1));
         let cols = group * hw;
-        let direct = group == 1;
-        let pointwise = self.window == Window2d::square(1, 1, 0);
-        let mut col = if pointwise && direct {
-            Vec::new()
-        } else {
-            vec![0.0f32; k * cols]
-        };
-        let mut staging = if direct {
-            Vec::new()
-        } else {
-            vec![0.0f32; cout * cols]
-        };
+        let mut col = vec![0.0f32; k * cols];
+        let mut staging = vec![0.0f32; cout * cols];
         let mut out = vec![0.0f32; n * cout * hw];
         for first in (0..n).step_by(group) {
             let g = group.min(n - first);
-            let rhs: &[f32] = if pointwise && direct {
-                &input[first * chw..(first + 1) * chw]
-            } else {
-                for j in 0..g {
-                    let image = &input[(first + j) * chw..(first + j + 1) * chw];
-                    self.im2col(image, [h, w], [oh, ow], &mut col, cols, j * hw);
-                }
-                &col
+            for j in 0..g {
+                let image = &input[(first + j) * chw..(first + j + 1) * chw];
+                self.im2col(image, [h, w], [oh, ow], &mut col, cols, j * hw);
+            }
+            let rhs = Rhs::Matrix {
+                values: &col,
+                cols: g * hw,
+                row_stride: cols,
             };
-            let dst: &mut [f32] = if direct {
-                &mut out[first * cout * hw..(first + 1) * cout * hw]
-            } else {
-                &mut staging
-            };
-            if let Some(bias) = &self.bias {
-                dst.par_chunks_mut(cols)
-                    .zip(bias)
-                    .for_each(|(row, &v)| row.fill(v));
-            }
-            // SAFETY: dst is [C_out, cols], weight [C_out, k], rhs [k, cols], row-major and
-            // exactly that long; the gemm touches the first g * hw <= cols columns only.
-            unsafe {
-                gemm::gemm(
-                    cout,
-                    g * hw,
-                    k,
-                    dst.as_mut_ptr(),
-                    1,
-                    cols as isize,
-                    self.bias.is_some(),
-                    self.weight.as_ptr(),
-                    1,
-                    k as isize,
-                    rhs.as_ptr(),
-                    1,
-                    cols as isize,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::Rayon(0),
-                );
-            }
-            if !direct {
-                let staged = &staging;
-                out[first * cout * hw..(first + g) * cout * hw]
-                    .par_chunks_mut(hw)
-                    .enumerate()
-                    .for_each(|(i, row)| {
-                        let (j, o) = (i / cout, i % cout);
-                        row.copy_from_slice(&staged[o * cols + j * hw..o * cols + (j + 1) * hw]);
-                        if relu {
-                            clamp_negative(row);
-                        }
-                    });
-            } else if relu {
-                dst.par_chunks_mut(hw).for_each(clamp_negative);
-            }
+            let staged = &mut staging[..cout * g * hw];
+            // SAFETY: f32 and MaybeUninit<f32> share a layout; the product only writes.
+            let uninit = unsafe { &mut *(staged as *mut [f32] as *mut [MaybeUninit<f32>]) };
+            weight
+                .multiply(rhs, self.bias.as_deref(), uninit)
+                .map_err(drop)?;
+            let staged = &*staged;
+            let gw = g * hw;
+            out[first * cout * hw..(first + g) * cout * hw]
+                .par_chunks_mut(hw)
+                .enumerate()
+                .for_each(|(i, row)| {
+                    let (j, o) = (i / cout, i % cout);
+                    row.copy_from_slice(&staged[o * gw + j * hw..o * gw + (j + 1) * hw]);
+                    if relu {
+                        clamp_negative(row);
+                    }
+                });
         }
-        Ok(flex_tensor(out, [n, self.out_channels, oh, ow]))
+        Ok(out)
     }
 
     /// Fills columns `offset..offset + oh*ow` of `col` (`[C_in*kh*kw, row_len]`) from one NCHW
@@ -268,7 +287,7 @@ mod tests {
             ([2, 5, 7, 7], [3, 5, 3, 3], 1, 1, 1, false),  // Winograd, odd both ways
             ([1, 1, 1, 2], [2, 1, 3, 3], 1, 1, 1, true),   // Winograd, one tile
             ([5, 64, 30, 30], [64, 64, 3, 3], 1, 1, 1, true), // Winograd, several blocks
-            ([3, 4, 28, 25], [6, 4, 3, 3], 1, 2, 1, true), // im2col, groups of 2, then 1
+            ([3, 4, 8, 9], [6, 4, 3, 3], 1, 2, 1, true),   // im2col, groups of 2, then 1
             ([3, 4, 9, 8], [5, 4, 1, 1], 1, 0, 1, false),  // pointwise, one group of 3
             ([1, 3, 64, 64], [8, 3, 1, 1], 1, 0, 1, true), // pointwise straight from the input
             ([2, 3, 23, 31], [7, 3, 5, 5], 2, 2, 1, true), // strided

@@ -4,19 +4,19 @@
 //! weight broadcast over the leading axes: one small matrix product per row of the image,
 //! each reading the whole weight again, and the bias added in a second pass. ConvNeXt-T spent
 //! about three quarters of its forward pass in its Linear layers that way. Here every leading
-//! axis is one matrix dimension: a single `gemm` call (the crate burn-flex itself uses) on all
-//! cores, with the bias already in its accumulator. Written by hand because it is one call
-//! with the layouts set; no crate offers it over burn's tensors.
+//! axis is one matrix dimension: a single matrix product on all cores with the weight packed
+//! once (`matmul.rs`), the bias in its epilogue.
 
 use burn::prelude::*;
+use rten_gemm::GemmError;
 
+use super::matmul::{PackedRhs, filled};
 use super::tensor::{flex_f32, flex_tensor, weight_and_bias};
 
-/// A Linear layer's weight (`[in, out]`, burn's layout, row-major) and bias, kept for
-/// [`PackedLinear::forward`].
+/// A Linear layer's weight, packed, and bias, kept for [`PackedLinear::forward`].
 #[derive(Debug, Clone)]
 pub struct PackedLinear {
-    weight: Vec<f32>,
+    weight: PackedRhs,
     bias: Option<Vec<f32>>,
     inputs: usize,
     outputs: usize,
@@ -31,9 +31,17 @@ impl PackedLinear {
             return None;
         }
         let (weight, bias) = weight_and_bias(weight, bias)?;
-        if bias.as_ref().is_some_and(|b| b.len() != outputs) {
+        if bias.as_ref().is_some_and(|b| b.len() != outputs) || weight.len() != inputs * outputs {
             return None;
         }
+        // Kept `[out, in]` (torch's layout): the single-row product reads it fastest that way.
+        let mut transposed = vec![0.0f32; weight.len()];
+        for (i, row) in weight.chunks_exact(outputs).enumerate() {
+            for (o, &v) in row.iter().enumerate() {
+                transposed[o * inputs + i] = v;
+            }
+        }
+        let weight = PackedRhs::from_transposed(transposed, [outputs, inputs])?;
         Some(Self {
             weight,
             bias,
@@ -63,43 +71,19 @@ impl PackedLinear {
         }
         let values = flex_f32(x)?;
         let input = values.as_slice();
-        let n = self.outputs;
-        let mut out = match &self.bias {
-            Some(bias) => {
-                let mut out = Vec::with_capacity(m * n);
-                for _ in 0..m {
-                    out.extend_from_slice(bias);
-                }
-                out
-            }
-            None => vec![0.0f32; m * n],
-        };
-        // SAFETY: out is [m, n], input [m, k] and weight [k, n], row-major and exactly that
-        // long (k checked above, the weight's shape at construction).
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                out.as_mut_ptr(),
-                1,
-                n as isize,
-                self.bias.is_some(),
-                input.as_ptr(),
-                1,
-                k as isize,
-                self.weight.as_ptr(),
-                1,
-                n as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::Rayon(0),
-            );
+        match self.rows(input, m) {
+            Ok(out) => Ok(flex_tensor(out, [m, self.outputs])),
+            // Shapes were checked above: a refusal here hands the input back all the same.
+            Err(_) => Err(flex_tensor(input.to_vec(), [m, k])),
         }
-        Ok(flex_tensor(out, [m, n]))
+    }
+
+    /// `x @ W + b` for `rows` rows of `in` values each, row-major.
+    pub(super) fn rows(&self, x: &[f32], rows: usize) -> Result<Vec<f32>, GemmError> {
+        let bias = self.bias.as_deref();
+        filled(rows * self.outputs, |out| {
+            self.weight.multiply(x, rows, bias, out)
+        })
     }
 }
 

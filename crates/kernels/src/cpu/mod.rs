@@ -1,16 +1,24 @@
 //! Kernels for burn's flex (CPU) device, on float32 NCHW tensors.
 
+mod attention;
 mod conv;
 mod depthwise;
 mod elementwise;
+mod layer_norm;
 mod linear;
-mod pointwise;
+mod matmul;
+mod mlp;
 mod pool;
+mod squeeze;
 mod tensor;
 mod winograd;
 
+pub use attention::PackedAttention;
 pub use conv::PackedConv2d;
 pub use depthwise::PackedDepthwise;
 pub use elementwise::{Elementwise, softmax_rows};
+pub use layer_norm::layer_norm_rows;
 pub use linear::PackedLinear;
+pub use mlp::PackedMlp;
 pub use pool::MaxPool2d;
+pub use squeeze::PackedSqueezeExcitation;

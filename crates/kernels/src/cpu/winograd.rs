@@ -11,7 +11,12 @@
 //! tests in `conv.rs` check every path against burn's conv2d).
 //! Written by hand: no Rust crate offers a Winograd convolution.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
+use rten_gemm::GemmError;
+
+use super::matmul::{PackedLhs, Rhs};
 
 /// Bytes of transformed input and products one block of tiles may use; blocks keep both in
 /// the last-level cache instead of streaming a whole batch's worth through memory.
@@ -23,8 +28,8 @@ const POSITIONS: usize = 16;
 /// The transformed kernel of one convolution.
 #[derive(Debug, Clone)]
 pub(super) struct Winograd {
-    /// `u[ξ][o][c]` for the 16 positions ξ: each a row-major `[C_out, C_in]` matrix.
-    u: Vec<f32>,
+    /// `u[ξ]` for the 16 positions ξ: each a `[C_out, C_in]` matrix, packed.
+    u: Vec<PackedLhs>,
     out_channels: usize,
     in_channels: usize,
 }
@@ -46,7 +51,8 @@ impl Shared {
 impl Winograd {
     /// Transforms OIHW 3x3 `weight` (`[C_out, C_in, 3, 3]`, row-major); computed in f64 so
     /// the packed kernel carries a single rounding.
-    pub fn new(weight: &[f32], out_channels: usize, in_channels: usize) -> Self {
+    /// `None` if `weight` is shorter than the shape says.
+    pub fn new(weight: &[f32], out_channels: usize, in_channels: usize) -> Option<Self> {
         let pairs = out_channels * in_channels;
         let mut u = vec![0.0f32; POSITIONS * pairs];
         for (pair, g) in weight.chunks_exact(9).enumerate().take(pairs) {
@@ -68,11 +74,15 @@ impl Winograd {
                 }
             }
         }
-        Winograd {
+        let u = u
+            .chunks_exact(pairs.max(1))
+            .map(|u| PackedLhs::new(u, [out_channels, in_channels]))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Winograd {
             u,
             out_channels,
             in_channels,
-        }
+        })
     }
 
     /// The convolution of `input` (`[n, C_in, h, w]`, row-major) with padding 1, plus `bias`,
@@ -83,7 +93,7 @@ impl Winograd {
         [n, h, w]: [usize; 3],
         bias: Option<&[f32]>,
         relu: bool,
-    ) -> Vec<f32> {
+    ) -> Result<Vec<f32>, GemmError> {
         let (cin, cout) = (self.in_channels, self.out_channels);
         let (th, tw) = (h.div_ceil(2), w.div_ceil(2));
         let mut out = vec![0.0f32; n * cout * h * w];
@@ -110,64 +120,47 @@ impl Winograd {
                         transform_input(plane, [h, w], ty, &mut scratch, v, tiles, k * tw);
                     }
                 });
-            // m[o][ξ][t] = Σ_c u[ξ][o][c] v[c][ξ][t]: one gemm per position.
-            let (u, vp, mp) = (&self.u, Shared(v.as_mut_ptr()), Shared(m.as_mut_ptr()));
-            (0..POSITIONS).into_par_iter().for_each(|xi| {
-                // SAFETY: lhs is u[ξ] ([cout, cin], row stride cin) inside `u`; rhs is
-                // v[·][ξ][·] ([cin, tiles], row stride 16*tiles) and dst m[·][ξ][·]
-                // ([cout, tiles], row stride 16*tiles), both inside their buffers. Jobs
-                // write disjoint columns ξ*tiles..(ξ+1)*tiles of each m row; v is only read.
-                unsafe {
-                    gemm::gemm(
-                        cout,
-                        tiles,
-                        cin,
-                        mp.at(xi * tiles),
-                        1,
-                        (POSITIONS * tiles) as isize,
-                        false,
-                        u.as_ptr().add(xi * cout * cin),
-                        1,
-                        cin as isize,
-                        vp.at(xi * tiles),
-                        1,
-                        (POSITIONS * tiles) as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
+            // m[ξ][o][t] = Σ_c u[ξ][o][c] v[c][ξ][t]: one product per position.
+            let v = &v;
+            m.par_chunks_mut(cout * tiles)
+                .zip(&self.u)
+                .enumerate()
+                .try_for_each(|(xi, (m, u))| {
+                    let rhs = Rhs::Matrix {
+                        values: &v[xi * tiles..],
+                        cols: tiles,
+                        row_stride: POSITIONS * tiles,
+                    };
+                    // SAFETY: f32 and MaybeUninit<f32> share a layout; the product only writes.
+                    let m = unsafe { &mut *(m as *mut [f32] as *mut [MaybeUninit<f32>]) };
+                    u.multiply(rhs, None, m)
+                })?;
+            let m = &m;
+            (0..cout).into_par_iter().for_each(|o| {
+                let b = bias.map_or(0.0, |b| b[o]);
+                let mut scratch = vec![0.0f32; 4 * tw];
+                for (k, row) in rows.clone().enumerate() {
+                    let (img, ty) = (row / th, row % th);
+                    // SAFETY: rows 2ty..2ty+2 of plane (img, o) of `out`: this job is the
+                    // only one writing output channel o, and blocks run one after another.
+                    let plane = unsafe {
+                        std::slice::from_raw_parts_mut(dst.at((img * cout + o) * h * w), h * w)
+                    };
+                    transform_output(
+                        &m[o * tiles..],
+                        cout * tiles,
+                        k * tw,
+                        plane,
+                        [h, w],
+                        ty,
+                        b,
+                        relu,
+                        &mut scratch,
                     );
                 }
             });
-            m.par_chunks(POSITIONS * tiles)
-                .enumerate()
-                .for_each(|(o, m)| {
-                    let b = bias.map_or(0.0, |b| b[o]);
-                    let mut scratch = vec![0.0f32; 4 * tw];
-                    for (k, row) in rows.clone().enumerate() {
-                        let (img, ty) = (row / th, row % th);
-                        // SAFETY: rows 2ty..2ty+2 of plane (img, o) of `out`: this job is the
-                        // only one writing output channel o, and blocks run one after another.
-                        let plane = unsafe {
-                            std::slice::from_raw_parts_mut(dst.at((img * cout + o) * h * w), h * w)
-                        };
-                        transform_output(
-                            m,
-                            tiles,
-                            k * tw,
-                            plane,
-                            [h, w],
-                            ty,
-                            b,
-                            relu,
-                            &mut scratch,
-                        );
-                    }
-                });
         }
-        out
+        Ok(out)
     }
 }
 
@@ -231,13 +224,13 @@ fn transform_input(
     }
 }
 
-/// Writes output rows `2ty` and `2ty + 1` of one channel from `m[ξ][offset + tx]`:
+/// Writes output rows `2ty` and `2ty + 1` of one channel from `m[ξ * position_stride + offset + tx]`:
 /// `Aᵀ = [1 1 1 0; 0 1 -1 -1]` down, then across, plus `bias`, through ReLU when `relu`;
 /// `scratch` holds `4 * ceil(w / 2)` values.
 #[allow(clippy::too_many_arguments)] // one tile row's coordinates; a struct would only rename them
 fn transform_output(
     m: &[f32],
-    tiles: usize,
+    position_stride: usize,
     offset: usize,
     plane: &mut [f32],
     [h, w]: [usize; 2],
@@ -247,7 +240,7 @@ fn transform_output(
     scratch: &mut [f32],
 ) {
     let tw = w.div_ceil(2);
-    let p = |xi: usize| &m[xi * tiles + offset..][..tw];
+    let p = |xi: usize| &m[xi * position_stride + offset..][..tw];
     let finish = |v: f32| if relu { v.max(0.0) } else { v };
     for half in 0..2 {
         let y = 2 * ty + half;
