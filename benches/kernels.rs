@@ -2,8 +2,7 @@
 //! most: the vectorised activations and softmax (EfficientNet-B0's widest SiLU, ViT-B/16's
 //! attention), the depthwise convolution (MobileNetV3's, EfficientNet's and ConvNeXt's), the
 //! Linear layer over the last axis (ConvNeXt's and ViT's), the dense convolutions (1x1, im2col
-//! and Winograd, on the packed matrix products) and the fused blocks (ViT's attention, MLP and
-//! LayerNorm, MobileNetV3's squeeze-excitation). `cargo bench --bench kernels`;
+//! and Winograd, on the packed matrix products) and ViT's fused attention and MLP blocks. `cargo bench --bench kernels`;
 //! `-- --save-baseline NAME` records a run and `-- --baseline NAME` compares against it.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -16,7 +15,7 @@ use featx::graph::Activation;
 use featx::graph::Window2d;
 use featx_kernels::cpu::{
     Elementwise, PackedAttention, PackedConv2d, PackedDepthwise, PackedLinear, PackedMlp,
-    PackedSqueezeExcitation, layer_norm_rows, softmax_rows,
+    softmax_rows,
 };
 
 /// The allocator the `featx` binary runs with, so fresh output buffers cost what they cost there.
@@ -173,8 +172,8 @@ fn blocks(c: &mut Criterion) {
     let device = Device::flex();
     let mut group = c.benchmark_group("cpu/block");
     group.sample_size(20);
-    // ViT-B/16's encoder block parts at batch 1: self attention (12 heads), the MLP and the
-    // LayerNorm, on 197 tokens of 768.
+    // ViT-B/16's encoder block parts at batch 1: self attention (12 heads) and the MLP, on 197
+    // tokens of 768.
     let tokens = Tensor::<3>::random([1, 197, 768], Distribution::Default, &device);
     let proj = LinearConfig::new(768, 3 * 768).init(&device);
     let out = LinearConfig::new(768, 768).init(&device);
@@ -222,64 +221,6 @@ fn blocks(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("burn", "vit_mlp"), |bench| {
         bench.iter(|| fc2.forward(activation::gelu(fc1.forward(tokens.clone()))))
     });
-    let gamma = Tensor::<1>::random([768], Distribution::Default, &device);
-    let beta = Tensor::<1>::random([768], Distribution::Default, &device);
-    let (g, b) = (
-        gamma.to_data().try_to_vec::<f32>().expect("f32"),
-        beta.to_data().try_to_vec::<f32>().expect("f32"),
-    );
-    let values = tokens.to_data().try_to_vec::<f32>().expect("f32");
-    group.bench_function(BenchmarkId::new("featx", "vit_layer_norm"), |bench| {
-        bench.iter(|| {
-            let mut v = values.clone();
-            layer_norm_rows(&mut v, &g, Some(&b), 1e-6);
-            v
-        })
-    });
-    group.bench_function(BenchmarkId::new("burn", "vit_layer_norm"), |bench| {
-        bench.iter(|| {
-            featx::burn::tensor::module::layer_norm(
-                tokens.clone(),
-                gamma.clone(),
-                Some(beta.clone()),
-                1e-6,
-            )
-        })
-    });
-    // MobileNetV3-Large's widest squeeze-excitation at batch 1: 672 channels on 14x14.
-    let x = Tensor::<4>::random([1, 672, 14, 14], Distribution::Default, &device);
-    let (w1, b1) = (
-        Tensor::<4>::random([168, 672, 1, 1], Distribution::Default, &device),
-        Tensor::<1>::random([168], Distribution::Default, &device),
-    );
-    let (w2, b2) = (
-        Tensor::<4>::random([672, 168, 1, 1], Distribution::Default, &device),
-        Tensor::<1>::random([672], Distribution::Default, &device),
-    );
-    let se = PackedSqueezeExcitation::new(
-        (&w1, &b1),
-        (&w2, &b2),
-        Elementwise::Relu,
-        Elementwise::Hardsigmoid,
-    )
-    .expect("float32");
-    group.bench_function(
-        BenchmarkId::new("featx", "mnv3_squeeze_excitation"),
-        |bench| bench.iter(|| se.forward(x.clone()).expect("fits")),
-    );
-    group.bench_function(
-        BenchmarkId::new("burn", "mnv3_squeeze_excitation"),
-        |bench| {
-            bench.iter(|| {
-                let options = || ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
-                let pooled = featx::burn::tensor::module::adaptive_avg_pool2d(x.clone(), [1, 1]);
-                let hidden =
-                    activation::relu(conv2d(pooled, w1.clone(), Some(b1.clone()), options()));
-                let scale = conv2d(hidden, w2.clone(), Some(b2.clone()), options());
-                x.clone() * Activation::Hardsigmoid.apply(scale)
-            })
-        },
-    );
     group.finish();
 }
 

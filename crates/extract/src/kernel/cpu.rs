@@ -9,7 +9,7 @@ use featx_graph::ops::{Softmax, Unary, single, single_any};
 use featx_graph::{Activation, Cx, Layer, Mode, Op};
 use featx_kernels::cpu::{
     Elementwise, MaxPool2d, PackedAttention, PackedConv2d, PackedDepthwise, PackedLinear,
-    PackedMlp, PackedSqueezeExcitation, layer_norm_rows, softmax_rows,
+    PackedMlp, softmax_rows,
 };
 
 use super::{Kernel, NodeSpec};
@@ -228,124 +228,6 @@ impl Kernel for Attention {
 
     fn name(&self) -> &'static str {
         "cpu-attention"
-    }
-}
-
-/// torchvision.ops' `SqueezeExcitation` (MobileNetV3, EfficientNet).
-#[derive(Debug)]
-struct SqueezeExcitation(PackedSqueezeExcitation);
-
-/// The squeeze-excitation block, on the flex device.
-pub(super) fn squeeze_excitation(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
-    let (Op::SqueezeExcitation(op), Some(Layer::SqueezeExcitation(params))) = (spec.op, spec.layer)
-    else {
-        return None;
-    };
-    if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
-        return None;
-    }
-    let (b1, b2) = (
-        params.fc1.bias.as_ref()?.val(),
-        params.fc2.bias.as_ref()?.val(),
-    );
-    let packed = PackedSqueezeExcitation::new(
-        (&params.fc1.weight.val(), &b1),
-        (&params.fc2.weight.val(), &b2),
-        Elementwise::of(op.activation),
-        Elementwise::of(op.scale_activation),
-    )?;
-    Some(Arc::new(SqueezeExcitation(packed)))
-}
-
-impl Kernel for SqueezeExcitation {
-    fn run(&self, inputs: Vec<Feature>, _: &[usize]) -> Result<Feature, String> {
-        let x: Tensor<4> = single(inputs)?;
-        let dims = x.dims();
-        self.0
-            .forward(x)
-            .map(Feature::from)
-            .ok_or_else(|| format!("the CPU squeeze-excitation cannot take {dims:?}"))
-    }
-
-    fn name(&self) -> &'static str {
-        "cpu-squeeze-excitation"
-    }
-}
-
-/// LayerNorm over the last axis: its parameters packed (`nn.LayerNorm`), or read from its
-/// second and third inputs (`F.layer_norm`, as ConvNeXt's `LayerNorm2d` calls it).
-#[derive(Debug)]
-struct LayerNorm {
-    params: Option<(Vec<f32>, Option<Vec<f32>>)>,
-    eps: f64,
-}
-
-/// The LayerNorm, on the flex device.
-pub(super) fn layer_norm(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
-    let Op::LayerNorm(op) = spec.op else {
-        return None;
-    };
-    if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
-        return None;
-    }
-    let values = |t: Tensor<1>| t.into_data().try_into_vec::<f32>().ok();
-    let params = match spec.layer {
-        Some(Layer::LayerNorm(norm)) => {
-            let beta = match &norm.beta {
-                Some(b) => Some(values(b.val())?),
-                None => None,
-            };
-            Some((values(norm.gamma.val())?, beta))
-        }
-        None => None,
-        Some(_) => return None,
-    };
-    Some(Arc::new(LayerNorm {
-        params,
-        eps: op.eps,
-    }))
-}
-
-impl Kernel for LayerNorm {
-    fn run(&self, inputs: Vec<Feature>, _: &[usize]) -> Result<Feature, String> {
-        let mut inputs = inputs.into_iter();
-        let x = inputs.next().ok_or("no input value")?;
-        let vector = |f: Feature| -> Result<Vec<f32>, String> {
-            let v: Tensor<1> = f
-                .into_rank()
-                .map_err(|f| format!("expected a vector, got {:?}", f.dims()))?;
-            v.into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .map_err(|e| format!("{e:?}"))
-        };
-        let read;
-        let (gamma, beta) = match (&self.params, inputs.next(), inputs.next()) {
-            (Some((g, b)), None, None) => (g.as_slice(), b.as_deref()),
-            (None, Some(w), Some(b)) => {
-                read = (vector(w)?, vector(b)?);
-                (read.0.as_slice(), Some(read.1.as_slice()))
-            }
-            _ => return Err("layer_norm takes an input, a weight and a bias".into()),
-        };
-        let dims = x.dims();
-        if dims.last() != Some(&gamma.len()) || beta.is_some_and(|b| b.len() != gamma.len()) {
-            return Err(format!(
-                "the CPU LayerNorm of width {} cannot take {dims:?}",
-                gamma.len()
-            ));
-        }
-        let mut values = flat_values(x)?;
-        layer_norm_rows(&mut values, gamma, beta, self.eps);
-        let n = values.len();
-        let out = Tensor::<1>::from_data(TensorData::new(values, [n]), &Device::flex());
-        Feature::from(out)
-            .reshape(&dims)
-            .ok_or_else(|| format!("cannot reshape back to {dims:?}"))
-    }
-
-    fn name(&self) -> &'static str {
-        "cpu-layer-norm"
     }
 }
 

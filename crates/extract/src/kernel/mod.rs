@@ -66,8 +66,6 @@ const SPECIALISED: &[Builder] = &[
     cpu::linear,
     cpu::mlp,
     cpu::attention,
-    cpu::squeeze_excitation,
-    cpu::layer_norm,
     cpu::max_pool2d,
     cpu::elementwise,
     #[cfg(feature = "wgpu-plain")]

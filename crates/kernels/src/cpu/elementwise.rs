@@ -8,7 +8,6 @@
 //! activations (hardswish, hardsigmoid, ReLU6) need no polynomial: they are one fused loop
 //! here instead of burn's four ops.
 
-use featx_graph::Activation;
 use rayon::prelude::*;
 use rten_simd::{SimdOp, SimdUnaryOp};
 use rten_vecmath::{ApproxGelu, Erf, Exp, Gelu, Sigmoid, Silu, Softmax, Tanh};
@@ -41,24 +40,9 @@ pub enum Elementwise {
     Hardsigmoid,
     /// `min(max(x, 0), 6)`.
     Relu6,
-    /// `max(x, 0)`.
-    Relu,
 }
 
 impl Elementwise {
-    /// The function of an activation module.
-    pub fn of(activation: Activation) -> Self {
-        match activation {
-            Activation::Relu => Elementwise::Relu,
-            Activation::Relu6 => Elementwise::Relu6,
-            Activation::Hardswish => Elementwise::Hardswish,
-            Activation::Hardsigmoid => Elementwise::Hardsigmoid,
-            Activation::Silu => Elementwise::Silu,
-            Activation::Sigmoid => Elementwise::Sigmoid,
-            Activation::Gelu => Elementwise::Gelu,
-        }
-    }
-
     /// Applies the function to every value, in place, on all cores for large buffers.
     pub fn apply(self, values: &mut [f32]) {
         values
@@ -84,7 +68,6 @@ impl Elementwise {
                 .iter_mut()
                 .for_each(|v| *v = (*v + 3.0).clamp(0.0, 6.0) / 6.0),
             Elementwise::Relu6 => values.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
-            Elementwise::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
         }
     }
 }
@@ -143,7 +126,6 @@ mod tests {
             Elementwise::Hardswish => x * (x + 3.0).clamp(0.0, 6.0) / 6.0,
             Elementwise::Hardsigmoid => (x + 3.0).clamp(0.0, 6.0) / 6.0,
             Elementwise::Relu6 => x.clamp(0.0, 6.0),
-            Elementwise::Relu => x.max(0.0),
         }
     }
 
@@ -188,7 +170,6 @@ mod tests {
             Elementwise::Hardswish,
             Elementwise::Hardsigmoid,
             Elementwise::Relu6,
-            Elementwise::Relu,
         ] {
             let mut got = xs.clone();
             f.apply(&mut got);

@@ -34,14 +34,7 @@ impl PackedLinear {
         if bias.as_ref().is_some_and(|b| b.len() != outputs) || weight.len() != inputs * outputs {
             return None;
         }
-        // Kept `[out, in]` (torch's layout): the single-row product reads it fastest that way.
-        let mut transposed = vec![0.0f32; weight.len()];
-        for (i, row) in weight.chunks_exact(outputs).enumerate() {
-            for (o, &v) in row.iter().enumerate() {
-                transposed[o * inputs + i] = v;
-            }
-        }
-        let weight = PackedRhs::from_transposed(transposed, [outputs, inputs])?;
+        let weight = PackedRhs::new(&weight, [inputs, outputs])?;
         Some(Self {
             weight,
             bias,

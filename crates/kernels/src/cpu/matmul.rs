@@ -122,15 +122,14 @@ impl PackedLhs {
     }
 }
 
-/// A constant `[K, N]` matrix (a Linear layer's transposed weight) packed once as the right
-/// operand, with the row-major weight kept for single-row inputs: a vector-matrix product
-/// reads the weight once either way, and packing it buys nothing there (measured 1.2-1.6x
-/// slower packed at one row).
+/// A constant `[K, N]` matrix (a Linear layer's weight) packed once as the right operand.
+///
+/// Only the packed form is kept: a single-row product reads it about 1.2-1.6x slower than an
+/// unpacked `[N, K]` copy would be (a classifier head at batch 1, a tenth of a millisecond),
+/// and keeping that copy as well cost ViT-B/16 a third of a gigabyte.
 #[derive(Clone)]
 pub(super) struct PackedRhs {
     packed: PackedBMatrix<f32>,
-    /// `[N, K]`, row-major: the operand transposed, as torch stores a Linear weight.
-    transposed: Vec<f32>,
     depth: usize,
     cols: usize,
 }
@@ -142,14 +141,11 @@ impl fmt::Debug for PackedRhs {
 }
 
 impl PackedRhs {
-    /// Packs the transpose of `transposed`, a row-major `[cols, depth]` matrix (`None` if it
-    /// is not that long).
-    pub(super) fn from_transposed(transposed: Vec<f32>, [cols, depth]: [usize; 2]) -> Option<Self> {
-        let view = NdTensorView::try_from_data([cols, depth], transposed.as_slice()).ok()?;
-        let packed = with_executor(|e| e.prepack_b(view.transposed()));
+    /// Packs `values`, a row-major `[depth, cols]` matrix (`None` if it is not that long).
+    pub(super) fn new(values: &[f32], [depth, cols]: [usize; 2]) -> Option<Self> {
+        let view = NdTensorView::try_from_data([depth, cols], values).ok()?;
         Some(PackedRhs {
-            packed,
-            transposed,
+            packed: with_executor(|e| e.prepack_b(view)),
             depth,
             cols,
         })
@@ -173,14 +169,7 @@ impl PackedRhs {
             bias: bias.map(BiasVector::Row),
             ..Default::default()
         };
-        let b = if rows == 1 {
-            let view =
-                NdTensorView::try_from_data([self.cols, self.depth], self.transposed.as_slice())
-                    .map_err(|_| GemmError::KSizeMismatch)?;
-            GemmInputB::Unpacked(view.transposed())
-        } else {
-            GemmInputB::Packed(&self.packed)
-        };
+        let b = GemmInputB::Packed(&self.packed);
         with_executor(|e| e.gemm_uninit(out, GemmInputA::Unpacked(a), b, options))?;
         Ok(())
     }
