@@ -97,7 +97,8 @@ impl PackedConv2d {
         let Ok([oh, ow]) = self.window.output_size([h, w], false) else {
             return Err(x);
         };
-        if c != self.in_channels {
+        // An empty image or output has nothing to multiply (and no chunks to split into).
+        if c != self.in_channels || n * c * h * w * oh * ow == 0 {
             return Err(x);
         }
         let data = flex_f32(x)?;
