@@ -82,13 +82,8 @@ fn attend(qkv: &[f32], [n, l, heads, d]: [usize; 4]) -> Result<Vec<f32>, ()> {
     let scale = 1.0 / (d as f32).sqrt();
     let view = |image: usize, part: usize, head: usize| -> Option<View> {
         let start = image * l * 3 * e + part * e + head * d;
-        Some(View {
-            values: qkv.get(start..start + (l - 1) * 3 * e + d)?,
-            rows: l,
-            cols: d,
-            row_stride: 3 * e,
-            col_stride: 1,
-        })
+        let values = qkv.get(start..start + (l - 1) * 3 * e + d)?;
+        Some(View::rows(values, [l, d], 3 * e))
     };
     let per_head = (0..n * heads)
         .into_par_iter()
@@ -102,13 +97,7 @@ fn attend(qkv: &[f32], [n, l, heads, d]: [usize; 4]) -> Result<Vec<f32>, ()> {
             let mut scores =
                 filled(l * l, |s| multiply_views(q, k.transposed(), scale, s)).map_err(drop)?;
             softmax_rows(&mut scores, l);
-            let scores = View {
-                values: &scores,
-                rows: l,
-                cols: l,
-                row_stride: l,
-                col_stride: 1,
-            };
+            let scores = View::rows(&scores, [l, l], l);
             filled(l * d, |o| multiply_views(scores, v, 1.0, o)).map_err(drop)
         })
         .collect::<Result<Vec<Vec<f32>>, ()>>()?;

@@ -10,13 +10,11 @@
 //! go to the Winograd form instead (`winograd.rs` beside this file). Written by hand because no
 //! crate offers a conv2d over plain slices with these layouts.
 
-use std::mem::MaybeUninit;
-
 use burn::prelude::*;
 use featx_graph::Window2d;
 use rayon::prelude::*;
 
-use super::matmul::{PackedLhs, Rhs, filled, im2col};
+use super::matmul::{PackedLhs, Rhs, View, as_uninit, filled, im2col};
 use super::tensor::{flex_f32, flex_tensor, weight_and_bias};
 use super::winograd::Winograd;
 
@@ -125,11 +123,7 @@ impl PackedConv2d {
                 let images = input.chunks_exact(chw).zip(out.chunks_exact_mut(cout * hw));
                 for (image, out) in images {
                     if pointwise {
-                        let rhs = Rhs::Matrix {
-                            values: image,
-                            cols: hw,
-                            row_stride: hw,
-                        };
+                        let rhs = Rhs::Matrix(View::rows(image, [c, hw], hw));
                         weight.multiply(rhs, bias, out).map_err(drop)?;
                     } else {
                         let im2col = im2col(image, [c, h, w], &self.window, [oh, ow]).ok_or(())?;
@@ -180,16 +174,10 @@ impl PackedConv2d {
                 let image = &input[(first + j) * chw..(first + j + 1) * chw];
                 self.im2col(image, [h, w], [oh, ow], &mut col, cols, j * hw);
             }
-            let rhs = Rhs::Matrix {
-                values: &col,
-                cols: g * hw,
-                row_stride: cols,
-            };
+            let rhs = Rhs::Matrix(View::rows(&col, [k, g * hw], cols));
             let staged = &mut staging[..cout * g * hw];
-            // SAFETY: f32 and MaybeUninit<f32> share a layout; the product only writes.
-            let uninit = unsafe { &mut *(staged as *mut [f32] as *mut [MaybeUninit<f32>]) };
             weight
-                .multiply(rhs, self.bias.as_deref(), uninit)
+                .multiply(rhs, self.bias.as_deref(), as_uninit(staged))
                 .map_err(drop)?;
             let staged = &*staged;
             let gw = g * hw;

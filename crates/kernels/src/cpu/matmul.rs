@@ -47,6 +47,13 @@ pub(super) fn filled<E>(
     Ok(values)
 }
 
+/// A filled `f32` buffer as the uninitialised memory a product writes into (it only writes).
+pub(super) fn as_uninit(values: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: `MaybeUninit<f32>` has `f32`'s layout, and the products write only initialised
+    // values, so `values` stays initialised.
+    unsafe { &mut *(values as *mut [f32] as *mut [MaybeUninit<f32>]) }
+}
+
 /// A constant `[M, K]` matrix (a layer's weights) packed once as the left operand.
 #[derive(Clone)]
 pub(super) struct PackedLhs {
@@ -61,14 +68,10 @@ impl fmt::Debug for PackedLhs {
     }
 }
 
-/// What the left operand multiplies: a plain row-major matrix or an image's im2col.
+/// What the left operand multiplies: a matrix read in place or an image's im2col.
 pub(super) enum Rhs<'a> {
-    /// `[K, N]`, row `k` at `k * row_stride`.
-    Matrix {
-        values: &'a [f32],
-        cols: usize,
-        row_stride: usize,
-    },
+    /// `[K, N]`.
+    Matrix(View<'a>),
     /// The im2col matrix of one image, read from the image as it is packed.
     Im2Col(&'a Im2Col<'a, f32>),
 }
@@ -97,22 +100,9 @@ impl PackedLhs {
         };
         let a = GemmInputA::Packed(&self.packed);
         match rhs {
-            Rhs::Matrix {
-                values,
-                cols,
-                row_stride,
-            } => {
-                let Some(len) = self.depth.checked_sub(1).map(|k| k * row_stride + cols) else {
-                    return Err(GemmError::KSizeMismatch);
-                };
-                let values = values.get(..len).ok_or(GemmError::KSizeMismatch)?;
-                let b = NdTensorView::from_data_with_strides(
-                    [self.depth, cols],
-                    values,
-                    [row_stride, 1],
-                )
-                .map_err(|_| GemmError::KSizeMismatch)?;
-                with_executor(|e| e.gemm_uninit(out, a, GemmInputB::Unpacked(b), options))?;
+            Rhs::Matrix(b) => {
+                let b = GemmInputB::Unpacked(b.tensor()?);
+                with_executor(|e| e.gemm_uninit(out, a, b, options))?;
             }
             Rhs::Im2Col(im2col) => {
                 with_executor(|e| e.gemm_uninit(out, a, GemmInputB::Im2Col(im2col), options))?;
@@ -249,6 +239,17 @@ pub(super) struct View<'a> {
 }
 
 impl<'a> View<'a> {
+    /// `rows x cols` values, row `i` starting at `i * row_stride`.
+    pub(super) fn rows(values: &'a [f32], [rows, cols]: [usize; 2], row_stride: usize) -> Self {
+        View {
+            values,
+            rows,
+            cols,
+            row_stride,
+            col_stride: 1,
+        }
+    }
+
     /// The same values, transposed.
     pub(super) fn transposed(self) -> Self {
         View {
@@ -260,6 +261,7 @@ impl<'a> View<'a> {
         }
     }
 
+    /// The values as rten's view (a shape mismatch for what they are too short for).
     fn tensor(self) -> Result<NdTensorView<'a, f32, 2>, GemmError> {
         NdTensorView::from_slice_with_strides(
             [self.rows, self.cols],

@@ -11,12 +11,10 @@
 //! tests in `conv.rs` check every path against burn's conv2d).
 //! Written by hand: no Rust crate offers a Winograd convolution.
 
-use std::mem::MaybeUninit;
-
 use rayon::prelude::*;
 use rten_gemm::GemmError;
 
-use super::matmul::{PackedLhs, Rhs};
+use super::matmul::{PackedLhs, Rhs, View, as_uninit};
 
 /// Bytes of transformed input and products one block of tiles may use; blocks keep both in
 /// the last-level cache instead of streaming a whole batch's worth through memory.
@@ -126,14 +124,12 @@ impl Winograd {
                 .zip(&self.u)
                 .enumerate()
                 .try_for_each(|(xi, (m, u))| {
-                    let rhs = Rhs::Matrix {
-                        values: &v[xi * tiles..],
-                        cols: tiles,
-                        row_stride: POSITIONS * tiles,
-                    };
-                    // SAFETY: f32 and MaybeUninit<f32> share a layout; the product only writes.
-                    let m = unsafe { &mut *(m as *mut [f32] as *mut [MaybeUninit<f32>]) };
-                    u.multiply(rhs, None, m)
+                    let rhs = Rhs::Matrix(View::rows(
+                        &v[xi * tiles..],
+                        [cin, tiles],
+                        POSITIONS * tiles,
+                    ));
+                    u.multiply(rhs, None, as_uninit(m))
                 })?;
             let m = &m;
             (0..cout).into_par_iter().for_each(|o| {
