@@ -158,7 +158,7 @@ fn convolution(c: &mut Criterion) {
         let window = Window2d::square(k, s, k / 2);
         let packed = PackedConv2d::new(&w, Some(&b), window, 1).expect("a convolution");
         group.bench_function(BenchmarkId::new("featx", name), |bench| {
-            bench.iter(|| packed.forward(x.clone(), false).expect("fits"))
+            bench.iter(|| packed.forward(x.clone(), None, false).expect("fits"))
         });
         let options = ConvOptions::new([s, s], [k / 2, k / 2], [1, 1], 1);
         group.bench_function(BenchmarkId::new("burn", name), |bench| {

@@ -185,13 +185,13 @@ impl Plan {
         }
         // Adds into the private convolution that produces one of their inputs.
         let mut residual = vec![false; n];
-        if mode == Mode::Eval && fuses_residual(device, gpu_kernels) {
+        if mode == Mode::Eval {
             for i in (0..n).filter(|&i| needed[i] && !differentiable[i]) {
                 let (Op::Add(_), [a, b]) = (&ops[i].0, ops[i].2.as_slice()) else {
                     continue;
                 };
                 let conv_of = |id: NodeId| {
-                    matches!(ops[id.0].0, Op::Conv2d(_))
+                    matches!(&ops[id.0].0, Op::Conv2d(conv) if fuses_residual(device, gpu_kernels, conv))
                         && ops[id.0].1.is_some()
                         && ops[id.0].2.len() == 1
                         && post[id.0].is_none()

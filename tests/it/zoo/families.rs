@@ -231,6 +231,48 @@ fn depthwise_convolutions_run_on_the_cpu_kernel_with_torchvision_values() {
     assert!(share <= 1.0, "{share}");
 }
 
+/// A ResNet block's `add` (and the ReLU after it) runs in the epilogue of the convolution
+/// before it on the CPU, in the Winograd form (ResNet34's 3x3 layers) and on the packed
+/// product (ResNet50's 1x1 layers), and the blocks' outputs and the logits are still
+/// torchvision's. A requested add still takes its convolution in (its value is the sum); the
+/// ReLU after it then runs apart.
+#[test]
+fn resnet_adds_fold_into_the_cpu_convolution_with_torchvision_values() {
+    let device = Device::flex();
+    for (name, relu, kernel) in [
+        ("resnet34", "relu_1", "cpu-winograd"),
+        ("resnet50", "relu_2", "cpu-gemm"),
+    ] {
+        let fx = value_fixtures(name);
+        let first_block = format!("layer1.0.{relu}");
+        let requested: Vec<String> = [first_block.as_str(), "layer4.1.add", "fc"]
+            .map(String::from)
+            .to_vec();
+        let extractor = FeatureExtractor::new(
+            generated_model(name, &device),
+            &ReturnNodes::from(requested.clone()),
+        )
+        .unwrap();
+        let report = extractor.plan_report();
+        // Both have 16 blocks.
+        assert_eq!(report.fused_adds, 16, "{name}: {:?}", report.kernels);
+        for (node, kernel) in [
+            ("layer1.0.add".to_string(), kernel),
+            (first_block.clone(), "pass-through"),
+            ("layer4.1.add".to_string(), kernel),
+            (format!("layer4.1.{relu}"), "burn"),
+        ] {
+            assert!(
+                report.ran_on(&node, kernel),
+                "{name} {node}: {:?}",
+                report.kernels
+            );
+        }
+        let share = check_features(&extractor, &requested, &fx, name, &device);
+        assert!(share <= 1.0, "{name}: {share}");
+    }
+}
+
 /// The transformer blocks' CPU kernels (self attention, MLP, Linear) run where they apply and
 /// give torchvision's values: ViT-B/16's first two encoder layers and ConvNeXt-T's first
 /// stage, through their last node there.

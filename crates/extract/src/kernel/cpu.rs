@@ -15,11 +15,13 @@ use featx_kernels::cpu::{
 use super::{Kernel, NodeSpec};
 use crate::Feature;
 
-/// A convolution with weights packed once, bias and ReLU in its epilogue.
+/// A convolution with weights packed once, bias, residual add and ReLU in its epilogue.
 #[derive(Debug)]
 struct Conv {
     packed: PackedConv2d,
     relu: bool,
+    /// Whether its second input (a ResNet block's identity) is added before the ReLU.
+    residual: bool,
 }
 
 /// The packed convolution, on the flex device for ungrouped convolutions.
@@ -27,8 +29,7 @@ pub(super) fn conv2d(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
     let (Op::Conv2d(op), Some(Layer::Conv2d(conv))) = (spec.op, spec.layer) else {
         return None;
     };
-    // Its residual epilogue is not written; the planner folds adds on the GPU only.
-    if *spec.device != Device::flex() || spec.gradients || spec.residual {
+    if *spec.device != Device::flex() || spec.gradients {
         return None;
     }
     let bias = conv.bias.as_ref().map(|b| b.val());
@@ -36,14 +37,27 @@ pub(super) fn conv2d(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
     Some(Arc::new(Conv {
         packed,
         relu: spec.relu,
+        residual: spec.residual,
     }))
 }
 
 impl Kernel for Conv {
     fn run(&self, inputs: Vec<Feature>, _: &[usize]) -> Result<Feature, String> {
-        let x: Tensor<4> = single(inputs)?;
+        let rank4 = |f: Feature| {
+            f.into_rank::<4>()
+                .map_err(|f| format!("expected a rank-4 input, got shape {:?}", f.dims()))
+        };
+        let (x, residual) = match self.residual {
+            true => {
+                let [x, identity]: [Feature; 2] = inputs
+                    .try_into()
+                    .map_err(|_| "a residual convolution takes two inputs".to_string())?;
+                (rank4(x)?, Some(rank4(identity)?))
+            }
+            false => (single(inputs)?, None),
+        };
         self.packed
-            .forward(x, self.relu)
+            .forward(x, residual, self.relu)
             .map(Feature::from)
             .map_err(|x| format!("the CPU convolution cannot take {:?}", x.dims()))
     }

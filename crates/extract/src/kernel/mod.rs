@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use burn::prelude::Device;
 use burn::tensor::FloatDType;
+use featx_graph::ops::Conv2d;
 use featx_graph::{Activation, Layer, Op};
 
 use crate::{Feature, Mode};
@@ -110,9 +111,14 @@ impl GpuKernels {
     }
 }
 
-/// Whether a convolution on `device` takes the add after it into its epilogue, so the planner
-/// folds a ResNet block's `add` into its last convolution: featx's GPU convolution does.
-pub(crate) fn fuses_residual(device: &Device, gpu_kernels: GpuKernels) -> bool {
+/// Whether convolution `conv` on `device` takes the add after it into its epilogue, so the
+/// planner folds a ResNet block's `add` into its last convolution: featx's CPU convolution
+/// does for ungrouped convolutions (a grouped or depthwise one keeps its own kernel and the
+/// add stays a node), featx's GPU convolution for every one.
+pub(crate) fn fuses_residual(device: &Device, gpu_kernels: GpuKernels, conv: &Conv2d) -> bool {
+    if *device == Device::flex() {
+        return conv.groups == 1;
+    }
     #[cfg(feature = "wgpu-plain")]
     if gpu_kernels.is_featx() {
         return featx_kernels::gpu::supports(device);

@@ -24,6 +24,16 @@ use super::winograd::Winograd;
 /// against 2048 (which also grouped its 14x14 layers), ResNet18 0.91x.
 const GEMM_COLUMNS: usize = 256;
 
+/// What a convolution's output gets in the same pass as its product: a bias per output
+/// channel, a residual of the output's shape added after it (a ResNet block's identity), then
+/// ReLU.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Epilogue<'a> {
+    pub bias: Option<&'a [f32]>,
+    pub residual: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
 /// A convolution's weights packed once for [`PackedConv2d::forward`].
 #[derive(Debug, Clone)]
 pub struct PackedConv2d {
@@ -84,13 +94,19 @@ impl PackedConv2d {
         matches!(self.method, Method::Winograd(_))
     }
 
-    /// The convolution of `x` (`[N, C_in, H, W]` on the flex device), through ReLU when `relu`,
-    /// or `x` back if it does not fit (other device, dtype or channel count), so the caller can
+    /// The convolution of `x` (`[N, C_in, H, W]` on the flex device), plus `residual` (of the
+    /// output's shape) when given, through ReLU when `relu`; or `x` back if it does not fit
+    /// (other device, dtype or channel count, a residual of another shape), so the caller can
     /// fall back. Taking `x` by value lets its buffer move out without a copy when nothing else
     /// holds it.
     // `Err` hands the input back for the general path; it is no error, so its size is moot.
     #[allow(clippy::result_large_err)]
-    pub fn forward(&self, x: Tensor<4>, relu: bool) -> std::result::Result<Tensor<4>, Tensor<4>> {
+    pub fn forward(
+        &self,
+        x: Tensor<4>,
+        residual: Option<Tensor<4>>,
+        relu: bool,
+    ) -> std::result::Result<Tensor<4>, Tensor<4>> {
         let [n, c, h, w] = x.dims();
         let Ok([oh, ow]) = self.window.output_size([h, w], false) else {
             return Err(x);
@@ -99,11 +115,24 @@ impl PackedConv2d {
         if c != self.in_channels || n * c * h * w * oh * ow == 0 {
             return Err(x);
         }
+        let residual = match residual {
+            Some(r) if r.dims() == [n, self.out_channels, oh, ow] => match flex_f32(r) {
+                Ok(values) => Some(values),
+                Err(_) => return Err(x),
+            },
+            Some(_) => return Err(x),
+            None => None,
+        };
+        let epilogue = Epilogue {
+            bias: self.bias.as_deref(),
+            residual: residual.as_ref().map(|r| r.as_slice()),
+            relu,
+        };
         let data = flex_f32(x)?;
         let input = data.as_slice();
         let weight = match &self.method {
             Method::Winograd(winograd) => {
-                return match winograd.forward(input, [n, h, w], self.bias.as_deref(), relu) {
+                return match winograd.forward(input, [n, h, w], epilogue) {
                     Ok(out) => Ok(flex_tensor(out, [n, self.out_channels, oh, ow])),
                     // Shapes were checked above: a refusal hands the input back all the same.
                     Err(_) => Err(flex_tensor(input.to_vec(), [n, c, h, w])),
@@ -135,13 +164,18 @@ impl PackedConv2d {
                 Ok(())
             })
             .map(|mut out| {
-                if relu {
-                    out.par_chunks_mut(hw).for_each(clamp_negative);
+                match epilogue.residual {
+                    Some(residual) => out
+                        .par_chunks_mut(hw)
+                        .zip(residual.par_chunks(hw))
+                        .for_each(|(out, residual)| add_residual(out, residual, relu)),
+                    None if relu => out.par_chunks_mut(hw).for_each(clamp_negative),
+                    None => {}
                 }
                 out
             })
         } else {
-            self.grouped(weight, input, [n, c, h, w], [oh, ow], group, relu)
+            self.grouped(weight, input, [n, c, h, w], [oh, ow], group, epilogue)
         };
         match out {
             Ok(out) => Ok(flex_tensor(out, [n, cout, oh, ow])),
@@ -159,7 +193,7 @@ impl PackedConv2d {
         [n, c, h, w]: [usize; 4],
         [oh, ow]: [usize; 2],
         group: usize,
-        relu: bool,
+        epilogue: Epilogue,
     ) -> Result<Vec<f32>, ()> {
         let [kh, kw] = self.window.kernel;
         let (k, hw, chw) = (c * kh * kw, oh * ow, c * h * w);
@@ -187,8 +221,13 @@ impl PackedConv2d {
                 .for_each(|(i, row)| {
                     let (j, o) = (i / cout, i % cout);
                     row.copy_from_slice(&staged[o * gw + j * hw..o * gw + (j + 1) * hw]);
-                    if relu {
-                        clamp_negative(row);
+                    match epilogue.residual {
+                        Some(residual) => {
+                            let at = (first * cout + i) * hw;
+                            add_residual(row, &residual[at..at + hw], epilogue.relu);
+                        }
+                        None if epilogue.relu => clamp_negative(row),
+                        None => {}
                     }
                 });
         }
@@ -250,6 +289,14 @@ impl PackedConv2d {
     }
 }
 
+/// `residual` added in place, then ReLU when `relu`.
+fn add_residual(values: &mut [f32], residual: &[f32], relu: bool) {
+    for (v, r) in values.iter_mut().zip(residual) {
+        let sum = *v + r;
+        *v = if relu { sum.max(0.0) } else { sum };
+    }
+}
+
 /// ReLU in place.
 fn clamp_negative(values: &mut [f32]) {
     for v in values {
@@ -266,8 +313,8 @@ mod tests {
     use burn::tensor::ops::ConvOptions;
 
     /// Every path (Winograd on even and odd sizes and across blocks, pointwise, strided,
-    /// dilated, grouped images with a partial last group), with and without the fused ReLU,
-    /// against burn's own conv2d.
+    /// dilated, grouped images with a partial last group), with and without the fused residual
+    /// add and ReLU, against burn's own conv2d (and add, and ReLU).
     #[test]
     fn matches_burns_conv2d() {
         let device = Device::flex();
@@ -296,20 +343,29 @@ mod tests {
                 ..Window2d::square(1, s, p)
             };
             let cpu = PackedConv2d::new(&w, b.as_ref(), window, 1).expect("applies on flex");
-            let theirs = conv2d(x.clone(), w, b, options);
-            for relu in [false, true] {
-                let ours = cpu.forward(x.clone(), relu).expect("applies on flex");
+            let plain = conv2d(x.clone(), w, b, options);
+            let residual =
+                Tensor::<4>::random(plain.dims(), Distribution::Normal(0.0, 1.0), &device);
+            for (relu, with_residual) in
+                [(false, false), (true, false), (false, true), (true, true)]
+            {
+                let r = with_residual.then(|| residual.clone());
+                let ours = cpu.forward(x.clone(), r, relu).expect("applies on flex");
+                let theirs = match with_residual {
+                    true => plain.clone() + residual.clone(),
+                    false => plain.clone(),
+                };
                 let theirs = if relu {
-                    activation::relu(theirs.clone())
+                    activation::relu(theirs)
                 } else {
-                    theirs.clone()
+                    theirs
                 };
                 assert_eq!(ours.dims(), theirs.dims(), "{shape:?} {wshape:?}");
                 let scale = theirs.clone().abs().max().into_scalar::<f32>();
                 let diff = (ours - theirs).abs().max().into_scalar::<f32>();
                 assert!(
                     diff < 2e-6 * scale.max(1.0),
-                    "{shape:?} {wshape:?} relu {relu}: {diff} of {scale}"
+                    "{shape:?} {wshape:?} relu {relu} residual {with_residual}: {diff} of {scale}"
                 );
             }
         }

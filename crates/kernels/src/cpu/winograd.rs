@@ -14,7 +14,8 @@
 use rayon::prelude::*;
 use rten_gemm::GemmError;
 
-use super::matmul::{PackedLhs, Rhs, View, as_uninit};
+use super::conv::Epilogue;
+use super::matmul::{PackedLhs, Rhs, View, as_uninit, filled};
 
 /// Bytes of transformed input and products one block of tiles may use; blocks keep both in
 /// the last-level cache instead of streaming a whole batch's worth through memory.
@@ -83,25 +84,37 @@ impl Winograd {
         })
     }
 
-    /// The convolution of `input` (`[n, C_in, h, w]`, row-major) with padding 1, plus `bias`,
-    /// through ReLU when `relu`; returns `[n, C_out, h, w]`.
+    /// The convolution of `input` (`[n, C_in, h, w]`, row-major) with padding 1, through
+    /// `epilogue`; returns `[n, C_out, h, w]`.
     pub fn forward(
         &self,
         input: &[f32],
         [n, h, w]: [usize; 3],
-        bias: Option<&[f32]>,
-        relu: bool,
+        epilogue: Epilogue,
     ) -> Result<Vec<f32>, GemmError> {
+        // Every output pixel lies in one tile, whose job writes it once: no pass zeroes it.
+        filled(n * self.out_channels * h * w, |out| {
+            self.forward_into(input, [n, h, w], epilogue, out.as_mut_ptr().cast::<f32>())
+        })
+    }
+
+    /// [`Winograd::forward`] into `out`, which has room for `[n, C_out, h, w]` values.
+    fn forward_into(
+        &self,
+        input: &[f32],
+        [n, h, w]: [usize; 3],
+        epilogue: Epilogue,
+        out: *mut f32,
+    ) -> Result<(), GemmError> {
         let (cin, cout) = (self.in_channels, self.out_channels);
         let (th, tw) = (h.div_ceil(2), w.div_ceil(2));
-        let mut out = vec![0.0f32; n * cout * h * w];
         // Blocks of whole tile rows (of any image), sized to BLOCK_BYTES.
         let per_tile = POSITIONS * (cin + cout) * std::mem::size_of::<f32>();
         let rows_per_block = (BLOCK_BYTES / (per_tile * tw)).max(1);
         let total_rows = n * th;
         let mut v = Vec::new();
         let mut m = Vec::new();
-        let dst = Shared(out.as_mut_ptr());
+        let dst = Shared(out);
         for first in (0..total_rows).step_by(rows_per_block) {
             let rows = first..(first + rows_per_block).min(total_rows);
             let tiles = rows.len() * tw;
@@ -133,12 +146,19 @@ impl Winograd {
                 })?;
             let m = &m;
             (0..cout).into_par_iter().for_each(|o| {
-                let b = bias.map_or(0.0, |b| b[o]);
+                let plane_epilogue = |img: usize| PlaneEpilogue {
+                    bias: epilogue.bias.map_or(0.0, |b| b[o]),
+                    residual: epilogue
+                        .residual
+                        .map(|r| &r[(img * cout + o) * h * w..][..h * w]),
+                    relu: epilogue.relu,
+                };
                 let mut scratch = vec![0.0f32; 4 * tw];
                 for (k, row) in rows.clone().enumerate() {
                     let (img, ty) = (row / th, row % th);
-                    // SAFETY: rows 2ty..2ty+2 of plane (img, o) of `out`: this job is the
-                    // only one writing output channel o, and blocks run one after another.
+                    // SAFETY: rows 2ty..2ty+2 of plane (img, o) of `out` (which has room for
+                    // every plane): this job is the only one writing output channel o, blocks
+                    // run one after another, and it only writes.
                     let plane = unsafe {
                         std::slice::from_raw_parts_mut(dst.at((img * cout + o) * h * w), h * w)
                     };
@@ -149,14 +169,43 @@ impl Winograd {
                         plane,
                         [h, w],
                         ty,
-                        b,
-                        relu,
+                        plane_epilogue(img),
                         &mut scratch,
                     );
                 }
             });
         }
-        Ok(out)
+        Ok(())
+    }
+}
+
+/// What one output channel's plane gets after the transform back: its bias, then the same
+/// plane of the residual, then ReLU.
+#[derive(Clone, Copy)]
+struct PlaneEpilogue<'a> {
+    bias: f32,
+    residual: Option<&'a [f32]>,
+    relu: bool,
+}
+
+impl PlaneEpilogue<'_> {
+    /// Whether the ReLU can go with the bias, while the row is written: not when a residual
+    /// is still to be added.
+    fn relu_with_bias(&self) -> bool {
+        self.relu && self.residual.is_none()
+    }
+
+    /// Adds output row `y` of the residual, then the ReLU, to `row` (written with the bias
+    /// only, [`PlaneEpilogue::relu_with_bias`]); nothing without a residual.
+    fn finish_row(&self, row: &mut [f32], y: usize) {
+        let Some(residual) = self.residual else {
+            return;
+        };
+        let residual = &residual[y * row.len()..(y + 1) * row.len()];
+        for (v, r) in row.iter_mut().zip(residual) {
+            let sum = *v + r;
+            *v = if self.relu { sum.max(0.0) } else { sum };
+        }
     }
 }
 
@@ -221,7 +270,7 @@ fn transform_input(
 }
 
 /// Writes output rows `2ty` and `2ty + 1` of one channel from `m[ξ * position_stride + offset + tx]`:
-/// `Aᵀ = [1 1 1 0; 0 1 -1 -1]` down, then across, plus `bias`, through ReLU when `relu`;
+/// `Aᵀ = [1 1 1 0; 0 1 -1 -1]` down, then across, through `epilogue`;
 /// `scratch` holds `4 * ceil(w / 2)` values.
 #[allow(clippy::too_many_arguments)] // one tile row's coordinates; a struct would only rename them
 fn transform_output(
@@ -231,10 +280,10 @@ fn transform_output(
     plane: &mut [f32],
     [h, w]: [usize; 2],
     ty: usize,
-    bias: f32,
-    relu: bool,
+    epilogue: PlaneEpilogue,
     scratch: &mut [f32],
 ) {
+    let (bias, relu) = (epilogue.bias, epilogue.relu_with_bias());
     let tw = w.div_ceil(2);
     let p = |xi: usize| &m[xi * position_stride + offset..][..tw];
     let finish = |v: f32| if relu { v.max(0.0) } else { v };
@@ -267,5 +316,6 @@ fn transform_output(
             let t = tw - 1;
             *last = finish(s0[t] + s1[t] + s2[t] + bias);
         }
+        epilogue.finish_row(out, y);
     }
 }
