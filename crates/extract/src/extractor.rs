@@ -24,7 +24,7 @@ pub struct PlanReport {
     /// How many ReLUs run inside the kernel of the node they read.
     pub fused_relus: usize,
     /// How many adds run inside the convolution that produces one of their inputs (a ResNet
-    /// block's residual add, on GPU devices running featx's kernels).
+    /// block's residual add, where featx's CPU or GPU convolution runs it).
     pub fused_adds: usize,
     /// Each planned step as `(node name, kernel name)`, in execution order: which kernel the
     /// planner chose where (`cpu-winograd`, `cpu-gemm`, `cpu-depthwise`, `cpu-linear`,

@@ -7,10 +7,10 @@
 //! - in eval mode, a BatchNorm whose convolution nothing else reads runs as one convolution
 //!   with folded weights, reading the convolution's input (the convolution's own output is
 //!   never materialised);
-//! - where the device's convolution takes a residual into its epilogue (featx's GPU kernel), an
-//!   eval-mode `add` one of whose inputs is a convolution nothing else sees runs as that
-//!   convolution with the add's other input added (a ResNet block's `relu(bn2(conv2(x)) +
-//!   identity)` becomes one launch, with the ReLU below);
+//! - where the device's convolution takes a residual into its epilogue (featx's CPU kernels for
+//!   ungrouped convolutions, its GPU kernel for all), an eval-mode `add` one of whose inputs is
+//!   a convolution nothing else sees runs as that convolution with the add's other input added
+//!   (a ResNet block's `relu(bn2(conv2(x)) + identity)` becomes one step, with the ReLU below);
 //! - a ReLU whose input nothing else sees (not requested, not the output, read only by that
 //!   ReLU) runs inside the convolution that produces it, and its own step passes the value on.
 //!
