@@ -1,6 +1,7 @@
 //! Kernels for burn's flex (CPU) device, on float32 NCHW tensors.
 
 mod attention;
+mod cache;
 mod conv;
 mod depthwise;
 mod elementwise;
