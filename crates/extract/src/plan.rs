@@ -12,7 +12,9 @@
 //!   a convolution nothing else sees runs as that convolution with the add's other input added
 //!   (a ResNet block's `relu(bn2(conv2(x)) + identity)` becomes one step, with the ReLU below);
 //! - a ReLU whose input nothing else sees (not requested, not the output, read only by that
-//!   ReLU) runs inside the convolution that produces it, and its own step passes the value on.
+//!   ReLU) runs inside the convolution or BatchNorm that produces it (a BatchNorm that could
+//!   not fold: DenseNet's pre-activation `norm -> relu -> conv`), and its own step passes the
+//!   value on.
 //!
 //! In eval mode a `Conv2dNormActivation` node (one leaf in torchvision's trace) also runs as
 //! one convolution with its BatchNorm folded in, its activation applied to the output (a ReLU
@@ -214,7 +216,7 @@ impl Plan {
         let mut passes_on = vec![false; n];
         for i in (0..n).filter(|&i| needed[i]) {
             if let (Op::Activation(Activation::Relu), [producer]) = (&ops[i].0, ops[i].2.as_slice())
-                && matches!(ops[producer.0].0, Op::Conv2d(_))
+                && matches!(ops[producer.0].0, Op::Conv2d(_) | Op::BatchNorm2d(_))
                 && post[producer.0].is_none()
                 && private(*producer)
             {

@@ -8,8 +8,8 @@ use burn::tensor::TensorData;
 use featx_graph::ops::{Softmax, Unary, single, single_any};
 use featx_graph::{Activation, Cx, Layer, Mode, Op};
 use featx_kernels::cpu::{
-    Elementwise, MaxPool2d, PackedAttention, PackedConv2d, PackedDepthwise, PackedLinear,
-    PackedMlp, softmax_rows,
+    Elementwise, MaxPool2d, PackedAttention, PackedBatchNorm, PackedConv2d, PackedDepthwise,
+    PackedLinear, PackedMlp, softmax_rows,
 };
 
 use super::{Kernel, NodeSpec};
@@ -105,6 +105,51 @@ impl Kernel for Depthwise {
 
     fn name(&self) -> &'static str {
         "cpu-depthwise"
+    }
+}
+
+/// An eval-mode BatchNorm that runs as its own step (its convolution's output is asked for, or
+/// it follows no convolution), as one per-channel scale and shift, ReLU in the same pass.
+#[derive(Debug)]
+struct BatchNorm {
+    packed: PackedBatchNorm,
+    relu: bool,
+}
+
+/// The one-pass BatchNorm, on the flex device in eval mode (train mode's batch statistics stay
+/// on burn's op).
+pub(super) fn batch_norm(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
+    let (Op::BatchNorm2d(op), Some(Layer::BatchNorm(bn))) = (spec.op, spec.layer) else {
+        return None;
+    };
+    if *spec.device != Device::flex() || spec.gradients || spec.residual || spec.mode != Mode::Eval
+    {
+        return None;
+    }
+    let packed = PackedBatchNorm::new(
+        &bn.gamma.val(),
+        &bn.beta.val(),
+        &bn.running_mean.value(),
+        &bn.running_var.value(),
+        op.eps,
+    )?;
+    Some(Arc::new(BatchNorm {
+        packed,
+        relu: spec.relu,
+    }))
+}
+
+impl Kernel for BatchNorm {
+    fn run(&self, inputs: Vec<Feature>, _: &[usize]) -> Result<Feature, String> {
+        let x: Tensor<4> = single(inputs)?;
+        self.packed
+            .forward(x, self.relu)
+            .map(Feature::from)
+            .map_err(|x| format!("the CPU BatchNorm cannot take {:?}", x.dims()))
+    }
+
+    fn name(&self) -> &'static str {
+        "cpu-batch-norm"
     }
 }
 

@@ -64,6 +64,7 @@ type Builder = fn(&NodeSpec) -> Option<Arc<dyn Kernel>>;
 const SPECIALISED: &[Builder] = &[
     cpu::conv2d,
     cpu::depthwise,
+    cpu::batch_norm,
     cpu::linear,
     cpu::mlp,
     cpu::attention,

@@ -1,6 +1,7 @@
 //! Kernels for burn's flex (CPU) device, on float32 NCHW tensors.
 
 mod attention;
+mod batch_norm;
 mod cache;
 mod conv;
 mod depthwise;
@@ -13,6 +14,7 @@ mod tensor;
 mod winograd;
 
 pub use attention::PackedAttention;
+pub use batch_norm::PackedBatchNorm;
 pub use conv::PackedConv2d;
 pub use depthwise::PackedDepthwise;
 pub use elementwise::{Elementwise, softmax_rows};

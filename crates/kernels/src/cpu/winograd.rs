@@ -11,6 +11,8 @@
 //! tests in `conv.rs` check every path against burn's conv2d).
 //! Written by hand: no Rust crate offers a Winograd convolution.
 
+use std::cell::RefCell;
+
 use rayon::prelude::*;
 use rten_gemm::GemmError;
 
@@ -25,6 +27,13 @@ use super::matmul::{PackedLhs, Rhs, View, as_uninit, filled};
 /// of 4 to 16 MiB and 1.1-1.25x as long with 1-2 MiB.
 fn block_bytes() -> usize {
     cache::l2_bytes() * rayon::current_num_threads()
+}
+
+thread_local! {
+    /// Each thread's transformed inputs and products, kept from call to call: allocating and
+    /// zeroing them anew (up to the block size, every call) was 5% of ResNet18's every-node
+    /// extraction at batch 1.
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// Positions of the 4x4 transform.
@@ -112,20 +121,58 @@ impl Winograd {
         epilogue: Epilogue,
         out: *mut f32,
     ) -> Result<(), GemmError> {
+        // Blocks of whole tile rows (of any image), sized to `block_bytes`.
+        let per_tile =
+            POSITIONS * (self.in_channels + self.out_channels) * std::mem::size_of::<f32>();
+        let rows_per_block = (block_bytes() / (per_tile * w.div_ceil(2))).max(1);
+        // This thread's buffers from its last call, or fresh ones while they are in use (a
+        // rayon thread waiting in one call may run another's job).
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut buffers) => {
+                let (v, m) = &mut *buffers;
+                self.blocks(input, [n, h, w], epilogue, out, rows_per_block, v, m)
+            }
+            Err(_) => self.blocks(
+                input,
+                [n, h, w],
+                epilogue,
+                out,
+                rows_per_block,
+                &mut Vec::new(),
+                &mut Vec::new(),
+            ),
+        })
+    }
+
+    /// [`Winograd::forward_into`]'s work, `rows_per_block` tile rows at a time, with `v` and
+    /// `m` as the transformed inputs' and products' buffers (grown as needed, never cleared:
+    /// every value a block reads it has written first).
+    #[allow(clippy::too_many_arguments)]
+    fn blocks(
+        &self,
+        input: &[f32],
+        [n, h, w]: [usize; 3],
+        epilogue: Epilogue,
+        out: *mut f32,
+        rows_per_block: usize,
+        v: &mut Vec<f32>,
+        m: &mut Vec<f32>,
+    ) -> Result<(), GemmError> {
         let (cin, cout) = (self.in_channels, self.out_channels);
         let (th, tw) = (h.div_ceil(2), w.div_ceil(2));
-        // Blocks of whole tile rows (of any image), sized to `block_bytes`.
-        let per_tile = POSITIONS * (cin + cout) * std::mem::size_of::<f32>();
-        let rows_per_block = (block_bytes() / (per_tile * tw)).max(1);
         let total_rows = n * th;
-        let mut v = Vec::new();
-        let mut m = Vec::new();
         let dst = Shared(out);
         for first in (0..total_rows).step_by(rows_per_block) {
             let rows = first..(first + rows_per_block).min(total_rows);
             let tiles = rows.len() * tw;
-            v.resize(cin * POSITIONS * tiles, 0.0);
-            m.resize(cout * POSITIONS * tiles, 0.0);
+            let (v_len, m_len) = (cin * POSITIONS * tiles, cout * POSITIONS * tiles);
+            if v.len() < v_len {
+                v.resize(v_len, 0.0);
+            }
+            if m.len() < m_len {
+                m.resize(m_len, 0.0);
+            }
+            let (v, m) = (&mut v[..v_len], &mut m[..m_len]);
             // v[c][ξ][t]: the transformed input patches, one channel per job.
             v.par_chunks_mut(POSITIONS * tiles)
                 .enumerate()
