@@ -2,20 +2,21 @@
 //! most: the vectorised activations and softmax (EfficientNet-B0's widest SiLU, ViT-B/16's
 //! attention), the depthwise convolution (MobileNetV3's, EfficientNet's and ConvNeXt's), the
 //! Linear layer over the last axis (ConvNeXt's and ViT's), the dense convolutions (1x1, im2col
-//! and Winograd, on the packed matrix products) and ViT's fused attention and MLP blocks. `cargo bench --bench kernels`;
+//! and Winograd, on the packed matrix products), the one-pass eval BatchNorm and ViT's fused
+//! attention and MLP blocks. `cargo bench --bench kernels`;
 //! `-- --save-baseline NAME` records a run and `-- --baseline NAME` compares against it.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use featx::burn::nn::LinearConfig;
 use featx::burn::prelude::*;
-use featx::burn::tensor::module::conv2d;
+use featx::burn::tensor::module::{batch_norm, conv2d};
 use featx::burn::tensor::ops::ConvOptions;
 use featx::burn::tensor::{Distribution, activation};
 use featx::graph::Activation;
 use featx::graph::Window2d;
 use featx_kernels::cpu::{
-    Elementwise, PackedAttention, PackedConv2d, PackedDepthwise, PackedLinear, PackedMlp,
-    softmax_rows,
+    Elementwise, PackedAttention, PackedBatchNorm, PackedConv2d, PackedDepthwise, PackedLinear,
+    PackedMlp, softmax_rows,
 };
 
 /// The allocator the `featx` binary runs with, so fresh output buffers cost what they cost there.
@@ -99,6 +100,37 @@ fn depthwise(c: &mut Criterion) {
         let options = ConvOptions::new([s, s], [k / 2, k / 2], [1, 1], channels);
         group.bench_function(BenchmarkId::new("burn", name), |bench| {
             bench.iter(|| conv2d(x.clone(), w.clone(), Some(b.clone()), options.clone()))
+        });
+    }
+    group.finish();
+}
+
+fn batch_norms(c: &mut Criterion) {
+    let device = Device::flex();
+    let mut group = c.benchmark_group("cpu/batch_norm");
+    group.sample_size(20);
+    // (name, input): ResNet18's first stage at batch 1 and 8 and a DenseNet-121 pre-activation
+    // norm, where every-node extraction (or the concatenation before it) keeps each BatchNorm
+    // a step of its own.
+    for (name, shape) in [
+        ("resnet18_64x56", [1, 64, 56, 56]),
+        ("resnet18_b8_64x56", [8, 64, 56, 56]),
+        ("densenet121_256x28", [1, 256, 28, 28]),
+    ] {
+        let channels = shape[1];
+        let vector =
+            |lo: f64| Tensor::<1>::random([channels], Distribution::Uniform(lo, 2.0), &device);
+        let (gamma, beta, mean, var) = (vector(0.5), vector(-1.0), vector(-1.0), vector(0.1));
+        let x = Tensor::<4>::random(shape, Distribution::Default, &device);
+        let packed = PackedBatchNorm::new(&gamma, &beta, &mean, &var, 1e-5).expect("vectors");
+        group.bench_function(BenchmarkId::new("featx", name), |bench| {
+            bench.iter(|| packed.forward(x.clone(), false).expect("fits"))
+        });
+        group.bench_function(BenchmarkId::new("burn", name), |bench| {
+            bench.iter(|| {
+                let (g, b, m, v) = (gamma.clone(), beta.clone(), mean.clone(), var.clone());
+                batch_norm(x.clone(), g, b, m, v, 1e-5)
+            })
         });
     }
     group.finish();
@@ -224,5 +256,13 @@ fn blocks(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, activations, depthwise, linear, convolution, blocks);
+criterion_group!(
+    benches,
+    activations,
+    depthwise,
+    batch_norms,
+    linear,
+    convolution,
+    blocks
+);
 criterion_main!(benches);
