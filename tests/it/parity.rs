@@ -45,7 +45,16 @@ fn fused_relus_match_torchvision() {
 fn resnet18_every_node_matches_torchvision_on_cpu() {
     let device = Device::flex();
     let model = with_generated_weights(ResNetConfig::resnet18(1000).init(&device));
-    check_all_nodes(&model, "resnet18", &device);
+    // Every convolution's output is asked for, so no BatchNorm folds: each runs as featx's
+    // one-pass CPU BatchNorm.
+    let extractor = check_nodes(&model, "resnet18", &device, |_| true);
+    let report = extractor.plan_report();
+    assert_eq!(report.folded_convolutions, 0);
+    let batch_norms = report
+        .kernels
+        .iter()
+        .filter(|(_, k)| *k == "cpu-batch-norm");
+    assert_eq!(batch_norms.count(), 20, "{:?}", report.kernels);
 }
 
 #[test]

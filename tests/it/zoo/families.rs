@@ -189,7 +189,19 @@ fn densenet_folds_only_convolutions_followed_by_their_batch_norm() {
         extractor.plan_report().folded_convolutions,
         1 + 6 + 12 + 32 + 32
     );
-    assert_eq!(extractor.plan_report().fused_relus, 1 + 6 + 12 + 32 + 32);
+    // The ReLUs after those folded convolutions, and the pre-activation ReLUs after the
+    // BatchNorms that cannot fold (they read a concatenation): every dense layer's `norm1`
+    // but the requested one, the three transitions' norms and `norm5`, in one pass with
+    // their BatchNorm.
+    let report = extractor.plan_report();
+    assert_eq!(
+        report.fused_relus,
+        (1 + 6 + 12 + 32 + 32) + (6 + 12 + 32 + 32 - 1) + 3 + 1
+    );
+    assert!(report.ran_on("features.denseblock2.denselayer3.norm1", "cpu-batch-norm"));
+    assert!(report.ran_on("features.denseblock2.denselayer3.relu1", "burn"));
+    assert!(report.ran_on("features.norm5", "cpu-batch-norm"));
+    assert!(report.ran_on("relu", "pass-through"));
     let share = check_features(&extractor, &requested, &fx, name, &device);
     assert!(share <= 1.0, "{share}");
 }
