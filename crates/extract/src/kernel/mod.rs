@@ -65,7 +65,6 @@ const SPECIALISED: &[Builder] = &[
     cpu::conv2d,
     cpu::depthwise,
     cpu::batch_norm,
-    cpu::squeeze_excitation,
     cpu::linear,
     cpu::mlp,
     cpu::attention,

@@ -9,9 +9,7 @@ mod elementwise;
 mod linear;
 mod matmul;
 mod mlp;
-mod planes;
 mod pool;
-mod squeeze_excitation;
 mod tensor;
 mod winograd;
 
@@ -23,4 +21,3 @@ pub use elementwise::{Elementwise, softmax_rows};
 pub use linear::PackedLinear;
 pub use mlp::PackedMlp;
 pub use pool::MaxPool2d;
-pub use squeeze_excitation::PackedSqueezeExcitation;
