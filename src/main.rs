@@ -41,10 +41,10 @@ fn keep_freed_memory() {
 /// fresh process's load and first call, which touch all their memory for the first time,
 /// stalled at random for it: on a 2-core VM, ConvNeXt-T's every-node first call took 119-128
 /// ms or 409 ms, ViT-B/16 spent 1.0-1.8 s of system time against 0.4-0.5 s. Huge pages do make
-/// steady calls on large batches faster (with freed memory kept, ResNet18's and
-/// EfficientNet-B0's at batch 8 took 0.89-0.92 of the time, batch 1 within noise), and that is
-/// given up for predictable first calls: with them, ConvNeXt-T's every-node first call took
-/// 243-441 ms against 133-152, ViT-B/16's build 2.2-2.7 s against 0.86-0.96.
+/// steady calls faster (with freed memory kept, ResNet18's and EfficientNet-B0's at batch 8
+/// took 0.89-0.92 of the time, ViT-B/16's at batch 1 0.92-0.97), and that is given up for
+/// predictable first calls: with them, ConvNeXt-T's every-node first call took 243-441 ms
+/// against 133-152, ViT-B/16's build 2.2-2.7 s against 0.86-0.96.
 #[cfg(target_os = "linux")]
 fn small_pages_only() {
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
