@@ -18,7 +18,24 @@ pub(crate) struct Executed {
 
 /// Runs `plan` on the graph input `input` for `requested` positions. `shapes` are every
 /// node's inferred output shapes for this input.
+///
+/// The walk runs on a thread of the rayon pool the CPU kernels and burn-flex share: a parallel
+/// op then splits its work from inside the pool, the other workers stealing their share, rather
+/// than being injected from outside while the calling thread sleeps on a latch (a wake-up on
+/// the way in and another on the way out of every op, which at batch 1 cost more than the
+/// small ops themselves). Other devices lose one hand-off per run.
 pub(crate) fn execute(
+    plan: &Plan,
+    graph: &Graph,
+    input: Feature,
+    shapes: &[Vec<usize>],
+    requested: usize,
+) -> Result<Executed> {
+    rayon::scope(|_| walk(plan, graph, input, shapes, requested))
+}
+
+/// [`execute`] on the current thread.
+fn walk(
     plan: &Plan,
     graph: &Graph,
     input: Feature,
