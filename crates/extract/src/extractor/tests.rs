@@ -292,3 +292,46 @@ fn activations_mul_and_stochastic_depth_follow_pytorchs_definitions() {
     let dropped = train.get("stochastic_depth").expect("requested");
     assert!(dropped.to_vec_f32().expect("f32").iter().all(|&v| v == 0.0));
 }
+
+/// Runs on several threads at once, and inside rayon's pool (a dataset worker's way), give
+/// each run the values one run alone gives, and all finish: every CPU run keeps the pool's
+/// other workers awake for its length (`execute::keep_awake`), and here the runs share them.
+#[test]
+fn concurrent_runs_give_the_values_of_one_run_alone() {
+    use featx_models::ResNetConfig;
+    use rayon::prelude::*;
+
+    let device = Device::flex();
+    let model = ResNetConfig::resnet18(10).init(&device);
+    let request = ReturnNodes::from(["layer2", "fc"].as_slice());
+    let extractor = FeatureExtractor::new(model.trace(), &request).expect("resolves");
+    let input = |seed: usize| {
+        let values = (0..3 * 96 * 96)
+            .map(|i| (((i * 7 + seed * 13) % 29) as f32 - 14.0) / 9.0)
+            .collect::<Vec<_>>();
+        Tensor::<4>::from_data(TensorData::new(values, [1, 3, 96, 96]), &device)
+    };
+    let run = |seed: usize| {
+        let out = extractor.forward(input(seed)).expect("runs");
+        ["layer2", "fc"].map(|key| out.get(key).expect("requested").to_vec_f32().expect("f32"))
+    };
+    let alone: Vec<_> = (0..4).map(run).collect();
+    assert_ne!(alone[0], alone[1], "different inputs give different values");
+    std::thread::scope(|s| {
+        let threads: Vec<_> = (0..2)
+            .map(|t| {
+                s.spawn(move || {
+                    (0..4)
+                        .into_par_iter()
+                        .map(|seed| (seed, run((seed + t) % 4)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for (t, thread) in threads.into_iter().enumerate() {
+            for (seed, values) in thread.join().expect("no panic") {
+                assert_eq!(values, alone[(seed + t) % 4], "thread {t}, input {seed}");
+            }
+        }
+    });
+}
