@@ -11,6 +11,8 @@
 //! and the ReLU before the store. Written by hand because no crate offers a depthwise
 //! convolution over plain NCHW slices.
 
+use std::mem::MaybeUninit;
+
 use burn::prelude::*;
 use featx_graph::Window2d;
 use rayon::prelude::*;
@@ -136,9 +138,11 @@ impl PackedDepthwise {
     /// Every plane of `input` (`[N, C, H, W]` values) convolved, as `[N, C, OH, OW]` values.
     fn run(&self, input: &[f32], n: usize, g: Geometry, relu: bool) -> Vec<f32> {
         let (plane_in, plane_out) = (g.h * g.w, g.oh * g.ow);
-        let mut out = vec![0.0f32; n * self.channels * plane_out];
         let per_task = (TASK_MACS / (plane_out * g.kh * g.kw).max(1)).max(1);
-        out.par_chunks_mut(plane_out * per_task)
+        // Every output value is stored once, below: no pass zeroes the buffer first.
+        let mut out = Vec::with_capacity(n * self.channels * plane_out);
+        out.spare_capacity_mut()[..n * self.channels * plane_out]
+            .par_chunks_mut(plane_out * per_task)
             .enumerate()
             .for_each_init(Vec::new, |scratch, (task, planes)| {
                 let first = task * per_task;
@@ -158,6 +162,9 @@ impl PackedDepthwise {
                     .dispatch();
                 }
             });
+        // SAFETY: the planes above cover the buffer, and `Block::rows` stores every value of
+        // each plane's rows (whole vectors, then the masked tail of each row).
+        unsafe { out.set_len(n * self.channels * plane_out) };
         out
     }
 }
@@ -165,7 +172,7 @@ impl PackedDepthwise {
 /// One channel's plane, convolved in the widest vectors the CPU has.
 struct Plane<'a> {
     input: &'a [f32],
-    out: &'a mut [f32],
+    out: &'a mut [MaybeUninit<f32>],
     weight: &'a [f32],
     bias: f32,
     relu: bool,
@@ -277,7 +284,12 @@ impl Block<'_> {
     /// Output rows `oy..oy + R` (a constant, so that the accumulators stay in registers),
     /// written to the front of `out`; returns `R`.
     #[inline(always)]
-    fn rows<O: NumOps<f32>, const R: usize>(&self, ops: O, oy: usize, out: &mut [f32]) -> usize {
+    fn rows<O: NumOps<f32>, const R: usize>(
+        &self,
+        ops: O,
+        oy: usize,
+        out: &mut [MaybeUninit<f32>],
+    ) -> usize {
         let g = self.g;
         let lanes = ops.len();
         let bias = ops.splat(self.bias);
@@ -298,15 +310,21 @@ impl Block<'_> {
                 }
             }
             let valid = lanes.min(g.ow - ox);
+            // The last vector of a row stores only the row's values: a masked store, as a
+            // 7-wide row (MobileNet's last layers) is shorter than one 16-lane vector.
+            let mask = ops.first_n_mask(valid);
+            assert!((R - 1) * g.ow + ox + valid <= out.len());
+            let dst = out.as_mut_ptr().cast::<f32>();
             for (r, acc) in acc.into_iter().enumerate() {
                 let acc = if self.relu { ops.max(acc, zero) } else { acc };
                 let at = r * g.ow + ox;
-                if valid == lanes {
-                    ops.store(acc, &mut out[at..at + lanes]);
-                } else {
-                    let mut tail = [0.0f32; 64];
-                    ops.store(acc, &mut tail[..lanes]);
-                    out[at..at + valid].copy_from_slice(&tail[..valid]);
+                // SAFETY: `at + valid <= out.len()`, asserted above for the last row.
+                unsafe {
+                    if valid == lanes {
+                        ops.store_ptr(acc, dst.add(at));
+                    } else {
+                        ops.store_ptr_mask(acc, dst.add(at), mask);
+                    }
                 }
             }
         }
