@@ -28,8 +28,8 @@ pub struct PlanReport {
     pub fused_adds: usize,
     /// Each planned step as `(node name, kernel name)`, in execution order: which kernel the
     /// planner chose where (`cpu-winograd`, `cpu-gemm`, `cpu-depthwise`, `cpu-batch-norm`,
-    /// `cpu-linear`, `cpu-max-pool`, `gpu-implicit-gemm`, `gpu-cooperative`, `burn`,
-    /// `pass-through`).
+    /// `cpu-squeeze-excitation`, `cpu-linear`, `cpu-max-pool`, `gpu-implicit-gemm`,
+    /// `gpu-cooperative`, `burn`, `pass-through`).
     pub kernels: Vec<(String, &'static str)>,
 }
 

@@ -207,8 +207,9 @@ fn densenet_folds_only_convolutions_followed_by_their_batch_norm() {
 }
 
 /// Depthwise convolutions run on featx's own CPU kernel, folded with their BatchNorm and
-/// activation, and the Linear layers on featx's, and give torchvision's values (ConvNeXt's unfolded ones are checked by its zoo
-/// values test, every node requested).
+/// activation, the squeeze-excitation blocks and the Linear layers on featx's, and give
+/// torchvision's values (ConvNeXt's unfolded ones are checked by its zoo values test, every
+/// node requested).
 #[test]
 fn depthwise_convolutions_run_on_the_cpu_kernel_with_torchvision_values() {
     let name = "mobilenet_v3_large";
@@ -233,6 +234,14 @@ fn depthwise_convolutions_run_on_the_cpu_kernel_with_torchvision_values() {
     // One per inverted residual block: features.1 to features.15.
     assert_eq!(depthwise, 15, "{:?}", report.kernels);
     assert!(report.ran_on("features.4.block.1", "cpu-depthwise"));
+    // And the squeeze-excitation blocks on featx's (features.4-6 and 11-15).
+    let squeeze = report
+        .kernels
+        .iter()
+        .filter(|(_, k)| *k == "cpu-squeeze-excitation")
+        .count();
+    assert_eq!(squeeze, 8, "{:?}", report.kernels);
+    assert!(report.ran_on("features.4.block.2", "cpu-squeeze-excitation"));
     // The classifier's Linear layers too (featx's CPU Linear kernel).
     assert!(
         report.ran_on("classifier.3", "cpu-linear"),

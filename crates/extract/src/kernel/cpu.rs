@@ -9,7 +9,7 @@ use featx_graph::ops::{Softmax, Unary, single, single_any};
 use featx_graph::{Activation, Cx, Layer, Mode, Op};
 use featx_kernels::cpu::{
     Elementwise, MaxPool2d, PackedAttention, PackedBatchNorm, PackedConv2d, PackedDepthwise,
-    PackedLinear, PackedMlp, softmax_rows,
+    PackedLinear, PackedMlp, PackedSqueezeExcitation, softmax_rows,
 };
 
 use super::{Kernel, NodeSpec};
@@ -150,6 +150,44 @@ impl Kernel for BatchNorm {
 
     fn name(&self) -> &'static str {
         "cpu-batch-norm"
+    }
+}
+
+/// torchvision's squeeze-excitation block in three passes (means, two dot-product layers,
+/// rescale) where burn runs ten ops.
+#[derive(Debug)]
+struct SqueezeExcitation(PackedSqueezeExcitation);
+
+/// The squeeze-excitation kernel, on the flex device.
+pub(super) fn squeeze_excitation(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
+    let (Op::SqueezeExcitation(op), Some(Layer::SqueezeExcitation(params))) = (spec.op, spec.layer)
+    else {
+        return None;
+    };
+    if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
+        return None;
+    }
+    let (b1, b2) = (params.fc1.bias.as_ref()?, params.fc2.bias.as_ref()?);
+    let packed = PackedSqueezeExcitation::new(
+        (&params.fc1.weight.val(), &b1.val()),
+        (&params.fc2.weight.val(), &b2.val()),
+        elementwise_of(op.activation),
+        elementwise_of(op.scale_activation),
+    )?;
+    Some(Arc::new(SqueezeExcitation(packed)))
+}
+
+impl Kernel for SqueezeExcitation {
+    fn run(&self, inputs: Vec<Feature>, _: &[usize]) -> Result<Feature, String> {
+        let x: Tensor<4> = single(inputs)?;
+        self.0
+            .forward(x)
+            .map(Feature::from)
+            .map_err(|x| format!("the CPU squeeze-excitation cannot take {:?}", x.dims()))
+    }
+
+    fn name(&self) -> &'static str {
+        "cpu-squeeze-excitation"
     }
 }
 
@@ -356,12 +394,9 @@ pub(super) fn elementwise(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
         return None;
     }
     let kernel = match spec.op {
-        Op::Activation(Activation::Sigmoid) => Vectorised::Map(Elementwise::Sigmoid),
-        Op::Activation(Activation::Silu) => Vectorised::Map(Elementwise::Silu),
-        Op::Activation(Activation::Gelu) => Vectorised::Map(Elementwise::Gelu),
-        Op::Activation(Activation::Hardswish) => Vectorised::Map(Elementwise::Hardswish),
-        Op::Activation(Activation::Hardsigmoid) => Vectorised::Map(Elementwise::Hardsigmoid),
-        Op::Activation(Activation::Relu6) => Vectorised::Map(Elementwise::Relu6),
+        // A plain ReLU stays on burn's op, which takes its input's buffer in place.
+        Op::Activation(Activation::Relu) => return None,
+        Op::Activation(activation) => Vectorised::Map(elementwise_of(*activation)),
         Op::Unary(Unary::GeluTanh) => Vectorised::Map(Elementwise::GeluTanh),
         Op::Unary(Unary::Tanh) => Vectorised::Map(Elementwise::Tanh),
         Op::Unary(Unary::Erf) => Vectorised::Map(Elementwise::Erf),
@@ -370,6 +405,19 @@ pub(super) fn elementwise(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
         _ => return None,
     };
     Some(Arc::new(kernel))
+}
+
+/// The vectorised form of each activation featx's graphs name.
+fn elementwise_of(activation: Activation) -> Elementwise {
+    match activation {
+        Activation::Relu => Elementwise::Relu,
+        Activation::Relu6 => Elementwise::Relu6,
+        Activation::Hardswish => Elementwise::Hardswish,
+        Activation::Hardsigmoid => Elementwise::Hardsigmoid,
+        Activation::Silu => Elementwise::Silu,
+        Activation::Sigmoid => Elementwise::Sigmoid,
+        Activation::Gelu => Elementwise::Gelu,
+    }
 }
 
 impl Kernel for Vectorised {

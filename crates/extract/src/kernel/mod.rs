@@ -65,6 +65,7 @@ const SPECIALISED: &[Builder] = &[
     cpu::conv2d,
     cpu::depthwise,
     cpu::batch_norm,
+    cpu::squeeze_excitation,
     cpu::linear,
     cpu::mlp,
     cpu::attention,

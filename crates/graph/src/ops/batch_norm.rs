@@ -2,6 +2,7 @@ use burn::module::Param;
 use burn::nn::BatchNorm;
 use burn::prelude::*;
 use burn::tensor::module::{batch_norm, batch_norm_train};
+use burn::tensor::FloatDType;
 use serde::Serialize;
 
 use super::args::{first_shape, rank4, single, tensor};
@@ -51,13 +52,16 @@ impl BatchNorm2d {
         conv: &burn::nn::conv::Conv2d,
         bn: &BatchNorm,
     ) -> (Conv2d, burn::nn::conv::Conv2d) {
-        let scale = bn.gamma.val() / (bn.running_var.value() + self.eps).sqrt();
-        let weight = conv.weight.val() * scale.clone().reshape([op.out_channels, 1, 1, 1]);
-        let shift = bn.beta.val() - bn.running_mean.value() * scale.clone();
+        let f64 = |t: Tensor<1>| t.cast(FloatDType::F64);
+        let scale = f64(bn.gamma.val()) / (f64(bn.running_var.value()) + self.eps).sqrt();
+        let weight = conv.weight.val().cast(FloatDType::F64)
+            * scale.clone().reshape([op.out_channels, 1, 1, 1]);
+        let shift = f64(bn.beta.val()) - f64(bn.running_mean.value()) * scale.clone();
         let bias = match &conv.bias {
-            Some(b) => shift + b.val() * scale,
+            Some(b) => shift + f64(b.val()) * scale,
             None => shift,
         };
+        let (weight, bias) = (weight.cast(FloatDType::F32), bias.cast(FloatDType::F32));
         let mut folded = conv.clone();
         folded.weight = Param::from_tensor(weight);
         folded.bias = Some(Param::from_tensor(bias));

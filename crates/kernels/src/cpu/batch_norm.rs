@@ -10,13 +10,9 @@
 //! is one fused multiply-add over plain slices.
 
 use burn::prelude::*;
-use rayon::prelude::*;
 
-use super::matmul::filled;
+use super::planes::map_planes;
 use super::tensor::{flex_f32, flex_tensor};
-
-/// Elements below which one task does the whole tensor: a hand-off costs more than the pass.
-const SERIAL_BELOW: usize = 1 << 14;
 
 /// A BatchNorm's running statistics and affine parameters folded into one scale and shift
 /// per channel.
@@ -76,31 +72,12 @@ impl PackedBatchNorm {
             return Err(x);
         }
         let data = flex_f32(x)?;
-        let input = data.as_slice();
-        let plane = (h * w).max(1);
-        // Whole planes per task, each task at least SERIAL_BELOW elements.
-        let planes_per_task = SERIAL_BELOW.div_ceil(plane).max(1);
-        let run = |task: usize, out: &mut [std::mem::MaybeUninit<f32>]| {
-            let first = task * planes_per_task;
-            for (k, out) in out.chunks_mut(plane).enumerate() {
-                let p = first + k;
-                let (scale, shift) = (self.scale[p % c], self.shift[p % c]);
-                let x = &input[p * plane..][..out.len()];
-                for (y, &x) in out.iter_mut().zip(x) {
-                    let v = x * scale + shift;
-                    y.write(if relu { v.max(0.0) } else { v });
-                }
+        let values = map_planes(data.as_slice(), h * w, |p, x, out| {
+            let (scale, shift) = (self.scale[p % c], self.shift[p % c]);
+            for (y, &x) in out.iter_mut().zip(x) {
+                let v = x * scale + shift;
+                y.write(if relu { v.max(0.0) } else { v });
             }
-        };
-        let Ok(values) = filled(n * c * h * w, |out| {
-            if out.len() <= SERIAL_BELOW {
-                run(0, out);
-            } else {
-                out.par_chunks_mut(planes_per_task * plane)
-                    .enumerate()
-                    .for_each(|(task, out)| run(task, out));
-            }
-            Ok::<(), std::convert::Infallible>(())
         });
         Ok(flex_tensor(values, [n, c, h, w]))
     }

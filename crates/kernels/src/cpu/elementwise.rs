@@ -40,6 +40,8 @@ pub enum Elementwise {
     Hardsigmoid,
     /// `min(max(x, 0), 6)`.
     Relu6,
+    /// `max(x, 0)`, NaN kept (as PyTorch's): for kernels that take any activation.
+    Relu,
 }
 
 impl Elementwise {
@@ -68,6 +70,11 @@ impl Elementwise {
                 .iter_mut()
                 .for_each(|v| *v = (*v + 3.0).clamp(0.0, 6.0) / 6.0),
             Elementwise::Relu6 => values.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
+            Elementwise::Relu => values.iter_mut().for_each(|v| {
+                if *v < 0.0 {
+                    *v = 0.0
+                }
+            }),
         }
     }
 }
@@ -126,6 +133,7 @@ mod tests {
             Elementwise::Hardswish => x * (x + 3.0).clamp(0.0, 6.0) / 6.0,
             Elementwise::Hardsigmoid => (x + 3.0).clamp(0.0, 6.0) / 6.0,
             Elementwise::Relu6 => x.clamp(0.0, 6.0),
+            Elementwise::Relu => x.max(0.0),
         }
     }
 
@@ -170,6 +178,7 @@ mod tests {
             Elementwise::Hardswish,
             Elementwise::Hardsigmoid,
             Elementwise::Relu6,
+            Elementwise::Relu,
         ] {
             let mut got = xs.clone();
             f.apply(&mut got);

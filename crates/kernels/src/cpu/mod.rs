@@ -9,7 +9,9 @@ mod elementwise;
 mod linear;
 mod matmul;
 mod mlp;
+mod planes;
 mod pool;
+mod squeeze_excitation;
 mod tensor;
 mod winograd;
 
@@ -21,3 +23,4 @@ pub use elementwise::{Elementwise, softmax_rows};
 pub use linear::PackedLinear;
 pub use mlp::PackedMlp;
 pub use pool::MaxPool2d;
+pub use squeeze_excitation::PackedSqueezeExcitation;

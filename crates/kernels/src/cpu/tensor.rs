@@ -20,6 +20,11 @@ impl FlexValues {
     pub(super) fn as_slice(&self) -> &[f32] {
         &self.tensor.storage::<f32>()[self.range.clone()]
     }
+
+    /// The tensor back (contiguous), its buffer still shared with whoever held it.
+    pub(super) fn into_tensor<const D: usize>(self) -> Tensor<D> {
+        Tensor::from_primitive::<Flex>(self.tensor)
+    }
 }
 
 /// The values of `x` when it is a float32 tensor on the flex device (a strided view is made
