@@ -2,21 +2,21 @@
 //! most: the vectorised activations and softmax (EfficientNet-B0's widest SiLU, ViT-B/16's
 //! attention), the depthwise convolution (MobileNetV3's, EfficientNet's and ConvNeXt's), the
 //! Linear layer over the last axis (ConvNeXt's and ViT's), the dense convolutions (1x1, im2col
-//! and Winograd, on the packed matrix products), the one-pass eval BatchNorm and ViT's fused
-//! attention and MLP blocks. `cargo bench --bench kernels`;
+//! and Winograd, on the packed matrix products), the one-pass eval BatchNorm, the
+//! squeeze-excitation block and ViT's fused attention and MLP blocks. `cargo bench --bench kernels`;
 //! `-- --save-baseline NAME` records a run and `-- --baseline NAME` compares against it.
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use featx::burn::nn::LinearConfig;
 use featx::burn::prelude::*;
-use featx::burn::tensor::module::{batch_norm, conv2d};
+use featx::burn::tensor::module::{adaptive_avg_pool2d, batch_norm, conv2d};
 use featx::burn::tensor::ops::ConvOptions;
 use featx::burn::tensor::{Distribution, activation};
 use featx::graph::Activation;
 use featx::graph::Window2d;
 use featx_kernels::cpu::{
     Elementwise, PackedAttention, PackedBatchNorm, PackedConv2d, PackedDepthwise, PackedLinear,
-    PackedMlp, softmax_rows,
+    PackedMlp, PackedSqueezeExcitation, softmax_rows,
 };
 
 /// The allocator the `featx` binary runs with, so fresh output buffers cost what they cost there.
@@ -130,6 +130,53 @@ fn batch_norms(c: &mut Criterion) {
             bench.iter(|| {
                 let (g, b, m, v) = (gamma.clone(), beta.clone(), mean.clone(), var.clone());
                 batch_norm(x.clone(), g, b, m, v, 1e-5)
+            })
+        });
+    }
+    group.finish();
+}
+
+fn squeeze_excitation(c: &mut Criterion) {
+    let device = Device::flex();
+    let mut group = c.benchmark_group("cpu/squeeze_excitation");
+    group.sample_size(20);
+    // (name, input, squeeze channels, MobileNetV3's activations or EfficientNet's): the widest
+    // blocks of MobileNetV3-Large and EfficientNet-B0 at batch 1, and EfficientNet-B0's
+    // largest planes at batch 8.
+    for (name, shape, squeeze, mobilenet) in [
+        ("mobilenet_v3_960x7", [1, 960, 7, 7], 240, true),
+        ("efficientnet_b0_1152x7", [1, 1152, 7, 7], 48, false),
+        ("efficientnet_b0_b8_96x56", [8, 96, 56, 56], 4, false),
+    ] {
+        let channels = shape[1];
+        let random = |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Default, &device);
+        let vector = |n: usize| Tensor::<1>::random([n], Distribution::Default, &device);
+        let (w1, b1) = (random([squeeze, channels, 1, 1]), vector(squeeze));
+        let (w2, b2) = (random([channels, squeeze, 1, 1]), vector(channels));
+        let (f, g) = match mobilenet {
+            true => (Elementwise::Relu, Elementwise::Hardsigmoid),
+            false => (Elementwise::Silu, Elementwise::Sigmoid),
+        };
+        let packed = PackedSqueezeExcitation::new((&w1, &b1), (&w2, &b2), f, g).expect("layers");
+        let x = random(shape);
+        group.bench_function(BenchmarkId::new("featx", name), |bench| {
+            bench.iter(|| packed.forward(x.clone()).expect("fits"))
+        });
+        group.bench_function(BenchmarkId::new("burn", name), |bench| {
+            bench.iter(|| {
+                let options = || ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
+                let pooled = adaptive_avg_pool2d(x.clone(), [1, 1]);
+                let hidden = conv2d(pooled, w1.clone(), Some(b1.clone()), options());
+                let hidden = match mobilenet {
+                    true => activation::relu(hidden),
+                    false => activation::silu(hidden),
+                };
+                let scale = conv2d(hidden, w2.clone(), Some(b2.clone()), options());
+                let scale = match mobilenet {
+                    true => activation::hard_sigmoid(scale, 1.0 / 6.0, 0.5),
+                    false => activation::sigmoid(scale),
+                };
+                x.clone() * scale
             })
         });
     }
@@ -261,6 +308,7 @@ criterion_group!(
     activations,
     depthwise,
     batch_norms,
+    squeeze_excitation,
     linear,
     convolution,
     blocks
