@@ -10,6 +10,8 @@
 //! go to the Winograd form instead (`winograd.rs` beside this file). Written by hand because no
 //! crate offers a conv2d over plain slices with these layouts.
 
+use std::mem::MaybeUninit;
+
 use burn::prelude::*;
 use featx_graph::Window2d;
 use rayon::prelude::*;
@@ -34,10 +36,75 @@ pub(super) struct Epilogue<'a> {
     pub relu: bool,
 }
 
+/// Output pixels below which a wide 1x1 layer runs as two products side by side (see
+/// [`halves`]).
+const SPLIT_BELOW: usize = 256;
+
+/// A 1x1 layer's weight rows (output channels) in two packed halves, multiplied side by side.
+///
+/// The product splits its work over the pool by blocks of 64 output channels and 128 or more
+/// output pixels, one parallel pass per 256-deep slice of the input channels: a late layer at
+/// batch 1 (EfficientNet-B0's `1152 -> 192` on 7x7 pixels) is three blocks for two threads, in
+/// five passes, and ran at a fifth of the machine's peak. Two halves, each a product of its
+/// own on one thread's share, keep both threads busy.
+#[derive(Debug, Clone)]
+struct Halves {
+    top: PackedLhs,
+    bottom: PackedLhs,
+    /// Rows in `top`.
+    split: usize,
+}
+
+/// [`Halves`] of `weight` (`[rows, depth]`) for a 1x1 layer of 128 to 511 output channels,
+/// on a pool of two or more threads. (From 512 rows up the product's own blocks share out
+/// evenly enough: ResNet50 was level with them. The halves are packed beside the whole
+/// matrix, so they cost these layers' weights again: 2-4% of a run's peak memory.)
+fn halves(weight: &[f32], rows: usize, depth: usize, window: Window2d) -> Option<Halves> {
+    if window != Window2d::square(1, 1, 0)
+        || !(128..512).contains(&rows)
+        || rayon::current_num_threads() < 2
+    {
+        return None;
+    }
+    let split = (rows / 2).next_multiple_of(16);
+    Some(Halves {
+        top: PackedLhs::new(&weight[..split * depth], [split, depth])?,
+        bottom: PackedLhs::new(&weight[split * depth..], [rows - split, depth])?,
+        split,
+    })
+}
+
+impl Halves {
+    /// `out = weight @ image + bias` for one image's `[depth, hw]` matrix.
+    fn multiply(
+        &self,
+        image: View,
+        bias: Option<&[f32]>,
+        hw: usize,
+        out: &mut [MaybeUninit<f32>],
+    ) -> Result<(), ()> {
+        let (top, bottom) = out.split_at_mut(self.split * hw);
+        let (top_bias, bottom_bias) = match bias {
+            Some(b) => (Some(&b[..self.split]), Some(&b[self.split..])),
+            None => (None, None),
+        };
+        let (a, b) = rayon::join(
+            || self.top.multiply(Rhs::Matrix(image), top_bias, top),
+            || {
+                self.bottom
+                    .multiply(Rhs::Matrix(image), bottom_bias, bottom)
+            },
+        );
+        a.and(b).map_err(drop)
+    }
+}
+
 /// A convolution's weights packed once for [`PackedConv2d::forward`].
 #[derive(Debug, Clone)]
 pub struct PackedConv2d {
     method: Method,
+    /// For a wide 1x1 layer, its weights again as two halves of its rows: see [`halves`].
+    halves: Option<Halves>,
     bias: Option<Vec<f32>>,
     out_channels: usize,
     in_channels: usize,
@@ -80,8 +147,10 @@ impl PackedConv2d {
                 [out_channels, in_channels * kh * kw],
             )?)
         };
+        let halves = halves(&weight, out_channels, in_channels * kh * kw, window);
         Some(PackedConv2d {
             method,
+            halves,
             bias,
             out_channels,
             in_channels,
@@ -147,11 +216,14 @@ impl PackedConv2d {
         // Late layers have few output pixels per image: several images share one product (a
         // wider matrix runs the microkernel better), then their rows are copied into place.
         let group = (GEMM_COLUMNS / hw).clamp(1, n.max(1));
+        let halves = self.halves.as_ref().filter(|_| hw < SPLIT_BELOW);
         let out = if group == 1 {
             filled(n * cout * hw, |out| {
                 let images = input.chunks_exact(chw).zip(out.chunks_exact_mut(cout * hw));
                 for (image, out) in images {
-                    if pointwise {
+                    if let Some(halves) = halves {
+                        halves.multiply(View::rows(image, [c, hw], hw), bias, hw, out)?;
+                    } else if pointwise {
                         let rhs = Rhs::Matrix(View::rows(image, [c, hw], hw));
                         weight.multiply(rhs, bias, out).map_err(drop)?;
                     } else {
@@ -330,6 +402,8 @@ mod tests {
             ([2, 3, 23, 31], [7, 3, 5, 5], 2, 2, 1, true), // strided
             ([2, 2, 17, 19], [3, 2, 3, 3], 1, 2, 2, false), // dilated
             ([2, 3, 33, 33], [4, 3, 11, 11], 4, 2, 1, true), // AlexNet's first layer, smaller
+            ([1, 96, 7, 7], [200, 96, 1, 1], 1, 0, 1, true), // pointwise in halves
+            ([1, 40, 9, 9], [130, 40, 1, 1], 1, 0, 1, false), // halves of 80 and 50 rows
         ];
         for (shape, wshape, s, p, d, with_bias) in cases {
             let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
@@ -343,6 +417,12 @@ mod tests {
                 ..Window2d::square(1, s, p)
             };
             let cpu = PackedConv2d::new(&w, b.as_ref(), window, 1).expect("applies on flex");
+            let wide = window == Window2d::square(1, 1, 0) && (128..512).contains(&wshape[0]);
+            assert_eq!(
+                cpu.halves.is_some(),
+                wide && rayon::current_num_threads() > 1,
+                "{wshape:?}"
+            );
             let plain = conv2d(x.clone(), w, b, options);
             let residual =
                 Tensor::<4>::random(plain.dims(), Distribution::Normal(0.0, 1.0), &device);
