@@ -4,9 +4,9 @@
 //!
 //! Two rewrites happen before kernels are chosen, both invisible in the values any requested
 //! node returns:
-//! - in eval mode, a BatchNorm whose convolution nothing else reads runs as one convolution
-//!   with folded weights, reading the convolution's input (the convolution's own output is
-//!   never materialised);
+//! - in eval mode without gradients, a BatchNorm whose convolution nothing else reads runs as
+//!   one convolution with folded weights, reading the convolution's input (the convolution's
+//!   own output is never materialised);
 //! - where the device's convolution takes a residual into its epilogue (featx's CPU kernels for
 //!   ungrouped convolutions, its GPU kernel for all), an eval-mode `add` one of whose inputs is
 //!   a convolution nothing else sees runs as that convolution with the add's other input added
@@ -157,7 +157,11 @@ impl Plan {
             .collect();
         let mut skipped = vec![false; n];
         let mut folded = 0;
-        if mode == Mode::Eval {
+        // A gradient plan keeps torch's arithmetic, convolution then BatchNorm, even where
+        // nothing it records needs it: a gradient jumps at a ReLU's zero or a max-pool tie, so
+        // a value rounded another way upstream can move one by a whole step (folding in
+        // float64 moved one of ResNet18's `layer1` feature gradients 3% off torch's).
+        if mode == Mode::Eval && !gradients {
             for i in (0..n).filter(|&i| needed[i] && !differentiable[i]) {
                 if let Some((op, layer, conv)) = fold_batch_norm(graph, layers, NodeId(i), private)
                 {
