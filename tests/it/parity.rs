@@ -50,11 +50,7 @@ fn resnet18_every_node_matches_torchvision_on_cpu() {
     let extractor = check_nodes(&model, "resnet18", &device, |_| true);
     let report = extractor.plan_report();
     assert_eq!(report.folded_convolutions, 0);
-    let batch_norms = report
-        .kernels
-        .iter()
-        .filter(|(_, k)| *k == "cpu-batch-norm");
-    assert_eq!(batch_norms.count(), 20, "{:?}", report.kernels);
+    assert_eq!(report.count("cpu-batch-norm"), 20, "{:?}", report.kernels);
 }
 
 #[test]

@@ -38,6 +38,11 @@ impl PlanReport {
     pub fn ran_on(&self, node: &str, kernel: &str) -> bool {
         self.kernels.iter().any(|(n, k)| n == node && *k == kernel)
     }
+
+    /// How many planned steps run on the kernel named `kernel`.
+    pub fn count(&self, kernel: &str) -> usize {
+        self.kernels.iter().filter(|(_, k)| *k == kernel).count()
+    }
 }
 
 /// Returns the outputs of chosen nodes of a traced model.

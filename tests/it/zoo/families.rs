@@ -226,20 +226,12 @@ fn depthwise_convolutions_run_on_the_cpu_kernel_with_torchvision_values() {
     )
     .unwrap();
     let report = extractor.plan_report();
-    let depthwise = report
-        .kernels
-        .iter()
-        .filter(|(_, k)| *k == "cpu-depthwise")
-        .count();
+    let depthwise = report.count("cpu-depthwise");
     // One per inverted residual block: features.1 to features.15.
     assert_eq!(depthwise, 15, "{:?}", report.kernels);
     assert!(report.ran_on("features.4.block.1", "cpu-depthwise"));
     // And the squeeze-excitation blocks on featx's (features.4-6 and 11-15).
-    let squeeze = report
-        .kernels
-        .iter()
-        .filter(|(_, k)| *k == "cpu-squeeze-excitation")
-        .count();
+    let squeeze = report.count("cpu-squeeze-excitation");
     assert_eq!(squeeze, 8, "{:?}", report.kernels);
     assert!(report.ran_on("features.4.block.2", "cpu-squeeze-excitation"));
     // The classifier's Linear layers too (featx's CPU Linear kernel).
