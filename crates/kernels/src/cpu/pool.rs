@@ -41,6 +41,10 @@ impl MaxPool2d {
         let mut y = vec![0.0f32; n * c * oh * ow];
         // A window's last padded column; ceil mode may reach past the right padding.
         let padded = ((ow.max(1) - 1) * sw + (kw - 1) * dw + 1).max(pw + w + pw_after);
+        // Column `j` of stride phase `f` is padded column `j * sw + f`; tap `kx` of output
+        // column `ox` is column `ox + (kx * dw) / sw` of phase `(kx * dw) % sw`, so the row pass
+        // reads consecutive values (vectorised) instead of every `sw`-th one.
+        let phase_len = padded.div_ceil(sw) + kw * dw;
         y.par_chunks_mut((oh * ow).max(1))
             .enumerate()
             .for_each(|(p, plane_out)| {
@@ -48,6 +52,7 @@ impl MaxPool2d {
                 // The column maxima of one output row's window rows, padded with -inf, so the
                 // row pass below reads without bounds checks (both passes are branch-free).
                 let mut columns = vec![f32::NEG_INFINITY; padded];
+                let mut phases = vec![f32::NEG_INFINITY; sw * phase_len];
                 for (oy, row_out) in plane_out.chunks_mut(ow.max(1)).enumerate() {
                     let inside = &mut columns[pw..pw + w];
                     inside.fill(f32::NEG_INFINITY);
@@ -60,13 +65,22 @@ impl MaxPool2d {
                             *m = max_nan(*m, x);
                         }
                     }
-                    for (ox, v) in row_out.iter_mut().enumerate() {
-                        let window = &columns[ox * sw..];
-                        let mut m = f32::NEG_INFINITY;
-                        for kx in 0..kw {
-                            m = max_nan(m, window[kx * dw]);
+                    if sw == 1 {
+                        phases[..padded].copy_from_slice(&columns);
+                    } else {
+                        for (f, phase) in phases.chunks_exact_mut(phase_len).enumerate() {
+                            for (d, &x) in phase.iter_mut().zip(columns[f..].iter().step_by(sw)) {
+                                *d = x;
+                            }
                         }
-                        *v = m;
+                    }
+                    row_out.fill(f32::NEG_INFINITY);
+                    for kx in 0..kw {
+                        let (f, offset) = ((kx * dw) % sw, (kx * dw) / sw);
+                        let phase = &phases[f * phase_len + offset..];
+                        for (v, &x) in row_out.iter_mut().zip(phase) {
+                            *v = max_nan(*v, x);
+                        }
                     }
                 }
             });
