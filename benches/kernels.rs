@@ -220,7 +220,8 @@ fn convolution(c: &mut Criterion) {
     group.sample_size(20);
     // (name, input, output channels, kernel, stride): 1x1 convolutions (MobileNetV3's and
     // EfficientNet-B0's expansions, ResNet50's bottleneck), im2col (ResNet's stem and stride-2
-    // 3x3), Winograd (ResNet18's first and last stage), at batch 1 and 8.
+    // 3x3), Winograd (ResNet18's first and last stage), at batch 1 and 8, and the direct form
+    // (VGG's first layer).
     for (name, shape, outputs, k, s) in [
         ("mnv3_16x112_to_64_k1", [1, 16, 112, 112], 64, 1, 1),
         ("effb0_b8_24x56_to_144_k1", [8, 24, 56, 56], 144, 1, 1),
@@ -230,6 +231,7 @@ fn convolution(c: &mut Criterion) {
         ("r18_64x56_to_64_k3", [1, 64, 56, 56], 64, 3, 1),
         ("r18_512x7_to_512_k3", [1, 512, 7, 7], 512, 3, 1),
         ("r18_b8_512x7_to_512_k3", [8, 512, 7, 7], 512, 3, 1),
+        ("vgg_3x224_to_64_k3", [1, 3, 224, 224], 64, 3, 1),
     ] {
         let x = Tensor::<4>::random(shape, Distribution::Default, &device);
         let w = Tensor::<4>::random([outputs, shape[1], k, k], Distribution::Default, &device);
@@ -244,6 +246,25 @@ fn convolution(c: &mut Criterion) {
             bench.iter(|| conv2d(x.clone(), w.clone(), Some(b.clone()), options.clone()))
         });
     }
+    // In a model a layer's weights come from memory, not from the cache the last call left
+    // them in: eight of ResNet18's last layers (75 MB of weights) in turn.
+    let x = Tensor::<4>::random([1, 512, 7, 7], Distribution::Default, &device);
+    let layers: Vec<_> = (0..8)
+        .map(|_| {
+            let w = Tensor::<4>::random([512, 512, 3, 3], Distribution::Default, &device);
+            PackedConv2d::new(&w, None, Window2d::square(3, 1, 1), 1).expect("a convolution")
+        })
+        .collect();
+    let mut turn = 0;
+    group.bench_function(
+        BenchmarkId::new("featx", "r18_512x7_to_512_k3_cold"),
+        |bench| {
+            bench.iter(|| {
+                turn = (turn + 1) % layers.len();
+                layers[turn].forward(x.clone(), None, false).expect("fits")
+            })
+        },
+    );
     group.finish();
 }
 

@@ -27,7 +27,7 @@ pub struct PlanReport {
     /// block's residual add, where featx's CPU or GPU convolution runs it).
     pub fused_adds: usize,
     /// Each planned step as `(node name, kernel name)`, in execution order: which kernel the
-    /// planner chose where (`cpu-winograd`, `cpu-gemm`, `cpu-depthwise`, `cpu-batch-norm`,
+    /// planner chose where (`cpu-winograd`, `cpu-direct`, `cpu-gemm`, `cpu-depthwise`, `cpu-batch-norm`,
     /// `cpu-squeeze-excitation`, `cpu-linear`, `cpu-max-pool`, `gpu-implicit-gemm`,
     /// `gpu-cooperative`, `burn`, `pass-through`).
     pub kernels: Vec<(String, &'static str)>,

@@ -63,11 +63,7 @@ impl Kernel for Conv {
     }
 
     fn name(&self) -> &'static str {
-        if self.packed.is_winograd() {
-            "cpu-winograd"
-        } else {
-            "cpu-gemm"
-        }
+        self.packed.form()
     }
 }
 

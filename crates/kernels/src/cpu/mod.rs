@@ -5,6 +5,7 @@ mod batch_norm;
 mod cache;
 mod conv;
 mod depthwise;
+mod direct;
 mod elementwise;
 mod linear;
 mod matmul;
