@@ -15,17 +15,30 @@ use featx_kernels::cpu::{
 use super::{Kernel, NodeSpec};
 use crate::Feature;
 
-/// A convolution with weights packed once, bias, residual add and ReLU in its epilogue.
+/// A convolution with weights packed once, bias, residual add, ReLU and another activation
+/// in its epilogue.
 #[derive(Debug)]
 struct Conv {
     packed: PackedConv2d,
     relu: bool,
     /// Whether its second input (a ResNet block's identity) is added before the ReLU.
     residual: bool,
+    /// An activation applied to its output piece by piece while in cache (a folded
+    /// `Conv2dNormActivation`'s Hardswish or SiLU).
+    activation: Option<Elementwise>,
 }
 
 /// The packed convolution, on the flex device for ungrouped convolutions.
 pub(super) fn conv2d(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
+    packed_conv2d(spec, None)
+}
+
+/// [`conv2d`]'s kernel with `activation` in its epilogue, for [`super::choose_activated`].
+pub(super) fn conv2d_activated(spec: &NodeSpec, activation: Activation) -> Option<Arc<dyn Kernel>> {
+    packed_conv2d(spec, Some(elementwise_of(activation)))
+}
+
+fn packed_conv2d(spec: &NodeSpec, activation: Option<Elementwise>) -> Option<Arc<dyn Kernel>> {
     let (Op::Conv2d(op), Some(Layer::Conv2d(conv))) = (spec.op, spec.layer) else {
         return None;
     };
@@ -38,6 +51,7 @@ pub(super) fn conv2d(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
         packed,
         relu: spec.relu,
         residual: spec.residual,
+        activation,
     }))
 }
 
@@ -57,7 +71,7 @@ impl Kernel for Conv {
             false => (single(inputs)?, None),
         };
         self.packed
-            .forward(x, residual, self.relu)
+            .forward_activated(x, residual, self.relu, self.activation)
             .map(Feature::from)
             .map_err(|x| format!("the CPU convolution cannot take {:?}", x.dims()))
     }

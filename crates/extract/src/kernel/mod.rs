@@ -75,6 +75,14 @@ const SPECIALISED: &[Builder] = &[
     gpu::conv2d,
 ];
 
+/// Builders of kernels that apply an activation other than ReLU in their own epilogue, tried
+/// before a kernel followed by the activation's: featx's CPU convolution (a folded
+/// `Conv2dNormActivation`'s Hardswish or SiLU).
+const ACTIVATED: &[ActivatedBuilder] = &[cpu::conv2d_activated];
+
+/// Builds a kernel for a node that also applies an activation, or declines.
+type ActivatedBuilder = fn(&NodeSpec, Activation) -> Option<Arc<dyn Kernel>>;
+
 /// Whose convolution a GPU device runs: featx's own (one launch with the bias, residual add and
 /// ReLU in its epilogue) or burn's (autotuned among cubecl's kernels, where this build tunes).
 /// All compute torchvision's numbers to the same tolerance; which is faster depends on the
@@ -156,7 +164,8 @@ impl Kernel for PassThrough {
 }
 
 /// The kernel for `spec` followed by `activation`: a ReLU runs in the kernel's epilogue, any
-/// other activation as a second pass over its output.
+/// other activation in the epilogue of a kernel that takes it ([`ACTIVATED`]), else as a
+/// second pass over its output.
 pub(crate) fn choose_activated(spec: &NodeSpec, activation: Option<Activation>) -> Arc<dyn Kernel> {
     match activation {
         None => choose(spec),
@@ -165,6 +174,10 @@ pub(crate) fn choose_activated(spec: &NodeSpec, activation: Option<Activation>) 
             ..*spec
         }),
         Some(activation) => {
+            // A kernel that applies it to its output piece by piece, while in cache.
+            if let Some(fused) = ACTIVATED.iter().find_map(|build| build(spec, activation)) {
+                return fused;
+            }
             // The activation's own kernel: the vectorised one where the device has it.
             let op = Op::Activation(activation);
             let post = choose(&NodeSpec {

@@ -18,6 +18,7 @@ use featx_graph::Window2d;
 use rayon::prelude::*;
 
 use super::direct::Direct;
+use super::elementwise::Elementwise;
 use super::matmul::{PackedLhs, Rhs, View, as_uninit, filled, im2col};
 use super::tensor::{flex_f32, flex_tensor, weight_and_bias};
 use super::winograd::Winograd;
@@ -28,15 +29,59 @@ use super::winograd::Winograd;
 /// against 2048 (which also grouped its 14x14 layers), ResNet18 0.91x.
 const GEMM_COLUMNS: usize = 256;
 
-/// What a convolution's output gets in the same pass as its product: a bias per output
+/// What a convolution's output gets after its sums, while it is in cache: a bias per output
 /// channel, a residual of the output's shape added after it (a ResNet block's identity), then
-/// ReLU.
+/// ReLU, then another activation (a `Conv2dNormActivation`'s Hardswish or SiLU).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Epilogue<'a> {
     pub bias: Option<&'a [f32]>,
     pub residual: Option<&'a [f32]>,
     pub relu: bool,
+    pub activation: Option<Elementwise>,
 }
+
+impl Epilogue<'_> {
+    /// Whether [`Epilogue::finish`] changes anything.
+    fn any(&self) -> bool {
+        self.bias.is_some() || self.residual.is_some() || self.relu || self.activation.is_some()
+    }
+
+    /// Applies the epilogue to `out`, the `[C_out, hw]` products of image `img`, one task per
+    /// few rows on the pool.
+    fn finish(&self, out: &mut [f32], img: usize, hw: usize) {
+        if !self.any() || hw == 0 {
+            return;
+        }
+        let cout = out.len() / hw;
+        let residual = self
+            .residual
+            .map(|r| &r[img * cout * hw..(img + 1) * cout * hw]);
+        out.par_chunks_mut(hw)
+            .with_min_len(ROW_VALUES.div_ceil(hw))
+            .enumerate()
+            .for_each(|(o, row)| {
+                let residual = residual.map(|r| &r[o * hw..(o + 1) * hw]);
+                self.finish_row(row, o, residual);
+            });
+    }
+
+    /// [`Epilogue::finish`] for output channel `o`'s row, with its residual row.
+    fn finish_row(&self, row: &mut [f32], o: usize, residual: Option<&[f32]>) {
+        let bias = self.bias.map_or(0.0, |b| b[o]);
+        match residual {
+            Some(residual) => add_residual(row, bias, residual, self.relu),
+            None if self.relu => row.iter_mut().for_each(|v| *v = relu(*v + bias)),
+            None if self.bias.is_some() => row.iter_mut().for_each(|v| *v += bias),
+            None => {}
+        }
+        if let Some(activation) = self.activation {
+            activation.apply_serial(row);
+        }
+    }
+}
+
+/// Values of output rows per task of [`Epilogue::finish`].
+const ROW_VALUES: usize = 1 << 14;
 
 /// Input channels from which a 3x3 stride-1 layer runs in the Winograd form; below, in the
 /// direct form (`direct.rs`). With VGG's 3 input channels, Winograd's 16 products are 3 deep
@@ -220,6 +265,21 @@ impl PackedConv2d {
         residual: Option<Tensor<4>>,
         relu: bool,
     ) -> std::result::Result<Tensor<4>, Tensor<4>> {
+        self.forward_activated(x, residual, relu, None)
+    }
+
+    /// [`PackedConv2d::forward`], then `activation` (a `Conv2dNormActivation`'s Hardswish or
+    /// SiLU) applied to each piece of the output while it is in cache, instead of in a pass of
+    /// its own over the whole output.
+    // `Err` hands the input back for the general path; it is no error, so its size is moot.
+    #[allow(clippy::result_large_err)]
+    pub fn forward_activated(
+        &self,
+        x: Tensor<4>,
+        residual: Option<Tensor<4>>,
+        relu: bool,
+        activation: Option<Elementwise>,
+    ) -> std::result::Result<Tensor<4>, Tensor<4>> {
         let [n, c, h, w] = x.dims();
         let Ok([oh, ow]) = self.window.output_size([h, w], false) else {
             return Err(x);
@@ -240,6 +300,7 @@ impl PackedConv2d {
             bias: self.bias.as_deref(),
             residual: residual.as_ref().map(|r| r.as_slice()),
             relu,
+            activation,
         };
         let data = flex_f32(x)?;
         let input = data.as_slice();
@@ -268,7 +329,13 @@ impl PackedConv2d {
         };
         let (hw, chw) = (oh * ow, c * h * w);
         let cout = self.out_channels;
+        // The product adds the bias to each block of its output while the block is in
+        // registers; the rest of the epilogue follows, an image at a time.
         let bias = self.bias.as_deref();
+        let after = Epilogue {
+            bias: None,
+            ..epilogue
+        };
         let pointwise = self.window == Window2d::square(1, 1, 0);
         // Late layers have few output pixels per image: several images share one product (a
         // wider matrix runs the microkernel better), then their rows are copied into place.
@@ -277,7 +344,7 @@ impl PackedConv2d {
         let out = if group == 1 {
             filled(n * cout * hw, |out| {
                 let images = input.chunks_exact(chw).zip(out.chunks_exact_mut(cout * hw));
-                for (image, out) in images {
+                for (img, (image, out)) in images.enumerate() {
                     if let Some(halves) = halves {
                         halves.multiply(View::rows(image, [c, hw], hw), bias, hw, out)?;
                     } else if pointwise {
@@ -289,22 +356,15 @@ impl PackedConv2d {
                             .multiply(Rhs::Im2Col(&im2col), bias, out)
                             .map_err(drop)?;
                     }
+                    // SAFETY: the product wrote every value of this image's output.
+                    let out = unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) };
+                    // This image's output while it is still in cache.
+                    after.finish(out, img, hw);
                 }
                 Ok(())
             })
-            .map(|mut out| {
-                match epilogue.residual {
-                    Some(residual) => out
-                        .par_chunks_mut(hw)
-                        .zip(residual.par_chunks(hw))
-                        .for_each(|(out, residual)| add_residual(out, residual, relu)),
-                    None if relu => out.par_chunks_mut(hw).for_each(clamp_negative),
-                    None => {}
-                }
-                out
-            })
         } else {
-            self.grouped(weight, input, [n, c, h, w], [oh, ow], group, epilogue)
+            self.grouped(weight, input, [n, c, h, w], [oh, ow], group, after)
         };
         match out {
             Ok(out) => Ok(flex_tensor(out, [n, cout, oh, ow])),
@@ -346,18 +406,14 @@ impl PackedConv2d {
             let gw = g * hw;
             out[first * cout * hw..(first + g) * cout * hw]
                 .par_chunks_mut(hw)
+                .with_min_len(ROW_VALUES.div_ceil(hw))
                 .enumerate()
                 .for_each(|(i, row)| {
                     let (j, o) = (i / cout, i % cout);
                     row.copy_from_slice(&staged[o * gw + j * hw..o * gw + (j + 1) * hw]);
-                    match epilogue.residual {
-                        Some(residual) => {
-                            let at = (first * cout + i) * hw;
-                            add_residual(row, &residual[at..at + hw], epilogue.relu);
-                        }
-                        None if epilogue.relu => clamp_negative(row),
-                        None => {}
-                    }
+                    let at = (first * cout + i) * hw;
+                    let residual = epilogue.residual.map(|r| &r[at..at + hw]);
+                    epilogue.finish_row(row, o, residual);
                 });
         }
         Ok(out)
@@ -418,19 +474,18 @@ impl PackedConv2d {
     }
 }
 
-/// `residual` added in place, then ReLU when `relu`.
-fn add_residual(values: &mut [f32], residual: &[f32], relu: bool) {
+/// `bias` and `residual` added in place, then ReLU when `do_relu`.
+fn add_residual(values: &mut [f32], bias: f32, residual: &[f32], do_relu: bool) {
     for (v, r) in values.iter_mut().zip(residual) {
-        let sum = *v + r;
-        *v = if relu { sum.max(0.0) } else { sum };
+        let sum = (*v + bias) + r;
+        *v = if do_relu { relu(sum) } else { sum };
     }
 }
 
-/// ReLU in place.
-fn clamp_negative(values: &mut [f32]) {
-    for v in values {
-        *v = v.max(0.0);
-    }
+/// `max(v, 0)`.
+#[inline(always)]
+fn relu(v: f32) -> f32 {
+    v.max(0.0)
 }
 
 #[cfg(test)]
@@ -511,6 +566,16 @@ mod tests {
                     "{shape:?} {wshape:?} relu {relu} residual {with_residual}: {diff} of {scale}"
                 );
             }
+            // An activation in the epilogue: SiLU over the output, as a pass after it would.
+            let ours = cpu
+                .forward_activated(x.clone(), None, false, Some(Elementwise::Silu))
+                .expect("applies on flex");
+            let theirs = activation::silu(plain.clone());
+            let scale = theirs.clone().abs().max().into_scalar::<f32>();
+            let diff = (ours - theirs).abs().max().into_scalar::<f32>();
+            let depth = (wshape[1] * wshape[2] * wshape[3]) as f32;
+            let bound = 2e-6 * scale.max(1.0) * (depth / 576.0).sqrt().max(1.0);
+            assert!(diff < bound, "{shape:?} {wshape:?} SiLU: {diff} of {scale}");
         }
     }
 }

@@ -306,7 +306,7 @@ impl Direct {
                                     };
                                     let residual =
                                         epilogue.residual.map(|r| &r[at..at + plane_out]);
-                                    store(values, q0, g, plane, residual, epilogue.relu);
+                                    store(values, q0, g, plane, residual, epilogue);
                                 }
                             }
                         }
@@ -365,15 +365,17 @@ fn pad(channel: &[f32], phases: &mut [f32], g: Geometry) {
 }
 
 /// One tile's values (`[MR, positions]`, from virtual position `q0`) into an output plane:
-/// the positions past each row's end dropped, the residual added and ReLU applied.
+/// the positions past each row's end dropped, the residual added, ReLU and the activation
+/// applied.
 fn store(
     values: &[f32],
     q0: usize,
     g: Geometry,
     plane: &mut [f32],
     residual: Option<&[f32]>,
-    relu: bool,
+    epilogue: Epilogue,
 ) {
+    let relu = epilogue.relu;
     let end = (q0 + values.len()).min(g.oh * g.wph);
     let mut q = q0;
     while q < end {
@@ -396,6 +398,9 @@ fn store(
                     }
                 }
                 None => dst.copy_from_slice(src),
+            }
+            if let Some(activation) = epilogue.activation {
+                activation.apply_serial(dst);
             }
         }
         q = (oy + 1) * g.wph;
@@ -593,6 +598,7 @@ mod tests {
                     bias: Some(&bias),
                     residual: with_residual.then_some(&residual[..]),
                     relu,
+                    activation: None,
                 };
                 let mut out = vec![MaybeUninit::new(f32::NAN); n * cout * oh * ow];
                 direct.forward(&input, [n, h, w], [oh, ow], epilogue, &mut out);

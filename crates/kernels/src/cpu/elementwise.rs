@@ -52,7 +52,9 @@ impl Elementwise {
             .for_each(|chunk| self.apply_serial(chunk));
     }
 
-    fn apply_serial(self, values: &mut [f32]) {
+    /// [`Elementwise::apply`] on the calling thread: for kernels that apply it to a piece of
+    /// their output while it is in cache.
+    pub(super) fn apply_serial(self, values: &mut [f32]) {
         match self {
             Elementwise::Sigmoid => Sigmoid {}.map_mut(values),
             Elementwise::Silu => Silu {}.map_mut(values),

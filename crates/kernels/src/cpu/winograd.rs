@@ -18,6 +18,7 @@ use rten_gemm::GemmError;
 
 use super::cache;
 use super::conv::Epilogue;
+use super::elementwise::Elementwise;
 use super::matmul::{PackedLhs, Rhs, View, as_uninit, filled};
 
 /// Bytes of transformed input and products one block of tiles may use: the level-2 caches of
@@ -205,6 +206,7 @@ impl Winograd {
                         .residual
                         .map(|r| &r[(img * cout + o) * h * w..][..h * w]),
                     relu: epilogue.relu,
+                    activation: epilogue.activation,
                 };
                 let mut scratch = vec![0.0f32; 4 * tw];
                 for (k, row) in rows.clone().enumerate() {
@@ -233,12 +235,13 @@ impl Winograd {
 }
 
 /// What one output channel's plane gets after the transform back: its bias, then the same
-/// plane of the residual, then ReLU.
+/// plane of the residual, then ReLU, then the activation.
 #[derive(Clone, Copy)]
 struct PlaneEpilogue<'a> {
     bias: f32,
     residual: Option<&'a [f32]>,
     relu: bool,
+    activation: Option<Elementwise>,
 }
 
 impl PlaneEpilogue<'_> {
@@ -249,15 +252,17 @@ impl PlaneEpilogue<'_> {
     }
 
     /// Adds output row `y` of the residual, then the ReLU, to `row` (written with the bias
-    /// only, [`PlaneEpilogue::relu_with_bias`]); nothing without a residual.
+    /// only, [`PlaneEpilogue::relu_with_bias`]), then applies the activation.
     fn finish_row(&self, row: &mut [f32], y: usize) {
-        let Some(residual) = self.residual else {
-            return;
-        };
-        let residual = &residual[y * row.len()..(y + 1) * row.len()];
-        for (v, r) in row.iter_mut().zip(residual) {
-            let sum = *v + r;
-            *v = if self.relu { sum.max(0.0) } else { sum };
+        if let Some(residual) = self.residual {
+            let residual = &residual[y * row.len()..(y + 1) * row.len()];
+            for (v, r) in row.iter_mut().zip(residual) {
+                let sum = *v + r;
+                *v = if self.relu { sum.max(0.0) } else { sum };
+            }
+        }
+        if let Some(activation) = self.activation {
+            activation.apply_serial(row);
         }
     }
 }
