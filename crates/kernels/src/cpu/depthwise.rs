@@ -333,7 +333,7 @@ impl Block<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// Depthwise convolution in float64, the definition (zero padding), as `[N, C, OH, OW]`.
@@ -372,7 +372,8 @@ mod tests {
         out
     }
 
-    fn values(len: usize, seed: u32) -> Vec<f32> {
+    /// `len` values spread over [-1, 1], the same for the same `seed`.
+    pub(in crate::cpu) fn values(len: usize, seed: u32) -> Vec<f32> {
         (0..len as u32)
             .map(|i| {
                 let x = i

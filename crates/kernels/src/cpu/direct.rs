@@ -28,6 +28,7 @@ use rten_simd::ops::{BitOps, NumOps};
 use rten_simd::{Isa, SimdOp};
 
 use super::conv::Epilogue;
+use super::winograd::Shared;
 
 /// Output channels per register tile.
 const MR: usize = 8;
@@ -317,20 +318,6 @@ impl Direct {
     }
 }
 
-/// A raw pointer that rayon jobs may share: each job writes a region no other job touches.
-#[derive(Clone, Copy)]
-struct Shared(*mut f32);
-// SAFETY: only used to hand disjoint regions of one buffer to parallel jobs (see its use).
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
-
-impl Shared {
-    /// The pointer; a method so closures capture the whole `Shared` (which is `Send`).
-    fn at(self, offset: usize) -> *mut f32 {
-        self.0.wrapping_add(offset)
-    }
-}
-
 /// One input channel (`h x w`) into its zero-padded stride phases (`sh * sw` planes of
 /// `hph x wph`).
 fn pad(channel: &[f32], phases: &mut [f32], g: Geometry) {
@@ -510,6 +497,7 @@ impl Tile<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::depthwise::tests::values;
     use std::mem::MaybeUninit;
 
     /// The convolution by its definition, in float64.
@@ -552,17 +540,6 @@ mod tests {
             *v = sum;
         }
         out
-    }
-
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len as u32)
-            .map(|i| {
-                let x = i
-                    .wrapping_mul(2_654_435_761)
-                    .wrapping_add(seed.wrapping_mul(40_503));
-                (x >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            })
-            .collect()
     }
 
     /// Strides, paddings, dilation, several input-channel slices, several runs of units over

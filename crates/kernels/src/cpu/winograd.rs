@@ -51,14 +51,14 @@ pub(super) struct Winograd {
 
 /// A raw pointer that rayon jobs may share: each job writes a region no other job touches.
 #[derive(Clone, Copy)]
-struct Shared(*mut f32);
+pub(super) struct Shared(pub(super) *mut f32);
 // SAFETY: only used to hand disjoint regions of one buffer to parallel jobs (see each use).
 unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
 
 impl Shared {
     /// The pointer; a method so closures capture the whole `Shared` (which is `Send`).
-    fn at(self, offset: usize) -> *mut f32 {
+    pub(super) fn at(self, offset: usize) -> *mut f32 {
         self.0.wrapping_add(offset)
     }
 }
