@@ -245,9 +245,9 @@ fn depthwise_convolutions_run_on_the_cpu_kernel_with_torchvision_values() {
 }
 
 /// A ResNet block's `add` (and the ReLU after it) runs in the epilogue of the convolution
-/// before it on the CPU, in the Winograd form (ResNet34's 3x3 layers) and on the packed
-/// product (ResNet50's 1x1 layers), and the blocks' outputs and the logits are still
-/// torchvision's. A requested add still takes its convolution in (its value is the sum); the
+/// before it on the CPU, in the Winograd form (ResNet34's 3x3 layers; its last stage's, with
+/// few tiles, in the direct form) and on the packed product (ResNet50's 1x1 layers), and the
+/// blocks' outputs and the logits are still torchvision's. A requested add still takes its convolution in (its value is the sum); the
 /// ReLU after it then runs apart.
 #[test]
 fn resnet_adds_fold_into_the_cpu_convolution_with_torchvision_values() {
@@ -270,6 +270,8 @@ fn resnet_adds_fold_into_the_cpu_convolution_with_torchvision_values() {
         // Both have 16 blocks.
         assert_eq!(report.fused_adds, 16, "{name}: {:?}", report.kernels);
         for (node, kernel) in [
+            // The 7x7 stem (its BatchNorm folded in) on the direct form.
+            ("bn1".to_string(), "cpu-direct"),
             ("layer1.0.add".to_string(), kernel),
             (first_block.clone(), "pass-through"),
             ("layer4.1.add".to_string(), kernel),

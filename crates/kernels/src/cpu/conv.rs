@@ -7,8 +7,8 @@
 //! `[C_out, C_in*kh*kw]` matrix), the image side is packed straight from NCHW (a virtual
 //! im2col; a 1x1 stride-1 convolution reads the image as its matrix), and the product writes
 //! NCHW output with the bias in its epilogue. 3x3 stride-1 padding-1 layers (most of ResNet)
-//! go to the Winograd form instead (`winograd.rs` beside this file), or, with fewer than 16
-//! input channels, to the direct form (`direct.rs`). Written by hand because no crate offers a
+//! go to the Winograd form instead (`winograd.rs` beside this file); an image's first layer
+//! with overlapping windows (fewer than 16 input channels) to the direct form (`direct.rs`). Written by hand because no crate offers a
 //! conv2d over plain slices with these layouts.
 
 use std::mem::MaybeUninit;
@@ -83,15 +83,24 @@ impl Epilogue<'_> {
 /// Values of output rows per task of [`Epilogue::finish`].
 const ROW_VALUES: usize = 1 << 14;
 
-/// Input channels from which a 3x3 stride-1 layer runs in the Winograd form; below, in the
-/// direct form (`direct.rs`). With VGG's 3 input channels, Winograd's 16 products are 3 deep
-/// and its transforms cost more than they save: VGG11's first layer took 4.7 ms at batch 1,
-/// 1.9 direct. (The direct form was also measured on the other dense layers: ResNet18's 128-
-/// and 256-channel 3x3 layers lost to Winograd at batch 8 and were level at batch 1, and the
-/// image's first strided layers (ResNet's 7x7, MobileNet's and EfficientNet's 3x3) were level
-/// with or slower than im2col's product, whose microkernel packs their 27- to 147-deep
-/// matrices cheaply. Deep layers with few tiles: [`FEW_TILES`].)
-const WINOGRAD_FROM: usize = 16;
+/// Input channels below which a layer whose windows overlap enough (see [`REREAD`]) runs in
+/// the direct form (`direct.rs`): an image's first layer. Its matrices are only `3 * kh * kw`
+/// deep, so Winograd's 16 products are 3 deep and im2col's packing costs about what the
+/// product does. Measured in the models (batch 1, batch 8, ms): VGG11's 3x3 first layer 1.9
+/// and 13.5 direct, 2.4 and 18.6 on im2col, 4.7 at batch 1 in the Winograd form; ResNet18's
+/// 7x7 stride-2 stem 1.40 and 9.5 against im2col's 1.56 and 13.0, GoogLeNet's 1.35 and 9.6
+/// against 1.67 and 12.7, AlexNet's 11x11 stride-4 1.18 and 7.4 against 1.55 and 11.8.
+const DIRECT_BELOW: usize = 16;
+
+/// How many times, at least, im2col reads each input value (`kh * kw / (sh * sw)`) for a
+/// first layer to run in the direct form, which reads its padded image from cache once per
+/// tap. Below it im2col's packing is cheap and kept: MobileNetV3's and EfficientNet-B0's
+/// 3x3 stride-2 stems (2.25 reads) took 0.35 and 0.50 ms direct against 0.25 and 0.37 at
+/// batch 1, ViT-B/16's 16x16 stride-16 patches (1 read) 1.34 and 9.9 against 1.25 and 7.9.
+/// (Measured and not kept, the direct form on the other dense layers: ResNet18's 128- and
+/// 256-channel 3x3 layers lost to Winograd at batch 8 and were level at batch 1, its stride-2
+/// 3x3 layers were level with im2col's product. Deep layers with few tiles: [`FEW_TILES`].)
+const REREAD: usize = 4;
 
 /// Input times output channels from which a Winograd layer also keeps its weights in the
 /// direct form, for batches of fewer than [`FEW_TILES`] 2x2 tiles.
@@ -185,7 +194,7 @@ pub struct PackedConv2d {
 /// How a convolution is computed, with its weights in the form that needs.
 #[derive(Debug, Clone)]
 enum Method {
-    /// The Winograd form, for 3x3 stride-1 padding-1 layers of 16 or more input channels. It beats im2col on the packed
+    /// The Winograd form, for the other 3x3 stride-1 padding-1 layers. It beats im2col on the packed
     /// products for ResNet18 and ResNet50 on the machine measured (with im2col for these layers
     /// instead: ResNet18 26-27 ms against 22-24 at batch 1, 201-204 against 137-141 at batch 8;
     /// ResNet50 55.7 against 52-53 and 454-485 against 390-402), though layer4's 16 tiles per
@@ -193,8 +202,8 @@ enum Method {
     Winograd(Winograd),
     /// im2col and one product with the `[C_out, C_in*kh*kw]` weight, packed.
     Im2col(PackedLhs),
-    /// The direct form (`direct.rs`), for 3x3 stride-1 padding-1 layers of fewer than 16 input
-    /// channels (an image's first layer).
+    /// The direct form (`direct.rs`), for an image's first layer when its windows overlap
+    /// ([`DIRECT_BELOW`], [`REREAD`]).
     Direct(Direct),
 }
 
@@ -213,7 +222,8 @@ impl PackedConv2d {
             return None;
         }
         let (weight, bias) = weight_and_bias(weight, bias)?;
-        let method = if window == Window2d::square(3, 1, 1) && in_channels < WINOGRAD_FROM {
+        let [sh, sw] = window.stride;
+        let method = if in_channels < DIRECT_BELOW && kh * kw >= REREAD * sh * sw {
             Method::Direct(Direct::new(&weight, out_channels, in_channels, window)?)
         } else if window == Window2d::square(3, 1, 1) {
             Method::Winograd(Winograd::new(&weight, out_channels, in_channels)?)
@@ -496,8 +506,8 @@ mod tests {
     use burn::tensor::module::conv2d;
     use burn::tensor::ops::ConvOptions;
 
-    /// Every path (Winograd on even and odd sizes and across blocks, pointwise, strided,
-    /// dilated, grouped images with a partial last group), with and without the fused residual
+    /// Every path (Winograd on even and odd sizes and across blocks, direct, pointwise,
+    /// strided, dilated, grouped images with a partial last group), with and without the fused residual
     /// add and ReLU, against burn's own conv2d (and add, and ReLU).
     #[test]
     fn matches_burns_conv2d() {
@@ -510,10 +520,14 @@ mod tests {
             ([5, 64, 30, 30], [64, 64, 3, 3], 1, 1, 1, true), // Winograd, several blocks
             ([2, 3, 20, 20], [8, 3, 3, 3], 1, 1, 1, true), // direct: 3 input channels
             ([1, 512, 7, 7], [512, 512, 3, 3], 1, 1, 1, true), // direct: deep, 16 tiles
-            ([3, 4, 8, 9], [6, 4, 3, 3], 1, 2, 1, true),   // im2col, groups of 2, then 1
+            ([3, 4, 8, 9], [6, 4, 3, 3], 1, 2, 1, true),   // direct: padding 2
+            ([3, 20, 20, 22], [6, 20, 3, 3], 2, 1, 1, true), // im2col, groups of 2, then 1
+            ([3, 20, 8, 9], [6, 20, 3, 3], 2, 1, 1, false), // im2col, one group of 3
+            ([1, 20, 40, 40], [8, 20, 3, 3], 2, 1, 1, true), // im2col, one image
             ([3, 4, 9, 8], [5, 4, 1, 1], 1, 0, 1, false),  // pointwise, one group of 3
             ([1, 3, 64, 64], [8, 3, 1, 1], 1, 0, 1, true), // pointwise straight from the input
-            ([2, 3, 23, 31], [7, 3, 5, 5], 2, 2, 1, true), // strided
+            ([2, 3, 23, 31], [7, 3, 5, 5], 2, 2, 1, true), // direct, strided
+            ([2, 3, 23, 31], [7, 3, 3, 3], 2, 1, 1, true), // im2col: 3x3 stride 2, 3 channels
             ([2, 2, 17, 19], [3, 2, 3, 3], 1, 2, 2, false), // dilated
             ([2, 3, 33, 33], [4, 3, 11, 11], 4, 2, 1, true), // AlexNet's first layer, smaller
             ([1, 96, 7, 7], [200, 96, 1, 1], 1, 0, 1, true), // pointwise in halves

@@ -14,9 +14,10 @@
 //! (of one image or several), so that each slice comes from memory once, with the next slice
 //! prefetched meanwhile.
 //!
-//! Used for 3x3 stride-1 layers of fewer than 16 input channels (VGG's first layer), where the
-//! Winograd form's products are too shallow to pay for its transforms (`conv.rs` says what was
-//! measured on other layers). Written by hand: no crate offers a direct convolution over
+//! Used for an image's first layer when its windows overlap (VGG's 3x3, ResNet's 7x7 stride
+//! 2, AlexNet's 11x11 stride 4), whose im2col matrix is shallow and packed from many reads of
+//! each value, and for deep 3x3 layers on calls with few tiles (`conv.rs` says what was
+//! measured, and on which layers the form lost). Written by hand: no crate offers a direct convolution over
 //! plain NCHW slices. Vectors are the widest the CPU has (AVX-512, AVX2, NEON), picked at run
 //! time by rten-simd.
 
@@ -289,6 +290,20 @@ impl Direct {
                                 }
                             }
                         }
+                        // With nothing to add or clamp first, the activation goes over all
+                        // the task's sums in one call rather than over each stored run (a
+                        // run can be a few values: a dispatch each).
+                        let early = epilogue.residual.is_none() && !epilogue.relu;
+                        let late = match (early, epilogue.activation) {
+                            (true, Some(activation)) => {
+                                activation.apply_serial(sums);
+                                Epilogue {
+                                    activation: None,
+                                    ..epilogue
+                                }
+                            }
+                            _ => epilogue,
+                        };
                         for (j, block) in my_blocks.enumerate() {
                             let channels = block * MR..((block + 1) * MR).min(cout);
                             for (k, unit) in my_units.clone().enumerate() {
@@ -307,7 +322,7 @@ impl Direct {
                                     };
                                     let residual =
                                         epilogue.residual.map(|r| &r[at..at + plane_out]);
-                                    store(values, q0, g, plane, residual, epilogue);
+                                    store(values, q0, g, plane, residual, late);
                                 }
                             }
                         }
