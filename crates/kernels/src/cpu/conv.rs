@@ -8,8 +8,8 @@
 //! im2col; a 1x1 stride-1 convolution reads the image as its matrix), and the product writes
 //! NCHW output with the bias in its epilogue. 3x3 stride-1 padding-1 layers (most of ResNet)
 //! go to the Winograd form instead (`winograd.rs` beside this file); an image's first layer
-//! with overlapping windows (fewer than 16 input channels) to the direct form (`direct.rs`). Written by hand because no crate offers a
-//! conv2d over plain slices with these layouts.
+//! with overlapping windows (fewer than 16 input channels) to the direct form (`direct.rs`).
+//! Written by hand because no crate offers a conv2d over plain slices with these layouts.
 
 use std::mem::MaybeUninit;
 
@@ -194,9 +194,9 @@ pub struct PackedConv2d {
 /// How a convolution is computed, with its weights in the form that needs.
 #[derive(Debug, Clone)]
 enum Method {
-    /// The Winograd form, for the other 3x3 stride-1 padding-1 layers. It beats im2col on the packed
-    /// products for ResNet18 and ResNet50 on the machine measured (with im2col for these layers
-    /// instead: ResNet18 26-27 ms against 22-24 at batch 1, 201-204 against 137-141 at batch 8;
+    /// The Winograd form, for the other 3x3 stride-1 padding-1 layers. It beats im2col on the
+    /// packed products for ResNet18 and ResNet50 on the machine measured (with im2col for these
+    /// layers instead: ResNet18 26-27 ms against 22-24 at batch 1, 201-204 against 137-141 at batch 8;
     /// ResNet50 55.7 against 52-53 and 454-485 against 390-402), though layer4's 16 tiles per
     /// image alone run about as fast either way.
     Winograd(Winograd),
@@ -507,8 +507,8 @@ mod tests {
     use burn::tensor::ops::ConvOptions;
 
     /// Every path (Winograd on even and odd sizes and across blocks, direct, pointwise,
-    /// strided, dilated, grouped images with a partial last group), with and without the fused residual
-    /// add and ReLU, against burn's own conv2d (and add, and ReLU).
+    /// strided, dilated, grouped images with a partial last group), with and without the fused
+    /// residual add and ReLU, and with a SiLU, against burn's own conv2d (and add, and ReLU).
     #[test]
     fn matches_burns_conv2d() {
         let device = Device::flex();
