@@ -196,9 +196,9 @@ pub struct PackedConv2d {
 enum Method {
     /// The Winograd form, for the other 3x3 stride-1 padding-1 layers. It beats im2col on the
     /// packed products for ResNet18 and ResNet50 on the machine measured (with im2col for these
-    /// layers instead: ResNet18 26-27 ms against 22-24 at batch 1, 201-204 against 137-141 at batch 8;
-    /// ResNet50 55.7 against 52-53 and 454-485 against 390-402), though layer4's 16 tiles per
-    /// image alone run about as fast either way.
+    /// layers instead: ResNet18 26-27 ms against 22-24 at batch 1, 201-204 against 137-141 at
+    /// batch 8; ResNet50 55.7 against 52-53 and 454-485 against 390-402), though layer4's 16
+    /// tiles per image alone run about as fast either way.
     Winograd(Winograd),
     /// im2col and one product with the `[C_out, C_in*kh*kw]` weight, packed.
     Im2col(PackedLhs),
