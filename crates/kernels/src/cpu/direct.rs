@@ -18,8 +18,8 @@
 //! 2, AlexNet's 11x11 stride 4), whose im2col matrix is shallow and packed from many reads of
 //! each value, and for deep 3x3 layers on calls with few tiles (`conv.rs` says what was
 //! measured, and on which layers the form lost). Written by hand: no crate offers a direct
-//! convolution over plain NCHW slices. Vectors are the widest the CPU has (AVX-512, AVX2, NEON), picked at run
-//! time by rten-simd.
+//! convolution over plain NCHW slices. Vectors are the widest the CPU has (AVX-512, AVX2,
+//! NEON), picked at run time by rten-simd.
 
 use std::cell::RefCell;
 
