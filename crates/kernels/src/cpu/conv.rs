@@ -253,7 +253,7 @@ impl PackedConv2d {
 
     /// The form this convolution is packed for, as plan reports name it: `cpu-winograd`,
     /// `cpu-direct` or `cpu-gemm` (im2col and a matrix product). A deep Winograd layer also
-    /// runs direct on calls with few tiles ([`FEW_TILES`]).
+    /// runs direct on calls of fewer than 32 2x2 tiles.
     pub fn form(&self) -> &'static str {
         match self.method {
             Method::Winograd(_) => "cpu-winograd",
