@@ -183,8 +183,8 @@ impl Direct {
         let q_blocks = (oh * wph).div_ceil(positions);
         // One image's padded channels, and how far past them its last block reads.
         let image_len = cin * g.plane;
-        let reach =
-            ((cin - 1) * g.plane + max_tap + q_blocks * positions).saturating_sub(image_len);
+        let reach = (cin.saturating_sub(1) * g.plane + max_tap + q_blocks * positions)
+            .saturating_sub(image_len);
         // Images padded at once: all of a small batch, so that each block of weights is read
         // once for every image, within a bound on the scratch buffer for large ones.
         let group = (SCRATCH_VALUES / image_len.max(1)).clamp(1, n.max(1));
@@ -216,8 +216,6 @@ impl Direct {
                     .zip(input.par_chunks(plane_in))
                     .for_each(|(phases, channel)| pad(channel, phases, g));
                 let padded = &scratch[..len];
-                // A task: one block of output channels over consecutive (image, positions)
-                // units, so its weights stay in cache from one unit to the next.
                 let units = images * q_blocks;
                 // A task: a run of consecutive (image, positions) units by a run of output
                 // channel blocks, summed one slice of input channels at a time: each block's
