@@ -109,15 +109,22 @@ mod tests {
                 .to_data()
                 .try_into_vec::<f32>()
                 .unwrap();
-            let got = packed.forward(x).expect("fits");
-            assert_eq!(got.dims(), [m, n]);
-            let got = got.to_data().try_into_vec::<f32>().unwrap();
-            let worst = got
-                .iter()
-                .zip(&want)
-                .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
-                .fold(0.0f32, f32::max);
-            assert!(worst < 1e-5, "[{m}, {k}] x [{k}, {n}]: {worst}");
+            // One thread runs each product whole; three split the larger ones by rows.
+            for threads in [1, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let got = pool.install(|| packed.forward(x.clone())).expect("fits");
+                assert_eq!(got.dims(), [m, n]);
+                let got = got.to_data().try_into_vec::<f32>().unwrap();
+                let worst = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
+                    .fold(0.0f32, f32::max);
+                assert!(worst < 1e-5, "[{m}, {k}] x [{k}, {n}], {threads}: {worst}");
+            }
         }
     }
 
