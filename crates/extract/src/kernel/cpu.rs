@@ -201,15 +201,29 @@ impl Kernel for SqueezeExcitation {
     }
 }
 
-/// A Linear layer over the last axis of any rank, as one matrix product.
+/// A Linear layer over the last axis of any rank, as one matrix product, an activation in
+/// its epilogue.
 #[derive(Debug)]
 struct Linear {
     packed: PackedLinear,
-    relu: bool,
+    /// Applied to the output piece by piece while in cache (ConvNeXt's GELU, a ReLU).
+    activation: Option<Elementwise>,
 }
 
 /// The Linear layer, on the flex device.
 pub(super) fn linear(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
+    packed_linear(spec, spec.relu.then_some(Elementwise::Relu))
+}
+
+/// [`linear`]'s kernel with `activation` in its epilogue, for [`super::choose_activated`].
+pub(super) fn linear_activated(spec: &NodeSpec, activation: Activation) -> Option<Arc<dyn Kernel>> {
+    if spec.relu {
+        return None;
+    }
+    packed_linear(spec, Some(elementwise_of(activation)))
+}
+
+fn packed_linear(spec: &NodeSpec, activation: Option<Elementwise>) -> Option<Arc<dyn Kernel>> {
     let (Op::Linear(_), Some(Layer::Linear(layer))) = (spec.op, spec.layer) else {
         return None;
     };
@@ -218,17 +232,13 @@ pub(super) fn linear(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
     }
     let bias = layer.bias.as_ref().map(|b| b.val());
     let packed = PackedLinear::new(&layer.weight.val(), bias.as_ref())?;
-    Some(Arc::new(Linear {
-        packed,
-        relu: spec.relu,
-    }))
+    Some(Arc::new(Linear { packed, activation }))
 }
 
 impl Kernel for Linear {
     fn run(&self, inputs: Vec<Feature>, _: &[usize]) -> Result<Feature, String> {
         over_rows(single_any(inputs)?, self.packed.inputs(), |x| {
-            let out = self.packed.forward(x).ok()?;
-            Some(if self.relu { out.clamp_min(0.0) } else { out })
+            self.packed.forward_activated(x, self.activation).ok()
         })
     }
 

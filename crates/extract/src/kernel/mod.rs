@@ -77,8 +77,8 @@ const SPECIALISED: &[Builder] = &[
 
 /// Builders of kernels that apply an activation other than ReLU in their own epilogue, tried
 /// before a kernel followed by the activation's: featx's CPU convolution (a folded
-/// `Conv2dNormActivation`'s Hardswish or SiLU).
-const ACTIVATED: &[ActivatedBuilder] = &[cpu::conv2d_activated];
+/// `Conv2dNormActivation`'s Hardswish or SiLU) and Linear layer (ConvNeXt's GELU).
+const ACTIVATED: &[ActivatedBuilder] = &[cpu::conv2d_activated, cpu::linear_activated];
 
 /// Builds a kernel for a node that also applies an activation, or declines.
 type ActivatedBuilder = fn(&NodeSpec, Activation) -> Option<Arc<dyn Kernel>>;

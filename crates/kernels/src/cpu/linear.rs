@@ -10,7 +10,8 @@
 use burn::prelude::*;
 use rten_gemm::GemmError;
 
-use super::matmul::{PackedRhs, filled};
+use super::elementwise::Elementwise;
+use super::matmul::{PackedRhs, Then, filled};
 use super::tensor::{flex_f32, flex_tensor, weight_and_bias};
 
 /// A Linear layer's weight, packed, and bias, kept for [`PackedLinear::forward`].
@@ -58,24 +59,43 @@ impl PackedLinear {
     // `Err` hands the input back for the general path; it is no error, so its size is moot.
     #[allow(clippy::result_large_err)]
     pub fn forward(&self, x: Tensor<2>) -> std::result::Result<Tensor<2>, Tensor<2>> {
+        self.forward_activated(x, None)
+    }
+
+    /// [`PackedLinear::forward`] with `activation` applied to the output piece by piece, each
+    /// right after its product while it is in cache (a Linear layer followed by its GELU,
+    /// as in ConvNeXt's blocks), instead of as a pass of its own.
+    #[allow(clippy::result_large_err)]
+    pub fn forward_activated(
+        &self,
+        x: Tensor<2>,
+        activation: Option<Elementwise>,
+    ) -> std::result::Result<Tensor<2>, Tensor<2>> {
         let [m, k] = x.dims();
         if k != self.inputs || m == 0 {
             return Err(x);
         }
         let values = flex_f32(x)?;
         let input = values.as_slice();
-        match self.rows(input, m) {
+        match self.rows(input, m, activation) {
             Ok(out) => Ok(flex_tensor(out, [m, self.outputs])),
             // Shapes were checked above: a refusal here hands the input back all the same.
             Err(_) => Err(flex_tensor(input.to_vec(), [m, k])),
         }
     }
 
-    /// `x @ W + b` for `rows` rows of `in` values each, row-major.
-    pub(super) fn rows(&self, x: &[f32], rows: usize) -> Result<Vec<f32>, GemmError> {
+    /// `activation(x @ W + b)` for `rows` rows of `in` values each, row-major.
+    pub(super) fn rows(
+        &self,
+        x: &[f32],
+        rows: usize,
+        activation: Option<Elementwise>,
+    ) -> Result<Vec<f32>, GemmError> {
         let bias = self.bias.as_deref();
+        let then = activation.map(|f| move |piece: &mut [f32]| f.apply_serial(piece));
         filled(rows * self.outputs, |out| {
-            self.weight.multiply(x, rows, bias, out)
+            let then = then.as_ref().map(|f| f as &Then);
+            self.weight.multiply(x, rows, bias, out, then)
         })
     }
 }

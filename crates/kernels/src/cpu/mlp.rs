@@ -2,8 +2,9 @@
 //! for the CPU (flex) device: ViT's feed-forward layers, half of its multiply-adds.
 //!
 //! The two Linear layers are packed products (`linear.rs`) and the GELU runs vectorised in
-//! place on the hidden matrix between them, where burn's path takes `erf` through libm one
-//! element at a time (a quarter of the block's time on ViT-B/16).
+//! place on pieces of the hidden matrix right after `fc1`'s product writes them, where burn's
+//! path takes `erf` through libm one element at a time (a quarter of the block's time on
+//! ViT-B/16).
 
 use burn::prelude::*;
 use rten_gemm::GemmError;
@@ -57,9 +58,8 @@ impl PackedMlp {
     }
 
     fn rows(&self, x: &[f32], rows: usize) -> Result<Vec<f32>, GemmError> {
-        let mut hidden = self.fc1.rows(x, rows)?;
-        Elementwise::Gelu.apply(&mut hidden);
-        self.fc2.rows(&hidden, rows)
+        let hidden = self.fc1.rows(x, rows, Some(Elementwise::Gelu))?;
+        self.fc2.rows(&hidden, rows, None)
     }
 }
 
