@@ -9,7 +9,7 @@ use featx_graph::ops::{Softmax, Unary, single, single_any};
 use featx_graph::{Activation, Cx, Layer, Mode, Op};
 use featx_kernels::cpu::{
     Elementwise, MaxPool2d, PackedAttention, PackedBatchNorm, PackedConv2d, PackedDepthwise,
-    PackedLinear, PackedMlp, PackedSqueezeExcitation, softmax_rows,
+    PackedLayerNorm, PackedLinear, PackedMlp, PackedSqueezeExcitation, softmax_rows,
 };
 
 use super::{Kernel, NodeSpec};
@@ -244,6 +244,35 @@ impl Kernel for Linear {
 
     fn name(&self) -> &'static str {
         "cpu-linear"
+    }
+}
+
+/// LayerNorm over the last axis of any rank (`nn.LayerNorm`), a row at a time.
+#[derive(Debug)]
+struct LayerNorm(PackedLayerNorm);
+
+/// The module form of LayerNorm (its parameters in the layer), on the flex device.
+pub(super) fn layer_norm(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
+    let (Op::LayerNorm(op), Some(Layer::LayerNorm(norm))) = (spec.op, spec.layer) else {
+        return None;
+    };
+    if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
+        return None;
+    }
+    let beta = norm.beta.as_ref().map(|b| b.val());
+    let packed = PackedLayerNorm::new(&norm.gamma.val(), beta.as_ref(), op.eps)?;
+    (packed.features() == op.features).then(|| Arc::new(LayerNorm(packed)) as Arc<dyn Kernel>)
+}
+
+impl Kernel for LayerNorm {
+    fn run(&self, inputs: Vec<Feature>, _: &[usize]) -> Result<Feature, String> {
+        over_rows(single_any(inputs)?, self.0.features(), |x| {
+            self.0.forward(x).ok()
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "cpu-layer-norm"
     }
 }
 

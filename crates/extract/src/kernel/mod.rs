@@ -67,6 +67,7 @@ const SPECIALISED: &[Builder] = &[
     cpu::batch_norm,
     cpu::squeeze_excitation,
     cpu::linear,
+    cpu::layer_norm,
     cpu::mlp,
     cpu::attention,
     cpu::max_pool2d,
