@@ -288,9 +288,9 @@ fn resnet_adds_fold_into_the_cpu_convolution_with_torchvision_values() {
     }
 }
 
-/// The transformer blocks' CPU kernels (self attention, MLP, Linear) run where they apply and
-/// give torchvision's values: ViT-B/16's first two encoder layers and ConvNeXt-T's first
-/// stage, through their last node there.
+/// The transformer blocks' CPU kernels (self attention, MLP, Linear, LayerNorm; a GELU in its
+/// Linear layer's epilogue) run where they apply and give torchvision's values: ViT-B/16's
+/// first two encoder layers and ConvNeXt-T's first stage, through their last node there.
 #[test]
 fn transformer_blocks_run_on_the_cpu_kernels_with_torchvision_values() {
     let device = Device::flex();
@@ -298,21 +298,25 @@ fn transformer_blocks_run_on_the_cpu_kernels_with_torchvision_values() {
         (
             "vit_b_16",
             ["encoder.layers.encoder_layer_1.add_1"],
-            [
+            &[
                 (
                     "encoder.layers.encoder_layer_0.self_attention",
                     "cpu-attention",
                 ),
                 ("encoder.layers.encoder_layer_1.mlp", "cpu-mlp"),
-            ],
+                ("encoder.layers.encoder_layer_1.ln_1", "cpu-layer-norm"),
+            ][..],
         ),
         (
             "convnext_tiny",
             ["features.2.1"],
-            [
+            &[
+                ("features.1.0.block.2", "cpu-layer-norm"),
                 ("features.1.0.block.3", "cpu-linear"),
+                // Its GELU runs in the Linear layer's epilogue.
+                ("features.1.0.block.4", "pass-through"),
                 ("features.1.2.block.5", "cpu-linear"),
-            ],
+            ][..],
         ),
     ] {
         let fx = value_fixtures(name);
@@ -323,7 +327,7 @@ fn transformer_blocks_run_on_the_cpu_kernels_with_torchvision_values() {
         )
         .unwrap();
         let report = extractor.plan_report();
-        for (node, kernel) in kernels {
+        for &(node, kernel) in kernels {
             assert!(
                 report.ran_on(node, kernel),
                 "{name} {node}: {:?}",
