@@ -144,7 +144,10 @@ mod tests {
             let got = packed.forward(x).expect("fits");
             let diff = (got - want.clone()).abs().max().into_scalar::<f32>();
             let scale = want.abs().max().into_scalar::<f32>();
-            assert!(diff <= 2e-6 * scale.max(1.0), "[{rows}, {features}]: {diff} of {scale}");
+            assert!(
+                diff <= 2e-6 * scale.max(1.0),
+                "[{rows}, {features}]: {diff} of {scale}"
+            );
         }
         let packed = PackedLayerNorm::new(&Tensor::<1>::ones([4], &device), None, 1e-5).unwrap();
         assert!(packed.forward(Tensor::<2>::zeros([2, 5], &device)).is_err());

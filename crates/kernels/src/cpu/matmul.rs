@@ -14,11 +14,11 @@
 use std::fmt;
 use std::mem::MaybeUninit;
 
+use rayon::prelude::*;
 use rten_gemm::{
     BiasVector, ColOffsets, GemmError, GemmExecutor, GemmInputA, GemmInputB, GemmUninitOptions,
     Im2Col, PackedAMatrix, PackedBMatrix, RowOffsets,
 };
-use rayon::prelude::*;
 use rten_tensor::NdTensorView;
 
 use featx_graph::Window2d;
@@ -167,7 +167,7 @@ impl PackedRhs {
                 // SAFETY: the product wrote every value.
                 let out = unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) };
                 out.par_chunks_mut(THEN_VALUES.max(self.cols))
-                    .for_each(|piece| then(piece));
+                    .for_each(then);
             }
             return Ok(());
         };
