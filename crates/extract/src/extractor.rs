@@ -21,6 +21,9 @@ pub struct PlanReport {
     pub planned_nodes: usize,
     /// How many convolutions run folded into the BatchNorm after them.
     pub folded_convolutions: usize,
+    /// How many per-channel scales of a Linear layer's permuted output run folded into its
+    /// weights (ConvNeXt's `layer_scale`; the permute and the parameter count as part of it).
+    pub folded_scales: usize,
     /// How many ReLUs run inside the kernel of the node they read.
     pub fused_relus: usize,
     /// How many adds run inside the convolution that produces one of their inputs (a ResNet
@@ -289,8 +292,12 @@ impl FeatureExtractor {
         let plan = self.plan();
         let nodes = self.model.graph.nodes();
         PlanReport {
-            planned_nodes: plan.steps.len() + plan.folded + plan.fused_adds,
+            planned_nodes: plan.steps.len()
+                + plan.folded
+                + plan.fused_adds
+                + 2 * plan.folded_scales,
             folded_convolutions: plan.folded,
+            folded_scales: plan.folded_scales,
             fused_relus: plan.fused_relus,
             fused_adds: plan.fused_adds,
             kernels: plan

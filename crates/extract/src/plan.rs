@@ -82,6 +82,9 @@ pub(crate) struct Plan {
     pub steps: Vec<Step>,
     /// How many convolutions run folded into the BatchNorm after them.
     pub folded: usize,
+    /// How many per-channel scales (and the permutes before them) run folded into the Linear
+    /// layer they scale.
+    pub folded_scales: usize,
     /// How many ReLUs run inside the kernel of the node they read.
     pub fused_relus: usize,
     /// How many adds run inside the convolution that produces one of their inputs.
@@ -157,6 +160,7 @@ impl Plan {
             .collect();
         let mut skipped = vec![false; n];
         let mut folded = 0;
+        let mut folded_scales = 0;
         // A gradient plan keeps torch's arithmetic, convolution then BatchNorm, even where
         // nothing it records needs it: a gradient jumps at a ReLU's zero or a max-pool tie, so
         // a value rounded another way upstream can move one by a whole step (folding in
@@ -180,6 +184,19 @@ impl Plan {
                     ops[i].0 = op;
                     ops[i].1 = Some(layer);
                     post[i] = activation;
+                }
+            }
+        }
+        // A per-channel scale of a private Linear layer's permuted output (ConvNeXt's
+        // `layer_scale`), folded into the layer's weights: the multiply becomes the permute.
+        if mode == Mode::Eval && !gradients {
+            for i in (0..n).filter(|&i| needed[i] && !differentiable[i]) {
+                if let Some((linear, layer, permute, scale)) = fold_layer_scale(&ops, i, private) {
+                    ops[linear.0].1 = Some(layer);
+                    ops[i] = (ops[permute.0].0.clone(), None, vec![linear]);
+                    skipped[permute.0] = true;
+                    skipped[scale.0] = true;
+                    folded_scales += 1;
                 }
             }
         }
@@ -315,10 +332,16 @@ impl Plan {
                 }
             })
             .collect();
+        // The activations that pass on their producer's value: ReLUs, and other activations
+        // in a Linear layer's epilogue.
+        let fused_relus = (0..n)
+            .filter(|&i| passes_on[i] && matches!(ops[i].0, Op::Activation(Activation::Relu)))
+            .count();
         Self {
             steps,
             folded,
-            fused_relus: passes_on.iter().filter(|&&p| p).count(),
+            folded_scales,
+            fused_relus,
             fused_adds: residual.iter().filter(|&&r| r).count(),
             gradients,
         }
@@ -348,6 +371,50 @@ fn fold_batch_norm(
     };
     let (op, folded) = norm.fold(op, conv, bn);
     Some((op.into(), Layer::Conv2d(folded), conv_id))
+}
+
+/// For a multiply `i` of a `[C, 1, 1]` parameter by the NHWC -> NCHW permute of a Linear
+/// layer's `C` outputs, both private: (the Linear, its layer with the scale folded in
+/// ([`featx_graph::ops::Linear::fold_scale`]), the permute, the parameter).
+fn fold_layer_scale(
+    ops: &[(Op, Option<Layer>, Vec<NodeId>)],
+    i: usize,
+    private: impl Fn(NodeId) -> bool,
+) -> Option<(NodeId, Layer, NodeId, NodeId)> {
+    let (Op::Mul(_), [a, b]) = (&ops[i].0, ops[i].2.as_slice()) else {
+        return None;
+    };
+    let parameter = |id: NodeId| match (&ops[id.0].0, &ops[id.0].1) {
+        (Op::Parameter(_), Some(Layer::Parameter(p))) if private(id) => Some(p),
+        _ => None,
+    };
+    let (scale, param, permute) = match (parameter(*a), parameter(*b)) {
+        (Some(p), _) => (*a, p, *b),
+        (None, Some(p)) => (*b, p, *a),
+        (None, None) => return None,
+    };
+    let (Op::Permute(order), [linear]) = (&ops[permute.0].0, ops[permute.0].2.as_slice()) else {
+        return None;
+    };
+    if order.dims != [0, 3, 1, 2] || !private(permute) || !private(*linear) {
+        return None;
+    }
+    let (Op::Linear(_), Some(Layer::Linear(layer))) = (&ops[linear.0].0, &ops[linear.0].1) else {
+        return None;
+    };
+    let [_, outputs] = layer.weight.dims();
+    if param.dims() != [outputs, 1, 1] {
+        return None;
+    }
+    let values: Vec<f64> = param
+        .val()
+        .into_rank::<3>()
+        .ok()?
+        .into_data()
+        .iter::<f64>()
+        .collect();
+    let folded = featx_graph::ops::Linear::fold_scale(layer, &values)?;
+    Some((*linear, Layer::Linear(folded), permute, scale))
 }
 
 /// An eval-mode `Conv2dNormActivation` as a convolution with its BatchNorm folded in

@@ -289,12 +289,13 @@ fn resnet_adds_fold_into_the_cpu_convolution_with_torchvision_values() {
 }
 
 /// The transformer blocks' CPU kernels (self attention, MLP, Linear, LayerNorm; a GELU in its
-/// Linear layer's epilogue) run where they apply and give torchvision's values: ViT-B/16's
-/// first two encoder layers and ConvNeXt-T's first stage, through their last node there.
+/// Linear layer's epilogue, ConvNeXt's layer scale folded into its weights) run where they
+/// apply and give torchvision's values: ViT-B/16's first two encoder layers and ConvNeXt-T's
+/// first stage, through their last node there.
 #[test]
 fn transformer_blocks_run_on_the_cpu_kernels_with_torchvision_values() {
     let device = Device::flex();
-    for (name, requested, kernels) in [
+    for (name, requested, kernels, scales) in [
         (
             "vit_b_16",
             ["encoder.layers.encoder_layer_1.add_1"],
@@ -306,6 +307,7 @@ fn transformer_blocks_run_on_the_cpu_kernels_with_torchvision_values() {
                 ("encoder.layers.encoder_layer_1.mlp", "cpu-mlp"),
                 ("encoder.layers.encoder_layer_1.ln_1", "cpu-layer-norm"),
             ][..],
+            0,
         ),
         (
             "convnext_tiny",
@@ -317,6 +319,8 @@ fn transformer_blocks_run_on_the_cpu_kernels_with_torchvision_values() {
                 ("features.1.0.block.4", "pass-through"),
                 ("features.1.2.block.5", "cpu-linear"),
             ][..],
+            // Each of the stage's three blocks scales its last Linear layer's output.
+            3,
         ),
     ] {
         let fx = value_fixtures(name);
@@ -327,6 +331,7 @@ fn transformer_blocks_run_on_the_cpu_kernels_with_torchvision_values() {
         )
         .unwrap();
         let report = extractor.plan_report();
+        assert_eq!(report.folded_scales, scales, "{name}");
         for &(node, kernel) in kernels {
             assert!(
                 report.ran_on(node, kernel),
