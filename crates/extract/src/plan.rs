@@ -332,7 +332,7 @@ impl Plan {
                 }
             })
             .collect();
-        // The activations that pass on their producer's value: ReLUs, and other activations
+        // Of the activations that pass on their producer's value, the ReLUs; the others run
         // in a Linear layer's epilogue.
         let fused_relus = (0..n)
             .filter(|&i| passes_on[i] && matches!(ops[i].0, Op::Activation(Activation::Relu)))

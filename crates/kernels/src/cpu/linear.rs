@@ -149,6 +149,33 @@ mod tests {
     }
 
     #[test]
+    fn applies_its_activation_to_every_piece_of_the_output() {
+        let device = Device::flex();
+        // ConvNeXt's first stage: three pieces on three threads; whole on one.
+        let (m, k, n) = (3136, 96, 384);
+        let layer = LinearConfig::new(k, n).init(&device);
+        let bias = layer.bias.as_ref().map(|b| b.val());
+        let packed = PackedLinear::new(&layer.weight.val(), bias.as_ref()).expect("float32");
+        let x = Tensor::<2>::random([m, k], Distribution::Normal(0.0, 1.0), &device);
+        let want = burn::tensor::activation::gelu(layer.forward(x.clone()));
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let got = pool
+                .install(|| packed.forward_activated(x.clone(), Some(Elementwise::Gelu)))
+                .expect("fits");
+            let diff = (got - want.clone()).abs().max().into_scalar::<f32>();
+            let scale = want.clone().abs().max().into_scalar::<f32>();
+            assert!(
+                diff <= 2e-6 * scale.max(1.0),
+                "{threads}: {diff} of {scale}"
+            );
+        }
+    }
+
+    #[test]
     fn hands_back_what_it_cannot_take() {
         let device = Device::flex();
         let layer = LinearConfig::new(4, 3).init(&device);

@@ -243,8 +243,8 @@ pub(super) type Then = dyn Fn(&mut [f32]) + Sync;
 /// Values of one piece of a product's output that its activation runs on right after the
 /// product (2 MiB, a server core's level-2 cache; on smaller ones, the shared level 3).
 /// ConvNeXt-T's GELU after its `56x56x96 -> 384` layers at batch 8 took 7.6 ms as a pass of
-/// its own over the 37 MiB output; in 1 MiB pieces the whole model ran 1.02x slower than in
-/// these, as more, smaller products (ViT-B/16's `197 x 768 -> 3072` at batch 1: 1.04x).
+/// its own over the 37 MiB output; in 1 MiB pieces the whole model ran 1.01-1.04x slower than
+/// in these, as more, smaller products (ViT-B/16 at batch 1: up to 1.08x).
 const THEN_VALUES: usize = 1 << 19;
 
 /// rten-gemm's row block: fewer rows per thread than this are one block of the whole product.
@@ -391,7 +391,7 @@ mod tests {
 
     #[test]
     fn splits_rows_where_the_products_blocks_share_out_unevenly() {
-        // ViT-B/16's MLP at batch 1: many rows, split (two tiles' worth of rows each).
+        // ViT-B/16's MLP at batch 1: many rows, a share per thread cut at the tile height.
         assert_eq!(row_share(197, 3072, 2), Some(102));
         assert_eq!(row_share(197, 768, 3), Some(66));
         // ConvNeXt-T's last stage: three column blocks for two threads.
