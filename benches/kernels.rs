@@ -1,7 +1,8 @@
 //! featx's CPU kernels against the burn-flex ops they replace, on the shapes where they matter
 //! most: the vectorised activations and softmax (EfficientNet-B0's widest SiLU, ViT-B/16's
 //! attention), the depthwise convolution (MobileNetV3's, EfficientNet's and ConvNeXt's), the
-//! Linear layer over the last axis (ConvNeXt's and ViT's), the dense convolutions (1x1, im2col
+//! Linear layer over the last axis (ConvNeXt's and ViT's; with its GELU in the epilogue), the
+//! LayerNorm (ConvNeXt's and ViT's), the dense convolutions (1x1, im2col
 //! and Winograd, on the packed matrix products), the one-pass eval BatchNorm, the
 //! squeeze-excitation block and ViT's fused attention and MLP blocks. `cargo bench --bench kernels`;
 //! `-- --save-baseline NAME` records a run and `-- --baseline NAME` compares against it.
@@ -15,8 +16,8 @@ use featx::burn::tensor::{Distribution, activation};
 use featx::graph::Activation;
 use featx::graph::Window2d;
 use featx_kernels::cpu::{
-    Elementwise, PackedAttention, PackedBatchNorm, PackedConv2d, PackedDepthwise, PackedLinear,
-    PackedMlp, PackedSqueezeExcitation, softmax_rows,
+    Elementwise, PackedAttention, PackedBatchNorm, PackedConv2d, PackedDepthwise, PackedLayerNorm,
+    PackedLinear, PackedMlp, PackedSqueezeExcitation, softmax_rows,
 };
 
 /// The allocator the `featx` binary runs with, so fresh output buffers cost what they cost there.
@@ -211,6 +212,56 @@ fn linear(c: &mut Criterion) {
             bench.iter(|| layer.forward(x.clone()))
         });
     }
+    // ConvNeXt-T's first Linear layer and its GELU at batch 8: the activation on pieces of the
+    // output as the product writes them, against the layer then burn's GELU.
+    let (rows, inputs, outputs) = (8 * 56 * 56, 96, 384);
+    let layer = LinearConfig::new(inputs, outputs).init(&device);
+    let bias = layer.bias.as_ref().map(|b| b.val());
+    let packed = PackedLinear::new(&layer.weight.val(), bias.as_ref()).expect("float32");
+    let x = Tensor::<2>::random([rows, inputs], Distribution::Default, &device);
+    let name = "convnext_b8_56x56x96_to_384_gelu";
+    group.bench_function(BenchmarkId::new("featx", name), |bench| {
+        bench.iter(|| {
+            packed
+                .forward_activated(x.clone(), Some(Elementwise::Gelu))
+                .expect("fits")
+        })
+    });
+    group.bench_function(BenchmarkId::new("burn", name), |bench| {
+        bench.iter(|| activation::gelu(layer.forward(x.clone())))
+    });
+    group.finish();
+}
+
+fn layer_norms(c: &mut Criterion) {
+    let device = Device::flex();
+    let mut group = c.benchmark_group("cpu/layer_norm");
+    group.sample_size(20);
+    // (name, rows, features): ConvNeXt-T's first and last stage at batch 8 (`[N, H, W, C]`
+    // rows, read contiguous here), ViT-B/16's tokens at batch 1.
+    for (name, rows, features) in [
+        ("convnext_b8_56x56x96", 8 * 56 * 56, 96),
+        ("convnext_b8_7x7x768", 8 * 7 * 7, 768),
+        ("vit_197x768", 197, 768),
+    ] {
+        let gamma = Tensor::<1>::random([features], Distribution::Default, &device);
+        let beta = Tensor::<1>::random([features], Distribution::Default, &device);
+        let packed = PackedLayerNorm::new(&gamma, Some(&beta), 1e-6).expect("float32");
+        let x = Tensor::<2>::random([rows, features], Distribution::Default, &device);
+        group.bench_function(BenchmarkId::new("featx", name), |bench| {
+            bench.iter(|| packed.forward(x.clone()).expect("fits"))
+        });
+        group.bench_function(BenchmarkId::new("burn", name), |bench| {
+            bench.iter(|| {
+                featx::burn::tensor::module::layer_norm(
+                    x.clone(),
+                    gamma.clone(),
+                    Some(beta.clone()),
+                    1e-6,
+                )
+            })
+        });
+    }
     group.finish();
 }
 
@@ -331,6 +382,7 @@ criterion_group!(
     batch_norms,
     squeeze_excitation,
     linear,
+    layer_norms,
     convolution,
     blocks
 );
