@@ -11,7 +11,7 @@ use burn::prelude::*;
 use rayon::prelude::*;
 
 use super::matmul::filled;
-use super::tensor::{flex_f32, flex_tensor};
+use super::tensor::{flex_f32, flex_tensor, weight_and_bias};
 
 /// Values of rows one task of the pool normalises.
 const TASK_VALUES: usize = 1 << 14;
@@ -35,11 +35,7 @@ impl PackedLayerNorm {
         if gamma.device() != Device::flex() {
             return None;
         }
-        let gamma = gamma.to_data().try_into_vec::<f32>().ok()?;
-        let beta = match beta {
-            Some(b) => Some(b.to_data().try_into_vec::<f32>().ok()?),
-            None => None,
-        };
+        let (gamma, beta) = weight_and_bias(gamma, beta)?;
         if gamma.is_empty() || beta.as_ref().is_some_and(|b| b.len() != gamma.len()) {
             return None;
         }
