@@ -318,6 +318,8 @@ fn transformer_blocks_run_on_the_cpu_kernels_with_torchvision_values() {
                 // Its GELU runs in the Linear layer's epilogue.
                 ("features.1.0.block.4", "pass-through"),
                 ("features.1.2.block.5", "cpu-linear"),
+                // `LayerNorm2d`'s `F.layer_norm`, its weight and bias read from its inputs.
+                ("features.2.0.layer_norm", "cpu-layer-norm"),
             ][..],
             // Each of the stage's three blocks scales its last Linear layer's output.
             3,

@@ -247,28 +247,66 @@ impl Kernel for Linear {
     }
 }
 
-/// LayerNorm over the last axis of any rank (`nn.LayerNorm`), a row at a time.
+/// LayerNorm over the last axis of any rank, a row at a time: `nn.LayerNorm` (its parameters
+/// packed once) or `F.layer_norm` (its weight and bias read from its inputs on every call,
+/// as ConvNeXt's `LayerNorm2d` passes them).
 #[derive(Debug)]
-struct LayerNorm(PackedLayerNorm);
+struct LayerNorm {
+    /// The module's parameters; `None` for the functional form.
+    packed: Option<PackedLayerNorm>,
+    features: usize,
+    eps: f64,
+}
 
-/// The module form of LayerNorm (its parameters in the layer), on the flex device.
+/// LayerNorm in either form, on the flex device.
 pub(super) fn layer_norm(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
-    let (Op::LayerNorm(op), Some(Layer::LayerNorm(norm))) = (spec.op, spec.layer) else {
+    let Op::LayerNorm(op) = spec.op else {
         return None;
     };
     if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
         return None;
     }
-    let beta = norm.beta.as_ref().map(|b| b.val());
-    let packed = PackedLayerNorm::new(&norm.gamma.val(), beta.as_ref(), op.eps)?;
-    (packed.features() == op.features).then(|| Arc::new(LayerNorm(packed)) as Arc<dyn Kernel>)
+    let packed = match spec.layer {
+        Some(Layer::LayerNorm(norm)) => {
+            let beta = norm.beta.as_ref().map(|b| b.val());
+            let packed = PackedLayerNorm::new(&norm.gamma.val(), beta.as_ref(), op.eps)?;
+            Some((packed.features() == op.features).then_some(packed)?)
+        }
+        None => None,
+        Some(_) => return None,
+    };
+    Some(Arc::new(LayerNorm {
+        packed,
+        features: op.features,
+        eps: op.eps,
+    }))
 }
 
 impl Kernel for LayerNorm {
     fn run(&self, inputs: Vec<Feature>, _: &[usize]) -> Result<Feature, String> {
-        over_rows(single_any(inputs)?, self.0.features(), |x| {
-            self.0.forward(x).ok()
-        })
+        let mut inputs = inputs.into_iter();
+        let x = inputs.next().ok_or("no input value")?;
+        let read;
+        let packed = match &self.packed {
+            Some(packed) => packed,
+            None => {
+                let vector = |f: Option<Feature>| {
+                    f.and_then(|f| f.into_rank::<1>().ok())
+                        .ok_or_else(|| "layer_norm takes an input, a weight and a bias".to_string())
+                };
+                let (weight, bias) = (vector(inputs.next())?, vector(inputs.next())?);
+                read = PackedLayerNorm::new(&weight, Some(&bias), self.eps)
+                    .filter(|p| p.features() == self.features)
+                    .ok_or_else(|| {
+                        format!(
+                            "the CPU LayerNorm cannot take a weight of {:?}",
+                            weight.dims()
+                        )
+                    })?;
+                &read
+            }
+        };
+        over_rows(x, self.features, |x| packed.forward(x).ok())
     }
 
     fn name(&self) -> &'static str {
