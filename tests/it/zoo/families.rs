@@ -313,6 +313,8 @@ fn transformer_blocks_run_on_the_cpu_kernels_with_torchvision_values() {
             "convnext_tiny",
             ["features.2.1"],
             &[
+                // The stem: its convolution and LayerNorm2d, channels first throughout.
+                ("features.0", "cpu-conv-layer-norm"),
                 ("features.1.0.block.2", "cpu-layer-norm"),
                 ("features.1.0.block.3", "cpu-linear"),
                 // Its GELU runs in the Linear layer's epilogue.

@@ -314,6 +314,54 @@ impl Kernel for LayerNorm {
     }
 }
 
+/// ConvNeXt's stem (`Conv2dNormActivation` with `LayerNorm2d`): the packed convolution, then
+/// LayerNorm over each position's channels, in NCHW order throughout.
+#[derive(Debug)]
+struct ConvLayerNorm {
+    conv: PackedConv2d,
+    norm: PackedLayerNorm,
+}
+
+/// The stem's convolution and LayerNorm, on the flex device.
+pub(super) fn conv_layer_norm(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
+    let (Op::ConvLayerNorm2d(op), Some(Layer::ConvLayerNorm(params))) = (spec.op, spec.layer)
+    else {
+        return None;
+    };
+    if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
+        return None;
+    }
+    let bias = params.conv.bias.as_ref().map(|b| b.val());
+    let conv = PackedConv2d::new(
+        &params.conv.weight.val(),
+        bias.as_ref(),
+        op.conv.window,
+        op.conv.groups,
+    )?;
+    let beta = params.norm.beta.as_ref().map(|b| b.val());
+    let norm = PackedLayerNorm::new(&params.norm.gamma.val(), beta.as_ref(), op.eps)?;
+    (norm.features() == op.conv.out_channels)
+        .then(|| Arc::new(ConvLayerNorm { conv, norm }) as Arc<dyn Kernel>)
+}
+
+impl Kernel for ConvLayerNorm {
+    fn run(&self, inputs: Vec<Feature>, _: &[usize]) -> Result<Feature, String> {
+        let x: Tensor<4> = single(inputs)?;
+        let x = self
+            .conv
+            .forward(x, None, false)
+            .map_err(|x| format!("the CPU convolution cannot take {:?}", x.dims()))?;
+        self.norm
+            .forward_channels(x)
+            .map(Feature::from)
+            .map_err(|x| format!("the CPU LayerNorm cannot take {:?}", x.dims()))
+    }
+
+    fn name(&self) -> &'static str {
+        "cpu-conv-layer-norm"
+    }
+}
+
 /// `layer` applied to every row of `x` (any rank, `width` values on its last axis) as one
 /// `[rows, width]` matrix, the leading axes restored after.
 fn over_rows(

@@ -68,6 +68,7 @@ const SPECIALISED: &[Builder] = &[
     cpu::squeeze_excitation,
     cpu::linear,
     cpu::layer_norm,
+    cpu::conv_layer_norm,
     cpu::mlp,
     cpu::attention,
     cpu::max_pool2d,

@@ -7,6 +7,8 @@
 //! shift), rows spread over the pool. Written by hand: it is those loops over plain rows,
 //! which no crate offers over burn's tensors; the compiler vectorises them.
 
+use std::ops::Range;
+
 use burn::prelude::*;
 use rayon::prelude::*;
 
@@ -79,6 +81,78 @@ impl PackedLayerNorm {
         }
     }
 
+    /// Every position of `x` (`[N, C, H, W]` on the flex device, `C` its features)
+    /// normalised over its channels, scaled and shifted, as `LayerNorm2d` does (ConvNeXt's
+    /// stem) without permuting to channels last and back; `x` back if it does not fit.
+    /// Positions are the vector lanes here: each channel's plane is read in order.
+    // `Err` hands the input back for the general path; it is no error, so its size is moot.
+    #[allow(clippy::result_large_err)]
+    pub fn forward_channels(&self, x: Tensor<4>) -> std::result::Result<Tensor<4>, Tensor<4>> {
+        let [n, c, h, w] = x.dims();
+        let hw = h * w;
+        if c != self.features() || n * hw == 0 {
+            return Err(x);
+        }
+        let values = flex_f32(x)?;
+        let input = values.as_slice();
+        // Runs of positions of one image: all its channels' values for them stay in cache.
+        let run = (TASK_VALUES / c).clamp(1, hw);
+        let runs = hw.div_ceil(run);
+        let out = filled(n * c * hw, |out| {
+            let shared = SharedOut(out.as_mut_ptr().cast::<f32>());
+            (0..n * runs).into_par_iter().for_each(|task| {
+                let (i, start) = (task / runs, task % runs * run);
+                let image = &input[i * c * hw..(i + 1) * c * hw];
+                // SAFETY: image `i`'s output starts at `i * c * hw` within `out`; tasks cover
+                // disjoint (image, positions) pairs, so no two write one value.
+                unsafe {
+                    let out = shared.at(i * c * hw);
+                    self.positions(image, out, hw, start..(start + run).min(hw));
+                }
+            });
+            Ok::<(), ()>(())
+        });
+        let Ok(out) = out else {
+            return Err(values.into_tensor());
+        };
+        Ok(flex_tensor(out, [n, c, h, w]))
+    }
+
+    /// [`PackedLayerNorm::forward_channels`] for one run of positions of one `[C, H*W]` image.
+    ///
+    /// # Safety
+    /// `out` points at the image's `C * hw` output values, and no other thread writes
+    /// `positions` of any channel meanwhile.
+    unsafe fn positions(&self, image: &[f32], out: SharedOut, hw: usize, positions: Range<usize>) {
+        let (c, len) = (self.features() as f32, positions.len());
+        let mut mean = vec![0.0f32; len];
+        for plane in image.chunks_exact(hw) {
+            for (m, &v) in mean.iter_mut().zip(&plane[positions.clone()]) {
+                *m += v;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= c);
+        let mut rstd = vec![0.0f32; len];
+        for plane in image.chunks_exact(hw) {
+            for ((r, &m), &v) in rstd.iter_mut().zip(&mean).zip(&plane[positions.clone()]) {
+                *r += (v - m) * (v - m);
+            }
+        }
+        rstd.iter_mut()
+            .for_each(|r| *r = 1.0 / (*r / c + self.eps).sqrt());
+        for (ch, plane) in image.chunks_exact(hw).enumerate() {
+            let (g, b) = (self.gamma[ch], self.beta.as_ref().map_or(0.0, |b| b[ch]));
+            // SAFETY: within the image's output, and these positions are this task's.
+            let dst = unsafe {
+                std::slice::from_raw_parts_mut(out.0.add(ch * hw + positions.start), len)
+            };
+            let src = &plane[positions.clone()];
+            for (((d, &v), &m), &r) in dst.iter_mut().zip(src).zip(&mean).zip(&rstd) {
+                *d = (v - m) * r * g + b;
+            }
+        }
+    }
+
     /// One row, as torch computes it: the mean, the variance about it, then
     /// `(x - mean) / sqrt(var + eps) * gamma + beta`.
     fn row(&self, x: &[f32], out: &mut [std::mem::MaybeUninit<f32>]) {
@@ -100,6 +174,25 @@ impl PackedLayerNorm {
         }
     }
 }
+
+/// An image's output values, written by several tasks at disjoint positions.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+
+impl SharedOut {
+    /// The value `offset` values on.
+    ///
+    /// # Safety
+    /// Within the buffer.
+    unsafe fn at(self, offset: usize) -> SharedOut {
+        // SAFETY: the caller keeps `offset` within the buffer.
+        SharedOut(unsafe { self.0.add(offset) })
+    }
+}
+
+// SAFETY: the tasks sharing it write disjoint values (`PackedLayerNorm::positions`).
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
 
 /// `f` summed over `x`, in [`LANES`] interleaved partial sums.
 #[inline(always)]
@@ -147,5 +240,33 @@ mod tests {
         }
         let packed = PackedLayerNorm::new(&Tensor::<1>::ones([4], &device), None, 1e-5).unwrap();
         assert!(packed.forward(Tensor::<2>::zeros([2, 5], &device)).is_err());
+    }
+
+    #[test]
+    fn normalises_channels_as_layer_norm_2d() {
+        let device = Device::flex();
+        // ConvNeXt's stem at batch 2 (several runs of positions per image), and an odd one.
+        for [n, c, h, w] in [[2, 96, 56, 56], [3, 5, 7, 3]] {
+            let gamma = Tensor::<1>::random([c], Distribution::Normal(1.0, 0.5), &device);
+            let beta = Tensor::<1>::random([c], Distribution::Normal(0.0, 0.5), &device);
+            let x = Tensor::<4>::random([n, c, h, w], Distribution::Normal(3.0, 2.0), &device);
+            // torchvision's `LayerNorm2d`: permute, layer_norm, permute back.
+            let want = burn::tensor::module::layer_norm(
+                x.clone().permute([0, 2, 3, 1]),
+                gamma.clone(),
+                Some(beta.clone()),
+                1e-6,
+            )
+            .permute([0, 3, 1, 2]);
+            let packed = PackedLayerNorm::new(&gamma, Some(&beta), 1e-6).expect("float32");
+            let got = packed.forward_channels(x).expect("fits");
+            let diff = (got - want.clone()).abs().max().into_scalar::<f32>();
+            let scale = want.abs().max().into_scalar::<f32>();
+            assert!(
+                diff <= 2e-6 * scale.max(1.0),
+                "{:?}: {diff} of {scale}",
+                [n, c, h, w]
+            );
+        }
     }
 }
