@@ -269,8 +269,8 @@ pub(super) fn layer_norm(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
     let packed = match spec.layer {
         Some(Layer::LayerNorm(norm)) => {
             let beta = norm.beta.as_ref().map(|b| b.val());
-            let packed = PackedLayerNorm::new(&norm.gamma.val(), beta.as_ref(), op.eps)?;
-            Some((packed.features() == op.features).then_some(packed)?)
+            let packed = PackedLayerNorm::new(&norm.gamma.val(), beta.as_ref(), op.eps);
+            Some(packed.filter(|p| p.features() == op.features)?)
         }
         None => None,
         Some(_) => return None,

@@ -7,6 +7,7 @@
 //! shift), rows spread over the pool. Written by hand: it is those loops over plain rows,
 //! which no crate offers over burn's tensors; the compiler vectorises them.
 
+use std::convert::Infallible;
 use std::ops::Range;
 
 use burn::prelude::*;
@@ -14,6 +15,7 @@ use rayon::prelude::*;
 
 use super::matmul::filled;
 use super::tensor::{flex_f32, flex_tensor, weight_and_bias};
+use super::winograd::Shared;
 
 /// Values of rows one task of the pool normalises.
 const TASK_VALUES: usize = 1 << 14;
@@ -73,12 +75,10 @@ impl PackedLayerNorm {
                         self.row(row, out);
                     }
                 });
-            Ok::<(), ()>(())
+            Ok::<(), Infallible>(())
         });
-        match out {
-            Ok(out) => Ok(flex_tensor(out, [rows, features])),
-            Err(()) => Err(values.into_tensor()),
-        }
+        let Ok(out) = out;
+        Ok(flex_tensor(out, [rows, features]))
     }
 
     /// Every position of `x` (`[N, C, H, W]` on the flex device, `C` its features)
@@ -99,7 +99,7 @@ impl PackedLayerNorm {
         let run = (TASK_VALUES / c).clamp(1, hw);
         let runs = hw.div_ceil(run);
         let out = filled(n * c * hw, |out| {
-            let shared = SharedOut(out.as_mut_ptr().cast::<f32>());
+            let shared = Shared(out.as_mut_ptr().cast::<f32>());
             (0..n * runs).into_par_iter().for_each(|task| {
                 let (i, start) = (task / runs, task % runs * run);
                 let image = &input[i * c * hw..(i + 1) * c * hw];
@@ -110,11 +110,9 @@ impl PackedLayerNorm {
                     self.positions(image, out, hw, start..(start + run).min(hw));
                 }
             });
-            Ok::<(), ()>(())
+            Ok::<(), Infallible>(())
         });
-        let Ok(out) = out else {
-            return Err(values.into_tensor());
-        };
+        let Ok(out) = out;
         Ok(flex_tensor(out, [n, c, h, w]))
     }
 
@@ -123,7 +121,7 @@ impl PackedLayerNorm {
     /// # Safety
     /// `out` points at the image's `C * hw` output values, and no other thread writes
     /// `positions` of any channel meanwhile.
-    unsafe fn positions(&self, image: &[f32], out: SharedOut, hw: usize, positions: Range<usize>) {
+    unsafe fn positions(&self, image: &[f32], out: *mut f32, hw: usize, positions: Range<usize>) {
         let (c, len) = (self.features() as f32, positions.len());
         let mut mean = vec![0.0f32; len];
         for plane in image.chunks_exact(hw) {
@@ -143,9 +141,8 @@ impl PackedLayerNorm {
         for (ch, plane) in image.chunks_exact(hw).enumerate() {
             let (g, b) = (self.gamma[ch], self.beta.as_ref().map_or(0.0, |b| b[ch]));
             // SAFETY: within the image's output, and these positions are this task's.
-            let dst = unsafe {
-                std::slice::from_raw_parts_mut(out.0.add(ch * hw + positions.start), len)
-            };
+            let dst =
+                unsafe { std::slice::from_raw_parts_mut(out.add(ch * hw + positions.start), len) };
             let src = &plane[positions.clone()];
             for (((d, &v), &m), &r) in dst.iter_mut().zip(src).zip(&mean).zip(&rstd) {
                 *d = (v - m) * r * g + b;
@@ -174,25 +171,6 @@ impl PackedLayerNorm {
         }
     }
 }
-
-/// An image's output values, written by several tasks at disjoint positions.
-#[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
-
-impl SharedOut {
-    /// The value `offset` values on.
-    ///
-    /// # Safety
-    /// Within the buffer.
-    unsafe fn at(self, offset: usize) -> SharedOut {
-        // SAFETY: the caller keeps `offset` within the buffer.
-        SharedOut(unsafe { self.0.add(offset) })
-    }
-}
-
-// SAFETY: the tasks sharing it write disjoint values (`PackedLayerNorm::positions`).
-unsafe impl Send for SharedOut {}
-unsafe impl Sync for SharedOut {}
 
 /// `f` summed over `x`, in [`LANES`] interleaved partial sums.
 #[inline(always)]
