@@ -2,7 +2,8 @@
 //! most: the vectorised activations and softmax (EfficientNet-B0's widest SiLU, ViT-B/16's
 //! attention), the depthwise convolution (MobileNetV3's, EfficientNet's and ConvNeXt's), the
 //! Linear layer over the last axis (ConvNeXt's and ViT's; with its GELU in the epilogue), the
-//! LayerNorm (ConvNeXt's and ViT's), the dense convolutions (1x1, im2col
+//! LayerNorm (ConvNeXt's and ViT's), the residual add (ConvNeXt's, reading a permuted
+//! operand; MobileNetV3's), the dense convolutions (1x1, im2col
 //! and Winograd, on the packed matrix products), the one-pass eval BatchNorm, the
 //! squeeze-excitation block and ViT's fused attention and MLP blocks. `cargo bench --bench kernels`;
 //! `-- --save-baseline NAME` records a run and `-- --baseline NAME` compares against it.
@@ -17,7 +18,7 @@ use featx::graph::Activation;
 use featx::graph::Window2d;
 use featx_kernels::cpu::{
     Elementwise, PackedAttention, PackedBatchNorm, PackedConv2d, PackedDepthwise, PackedLayerNorm,
-    PackedLinear, PackedMlp, PackedSqueezeExcitation, softmax_rows,
+    PackedLinear, PackedMlp, PackedSqueezeExcitation, add, contiguous, softmax_rows,
 };
 
 /// The allocator the `featx` binary runs with, so fresh output buffers cost what they cost there.
@@ -262,6 +263,65 @@ fn layer_norms(c: &mut Criterion) {
             })
         });
     }
+    // ConvNeXt-T's first-stage LayerNorm as the model reads it at batch 8: the NHWC view of
+    // its depthwise convolution's NCHW output, made row-major first (featx's tiled copy
+    // against burn-flex's, as `contiguous` falls back to).
+    let gamma = Tensor::<1>::random([96], Distribution::Default, &device);
+    let packed = PackedLayerNorm::new(&gamma, Some(&gamma), 1e-6).expect("float32");
+    let view =
+        Tensor::<4>::random([8, 96, 56, 56], Distribution::Default, &device).permute([0, 2, 3, 1]);
+    group.bench_function(
+        BenchmarkId::new("featx", "convnext_b8_56x56x96_permuted"),
+        |bench| {
+            bench.iter(|| {
+                let rows = contiguous(view.clone()).reshape([8 * 56 * 56, 96]);
+                packed.forward(rows).expect("fits")
+            })
+        },
+    );
+    group.bench_function(
+        BenchmarkId::new("burn-copy", "convnext_b8_56x56x96_permuted"),
+        |bench| {
+            bench.iter(|| {
+                packed
+                    .forward(view.clone().reshape([8 * 56 * 56, 96]))
+                    .expect("fits")
+            })
+        },
+    );
+    group.finish();
+}
+
+fn adds(c: &mut Criterion) {
+    let device = Device::flex();
+    let mut group = c.benchmark_group("cpu/add");
+    group.sample_size(20);
+    // (name, [N, C, H, W], whether the second operand is a permuted `[N, H, W, C]` buffer):
+    // ConvNeXt-T's first-stage residual add (its block's Linear output, permuted) at batch 1
+    // and 8, MobileNetV3-Large's first residual add at batch 8. Both operands stay held, as in
+    // an every-node extraction, so each add writes a new buffer.
+    for (name, [n, c, h, w], permuted) in [
+        ("convnext_b1_96x56x56_permuted", [1, 96, 56, 56], true),
+        ("convnext_b8_96x56x56_permuted", [8, 96, 56, 56], true),
+        ("mobilenet_b8_16x112x112", [8, 16, 112, 112], false),
+    ] {
+        let x = Tensor::<4>::random([n, c, h, w], Distribution::Default, &device);
+        let y = if permuted {
+            Tensor::<4>::random([n, h, w, c], Distribution::Default, &device).permute([0, 3, 1, 2])
+        } else {
+            Tensor::<4>::random([n, c, h, w], Distribution::Default, &device)
+        };
+        group.bench_function(BenchmarkId::new("featx", name), |bench| {
+            bench.iter(|| {
+                add(x.clone(), y.clone())
+                    .map_err(|_| "declined")
+                    .expect("fits")
+            })
+        });
+        group.bench_function(BenchmarkId::new("burn", name), |bench| {
+            bench.iter(|| x.clone() + y.clone())
+        });
+    }
     group.finish();
 }
 
@@ -383,6 +443,7 @@ criterion_group!(
     squeeze_excitation,
     linear,
     layer_norms,
+    adds,
     convolution,
     blocks
 );

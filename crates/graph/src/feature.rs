@@ -102,11 +102,12 @@ impl Feature {
     // `Err` hands the feature back; its size is moot.
     #[allow(clippy::result_large_err)]
     pub fn into_rank<const D: usize>(self) -> std::result::Result<Tensor<D>, Feature> {
-        match <[usize; D]>::try_from(self.dims()) {
-            // Reshaping to its own shape only changes the tensor's static rank: no copy.
-            Ok(shape) => Ok(with_tensor!(self.0, t => t.reshape(shape))),
-            Err(_) => Err(self),
+        if self.rank() != D {
+            return Err(self);
         }
+        // The same primitive under another static rank: no copy, and a strided view (a
+        // permute's) stays a view, where a reshape to its own shape would copy it.
+        Ok(with_tensor!(self.0, t => Tensor::from_dispatch(t.into_dispatch())))
     }
 
     /// The same values in `shape` (row-major, as `torch.reshape`), or `None` when `shape`'s

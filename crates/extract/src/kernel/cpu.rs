@@ -6,7 +6,7 @@ use std::sync::Arc;
 use burn::prelude::{Device, Tensor};
 use burn::tensor::TensorData;
 use featx_graph::ops::{Softmax, Unary, single, single_any};
-use featx_graph::{Activation, Cx, Layer, Mode, Op};
+use featx_graph::{Activation, Cx, Layer, Mode, Op, OpDef, TensorFn};
 use featx_kernels::cpu::{
     Elementwise, MaxPool2d, PackedAttention, PackedBatchNorm, PackedConv2d, PackedDepthwise,
     PackedLayerNorm, PackedLinear, PackedMlp, PackedSqueezeExcitation, softmax_rows,
@@ -378,7 +378,10 @@ fn over_rows(
         return Err(cannot());
     }
     let rows = leading.iter().product();
+    // A permuted view (ConvNeXt's NHWC view of its NCHW convolution output) is copied by
+    // featx's tiled transpose before the reshape, not by burn-flex's copy inside it.
     let x: Tensor<2> = x
+        .map_float(Contiguous)
         .reshape(&[rows, k])
         .and_then(|x| x.into_rank().ok())
         .ok_or_else(cannot)?;
@@ -388,6 +391,15 @@ fn over_rows(
     Feature::from(out)
         .reshape(&shape)
         .ok_or_else(|| format!("no output of shape {shape:?}"))
+}
+
+/// [`featx_kernels::cpu::contiguous`] for a feature of any rank.
+struct Contiguous;
+
+impl TensorFn for Contiguous {
+    fn apply<const D: usize>(&self, t: Tensor<D>) -> Tensor<D> {
+        featx_kernels::cpu::contiguous(t)
+    }
 }
 
 /// torchvision's `MLPBlock` leaf (ViT's feed-forward layers).
@@ -583,5 +595,64 @@ impl Kernel for Vectorised {
 
     fn name(&self) -> &'static str {
         "cpu-vectorised"
+    }
+}
+
+/// `a + b` of two tensors of one shape (a residual add), split over the cores, reading a
+/// transposed operand (ConvNeXt's permuted Linear output) a tile at a time.
+#[derive(Debug)]
+struct Add;
+
+/// The CPU add, on the flex device; broadcasts and other layouts run burn's add at run time.
+pub(super) fn add(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
+    let Op::Add(_) = spec.op else {
+        return None;
+    };
+    if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
+        return None;
+    }
+    Some(Arc::new(Add))
+}
+
+impl Kernel for Add {
+    fn run(&self, inputs: Vec<Feature>, out_shape: &[usize]) -> Result<Feature, String> {
+        let Ok([a, b]) = <[Feature; 2]>::try_from(inputs) else {
+            return Err("add takes two inputs".to_string());
+        };
+        let sum = match (a.rank(), a.dims() == b.dims()) {
+            (2, true) => ranked_add::<2>(a, b),
+            (3, true) => ranked_add::<3>(a, b),
+            (4, true) => ranked_add::<4>(a, b),
+            _ => Err((a, b)),
+        };
+        sum.or_else(|(a, b)| {
+            let cx = Cx {
+                layer: None,
+                mode: Mode::Eval,
+                out_shape,
+            };
+            featx_graph::ops::Add.eval(&cx, vec![a, b])
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "cpu-add"
+    }
+}
+
+/// [`featx_kernels::cpu::add`] on two features of rank `D`, or both back.
+#[allow(clippy::result_large_err)] // `Err` hands the inputs back; it is no error.
+fn ranked_add<const D: usize>(a: Feature, b: Feature) -> Result<Feature, (Feature, Feature)>
+where
+    Feature: From<Tensor<D>>,
+{
+    match (a.into_rank::<D>(), b.into_rank::<D>()) {
+        (Ok(a), Ok(b)) => featx_kernels::cpu::add(a, b)
+            .map(Feature::from)
+            .map_err(|(a, b)| (a.into(), b.into())),
+        (a, b) => Err((
+            a.map_or_else(|f| f, Feature::from),
+            b.map_or_else(|f| f, Feature::from),
+        )),
     }
 }

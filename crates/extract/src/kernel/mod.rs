@@ -72,6 +72,7 @@ const SPECIALISED: &[Builder] = &[
     cpu::mlp,
     cpu::attention,
     cpu::max_pool2d,
+    cpu::add,
     cpu::elementwise,
     #[cfg(feature = "wgpu-plain")]
     gpu::conv2d,

@@ -1,5 +1,6 @@
 //! Kernels for burn's flex (CPU) device, on float32 NCHW tensors.
 
+mod add;
 mod attention;
 mod batch_norm;
 mod cache;
@@ -15,8 +16,10 @@ mod planes;
 mod pool;
 mod squeeze_excitation;
 mod tensor;
+mod transpose;
 mod winograd;
 
+pub use add::add;
 pub use attention::PackedAttention;
 pub use batch_norm::PackedBatchNorm;
 pub use conv::PackedConv2d;
@@ -27,3 +30,4 @@ pub use linear::PackedLinear;
 pub use mlp::PackedMlp;
 pub use pool::MaxPool2d;
 pub use squeeze_excitation::PackedSqueezeExcitation;
+pub use transpose::contiguous;

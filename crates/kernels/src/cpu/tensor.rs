@@ -7,6 +7,8 @@ use burn::backend::flex::FlexTensor;
 use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
 
+use super::transpose::contiguous_flex;
+
 /// The float32 values of a flex tensor, read in place: the buffer is shared with whoever else
 /// holds the tensor (a requested output, a later reader), not copied. burn's `into_data`
 /// copies a buffer that is shared, which in an every-node extraction is every kernel's input.
@@ -28,7 +30,7 @@ impl FlexValues {
 }
 
 /// The values of `x` when it is a float32 tensor on the flex device (a strided view is made
-/// contiguous first), or `x` back.
+/// contiguous first, [`contiguous_flex`]), or `x` back.
 #[allow(clippy::result_large_err)] // `Err` hands the input back; it is no error.
 pub(super) fn flex_f32<const D: usize>(x: Tensor<D>) -> std::result::Result<FlexValues, Tensor<D>> {
     if x.device() != Device::flex() || x.dtype() != DType::F32 {
@@ -40,7 +42,7 @@ pub(super) fn flex_f32<const D: usize>(x: Tensor<D>) -> std::result::Result<Flex
     };
     let tensor = match tensor.layout().contiguous_offsets() {
         Some(_) => tensor,
-        None => tensor.to_contiguous(),
+        None => contiguous_flex(tensor),
     };
     match tensor.layout().contiguous_offsets() {
         Some((start, end)) => Ok(FlexValues {
