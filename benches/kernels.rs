@@ -280,6 +280,10 @@ fn layer_norms(c: &mut Criterion) {
         },
     );
     group.bench_function(
+        BenchmarkId::new("featx-bands", "convnext_b8_56x56x96_permuted"),
+        |bench| bench.iter(|| packed.forward_rows(view.clone()).expect("fits")),
+    );
+    group.bench_function(
         BenchmarkId::new("burn-copy", "convnext_b8_56x56x96_permuted"),
         |bench| {
             bench.iter(|| {

@@ -306,12 +306,35 @@ impl Kernel for LayerNorm {
                 &read
             }
         };
+        // Ranks 2 to 4 (tokens, NHWC maps) read a permuted view without copying it first.
+        let x = match x.rank() {
+            2 => return rows_of::<2>(packed, x),
+            3 => return rows_of::<3>(packed, x),
+            4 => return rows_of::<4>(packed, x),
+            _ => x,
+        };
         over_rows(x, self.features, |x| packed.forward(x).ok())
     }
 
     fn name(&self) -> &'static str {
         "cpu-layer-norm"
     }
+}
+
+/// [`PackedLayerNorm::forward_rows`] on a feature of rank `D`.
+fn rows_of<const D: usize>(norm: &PackedLayerNorm, x: Feature) -> Result<Feature, String>
+where
+    Feature: From<Tensor<D>>,
+{
+    let dims = x.dims();
+    x.into_rank::<D>()
+        .ok()
+        .and_then(|x| norm.forward_rows(x).ok())
+        .map(Feature::from)
+        .ok_or_else(|| {
+            let width = norm.features();
+            format!("the CPU LayerNorm of width {width} cannot take {dims:?}")
+        })
 }
 
 /// ConvNeXt's stem (`Conv2dNormActivation` with `LayerNorm2d`): the packed convolution, then

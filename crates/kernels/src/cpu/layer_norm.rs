@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use super::matmul::filled;
 use super::tensor::{flex_f32, flex_tensor, weight_and_bias};
+use super::transpose::TransposedRows;
 use super::winograd::Shared;
 
 /// Values of rows one task of the pool normalises.
@@ -79,6 +80,43 @@ impl PackedLayerNorm {
         });
         let Ok(out) = out;
         Ok(flex_tensor(out, [rows, features]))
+    }
+
+    /// Every row of `x` (any rank, its last axis the features, on the flex device)
+    /// normalised as [`PackedLayerNorm::forward`] does, written row-major; `x` back if it does
+    /// not fit. A transposed view (ConvNeXt's NHWC view of its depthwise convolution's NCHW
+    /// output) is read a band of rows at a time into a buffer that stays in cache, instead of
+    /// being copied whole first.
+    // `Err` hands the input back for the general path; it is no error, so its size is moot.
+    #[allow(clippy::result_large_err)]
+    pub fn forward_rows<const D: usize>(
+        &self,
+        x: Tensor<D>,
+    ) -> std::result::Result<Tensor<D>, Tensor<D>> {
+        let shape = x.dims();
+        let features = self.features();
+        if shape.last() != Some(&features) || x.device() != Device::flex() {
+            return Err(x);
+        }
+        let rows = shape.iter().product::<usize>() / features;
+        if let Some(view) = TransposedRows::of(&x).filter(|v| v.dims().columns == features) {
+            drop(x);
+            let out = view.map_bands(|band, out| {
+                for (row, out) in band
+                    .chunks_exact(features)
+                    .zip(out.chunks_exact_mut(features))
+                {
+                    self.row(row, out);
+                }
+            });
+            return Ok(flex_tensor(out, shape));
+        }
+        let rows_tensor: Tensor<2> = x.clone().reshape([rows, features]);
+        drop(x);
+        match self.forward(rows_tensor) {
+            Ok(out) => Ok(out.reshape(shape)),
+            Err(back) => Err(back.reshape(shape)),
+        }
     }
 
     /// Every position of `x` (`[N, C, H, W]` on the flex device, `C` its features)
@@ -246,5 +284,31 @@ mod tests {
                 [n, c, h, w]
             );
         }
+    }
+
+    /// ConvNeXt's block LayerNorm as the model reads it: the NHWC view of an NCHW buffer,
+    /// read band by band, equals the same view made row-major and normalised; so do a
+    /// row-major input of rank 3 and a view whose rows are not whole tiles.
+    #[test]
+    fn a_permuted_view_normalises_as_its_copy() {
+        let device = Device::flex();
+        for [n, c, h, w] in [[2, 96, 56, 56], [1, 37, 5, 9], [1, 768, 7, 7]] {
+            let gamma = Tensor::<1>::random([c], Distribution::Normal(1.0, 0.5), &device);
+            let beta = Tensor::<1>::random([c], Distribution::Normal(0.0, 0.5), &device);
+            let packed = PackedLayerNorm::new(&gamma, Some(&beta), 1e-6).expect("float32");
+            let x = Tensor::<4>::random([n, c, h, w], Distribution::Normal(3.0, 2.0), &device);
+            let view = x.permute([0, 2, 3, 1]);
+            let rows = view.clone().reshape([n * h * w, c]);
+            let want = packed.forward(rows).expect("fits").reshape([n, h, w, c]);
+            let got = packed.forward_rows(view).expect("fits");
+            assert_eq!(got.into_data(), want.into_data(), "{:?}", [n, c, h, w]);
+        }
+        let tokens = Tensor::<3>::random([2, 5, 37], Distribution::Default, &device);
+        let gamma = Tensor::<1>::ones([37], &device);
+        let packed = PackedLayerNorm::new(&gamma, None, 1e-6).expect("float32");
+        let want = packed.forward(tokens.clone().reshape([10, 37])).expect("fits");
+        let got = packed.forward_rows(tokens).expect("fits");
+        assert_eq!(got.reshape([10, 37]).into_data(), want.into_data());
+        assert!(packed.forward_rows(Tensor::<3>::zeros([2, 5, 4], &device)).is_err());
     }
 }

@@ -5,6 +5,8 @@
 //! featx's kernels use in place of burn-flex's single-threaded copy of such a view (ConvNeXt's
 //! LayerNorm and Linear layers read its depthwise convolution's NCHW output as NHWC).
 
+use std::mem::MaybeUninit;
+
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::prelude::*;
@@ -50,6 +52,67 @@ pub fn contiguous<const D: usize>(x: Tensor<D>) -> Tensor<D> {
             Tensor::from_primitive::<Flex>(contiguous_flex(tensor))
         }
         _ => x,
+    }
+}
+
+/// A float32 flex tensor whose axes collapse to `[batches, rows, columns]` with each batch
+/// stored transposed: read a band of whole rows at a time.
+pub(super) struct TransposedRows {
+    tensor: FlexTensor,
+    dims: Shape3,
+}
+
+impl TransposedRows {
+    /// `x` when it is such a view (a float32 tensor on the flex device), else `None`.
+    pub(super) fn of<const D: usize>(x: &Tensor<D>) -> Option<Self> {
+        if x.device() != Device::flex() || x.dtype() != DType::F32 {
+            return None;
+        }
+        let tensor = x.clone().try_into_primitive::<Flex>().ok()?;
+        let layout = tensor.layout();
+        let shape: Vec<usize> = layout.shape().iter().copied().collect();
+        let (dims, order, _) = collapse(&shape, layout.strides(), layout.strides())?;
+        let len = dims.batches * dims.rows * dims.columns;
+        let start = layout.start_offset();
+        let fits = tensor.storage::<f32>().get(start..start + len).is_some();
+        (order == Order::Columns && fits).then_some(Self { tensor, dims })
+    }
+
+    /// Its shape as `[batches, rows, columns]`.
+    pub(super) fn dims(&self) -> Shape3 {
+        self.dims
+    }
+
+    /// A new row-major buffer of `f(rows, out)` over bands of whole rows, spread over the
+    /// pool: `rows` are the band's values in row-major order, gathered into a buffer that
+    /// stays in cache, and `f` writes every value of `out`, the band's place in the result.
+    pub(super) fn map_bands(&self, f: impl Fn(&[f32], &mut [MaybeUninit<f32>]) + Sync) -> Vec<f32> {
+        thread_local! {
+            static BAND: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let dims = self.dims;
+        let plane = dims.rows * dims.columns;
+        let start = self.tensor.layout().start_offset();
+        let stored = &self.tensor.storage::<f32>()[start..start + dims.batches * plane];
+        let Ok(values) = filled(dims.batches * plane, |out| {
+            over_bands(out, dims, |n, first, out| {
+                BAND.with_borrow_mut(|band| {
+                    band.resize(out.len(), 0.0);
+                    transposed_tiles(
+                        &stored[n * plane..],
+                        dims,
+                        first,
+                        out.len(),
+                        |at, tile, len| {
+                            band[at..at + len].copy_from_slice(&tile[..len]);
+                        },
+                    );
+                    f(band, out);
+                });
+            });
+            Ok::<(), std::convert::Infallible>(())
+        });
+        values
     }
 }
 
