@@ -100,14 +100,13 @@ fn back<const D: usize>(a: FlexTensor, b: FlexTensor) -> (Tensor<D>, Tensor<D>) 
 fn sum_into(out: &mut [MaybeUninit<f32>], a: &[f32], b: &[f32], order_b: Order, dims: Shape3) {
     match order_b {
         Order::Rows => {
-            let task = |(out, (a, b)): (&mut [MaybeUninit<f32>], (&[f32], &[f32]))| {
-                for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-                    o.write(x + y);
-                }
-            };
             out.par_chunks_mut(TASK)
                 .zip(a.par_chunks(TASK).zip(b.par_chunks(TASK)))
-                .for_each(task);
+                .for_each(|(out, (a, b))| {
+                    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+                        o.write(x + y);
+                    }
+                });
         }
         Order::Columns => over_bands(out, dims, |n, first, band| {
             let plane = dims.rows * dims.columns;
