@@ -306,9 +306,15 @@ mod tests {
         let tokens = Tensor::<3>::random([2, 5, 37], Distribution::Default, &device);
         let gamma = Tensor::<1>::ones([37], &device);
         let packed = PackedLayerNorm::new(&gamma, None, 1e-6).expect("float32");
-        let want = packed.forward(tokens.clone().reshape([10, 37])).expect("fits");
+        let want = packed
+            .forward(tokens.clone().reshape([10, 37]))
+            .expect("fits");
         let got = packed.forward_rows(tokens).expect("fits");
         assert_eq!(got.reshape([10, 37]).into_data(), want.into_data());
-        assert!(packed.forward_rows(Tensor::<3>::zeros([2, 5, 4], &device)).is_err());
+        assert!(
+            packed
+                .forward_rows(Tensor::<3>::zeros([2, 5, 4], &device))
+                .is_err()
+        );
     }
 }
