@@ -101,6 +101,8 @@ impl PackedLinear {
 }
 
 #[cfg(test)]
+// Closures run on a pool hand the kernel's `Result` back, whose `Err` is the input tensor.
+#[allow(clippy::result_large_err)]
 mod tests {
     use burn::nn::LinearConfig;
     use burn::tensor::Distribution;

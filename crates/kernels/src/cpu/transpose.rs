@@ -32,7 +32,7 @@ pub(super) enum Order {
     Columns,
 }
 
-/// The output's shape as `[batches, rows, columns]`, and each operand's order in it.
+/// A tensor's shape with its axes collapsed to `[batches, rows, columns]` ([`collapse`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Shape3 {
     pub(super) batches: usize,
@@ -65,17 +65,34 @@ pub(super) struct TransposedRows {
 impl TransposedRows {
     /// `x` when it is such a view (a float32 tensor on the flex device), else `None`.
     pub(super) fn of<const D: usize>(x: &Tensor<D>) -> Option<Self> {
-        if x.device() != Device::flex() || x.dtype() != DType::F32 {
+        if x.device() != Device::flex() {
             return None;
         }
-        let tensor = x.clone().try_into_primitive::<Flex>().ok()?;
+        Self::of_flex(x.clone().try_into_primitive::<Flex>().ok()?).ok()
+    }
+
+    /// `tensor` when it is such a view, else `tensor` back.
+    // `Err` hands the tensor back; it is no error.
+    #[allow(clippy::result_large_err)]
+    fn of_flex(tensor: FlexTensor) -> Result<Self, FlexTensor> {
         let layout = tensor.layout();
         let shape: Vec<usize> = layout.shape().iter().copied().collect();
-        let (dims, order, _) = collapse(&shape, layout.strides(), layout.strides())?;
-        let len = dims.batches * dims.rows * dims.columns;
-        let start = layout.start_offset();
-        let fits = tensor.storage::<f32>().get(start..start + len).is_some();
-        (order == Order::Columns && fits).then_some(Self { tensor, dims })
+        let Some((dims, Order::Columns, _)) = collapse(&shape, layout.strides(), layout.strides())
+        else {
+            return Err(tensor);
+        };
+        let end = layout.start_offset() + dims.batches * dims.rows * dims.columns;
+        match tensor.dtype() == DType::F32 && end <= tensor.storage::<f32>().len() {
+            true => Ok(Self { tensor, dims }),
+            false => Err(tensor),
+        }
+    }
+
+    /// Its values in the view's order.
+    fn stored(&self) -> &[f32] {
+        let start = self.tensor.layout().start_offset();
+        let len = self.dims.batches * self.dims.rows * self.dims.columns;
+        &self.tensor.storage::<f32>()[start..start + len]
     }
 
     /// Its shape as `[batches, rows, columns]`.
@@ -92,8 +109,7 @@ impl TransposedRows {
         }
         let dims = self.dims;
         let plane = dims.rows * dims.columns;
-        let start = self.tensor.layout().start_offset();
-        let stored = &self.tensor.storage::<f32>()[start..start + dims.batches * plane];
+        let stored = self.stored();
         let Ok(values) = filled(dims.batches * plane, |out| {
             over_bands(out, dims, |n, first, out| {
                 BAND.with_borrow_mut(|band| {
@@ -116,36 +132,26 @@ impl TransposedRows {
     }
 }
 
-/// [`contiguous`] on the flex primitive.
+/// [`contiguous`] on a float32 flex primitive.
 pub(super) fn contiguous_flex(tensor: FlexTensor) -> FlexTensor {
-    let layout = tensor.layout();
-    let shape: Vec<usize> = layout.shape().iter().copied().collect();
-    let strides = layout.strides();
-    let start = layout.start_offset();
-    let Some((dims, Order::Columns, _)) = collapse(&shape, strides, strides) else {
-        return tensor.to_contiguous();
+    let view = match TransposedRows::of_flex(tensor) {
+        Ok(view) => view,
+        Err(tensor) => return tensor.to_contiguous(),
     };
-    let len = dims.batches * dims.rows * dims.columns;
-    let Some(stored) = tensor.storage::<f32>().get(start..start + len) else {
-        return tensor.to_contiguous();
-    };
-    let Ok(values) = filled(len, |out| {
+    let (dims, stored) = (view.dims, view.stored());
+    let plane = dims.rows * dims.columns;
+    let Ok(values) = filled(dims.batches * plane, |out| {
         over_bands(out, dims, |n, first, band| {
-            let plane = dims.rows * dims.columns;
-            transposed_tiles(
-                &stored[n * plane..],
-                dims,
-                first,
-                band.len(),
-                |at, tile, len| {
-                    for (o, &t) in band[at..at + len].iter_mut().zip(tile) {
-                        o.write(t);
-                    }
-                },
-            );
+            let at_batch = &stored[n * plane..];
+            transposed_tiles(at_batch, dims, first, band.len(), |at, tile, len| {
+                for (o, &t) in band[at..at + len].iter_mut().zip(tile) {
+                    o.write(t);
+                }
+            });
         });
         Ok::<(), std::convert::Infallible>(())
     });
+    let shape: Vec<usize> = view.tensor.layout().shape().iter().copied().collect();
     FlexTensor::from_data(burn::tensor::TensorData::new(values, shape))
 }
 
