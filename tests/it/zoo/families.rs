@@ -306,6 +306,7 @@ fn transformer_blocks_run_on_the_cpu_kernels_with_torchvision_values() {
                 ),
                 ("encoder.layers.encoder_layer_1.mlp", "cpu-mlp"),
                 ("encoder.layers.encoder_layer_1.ln_1", "cpu-layer-norm"),
+                ("encoder.layers.encoder_layer_1.add_1", "cpu-add"),
             ][..],
             0,
         ),
@@ -320,6 +321,8 @@ fn transformer_blocks_run_on_the_cpu_kernels_with_torchvision_values() {
                 // Its GELU runs in the Linear layer's epilogue.
                 ("features.1.0.block.4", "pass-through"),
                 ("features.1.2.block.5", "cpu-linear"),
+                // The residual add, reading the permuted Linear output in tiles.
+                ("features.1.2.add", "cpu-add"),
                 // `LayerNorm2d`'s `F.layer_norm`, its weight and bias read from its inputs.
                 ("features.2.0.layer_norm", "cpu-layer-norm"),
             ][..],

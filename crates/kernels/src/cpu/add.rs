@@ -25,7 +25,7 @@ use super::transpose::{Order, Shape3, TASK, collapse, over_bands, transposed_til
 /// a transpose of two groups of axes (broadcasts, slices, both transposed): burn's add takes
 /// those.
 // `Err` hands the inputs back for the general path; it is no error.
-#[allow(clippy::result_large_err, clippy::type_complexity)]
+#[allow(clippy::result_large_err)]
 pub fn add<const D: usize>(
     a: Tensor<D>,
     b: Tensor<D>,
@@ -36,7 +36,7 @@ pub fn add<const D: usize>(
             .then(|| x.clone().try_into_primitive::<Flex>().ok())
             .flatten()
     };
-    let (Some(fa), Some(fb)) = (flex(&a), flex(&b)) else {
+    let (Some(mut fa), Some(mut fb)) = (flex(&a), flex(&b)) else {
         return Err((a, b));
     };
     if b.dims() != shape {
@@ -47,8 +47,8 @@ pub fn add<const D: usize>(
     else {
         return Err((a, b));
     };
+    // The tensors' buffers now held by `fa` and `fb` alone where nothing else holds them.
     drop((a, b));
-    let (mut fa, mut fb) = (fa, fb);
     // Addition commutes (exactly, in floating point): put the row-major operand first.
     if order_a == Order::Columns {
         std::mem::swap(&mut fa, &mut fb);

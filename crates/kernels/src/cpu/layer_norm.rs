@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use super::matmul::filled;
 use super::tensor::{flex_f32, flex_tensor, weight_and_bias};
-use super::transpose::TransposedRows;
+use super::transpose::{TransposedRows, contiguous};
 use super::winograd::Shared;
 
 /// Values of rows one task of the pool normalises.
@@ -111,9 +111,9 @@ impl PackedLayerNorm {
             });
             return Ok(flex_tensor(out, shape));
         }
-        let rows_tensor: Tensor<2> = x.clone().reshape([rows, features]);
-        drop(x);
-        match self.forward(rows_tensor) {
+        // Any other strided view is made row-major by the tiled copy where it can be, before
+        // the reshape (which would copy it with burn-flex's).
+        match self.forward(contiguous(x).reshape([rows, features])) {
             Ok(out) => Ok(out.reshape(shape)),
             Err(back) => Err(back.reshape(shape)),
         }
