@@ -467,3 +467,51 @@ fn bench_needs_no_weights_and_reports_json() {
     assert_eq!(report["gpu_kernels"], "featx");
     assert!(report["median_ms"].as_f64().unwrap() > 0.0);
 }
+
+/// The CPUs this process may run on, from `/proc/self/status`'s `Cpus_allowed_list` ("0-3,6").
+#[cfg(target_os = "linux")]
+fn allowed_cpus() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim();
+    list.split(',')
+        .map(|range| match range.split_once('-') {
+            Some((a, b)) => b.parse::<usize>().unwrap() - a.parse::<usize>().unwrap() + 1,
+            None => 1,
+        })
+        .sum()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn bench_pins_one_worker_per_allowed_cpu_and_only_then() {
+    let cpus = allowed_cpus();
+    let report = |threads: usize, pin: Option<&str>| -> (u64, u64) {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_featx"));
+        command
+            .args([
+                "bench", "--model", "resnet18", "--nodes", "layer1", "--size", "32", "--iters",
+                "1", "--warmup", "0", "--format", "json",
+            ])
+            .env_remove("BURN_DEVICE")
+            .env_remove("FEATX_PIN_THREADS")
+            .env("RAYON_NUM_THREADS", threads.to_string());
+        if let Some(pin) = pin {
+            command.env("FEATX_PIN_THREADS", pin);
+        }
+        let out = command.output().expect("featx runs");
+        assert!(out.status.success(), "{}", stderr(&out));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let count = |key: &str| report[key].as_u64().unwrap();
+        (count("threads"), count("pinned_threads"))
+    };
+    let n = cpus as u64;
+    // As many workers as allowed CPUs: each on its own.
+    assert_eq!(report(cpus, None), (n, n));
+    // Turned off, or more workers than CPUs: the scheduler places them.
+    assert_eq!(report(cpus, Some("0")), (n, 0));
+    assert_eq!(report(cpus + 1, None), (n + 1, 0));
+}

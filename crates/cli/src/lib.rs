@@ -62,6 +62,8 @@ enum Command {
 /// the exit code.
 pub fn main() -> ExitCode {
     give_drivers_a_runtime_dir();
+    // Before anything uses rayon: its global pool is built once, on first use.
+    featx_extract::init_pool();
     let cli = Cli::parse();
     let result: Result<(), CliError> = match cli.command {
         Command::Nodes(args) => commands::nodes::run(&args),

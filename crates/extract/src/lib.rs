@@ -30,6 +30,7 @@ pub use error::{ExtractError, Result};
 pub use extractor::{FeatureExtractor, PlanReport};
 pub use features::Features;
 pub use featx_graph::{Feature, MAX_RANK, Mode};
+pub use featx_kernels::cpu::{PIN_THREADS_ENV, PoolInit, init_pool, pinned_workers, pool_workers};
 pub use gradients::Backward;
 pub use kernel::GpuKernels;
 pub use one_pass::one_pass_nodes;

@@ -64,6 +64,11 @@ struct Report {
     images_per_s: f64,
     /// Peak resident memory of this process (Linux `VmHWM`), if known.
     peak_rss_mb: Option<f64>,
+    /// Workers of the CPU thread pool.
+    threads: usize,
+    /// How many of them are pinned to a CPU of their own (0 or `threads`; see
+    /// `featx_extract::init_pool`).
+    pinned_threads: usize,
 }
 
 /// Times extraction in-process: weight loading and extractor construction are reported
@@ -144,11 +149,13 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         max_ms: times[times.len() - 1],
         images_per_s: args.batch as f64 / (median_ms / 1000.0),
         peak_rss_mb: peak_rss_mb(),
+        threads: featx_extract::pool_workers(),
+        pinned_threads: featx_extract::pinned_workers(),
     };
     match args.format {
         Format::Json => println!("{}", serde_json::to_string(&report)?),
         Format::Text => println!(
-            "{} on {} ({}), batch {}, {} outputs ({} nodes run): median {:.2} ms (min {:.2}, max {:.2}), {:.1} images/s; load {:.0} ms, build {:.1} ms, first run {:.1} ms",
+            "{} on {} ({}), batch {}, {} outputs ({} nodes run): median {:.2} ms (min {:.2}, max {:.2}), {:.1} images/s; load {:.0} ms, build {:.1} ms, first run {:.1} ms; {} threads ({} pinned)",
             report.model,
             report.device,
             report.precision,
@@ -161,7 +168,9 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             report.images_per_s,
             report.load_ms,
             report.build_ms,
-            report.first_ms
+            report.first_ms,
+            report.threads,
+            report.pinned_threads
         ),
     }
     Ok(())

@@ -16,6 +16,7 @@ mod planes;
 mod pool;
 mod squeeze_excitation;
 mod tensor;
+mod threads;
 mod transpose;
 mod winograd;
 
@@ -30,4 +31,5 @@ pub use linear::PackedLinear;
 pub use mlp::PackedMlp;
 pub use pool::MaxPool2d;
 pub use squeeze_excitation::PackedSqueezeExcitation;
+pub use threads::{PIN_THREADS_ENV, PoolInit, init_pool, pinned_workers, pool_workers};
 pub use transpose::contiguous;
