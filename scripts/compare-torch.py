@@ -20,8 +20,10 @@ torch returns them as Python values), and last, for batch 1 in fresh processes, 
 load) of both sides (`--no-first` skips it). Not part of CI.
 """
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -261,7 +263,9 @@ def main():
     import torch
     torch.set_num_threads(args.threads)
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads), BURN_DEVICE="cpu")
-    tmp = tempfile.mkdtemp()
+    # Weights and ONNX exports take gigabytes: removed on exit, an error's included.
+    tmp = tempfile.mkdtemp(prefix="featx-compare-")
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     weights = {}
     models = {}
     for name in dict.fromkeys(["resnet18"] + [model for model, _, _ in cases]):
