@@ -3,7 +3,8 @@
 //! attention), the depthwise convolution (MobileNetV3's, EfficientNet's and ConvNeXt's), the
 //! Linear layer over the last axis (ConvNeXt's and ViT's; with its GELU in the epilogue), the
 //! LayerNorm (ConvNeXt's and ViT's), the residual add (ConvNeXt's, reading a permuted
-//! operand; MobileNetV3's), the dense convolutions (1x1, im2col
+//! operand; MobileNetV3's), an activation and ConvNeXt's layer scale on a tensor held elsewhere
+//! (every-node extraction), the dense convolutions (1x1, im2col
 //! and Winograd, on the packed matrix products), the one-pass eval BatchNorm, the
 //! squeeze-excitation block and ViT's fused attention and MLP blocks. `cargo bench --bench kernels`;
 //! `-- --save-baseline NAME` records a run and `-- --baseline NAME` compares against it.
@@ -18,7 +19,7 @@ use featx::graph::Activation;
 use featx::graph::Window2d;
 use featx_kernels::cpu::{
     Elementwise, PackedAttention, PackedBatchNorm, PackedConv2d, PackedDepthwise, PackedLayerNorm,
-    PackedLinear, PackedMlp, PackedSqueezeExcitation, add, contiguous, softmax_rows,
+    PackedLinear, PackedMlp, PackedSqueezeExcitation, add, contiguous, map, scale, softmax_rows,
 };
 
 /// The allocator the `featx` binary runs with, so fresh output buffers cost what they cost there.
@@ -329,6 +330,60 @@ fn adds(c: &mut Criterion) {
     group.finish();
 }
 
+fn held(c: &mut Criterion) {
+    let device = Device::flex();
+    let mut group = c.benchmark_group("cpu/held");
+    group.sample_size(10);
+    // ConvNeXt-T's first-stage GELU input (its Linear output) at batch 1 and 8, held by the
+    // caller as an every-node extraction holds it: `map` writes a new buffer in one pass; the
+    // path before it copied the buffer whole, then mapped the copy in place.
+    for (name, n) in [
+        ("convnext_gelu_b1_56x56x384", 1),
+        ("convnext_gelu_b8_56x56x384", 8),
+    ] {
+        let x = Tensor::<4>::random([n, 56, 56, 384], Distribution::Default, &device);
+        group.bench_function(BenchmarkId::new("featx", name), |bench| {
+            bench.iter(|| {
+                map(Elementwise::Gelu, x.clone())
+                    .map_err(|_| "declined")
+                    .expect("fits")
+            })
+        });
+        group.bench_function(BenchmarkId::new("featx-copy-first", name), |bench| {
+            bench.iter(|| {
+                let mut v = x.to_data().try_into_vec::<f32>().expect("f32");
+                Elementwise::Gelu.apply(&mut v);
+                v
+            })
+        });
+        group.bench_function(BenchmarkId::new("burn", name), |bench| {
+            bench.iter(|| activation::gelu(x.clone()))
+        });
+    }
+    // ConvNeXt-T's first-stage layer scale: `[96, 1, 1]` times the permuted (NHWC-stored)
+    // Linear output, held.
+    for (name, n) in [
+        ("convnext_scale_b1_96x56x56_permuted", 1),
+        ("convnext_scale_b8_96x56x56_permuted", 8),
+    ] {
+        let x = Tensor::<4>::random([n, 56, 56, 96], Distribution::Default, &device)
+            .permute([0, 3, 1, 2]);
+        let factors: Vec<f32> = (0..96).map(|i| 1e-6 * (i + 1) as f32).collect();
+        let gamma = Tensor::<1>::from_floats(factors.as_slice(), &device).reshape([1, 96, 1, 1]);
+        group.bench_function(BenchmarkId::new("featx", name), |bench| {
+            bench.iter(|| {
+                scale(x.clone(), 1, &factors)
+                    .map_err(|_| "declined")
+                    .expect("fits")
+            })
+        });
+        group.bench_function(BenchmarkId::new("burn", name), |bench| {
+            bench.iter(|| gamma.clone() * x.clone())
+        });
+    }
+    group.finish();
+}
+
 fn convolution(c: &mut Criterion) {
     let device = Device::flex();
     let mut group = c.benchmark_group("cpu/conv");
@@ -448,6 +503,7 @@ criterion_group!(
     linear,
     layer_norms,
     adds,
+    held,
     convolution,
     blocks
 );

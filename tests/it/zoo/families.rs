@@ -351,6 +351,41 @@ fn transformer_blocks_run_on_the_cpu_kernels_with_torchvision_values() {
     }
 }
 
+/// With a ConvNeXt block's GELU and layer-scale product requested, as in an every-node
+/// extraction, neither folds into its Linear layer: the GELU maps the requested Linear output
+/// into a new buffer (`cpu-vectorised`), the scale multiplies the permuted Linear output in its
+/// own memory order (`cpu-scale`), the add reads that in tiles; values are torchvision's.
+#[test]
+fn convnext_requested_gelu_and_layer_scale_run_on_their_own_kernels() {
+    let device = Device::flex();
+    let name = "convnext_tiny";
+    let requested: Vec<String> = [
+        "features.1.0.block.3",
+        "features.1.0.block.4",
+        "features.1.0.block.5",
+        "features.1.0.mul",
+        "features.1.0.add",
+    ]
+    .map(String::from)
+    .to_vec();
+    let extractor = FeatureExtractor::new(
+        generated_model(name, &device),
+        &ReturnNodes::from(requested.clone()),
+    )
+    .unwrap();
+    let report = extractor.plan_report();
+    assert_eq!(report.folded_scales, 0);
+    for (node, kernel) in [
+        ("features.1.0.block.4", "cpu-vectorised"),
+        ("features.1.0.mul", "cpu-scale"),
+        ("features.1.0.add", "cpu-add"),
+    ] {
+        assert!(report.ran_on(node, kernel), "{node}: {:?}", report.kernels);
+    }
+    let share = check_features(&extractor, &requested, &value_fixtures(name), name, &device);
+    assert!(share <= 1.0, "{share}");
+}
+
 /// A torchvision MaxViT state dict holds an integer `relative_position_index` buffer per
 /// attention beside BatchNorm's counters (the integer tensors the fixture lists, with
 /// torchvision's dtype): it loads, the buffers ignored (featx computes the index from the

@@ -500,16 +500,20 @@ impl Kernel for Attention {
 
 /// A tensor's values, row-major: moved out without a copy when nothing else holds its buffer.
 fn flat_values(x: Feature) -> Result<Vec<f32>, String> {
-    let dims = x.dims();
-    let n: usize = dims.iter().product();
-    let flat: Tensor<1> = x
-        .reshape(&[n])
-        .and_then(|f| f.into_rank::<1>().ok())
-        .ok_or_else(|| format!("cannot flatten {dims:?}"))?;
-    flat.into_data()
+    flat(x)?
+        .into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
         .map_err(|e| format!("{e:?}"))
+}
+
+/// `x` as one axis (a view where it is row-major).
+fn flat(x: Feature) -> Result<Tensor<1>, String> {
+    let dims = x.dims();
+    let n: usize = dims.iter().product();
+    x.reshape(&[n])
+        .and_then(|f| f.into_rank::<1>().ok())
+        .ok_or_else(|| format!("cannot flatten {dims:?}"))
 }
 
 /// Max pooling without argmax indices.
@@ -605,12 +609,22 @@ impl Kernel for Vectorised {
         let x = single_any(inputs)?;
         let dims = x.dims();
         let n: usize = dims.iter().product();
-        let mut values = flat_values(x)?;
-        match self {
-            Vectorised::Map(f) => f.apply(&mut values),
-            Vectorised::Softmax(_) => softmax_rows(&mut values, dims.last().copied().unwrap_or(1)),
-        }
-        let out = Tensor::<1>::from_data(TensorData::new(values, [n]), &Device::flex());
+        let out = match self {
+            // In place, or in one pass into a new buffer where the input is held elsewhere.
+            Vectorised::Map(f) => match featx_kernels::cpu::map(*f, flat(x)?) {
+                Ok(out) => out,
+                Err(x) => {
+                    let mut values = flat_values(Feature::from(x))?;
+                    f.apply(&mut values);
+                    Tensor::<1>::from_data(TensorData::new(values, [n]), &Device::flex())
+                }
+            },
+            Vectorised::Softmax(_) => {
+                let mut values = flat_values(x)?;
+                softmax_rows(&mut values, dims.last().copied().unwrap_or(1));
+                Tensor::<1>::from_data(TensorData::new(values, [n]), &Device::flex())
+            }
+        };
         Feature::from(out)
             .reshape(&dims)
             .ok_or_else(|| format!("cannot reshape back to {dims:?}"))
@@ -660,6 +674,91 @@ impl Kernel for Add {
 
     fn name(&self) -> &'static str {
         "cpu-add"
+    }
+}
+
+/// A tensor times a vector along one of its axes (ConvNeXt's layer scale, `[C, 1, 1] *
+/// [N, C, H, W]`), in the tensor's own memory order on every core; other products run burn's
+/// at run time.
+#[derive(Debug)]
+struct Scale;
+
+/// The CPU product by a per-axis vector, on the flex device.
+pub(super) fn mul(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
+    let Op::Mul(_) = spec.op else {
+        return None;
+    };
+    if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
+        return None;
+    }
+    Some(Arc::new(Scale))
+}
+
+impl Kernel for Scale {
+    fn run(&self, inputs: Vec<Feature>, out_shape: &[usize]) -> Result<Feature, String> {
+        let Ok([a, b]) = <[Feature; 2]>::try_from(inputs) else {
+            return Err("multiply takes two inputs".to_string());
+        };
+        // The product commutes (exactly): the full-shaped operand first.
+        let (x, v) = if a.dims() == out_shape {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let axis = (x.dims() == out_shape)
+            .then(|| scale_axis(&x.dims(), &v.dims()))
+            .flatten();
+        let scaled = match axis {
+            Some(axis) => {
+                let factors = flat_values(v.clone())?;
+                match x.rank() {
+                    2 => ranked_scale::<2>(x, axis, &factors),
+                    3 => ranked_scale::<3>(x, axis, &factors),
+                    4 => ranked_scale::<4>(x, axis, &factors),
+                    _ => Err(x),
+                }
+            }
+            None => Err(x),
+        };
+        scaled.or_else(|x| {
+            let cx = Cx {
+                layer: None,
+                mode: Mode::Eval,
+                out_shape,
+            };
+            featx_graph::ops::Mul.eval(&cx, vec![x, v])
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "cpu-scale"
+    }
+}
+
+/// The axis of `x` along which `v` (broadcast to `x`'s shape, NumPy's way) varies, where it
+/// varies along exactly one and is 1 on every other.
+fn scale_axis(x: &[usize], v: &[usize]) -> Option<usize> {
+    let offset = x.len().checked_sub(v.len())?;
+    let mut varying = v.iter().enumerate().filter(|&(_, &d)| d != 1);
+    let (i, &d) = varying.next()?;
+    (varying.next().is_none() && x[offset + i] == d).then_some(offset + i)
+}
+
+/// [`featx_kernels::cpu::scale`] on a feature of rank `D`, or it back.
+#[allow(clippy::result_large_err)] // `Err` hands the input back; it is no error.
+fn ranked_scale<const D: usize>(
+    x: Feature,
+    axis: usize,
+    factors: &[f32],
+) -> Result<Feature, Feature>
+where
+    Feature: From<Tensor<D>>,
+{
+    match x.into_rank::<D>() {
+        Ok(x) => featx_kernels::cpu::scale(x, axis, factors)
+            .map(Feature::from)
+            .map_err(Feature::from),
+        Err(x) => Err(x),
     }
 }
 

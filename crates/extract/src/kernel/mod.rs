@@ -73,6 +73,7 @@ const SPECIALISED: &[Builder] = &[
     cpu::attention,
     cpu::max_pool2d,
     cpu::add,
+    cpu::mul,
     cpu::elementwise,
     #[cfg(feature = "wgpu-plain")]
     gpu::conv2d,
