@@ -174,7 +174,7 @@ pub(super) fn squeeze_excitation(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
     else {
         return None;
     };
-    if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
+    if !plain_flex(spec) {
         return None;
     }
     let (b1, b2) = (params.fc1.bias.as_ref()?, params.fc2.bias.as_ref()?);
@@ -263,7 +263,7 @@ pub(super) fn layer_norm(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
     let Op::LayerNorm(op) = spec.op else {
         return None;
     };
-    if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
+    if !plain_flex(spec) {
         return None;
     }
     let packed = match spec.layer {
@@ -351,7 +351,7 @@ pub(super) fn conv_layer_norm(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
     else {
         return None;
     };
-    if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
+    if !plain_flex(spec) {
         return None;
     }
     let bias = params.conv.bias.as_ref().map(|b| b.val());
@@ -434,7 +434,7 @@ pub(super) fn mlp(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
     let (Op::Mlp(_), Some(Layer::Mlp(params))) = (spec.op, spec.layer) else {
         return None;
     };
-    if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
+    if !plain_flex(spec) {
         return None;
     }
     let bias = |l: &burn::nn::Linear| l.bias.as_ref().map(|b| b.val());
@@ -467,7 +467,7 @@ pub(super) fn attention(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
     let (Op::MultiheadAttention(op), Some(Layer::Attention(attn))) = (spec.op, spec.layer) else {
         return None;
     };
-    if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
+    if !plain_flex(spec) {
         return None;
     }
     let out_bias = attn.out_proj.bias.as_ref().map(|b| b.val());
@@ -496,6 +496,26 @@ impl Kernel for Attention {
     fn name(&self) -> &'static str {
         "cpu-attention"
     }
+}
+
+/// Whether a node runs on the flex device outside a gradient tape, with no ReLU or residual
+/// add fused into it: what the kernels that take no epilogue accept.
+fn plain_flex(spec: &NodeSpec) -> bool {
+    *spec.device == Device::flex() && !spec.gradients && !spec.relu && !spec.residual
+}
+
+/// `op` on burn's generic path, for a call a specialised kernel hands back at run time.
+fn eval_generic(
+    op: &impl OpDef,
+    inputs: Vec<Feature>,
+    out_shape: &[usize],
+) -> Result<Feature, String> {
+    let cx = Cx {
+        layer: None,
+        mode: Mode::Eval,
+        out_shape,
+    };
+    op.eval(&cx, inputs)
 }
 
 /// A tensor's values, row-major: moved out without a copy when nothing else holds its buffer.
@@ -564,7 +584,7 @@ enum Vectorised {
 /// burn-flex calls libm one element at a time; and hardswish, hardsigmoid and ReLU6 as one
 /// pass, where burn runs four ops.
 pub(super) fn elementwise(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
-    if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
+    if !plain_flex(spec) {
         return None;
     }
     let kernel = match spec.op {
@@ -599,12 +619,7 @@ impl Kernel for Vectorised {
         if let Vectorised::Softmax(op) = self
             && op.axis + 1 != out_shape.len()
         {
-            let cx = Cx {
-                layer: None,
-                mode: Mode::Eval,
-                out_shape,
-            };
-            return featx_graph::OpDef::eval(op, &cx, inputs);
+            return eval_generic(op, inputs, out_shape);
         }
         let x = single_any(inputs)?;
         let dims = x.dims();
@@ -645,7 +660,7 @@ pub(super) fn add(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
     let Op::Add(_) = spec.op else {
         return None;
     };
-    if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
+    if !plain_flex(spec) {
         return None;
     }
     Some(Arc::new(Add))
@@ -662,14 +677,7 @@ impl Kernel for Add {
             (4, true) => ranked_add::<4>(a, b),
             _ => Err((a, b)),
         };
-        sum.or_else(|(a, b)| {
-            let cx = Cx {
-                layer: None,
-                mode: Mode::Eval,
-                out_shape,
-            };
-            featx_graph::ops::Add.eval(&cx, vec![a, b])
-        })
+        sum.or_else(|(a, b)| eval_generic(&featx_graph::ops::Add, vec![a, b], out_shape))
     }
 
     fn name(&self) -> &'static str {
@@ -688,7 +696,7 @@ pub(super) fn mul(spec: &NodeSpec) -> Option<Arc<dyn Kernel>> {
     let Op::Mul(_) = spec.op else {
         return None;
     };
-    if *spec.device != Device::flex() || spec.gradients || spec.relu || spec.residual {
+    if !plain_flex(spec) {
         return None;
     }
     Some(Arc::new(Scale))
@@ -720,14 +728,7 @@ impl Kernel for Scale {
             }
             None => Err(x),
         };
-        scaled.or_else(|x| {
-            let cx = Cx {
-                layer: None,
-                mode: Mode::Eval,
-                out_shape,
-            };
-            featx_graph::ops::Mul.eval(&cx, vec![x, v])
-        })
+        scaled.or_else(|x| eval_generic(&featx_graph::ops::Mul, vec![x, v], out_shape))
     }
 
     fn name(&self) -> &'static str {
