@@ -49,7 +49,11 @@ pub fn scale<const D: usize>(
     drop(x);
     let len: usize = dims.iter().product();
     let start = tensor.layout().start_offset();
-    let stride = tensor.layout().strides()[axis].unsigned_abs();
+    // An axis of length 1 may have any stride (0 after a broadcast): one factor for all.
+    let stride = match factors.len() {
+        1 => len.max(1),
+        _ => tensor.layout().strides()[axis].unsigned_abs(),
+    };
     let run = Run {
         stride,
         factors,
@@ -216,5 +220,9 @@ mod tests {
         // A slice: its strides skip values.
         assert!(scale(x.clone().narrow(2, 0, 4), 1, &[1.0; 6]).is_err());
         assert!(scale(x, 1, &[1.0; 6]).is_ok());
+        // An axis of length 1: one factor multiplies every value.
+        let y = Tensor::<3>::random([4, 1, 8], Distribution::Default, &device);
+        let want = values(y.clone() * 2.0);
+        assert_eq!(values(scale(y, 1, &[2.0]).expect("fits")), want);
     }
 }
