@@ -12,10 +12,12 @@ use std::mem::MaybeUninit;
 
 use burn::backend::Flex;
 use burn::prelude::*;
-use burn::tensor::{DType, TensorData};
+use burn::tensor::TensorData;
 use rayon::prelude::*;
 use rten_simd::{SimdOp, SimdUnaryOp};
 use rten_vecmath::{ApproxGelu, Erf, Exp, Gelu, Sigmoid, Silu, Softmax, Tanh};
+
+use super::tensor::own_flex;
 
 /// Values per task on the thread pool: large enough that a task outweighs its hand-off (a
 /// 64K-value sigmoid takes tens of microseconds), small enough that a batch-1 feature map
@@ -111,16 +113,8 @@ impl Elementwise {
 // `Err` hands the input back for the general path; it is no error, so its size is moot.
 #[allow(clippy::result_large_err)]
 pub fn map<const D: usize>(f: Elementwise, x: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
-    if x.device() != Device::flex() || x.dtype() != DType::F32 {
-        return Err(x);
-    }
     let dims = x.dims();
-    // An autodiff tensor is no plain flex primitive: it keeps the general path.
-    let Ok(mut tensor) = x.clone().try_into_primitive::<Flex>() else {
-        return Err(x);
-    };
-    // The buffer is now held by `tensor` alone where nothing else holds it.
-    drop(x);
+    let mut tensor = own_flex(x)?;
     let Some((start, end)) = tensor.layout().contiguous_offsets() else {
         return Err(Tensor::from_primitive::<Flex>(tensor));
     };

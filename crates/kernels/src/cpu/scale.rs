@@ -12,10 +12,11 @@ use std::convert::Infallible;
 
 use burn::backend::Flex;
 use burn::prelude::*;
-use burn::tensor::{DType, TensorData};
+use burn::tensor::TensorData;
 use rayon::prelude::*;
 
 use super::matmul::filled;
+use super::tensor::own_flex;
 
 /// Values per task on the thread pool.
 const TASK: usize = 1 << 15;
@@ -33,20 +34,13 @@ pub fn scale<const D: usize>(
     factors: &[f32],
 ) -> Result<Tensor<D>, Tensor<D>> {
     let dims = x.dims();
-    if x.device() != Device::flex()
-        || x.dtype() != DType::F32
-        || dims.get(axis) != Some(&factors.len())
-    {
+    if dims.get(axis) != Some(&factors.len()) {
         return Err(x);
     }
-    let Ok(mut tensor) = x.clone().try_into_primitive::<Flex>() else {
-        return Err(x);
-    };
+    let mut tensor = own_flex(x)?;
     let Some(order) = dense_order(&dims, tensor.layout().strides()) else {
-        return Err(x);
+        return Err(Tensor::from_primitive::<Flex>(tensor));
     };
-    // The buffer is now held by `tensor` alone where nothing else holds it.
-    drop(x);
     let len: usize = dims.iter().product();
     let start = tensor.layout().start_offset();
     // An axis of length 1 may have any stride (0 after a broadcast): one factor for all.

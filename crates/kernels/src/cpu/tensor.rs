@@ -33,13 +33,7 @@ impl FlexValues {
 /// contiguous first, [`contiguous_flex`]), or `x` back.
 #[allow(clippy::result_large_err)] // `Err` hands the input back; it is no error.
 pub(super) fn flex_f32<const D: usize>(x: Tensor<D>) -> std::result::Result<FlexValues, Tensor<D>> {
-    if x.device() != Device::flex() || x.dtype() != DType::F32 {
-        return Err(x);
-    }
-    // An autodiff tensor is no plain flex primitive: it keeps the general path.
-    let Ok(tensor) = x.clone().try_into_primitive::<Flex>() else {
-        return Err(x);
-    };
+    let tensor = own_flex(x)?;
     let tensor = match tensor.layout().contiguous_offsets() {
         Some(_) => tensor,
         None => contiguous_flex(tensor),
@@ -49,8 +43,24 @@ pub(super) fn flex_f32<const D: usize>(x: Tensor<D>) -> std::result::Result<Flex
             tensor,
             range: start..end,
         }),
-        None => Err(x),
+        None => Err(Tensor::from_primitive::<Flex>(tensor)),
     }
+}
+
+/// `x`'s flex primitive, when it is a float32 tensor on the flex device (an autodiff tensor
+/// is not), holding `x`'s buffer alone where nothing else holds it (so a kernel may write in
+/// place); `x` back otherwise.
+#[allow(clippy::result_large_err)] // `Err` hands the input back; it is no error.
+pub(super) fn own_flex<const D: usize>(x: Tensor<D>) -> std::result::Result<FlexTensor, Tensor<D>> {
+    if x.device() != Device::flex() || x.dtype() != DType::F32 {
+        return Err(x);
+    }
+    // The conversion consumes what it fails on: it gets a handle, and `x` goes once it worked.
+    let Ok(tensor) = x.clone().try_into_primitive::<Flex>() else {
+        return Err(x);
+    };
+    drop(x);
+    Ok(tensor)
 }
 
 /// A layer's weight and bias as float32 values, when both are float32 (`None` otherwise).
