@@ -8,7 +8,7 @@
 //! dropped), and tap `(ky, kx)` of position `q` is value `q + offset(ky, kx)` of one phase
 //! plane. A register tile of 8 output channels by 2-3 vectors of positions is accumulated over
 //! every input channel and tap: the positions are loaded once per tap and each weight is
-//! broadcast to the tile's 8-24 accumulators (one to three multiply-adds per weight loaded).
+//! broadcast to two or three accumulators (AVX2's 16 registers sum the tile as two halves).
 //!
 //! The tile's weights are summed a slice of input channels at a time over a run of positions
 //! (of one image or several), so that each slice comes from memory once, with the next slice
@@ -80,11 +80,25 @@ impl SimdOp for Lanes {
     }
 }
 
-/// Vectors of positions per register tile: three on CPUs with 32 vector registers (AVX-512,
-/// NEON: 24 accumulators), one with AVX2's 16.
-fn vectors(lanes: usize) -> usize {
-    if lanes == 8 { 1 } else { 3 }
+/// Whether the CPU's vectors are AVX2's (8 lanes, 16 registers), too few for a tile of 8
+/// channels by 3 vectors of positions (24 accumulators, as with AVX-512's and NEON's 32): a
+/// tile is then 2 vectors by 8 channels summed as two halves of [`HALF`] channels (8
+/// accumulators each, every tap 6 loads for 8 multiply-adds). Measured on a 2-core AMD EPYC
+/// (Zen 3), against one vector by 8 channels at once (9 loads for 8): ResNet18's 7x7 stem 0.77x
+/// its time at batch 1 and 8, the whole model 0.89-0.93x at batch 1; 3 vectors by 4 channels
+/// (12 accumulators and all 16 registers) made LLVM shuffle the accumulators between
+/// registers, 1.35x slower.
+fn halves(lanes: usize) -> bool {
+    lanes == 8
 }
+
+/// Vectors of positions per register tile.
+fn vectors(lanes: usize) -> usize {
+    if halves(lanes) { 2 } else { 3 }
+}
+
+/// Channels of a half tile.
+const HALF: usize = MR / 2;
 
 /// One call's sizes.
 #[derive(Debug, Clone, Copy)]
@@ -447,21 +461,30 @@ impl SimdOp for Tile<'_> {
     type Output = ();
 
     #[inline(always)]
-    fn eval<I: Isa>(self, isa: I) {
+    fn eval<I: Isa>(mut self, isa: I) {
         let ops = isa.f32();
-        match self.vectors {
-            1 => self.sum::<_, 1>(ops),
-            2 => self.sum::<_, 2>(ops),
-            _ => self.sum::<_, 3>(ops),
+        if halves(ops.len()) {
+            for first in [0, HALF] {
+                match self.vectors {
+                    1 => self.sum::<_, 1, HALF>(ops, first),
+                    _ => self.sum::<_, 2, HALF>(ops, first),
+                }
+            }
+        } else {
+            match self.vectors {
+                1 => self.sum::<_, 1, MR>(ops, 0),
+                2 => self.sum::<_, 2, MR>(ops, 0),
+                _ => self.sum::<_, 3, MR>(ops, 0),
+            }
         }
     }
 }
 
 impl Tile<'_> {
-    /// The sums, with `NV` vectors of positions (a constant, so the accumulators stay in
-    /// registers).
+    /// The sums of channels `first..first + CH` of the tile, with `NV` vectors of positions
+    /// (constants, so the accumulators stay in registers).
     #[inline(always)]
-    fn sum<O: NumOps<f32>, const NV: usize>(self, ops: O) {
+    fn sum<O: NumOps<f32>, const NV: usize, const CH: usize>(&mut self, ops: O, first: usize) {
         let lanes = ops.len();
         let taps = self.taps.len();
         let max_tap = self.taps.iter().copied().max().unwrap_or(0);
@@ -471,15 +494,18 @@ impl Tile<'_> {
         assert!(self.weights.len() >= self.cin * taps * MR);
         let positions = NV * lanes;
         assert!(self.out.len() >= MR * positions);
-        let out = self.out.as_mut_ptr();
-        let mut acc: [[O::Simd; NV]; MR] = std::array::from_fn(|m| {
+        assert!(first + CH <= MR);
+        // SAFETY: rows `first..first + CH` of the `[MR, positions]` sums, asserted above.
+        let out = unsafe { self.out.as_mut_ptr().add(first * positions) };
+        let mut acc: [[O::Simd; NV]; CH] = std::array::from_fn(|m| {
             std::array::from_fn(|v| match self.accumulate {
                 // SAFETY: within `out`, asserted above.
                 true => unsafe { ops.load_ptr(out.add(m * positions + v * lanes)) },
-                false => ops.splat(self.bias[m]),
+                false => ops.splat(self.bias[first + m]),
             })
         });
-        let mut w = self.weights.as_ptr();
+        // SAFETY: `first < MR`, within the first step's weights.
+        let mut w = unsafe { self.weights.as_ptr().add(first) };
         for c in 0..self.cin {
             // SAFETY: within `input`, asserted above.
             let base = unsafe { self.input.as_ptr().add(self.q0 + c * self.plane) };

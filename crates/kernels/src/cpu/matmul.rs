@@ -166,16 +166,16 @@ impl PackedRhs {
             if let Some(then) = then {
                 // SAFETY: the product wrote every value.
                 let out = unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) };
-                out.par_chunks_mut(THEN_VALUES.max(self.cols))
+                out.par_chunks_mut(then_values().max(self.cols))
                     .for_each(then);
             }
             return Ok(());
         };
-        // With an activation, pieces of about `THEN_VALUES`, as many for each thread.
+        // With an activation, pieces of about `then_values()`, as many for each thread.
         let piece = match then {
             None => share,
             Some(_) => {
-                let cap = (THEN_VALUES / self.cols).max(ROW_BLOCK);
+                let cap = (then_values() / self.cols).max(ROW_BLOCK);
                 let pieces = rows.div_ceil(cap).next_multiple_of(threads);
                 rows.div_ceil(pieces).next_multiple_of(ROW_TILE).min(share)
             }
@@ -241,11 +241,15 @@ fn row_share(rows: usize, cols: usize, threads: usize) -> Option<usize> {
 pub(super) type Then = dyn Fn(&mut [f32]) + Sync;
 
 /// Values of one piece of a product's output that its activation runs on right after the
-/// product (2 MiB, a server core's level-2 cache; on smaller ones, the shared level 3).
-/// ConvNeXt-T's GELU after its `56x56x96 -> 384` layers at batch 8 took 7.6 ms as a pass of
-/// its own over the 37 MiB output; in 1 MiB pieces the whole model ran 1.01-1.04x slower than
-/// in these, as more, smaller products (ViT-B/16 at batch 1: up to 1.08x).
-const THEN_VALUES: usize = 1 << 19;
+/// product: as many as fill a core's level-2 cache (read at run time), so the piece is still
+/// there when the activation reads it. On a 2-core Xeon (2 MiB of L2 each), ConvNeXt-T's GELU
+/// after its `56x56x96 -> 384` layers at batch 8 took 7.6 ms as a pass of its own over the 37
+/// MiB output; in 1 MiB pieces the whole model ran 1.01-1.04x slower than in 2 MiB ones, as
+/// more, smaller products (ViT-B/16 at batch 1: up to 1.08x). On a Zen 3 EPYC (512 KiB of L2
+/// each) pieces of its L2 against 2 MiB: ConvNeXt-T within noise (0.94-1.10x, b1 and b8).
+fn then_values() -> usize {
+    super::cache::l2_bytes() / size_of::<f32>()
+}
 
 /// rten-gemm's row block: fewer rows per thread than this are one block of the whole product.
 const ROW_BLOCK: usize = 64;
