@@ -66,6 +66,8 @@ pub(super) struct Direct {
     window: Window2d,
     /// Vector lanes of the CPU's widest float vectors.
     lanes: usize,
+    /// Whether a tile is summed as two halves of [`HALF`] channels ([`halves`]).
+    split: bool,
 }
 
 /// The CPU's float vector width, in lanes.
@@ -92,9 +94,9 @@ fn halves(lanes: usize) -> bool {
     lanes == 8
 }
 
-/// Vectors of positions per register tile.
-fn vectors(lanes: usize) -> usize {
-    if halves(lanes) { 2 } else { 3 }
+/// Vectors of positions per register tile, whether it is summed in halves or whole.
+fn vectors(split: bool) -> usize {
+    if split { 2 } else { 3 }
 }
 
 /// Channels of a half tile.
@@ -143,12 +145,14 @@ impl Direct {
                 packed[(block * in_channels * taps + i) * MR + m] = *value;
             }
         }
+        let lanes = Lanes.dispatch();
         Some(Direct {
             packed,
             out_channels,
             in_channels,
             window,
-            lanes: Lanes.dispatch(),
+            lanes,
+            split: halves(lanes),
         })
     }
 
@@ -193,7 +197,7 @@ impl Direct {
             })
             .collect();
         let max_tap = taps.iter().copied().max().unwrap_or(0);
-        let positions = vectors(self.lanes) * self.lanes;
+        let positions = vectors(self.split) * self.lanes;
         let q_blocks = (oh * wph).div_ceil(positions);
         // One image's padded channels, and how far past them its last block reads.
         let image_len = cin * g.plane;
@@ -295,6 +299,7 @@ impl Direct {
                                         weights,
                                         bias: bias(block),
                                         vectors: vectors(unit),
+                                        split: self.split,
                                         accumulate: c0 > 0,
                                         out: &mut sums[at..at + tile_len],
                                     }
@@ -451,6 +456,8 @@ struct Tile<'a> {
     bias: [f32; MR],
     /// Vectors of positions to compute: the full tile's, or fewer for a map's last positions.
     vectors: usize,
+    /// Whether to sum the tile as two halves of [`HALF`] channels.
+    split: bool,
     /// Whether to add to `out`'s sums (of earlier input channels) instead of the bias.
     accumulate: bool,
     /// `[MR, vectors * lanes]` sums, at the front.
@@ -463,7 +470,7 @@ impl SimdOp for Tile<'_> {
     #[inline(always)]
     fn eval<I: Isa>(mut self, isa: I) {
         let ops = isa.f32();
-        if halves(ops.len()) {
+        if self.split {
             for first in [0, HALF] {
                 match self.vectors {
                     1 => self.sum::<_, 1, HALF>(ops, first),
@@ -609,7 +616,16 @@ mod tests {
             let residual = values(n * cout * oh * ow, 7);
             let direct = Direct::new(&weight, cout, cin, window).expect("packs");
             let expected = reference(&input, &weight, &bias, shape, cout, window, [oh, ow]);
-            for (relu, with_residual) in [(false, false), (true, true)] {
+            // The tile as this CPU sums it and the other way (whole or in halves), so both
+            // are checked on any machine.
+            let other = Direct {
+                split: !direct.split,
+                ..direct.clone()
+            };
+            for (direct, (relu, with_residual)) in [&direct, &other]
+                .into_iter()
+                .flat_map(|d| [(d, (false, false)), (d, (true, true))])
+            {
                 let epilogue = Epilogue {
                     bias: Some(&bias),
                     residual: with_residual.then_some(&residual[..]),
@@ -632,7 +648,9 @@ mod tests {
                     }
                     assert!(
                         (got - want).abs() < 1e-5 * (1.0 + want.abs()),
-                        "case {i} {shape:?} k{k} s{s} p{p} d{d} at {j}: {got} against {want}"
+                        "case {i} {shape:?} k{k} s{s} p{p} d{d} split {} at {j}: {got} against \
+                         {want}",
+                        direct.split
                     );
                 }
             }
