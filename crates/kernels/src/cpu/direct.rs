@@ -86,9 +86,9 @@ impl SimdOp for Lanes {
 /// channels by 3 vectors of positions (24 accumulators, as with AVX-512's and NEON's 32): a
 /// tile is then 2 vectors by 8 channels summed as two halves of [`HALF`] channels (8
 /// accumulators each, every tap 6 loads for 8 multiply-adds). Measured on a 2-core AMD EPYC
-/// (Zen 3), against one vector by 8 channels at once (9 loads for 8): ResNet18's 7x7 stem 0.77x
-/// its time at batch 1 and 8, the whole model 0.89-0.93x at batch 1; 3 vectors by 4 channels
-/// (12 accumulators and all 16 registers) made LLVM shuffle the accumulators between
+/// (Zen 3), against one vector by 8 channels at once (9 loads for 8): ResNet18's 7x7 stem
+/// 0.77-0.80x its time at batch 1 and 8, the whole model 0.89-0.94x at batch 1; 3 vectors by 4
+/// channels (12 accumulators and all 16 registers) made LLVM shuffle the accumulators between
 /// registers, 1.35x slower.
 fn halves(lanes: usize) -> bool {
     lanes == 8
